@@ -1,0 +1,339 @@
+"""SenML (RFC 8428) JSON packs as CONTRACT.md profiles them: parse, validate, resolve, encode.
+
+Parsing turns bytes from a topic into normalised `Record`s (home, device, name, time, value)
+or raises `ContractError` with a reason code and a precise detail; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hof.errors import ContractError, Reason
+from hof.topic import Topic
+from hof.vocabulary import NAMES, Kind
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "RELATIVE_TIME_LIMIT",
+    "Limits",
+    "Record",
+    "Value",
+    "encode_pack",
+    "parse_pack",
+]
+
+Value = float | bool | str
+
+# CONTRACT.md: a resolved time of 2**28 or less is relative to the moment of receipt.
+# (RFC 8428 makes exactly 2**28 absolute; the contract rules, and the difference is one instant
+# in 1978.)
+RELATIVE_TIME_LIMIT = 2**28
+SENML_VERSION = 10
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*")
+_BASE_FIELDS = {"bn", "bt", "bu", "bv", "bs", "bver"}
+_RECORD_FIELDS = {"n", "u", "v", "vs", "vb", "t", "ut"}
+_VALUE_FIELDS = ("v", "vb", "vs")
+# RFC 8428 fields the contract does not use: refused rather than silently dropped.
+_REFUSED_FIELDS = {"vd", "s"}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size and time bounds; times are refused before `min_time` or beyond now + `max_future_s`."""
+
+    max_bytes: int = 16 * 1024
+    max_records: int = 500
+    min_time: float = 1_420_070_400.0  # 2015-01-01: no earlier reading can be real.
+    max_future_s: float = 600.0
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One measurement or event; its identity is (home, device, name, time_ms)."""
+
+    home: str
+    device: str
+    name: str
+    time_ms: int
+    value: Value
+    unit: str | None = None
+
+    @property
+    def time(self) -> float:
+        """UTC epoch seconds."""
+        return self.time_ms / 1000.0
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """The record's identity: the same key twice is the same record."""
+        return (self.home, self.device, self.name, self.time_ms)
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _load(payload: bytes) -> Any:
+    try:
+        return json.loads(
+            payload, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
+        )
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ContractError(Reason.NOT_JSON, str(exc)[:200]) from exc
+
+
+def _number(record: dict[str, Any], field: str, index: int) -> float | None:
+    if field not in record:
+        return None
+    value = record[field]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ContractError(
+            Reason.NOT_SENML, f"{field} must be a number, got {value!r:.40}", index=index
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ContractError(Reason.NOT_SENML, f"{field} is not finite", index=index)
+    return number
+
+
+def _string(record: dict[str, Any], field: str, index: int) -> str | None:
+    if field not in record:
+        return None
+    value = record[field]
+    if not isinstance(value, str):
+        raise ContractError(
+            Reason.NOT_SENML, f"{field} must be a string, got {value!r}", index=index
+        )
+    return value
+
+
+def parse_pack(
+    topic: Topic,
+    payload: bytes,
+    *,
+    received_at: float,
+    limits: Limits = DEFAULT_LIMITS,
+) -> list[Record]:
+    """Parse one SenML pack published on `topic`, resolving times against `received_at`.
+
+    The whole pack is refused if any record breaks the contract (CONTRACT.md, "Bad input").
+    """
+    if len(payload) > limits.max_bytes:
+        raise ContractError(
+            Reason.TOO_LARGE, f"{len(payload)} bytes, the limit is {limits.max_bytes}"
+        )
+    pack = _load(payload)
+    if not isinstance(pack, list):
+        raise ContractError(Reason.NOT_SENML, f"a pack is a JSON array, got {type(pack).__name__}")
+    if not pack:
+        raise ContractError(Reason.EMPTY_PACK, "the pack has no records")
+    if len(pack) > limits.max_records:
+        raise ContractError(
+            Reason.TOO_MANY_RECORDS, f"{len(pack)} records, the limit is {limits.max_records}"
+        )
+
+    device_prefix = f"{topic.device}/"
+    base_name = ""
+    base_time = 0.0
+    base_unit: str | None = None
+    base_value = 0.0
+    records: list[Record] = []
+    seen: set[tuple[str, int]] = set()
+
+    for index, raw in enumerate(pack):
+        if not isinstance(raw, dict):
+            raise ContractError(Reason.NOT_SENML, "a record is a JSON object", index=index)
+        for field in raw:
+            if field.endswith("_"):
+                raise ContractError(
+                    Reason.BAD_FIELD,
+                    f"must-understand field {field!r} is not supported",
+                    index=index,
+                )
+            if field in _REFUSED_FIELDS:
+                raise ContractError(
+                    Reason.BAD_FIELD, f"field {field!r} is not used by contract v1", index=index
+                )
+
+        if "bver" in raw:
+            version = raw["bver"]
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                raise ContractError(
+                    Reason.NOT_SENML, "bver must be a positive integer", index=index
+                )
+            if version > SENML_VERSION:
+                raise ContractError(
+                    Reason.UNSUPPORTED_VERSION,
+                    f"SenML version {version} is newer than {SENML_VERSION}",
+                    index=index,
+                )
+        if (bn := _string(raw, "bn", index)) is not None:
+            if bn != device_prefix:
+                raise ContractError(
+                    Reason.BASE_NAME_MISMATCH,
+                    f"bn is {bn!r}; on this topic it must be {device_prefix!r}",
+                    index=index,
+                )
+            base_name = bn
+        if (bt := _number(raw, "bt", index)) is not None:
+            base_time = bt
+        if (bu := _string(raw, "bu", index)) is not None:
+            base_unit = bu
+        if (bv := _number(raw, "bv", index)) is not None:
+            base_value = bv
+        _number(raw, "bs", index)
+        _number(raw, "ut", index)
+
+        name = _resolve_name(base_name + (_string(raw, "n", index) or ""), device_prefix, index)
+        unit = _string(raw, "u", index)
+        if unit is None:
+            unit = base_unit
+        value = _value(raw, base_value, index)
+        offset = _number(raw, "t", index) or 0.0
+        time_ms = _resolve_time(base_time + offset, received_at, limits, index)
+        _check_known(name, unit, value, index)
+
+        if (name, time_ms) in seen:
+            raise ContractError(
+                Reason.DUPLICATE_RECORD, f"{name} at {time_ms} ms appears twice", index=index
+            )
+        seen.add((name, time_ms))
+        records.append(Record(topic.home, topic.device, name, time_ms, value, unit))
+    return records
+
+
+def _resolve_name(full: str, device_prefix: str, index: int) -> str:
+    if not full:
+        raise ContractError(Reason.BAD_NAME, "the record has no name", index=index)
+    name = full.removeprefix(device_prefix)
+    if not name or "/" in name or _NAME_RE.fullmatch(name) is None:
+        raise ContractError(Reason.BAD_NAME, f"{full!r} is not a valid name", index=index)
+    return name
+
+
+def _value(raw: dict[str, Any], base_value: float, index: int) -> Value:
+    present = [field for field in _VALUE_FIELDS if field in raw]
+    if not present:
+        raise ContractError(Reason.NO_VALUE, "the record has no v, vb or vs", index=index)
+    if len(present) > 1:
+        raise ContractError(Reason.BAD_FIELD, f"more than one value: {present}", index=index)
+    field = present[0]
+    value = raw[field]
+    if field == "v":
+        number = _number(raw, "v", index)
+        assert number is not None
+        total = number + base_value
+        if not math.isfinite(total):
+            raise ContractError(Reason.OUT_OF_RANGE, "v + bv is not finite", index=index)
+        return total
+    if field == "vb" and not isinstance(value, bool):
+        raise ContractError(
+            Reason.NOT_SENML, f"vb must be true or false, got {value!r}", index=index
+        )
+    if field == "vs" and not isinstance(value, str):
+        raise ContractError(Reason.NOT_SENML, f"vs must be a string, got {value!r}", index=index)
+    return bool(value) if field == "vb" else str(value)
+
+
+def _resolve_time(resolved: float, received_at: float, limits: Limits, index: int) -> int:
+    if not math.isfinite(resolved):
+        raise ContractError(Reason.BAD_TIME, "bt + t is not finite", index=index)
+    absolute = received_at + resolved if resolved <= RELATIVE_TIME_LIMIT else resolved
+    if absolute < limits.min_time:
+        raise ContractError(
+            Reason.BAD_TIME, f"time {absolute:.3f} is before {limits.min_time:.0f}", index=index
+        )
+    if absolute > received_at + limits.max_future_s:
+        raise ContractError(
+            Reason.BAD_TIME,
+            f"time {absolute:.3f} is {absolute - received_at:.0f} s in the future",
+            index=index,
+        )
+    return round(absolute * 1000)
+
+
+def _kind_of(value: Value) -> Kind:
+    if isinstance(value, bool):
+        return Kind.BOOLEAN
+    return Kind.STRING if isinstance(value, str) else Kind.NUMBER
+
+
+def _check_known(name: str, unit: str | None, value: Value, index: int) -> None:
+    spec = NAMES.get(name)
+    if spec is None:
+        return  # Unknown names are kept as they are, not acted on.
+    kind = _kind_of(value)
+    if kind is not spec.kind:
+        raise ContractError(
+            Reason.WRONG_VALUE_TYPE,
+            f"{name} takes {spec.kind.value}, got {kind.value}",
+            index=index,
+        )
+    if unit is not None and unit != spec.unit:
+        expected = f"unit {spec.unit!r}" if spec.unit else "no unit"
+        raise ContractError(
+            Reason.UNKNOWN_UNIT, f"{name} takes {expected}, got {unit!r}", index=index
+        )
+    if isinstance(value, float):
+        assert spec.low is not None
+        assert spec.high is not None
+        if not spec.low <= value <= spec.high:
+            raise ContractError(
+                Reason.OUT_OF_RANGE,
+                f"{name} {value:g} {spec.unit} is outside {spec.low:g}..{spec.high:g}",
+                index=index,
+            )
+    if isinstance(value, str) and spec.choices is not None and value not in spec.choices:
+        raise ContractError(
+            Reason.OUT_OF_RANGE,
+            f"{name} is one of {sorted(spec.choices)}, got {value!r}",
+            index=index,
+        )
+
+
+def encode_pack(device: str, records: Sequence[Record] | Iterable[Record]) -> bytes:
+    """Encode records of one device as a compact SenML pack with absolute times.
+
+    The first record carries `bn` and `bt`; later ones a `t` offset, as the contract's example.
+    """
+    items = list(records)
+    if not items:
+        raise ValueError("a pack needs at least one record")
+    base_ms = items[0].time_ms
+    out: list[dict[str, Any]] = []
+    for i, record in enumerate(items):
+        if record.device != device:
+            raise ValueError(f"record of {record.device!r} in a pack for {device!r}")
+        entry: dict[str, Any] = {}
+        if i == 0:
+            entry["bn"] = f"{device}/"
+            entry["bt"] = base_ms / 1000
+        entry["n"] = record.name
+        if record.unit is not None:
+            entry["u"] = record.unit
+        entry[_kind_of(record.value).value] = record.value
+        if record.time_ms != base_ms:
+            entry["t"] = (record.time_ms - base_ms) / 1000
+        out.append(entry)
+    return json.dumps(out, separators=(",", ":"), allow_nan=False).encode()

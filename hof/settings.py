@@ -1,0 +1,202 @@
+"""One settings model for every process: `HOF_` environment variables, a TOML file, the local stack.
+
+Precedence, highest first: arguments, environment (`HOF_MQTT__PORT=1884`), the TOML file named by
+`HOF_CONFIG` (or `./hof.toml` when present), the endpoints that `hof stack up` wrote to
+`{state_dir}/stack/endpoints.json`, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from hof.errors import ConfigError
+
+__all__ = [
+    "ContractSettings",
+    "InfluxSettings",
+    "IngestSettings",
+    "MqttSettings",
+    "Settings",
+    "SimulatorSettings",
+    "StackSettings",
+    "endpoints_path",
+    "load_settings",
+]
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "password", "secret", "admin"})
+
+
+class MqttSettings(BaseModel):
+    """How a process reaches the platform broker."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class InfluxSettings(BaseModel):
+    """How a process reaches InfluxDB through its 1.x-compatible HTTP API."""
+
+    url: str = "http://127.0.0.1:8086"
+    database: str = "hof"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class ContractSettings(BaseModel):
+    """Bounds on what the contract accepts that are the platform's choice, not the contract's."""
+
+    min_time: float = 1_420_070_400.0
+    max_future_s: float = Field(600.0, ge=0)
+
+
+class IngestSettings(BaseModel):
+    """The ingest worker: its MQTT session, batching and metrics endpoint."""
+
+    client_id: str = "hof-ingest-1"
+    share_group: str = "ingest"
+    # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us. It is
+    # the bound on everything ingest holds in memory, since nothing is acknowledged until stored.
+    receive_maximum: int = Field(2000, ge=1, le=65535)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    batch_max_points: int = Field(5000, ge=1)
+    flush_interval_s: float = Field(0.5, gt=0)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
+
+
+class SimulatorSettings(BaseModel):
+    """The simulated estate's own broker credential (it plays the devices)."""
+
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+
+
+class StackSettings(BaseModel):
+    """The local stack `hof stack up` runs: ports (0 picks a free one) and binaries."""
+
+    mosquitto_port: int = Field(0, ge=0, le=65535)
+    influx_port: int = Field(0, ge=0, le=65535)
+    mosquitto_bin: str = "mosquitto"
+    mosquitto_passwd_bin: str = "mosquitto_passwd"
+    influxd_bin: str = "influxd"
+    start_timeout_s: float = Field(60.0, gt=0)
+
+
+def endpoints_path(state_dir: Path) -> Path:
+    """Where `hof stack up` records the endpoints and credentials of the stack it started."""
+    return state_dir / "stack" / "endpoints.json"
+
+
+def _config_file() -> Path:
+    named = os.environ.get("HOF_CONFIG")
+    if named and not Path(named).is_file():
+        raise ConfigError(f"HOF_CONFIG names {named}, which is not a file")
+    return Path(named or "hof.toml")
+
+
+class _StackEndpointsSource(PydanticBaseSettingsSource):
+    """Settings from the endpoints file of a running local stack, so that `hof` finds it."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        state_dir = Path(os.environ.get("HOF_STATE_DIR", "var"))
+        path = endpoints_path(state_dir)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the stack's endpoints {path}: {exc}") from exc
+        settings = data.get("settings", {})
+        return settings if isinstance(settings, dict) else {}
+
+
+class Settings(BaseSettings):
+    """Everything a House of the Future process can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOF_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    state_dir: Path = Path("var")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    contract: ContractSettings = ContractSettings()
+    ingest: IngestSettings = IngestSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+    stack: StackSettings = StackSettings()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        secrets = {
+            "mqtt.password": self.mqtt.password,
+            "influx.password": self.influx.password,
+        }
+        for name, secret in secrets.items():
+            if secret is not None and secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"{name} is a placeholder; set a real secret in production")
+        if not self.mqtt.tls:
+            raise ValueError("mqtt.tls must be on in production: credentials cross the network")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_config_file()),
+            _StackEndpointsSource(settings_cls),
+        )
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as plain data with secrets shown as `**********`."""
+        return json.loads(self.model_dump_json())  # type: ignore[no-any-return]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load the settings, turning validation failures into one readable ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from exc
