@@ -1,0 +1,60 @@
+"""Fixtures that start the real parts (Mosquitto, InfluxDB) on free loopback ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hof.settings import Settings
+from hof.stack import Stack
+
+
+def _settings_for(stack: Stack, state_dir: Path) -> Settings:
+    return Settings(
+        environment="test",
+        state_dir=state_dir,
+        log_format="console",
+        **stack.info.settings(),
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One real Mosquitto + InfluxDB shared by the session; tests keep apart by home id."""
+    state = tmp_path_factory.mktemp("stack")
+    running = Stack(Settings(environment="test", state_dir=state))
+    running.up()
+    yield running
+    running.down()
+
+
+@pytest.fixture(scope="session")
+def settings(stack: Stack) -> Settings:
+    """Settings that point a process at the session's stack, with the platform credential."""
+    return _settings_for(stack, stack.settings.state_dir)
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Callable[[], tuple[Stack, Settings]]]:
+    """A private stack for a test that stops, kills or restarts a part (starts in ~0.3 s)."""
+    made: list[Stack] = []
+
+    def make() -> tuple[Stack, Settings]:
+        state = tmp_path / f"stack{len(made)}"
+        private = Stack(Settings(environment="test", state_dir=state))
+        made.append(private)
+        private.up()
+        return private, _settings_for(private, state)
+
+    yield make
+    for private in made:
+        private.down()
+
+
+@pytest.fixture
+def home_id() -> str:
+    """A home id no other test uses, so tests sharing the broker and database stay apart."""
+    return f"T-{uuid.uuid4().hex[:12]}"
