@@ -32,6 +32,7 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     BAD_TIME = "bad_time"
     DUPLICATE_RECORD = "duplicate_record"
+    RETAINED = "retained"
     STORAGE_REJECTED = "storage_rejected"
 
 

@@ -1,0 +1,166 @@
+"""The `hof` command: one entry point for the stack, the services, the simulator and status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from types import ModuleType
+from typing import Any
+
+from hof import __version__
+from hof.errors import HofError
+from hof.logs import configure_logging
+from hof.settings import Settings, load_settings
+
+__all__ = ["main", "run_until_signalled"]
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def run_until_signalled(work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> int:
+    """Run `work(stop)` on a fresh event loop; SIGTERM or Ctrl-C sets `stop` for a clean drain."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await work(stop)
+
+    asyncio.run(runner())
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(settings.redacted(), indent=2))
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.service import serve
+
+    return run_until_signalled(lambda stop: serve(settings, stop=stop))
+
+
+def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    from hof.stack_cli import stack_command
+
+    return stack_command(args, settings)
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from hof.status import status_command
+
+    return status_command(args, settings)
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from hof.demo import demo_command
+
+    return demo_command(args, settings)
+
+
+def _optional(module: str) -> ModuleType | None:
+    """A command that another package provides, if that package is installed."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError:
+        return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hof",
+        description=(
+            "House of the Future: sensors in tenants' homes for damp, mould, cold, "
+            "overheating and telecare. Settings come from HOF_* variables, the TOML file "
+            "named by HOF_CONFIG (or ./hof.toml), and the local stack's endpoints; "
+            "`hof config` prints them."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"hof {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("config", help="print the effective settings (secrets hidden)")
+    p.set_defaults(handler=_cmd_config)
+
+    p = sub.add_parser(
+        "stack",
+        help="run the local Mosquitto and InfluxDB",
+        description="Start or stop the local stack (Mosquitto and InfluxDB from Debian's "
+        "packages) with the project's configs under STATE_DIR/stack.",
+    )
+    stack_sub = p.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
+    up = stack_sub.add_parser("up", help="start both; stay in the foreground until Ctrl-C")
+    up.add_argument("--detach", action="store_true", help="start them in the background and return")
+    stack_sub.add_parser("down", help="stop the stack a detached `up` started")
+    stack_sub.add_parser("status", help="say whether the recorded stack is running")
+    p.set_defaults(handler=_cmd_stack)
+
+    p = sub.add_parser(
+        "ingest",
+        help="run an ingest worker (broker -> InfluxDB)",
+        description="Consume readings and events with an MQTT 5 shared subscription, "
+        "validate them against the contract, write them to InfluxDB in batches, and "
+        "acknowledge them only once stored. Runs until SIGTERM or Ctrl-C, then drains.",
+    )
+    p.set_defaults(handler=_cmd_ingest)
+
+    p = sub.add_parser(
+        "status",
+        help="show what is flowing: messages in, points written, rejects by reason",
+    )
+    p.add_argument(
+        "--watch", type=float, metavar="SECONDS", help="refresh every SECONDS, with rates"
+    )
+    p.add_argument("--count", type=int, default=0, help="with --watch: stop after N refreshes")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(handler=_cmd_status)
+
+    p = sub.add_parser(
+        "demo",
+        help="run the platform with a simulated estate (stack + ingest + simulator)",
+        description="Start the local stack, an ingest worker and the simulator, and keep "
+        "them running until Ctrl-C. Watch it with `hof status --watch 5` in another terminal.",
+    )
+    p.add_argument("--homes", type=int, default=100, help="homes in the estate (default 100)")
+    p.add_argument("--seed", type=int, default=1, help="the estate's random seed (default 1)")
+    p.add_argument(
+        "--backfill", default="1d", help="history to publish first, e.g. 7d (default 1d)"
+    )
+    p.add_argument("--duration", help="stop after this long (e.g. 5m); default: until Ctrl-C")
+    p.set_defaults(handler=_cmd_demo)
+
+    for name, module in (("simulate", "simulator.cli"), ("provision", "hof.provision")):
+        provider = _optional(module)
+        if provider is None:
+            continue
+        doc = (provider.__doc__ or "").strip().splitlines()
+        p = sub.add_parser(name, help=doc[0] if doc else name, description=provider.__doc__)
+        provider.add_arguments(p)
+        p.set_defaults(handler=provider.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.log_format, service=f"hof-{args.command}")
+        handler: Handler = args.handler
+        return int(handler(args, settings))
+    except HofError as exc:
+        print(f"hof: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""One MQTT link: paho 2.x with manual acknowledgements, an asyncio face, one reconnect loop.
+
+Why not aiomqtt here: it acknowledges a message as soon as paho receives it and drops messages
+when its queue is full. The platform acknowledges only once a message is stored, and lets the
+broker hold what it cannot take yet (MQTT 5 Receive Maximum is the back-pressure).
+Each connection is a fresh paho client: an acknowledgement can only ever go to the connection
+the message came on, and after a reconnect the broker redelivers whatever was not acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from hof.errors import HofError
+from hof.settings import MqttSettings
+
+__all__ = ["Delivery", "Link", "LinkDownError", "Will"]
+
+log = structlog.get_logger(__name__)
+
+
+class LinkDownError(HofError):
+    """The MQTT link is not connected, or a publish was not acknowledged in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message received on a link; `Link.ack` it once it is safely stored."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+    received_at: float
+    connection: paho.Client = field(repr=False, compare=False)
+
+
+class Link:
+    """A named MQTT connection that keeps itself connected until cancelled."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        name: str,
+        client_id: str,
+        queue: asyncio.Queue[Delivery] | None = None,
+        subscriptions: Sequence[tuple[str, int]] = (),
+        clean_start: bool = True,
+        session_expiry_s: int = 0,
+        receive_maximum: int | None = None,
+        manual_ack: bool = True,
+        will: Will | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        on_overflow: Callable[[Delivery], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.client_id = client_id
+        self.queue = queue
+        self.subscriptions = list(subscriptions)
+        self.clean_start = clean_start
+        self.session_expiry_s = session_expiry_s
+        self.receive_maximum = receive_maximum
+        self.manual_ack = manual_ack
+        self.will = will
+        self.username = username if username is not None else settings.username
+        if password is None and settings.password is not None:
+            password = settings.password.get_secret_value()
+        self.password = password
+        self.on_overflow = on_overflow
+        self.connected = asyncio.Event()
+        self.subscribed = asyncio.Event()
+        self.connections = 0
+        self._client: paho.Client | None = None
+        self._loop = asyncio.get_running_loop()
+
+    # -- the paho thread's callbacks: hand everything to the event loop --------------------
+
+    def _new_client(self) -> tuple[paho.Client, asyncio.Future[ReasonCode], asyncio.Future[str]]:
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=self.manual_ack,
+            reconnect_on_failure=False,
+        )
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
+        if self.settings.tls:
+            context = ssl.create_default_context(
+                cafile=str(self.settings.ca_file) if self.settings.ca_file else None
+            )
+            client.tls_set_context(context)
+        if self.will is not None:
+            client.will_set(self.will.topic, self.will.payload, self.will.qos, self.will.retain)
+        client.max_inflight_messages_set(100)
+        connack: asyncio.Future[ReasonCode] = self._loop.create_future()
+        lost: asyncio.Future[str] = self._loop.create_future()
+
+        def settle(future: asyncio.Future[Any], value: Any) -> None:
+            if not future.done():
+                future.set_result(value)
+
+        def on_connect(c: paho.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+            if not rc.is_failure and self.subscriptions:
+                c.subscribe(self.subscriptions)
+            self._loop.call_soon_threadsafe(settle, connack, rc)
+
+        def on_disconnect(c: paho.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+            self._loop.call_soon_threadsafe(settle, lost, str(rc))
+
+        def on_subscribe(
+            c: paho.Client, _u: Any, _m: int, codes: list[ReasonCode], _p: Any
+        ) -> None:
+            refused = [str(code) for code in codes if code.is_failure]
+            self._loop.call_soon_threadsafe(self._subscribed, refused)
+
+        def on_message(c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+            delivery = Delivery(
+                msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid, time.time(), c
+            )
+            self._loop.call_soon_threadsafe(self._deliver, delivery)
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_subscribe = on_subscribe
+        client.on_message = on_message
+        return client, connack, lost
+
+    def _subscribed(self, refused: list[str]) -> None:
+        if refused:
+            log.error("mqtt_subscribe_refused", link=self.name, reasons=refused)
+        self.subscribed.set()
+
+    def _deliver(self, delivery: Delivery) -> None:
+        if self.queue is None:
+            return
+        try:
+            self.queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            # Not acknowledged, so the broker still owns it: it comes back after a reconnect.
+            if self.on_overflow is not None:
+                self.on_overflow(delivery)
+            if delivery.qos > 0 and delivery.connection is self._client:
+                log.error("mqtt_queue_full_reconnecting", link=self.name, size=self.queue.qsize())
+                delivery.connection.disconnect()
+
+    # -- the public face -----------------------------------------------------------------
+
+    def ack(self, delivery: Delivery) -> None:
+        """Acknowledge a stored message, if the connection it came on is still the live one."""
+        if delivery.qos and self.manual_ack and delivery.connection is self._client:
+            delivery.connection.ack(delivery.mid, delivery.qos)
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish and, for QoS 1, wait for the broker's PUBACK; LinkDownError otherwise."""
+        client = self._client
+        if client is None or not self.connected.is_set():
+            raise LinkDownError(f"{self.name}: not connected")
+        info = client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise LinkDownError(f"{self.name}: publish refused: {paho.error_string(info.rc)}")
+        if qos == 0:
+            return
+        timeout = self.settings.timeout_s
+        try:
+            await asyncio.wait_for(asyncio.to_thread(info.wait_for_publish, timeout), timeout + 1)
+        except (TimeoutError, RuntimeError, ValueError) as exc:
+            raise LinkDownError(f"{self.name}: no PUBACK for {topic}: {exc}") from exc
+        if not info.is_published():
+            raise LinkDownError(f"{self.name}: no PUBACK for {topic} within {timeout:g} s")
+
+    async def run(self) -> None:
+        """Connect, stay connected, reconnect with backoff and jitter; returns only by cancel."""
+        backoff = 0.5
+        while True:
+            client, connack, lost = self._new_client()
+            try:
+                await self._connect(client, connack)
+                backoff = 0.5
+                reason = await lost
+                log.warning("mqtt_disconnected", link=self.name, reason=reason)
+            except (OSError, TimeoutError, LinkDownError) as exc:
+                log.warning("mqtt_connect_failed", link=self.name, error=str(exc), retry_s=backoff)
+            finally:
+                self.connected.clear()
+                self.subscribed.clear()
+                self._client = None
+                await self._close(client)
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, 30.0)
+
+    async def _connect(self, client: paho.Client, connack: asyncio.Future[ReasonCode]) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        if self.session_expiry_s:
+            props.SessionExpiryInterval = self.session_expiry_s
+        if self.receive_maximum:
+            props.ReceiveMaximum = self.receive_maximum
+        timeout = self.settings.timeout_s
+        await asyncio.wait_for(
+            asyncio.to_thread(
+                client.connect,
+                self.settings.host,
+                self.settings.port,
+                self.settings.keepalive_s,
+                clean_start=self.clean_start,
+                properties=props,
+            ),
+            timeout,
+        )
+        self._client = client
+        client.loop_start()
+        rc = await asyncio.wait_for(connack, timeout)
+        if rc.is_failure:
+            raise LinkDownError(f"{self.name}: broker refused the connection: {rc}")
+        self.connections += 1
+        self.connected.set()
+        log.info(
+            "mqtt_connected",
+            link=self.name,
+            broker=f"{self.settings.host}:{self.settings.port}",
+            client_id=self.client_id,
+        )
+
+    async def _close(self, client: paho.Client) -> None:
+        with contextlib.suppress(Exception):
+            client.disconnect()
+        await asyncio.shield(asyncio.to_thread(client.loop_stop))

@@ -1,0 +1,166 @@
+"""`hof status`: what is flowing, from the services' metrics and from InfluxDB itself."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from hof.metrics import Labels, parse_text, registered_endpoints
+from hof.settings import Settings
+
+__all__ = ["Snapshot", "status_command", "take_snapshot"]
+
+Samples = dict[str, dict[Labels, float]]
+
+
+@dataclass
+class Snapshot:
+    """One look at every registered service and the time-series store."""
+
+    at: float
+    services: list[dict[str, Any]] = field(default_factory=list)
+    influx: dict[str, Any] = field(default_factory=dict)
+
+
+def _sum(samples: Samples, name: str) -> float:
+    return sum(samples.get(name, {}).values())
+
+
+def _by(samples: Samples, name: str, label: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for labels, value in samples.get(name, {}).items():
+        key = dict(labels).get(label, "")
+        out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def _influx_recent(settings: Settings, minutes: int = 5) -> dict[str, Any]:
+    auth = None
+    if settings.influx.username and settings.influx.password is not None:
+        auth = (settings.influx.username, settings.influx.password.get_secret_value())
+    out: dict[str, Any] = {"url": settings.influx.url, "database": settings.influx.database}
+    queries = {
+        "readings": f"SELECT count(*) FROM reading WHERE time > now() - {minutes}m GROUP BY home",
+        "events": f"SELECT count(*) FROM event WHERE time > now() - {minutes}m",
+    }
+    try:
+        for key, q in queries.items():
+            response = httpx.post(
+                f"{settings.influx.url}/query",
+                params={"db": settings.influx.database, "q": q},
+                auth=auth,
+                timeout=5.0,
+            )
+            response.raise_for_status()
+            series = response.json()["results"][0].get("series", [])
+            total = sum(v for s in series for v in s["values"][0][1:] if isinstance(v, int))
+            out[key] = total
+            if key == "readings":
+                out["homes"] = len(series)
+    except (httpx.HTTPError, KeyError, ValueError, IndexError) as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    out["window_min"] = minutes
+    return out
+
+
+def take_snapshot(settings: Settings) -> Snapshot:
+    snap = Snapshot(at=time.time())
+    for entry in registered_endpoints(settings.state_dir):
+        service: dict[str, Any] = dict(entry)
+        try:
+            samples = parse_text(httpx.get(entry["url"], timeout=3.0).text)
+        except httpx.HTTPError as exc:
+            service["error"] = str(exc)
+            snap.services.append(service)
+            continue
+        service.update(
+            messages=_sum(samples, "hof_ingest_messages_total"),
+            messages_by_channel=_by(samples, "hof_ingest_messages_total", "channel"),
+            records=_sum(samples, "hof_ingest_records_total"),
+            points=_sum(samples, "hof_ingest_points_written_total"),
+            rejected=_sum(samples, "hof_ingest_rejected_total"),
+            rejected_by_reason=_by(samples, "hof_ingest_rejected_total", "reason"),
+            write_failures=_sum(samples, "hof_ingest_write_failures_total"),
+            inbox=_sum(samples, "hof_ingest_inbox_depth"),
+            lag_s=_sum(samples, "hof_ingest_last_batch_lag_seconds"),
+            connected=_sum(samples, "hof_ingest_connected") > 0,
+            started=_sum(samples, "hof_ingest_start_time_seconds"),
+        )
+        snap.services.append(service)
+    snap.influx = _influx_recent(settings)
+    return snap
+
+
+def _fmt(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def _breakdown(parts: dict[str, float]) -> str:
+    inner = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(parts.items()) if v)
+    return f"  ({inner})" if inner else ""
+
+
+def render(snap: Snapshot, previous: Snapshot | None) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(snap.at))
+    lines = [f"House of the Future status at {stamp}"]
+    if not snap.services:
+        lines.append("  no ingest worker is registered (is `hof ingest` or `hof demo` running?)")
+    before = {s.get("instance"): s for s in (previous.services if previous else [])}
+    span = snap.at - previous.at if previous else 0.0
+    for s in snap.services:
+        lines.append(f"ingest {s['instance']}  pid {s['pid']}  {s['url']}")
+        if "error" in s:
+            lines.append(f"  cannot read its metrics: {s['error']}")
+            continue
+        prev = before.get(s["instance"])
+
+        def rate(key: str, s: dict[str, Any] = s, prev: dict[str, Any] | None = prev) -> str:
+            if not prev or span <= 0 or key not in prev:
+                return ""
+            return f"   {(s[key] - prev[key]) / span:,.1f}/s"
+
+        uptime = snap.at - s["started"] if s["started"] else 0
+        lines += [
+            f"  broker link      {'connected' if s['connected'] else 'DOWN'}"
+            f"   up {uptime / 60:,.1f} min",
+            f"  messages in      {_fmt(s['messages'])}{rate('messages')}"
+            f"{_breakdown(s['messages_by_channel'])}",
+            f"  records          {_fmt(s['records'])}{rate('records')}",
+            f"  points written   {_fmt(s['points'])}{rate('points')}",
+            f"  rejected         {_fmt(s['rejected'])}{_breakdown(s['rejected_by_reason'])}",
+            f"  write retries    {_fmt(s['write_failures'])}",
+            f"  waiting          {_fmt(s['inbox'])} messages; last batch stored "
+            f"{s['lag_s']:.2f} s after receipt",
+        ]
+    db = snap.influx
+    lines.append(f"InfluxDB {db.get('url')} database {db.get('database')!r}")
+    if "error" in db:
+        lines.append(f"  cannot query it: {db['error']}")
+    else:
+        lines.append(
+            f"  last {db['window_min']} min: {_fmt(db.get('readings', 0))} readings from "
+            f"{_fmt(db.get('homes', 0))} homes, {_fmt(db.get('events', 0))} events"
+        )
+    return "\n".join(lines)
+
+
+def status_command(args: argparse.Namespace, settings: Settings) -> int:
+    previous: Snapshot | None = None
+    shown = 0
+    while True:
+        snap = take_snapshot(settings)
+        if args.json:
+            print(json.dumps({"at": snap.at, "services": snap.services, "influx": snap.influx}))
+        else:
+            print(render(snap, previous), flush=True)
+        shown += 1
+        if not args.watch or (args.count and shown >= args.count):
+            return 0 if snap.services else 1
+        previous = snap
+        time.sleep(args.watch)
+        print()

@@ -1,0 +1,1 @@
+"""Ingest: readings and events from the platform broker, validated, batched into InfluxDB."""

@@ -1,0 +1,333 @@
+"""The ingest worker: shared subscription -> validate -> batch -> InfluxDB -> acknowledge.
+
+Nothing is acknowledged to the broker before it is stored (or dead-lettered), so a worker that
+dies mid-stream loses nothing: the broker redelivers, and storage is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from hof.errors import ContractError, Reason
+from hof.influx import InfluxClient, InfluxRejected, InfluxUnavailable
+from hof.metrics import Registry, register_endpoint, serve_metrics
+from hof.mqtt import Delivery, Link, LinkDownError
+from hof.senml import Limits, Record, parse_pack
+from hof.settings import Settings
+from hof.topic import Channel, Topic, subscription
+from ingest.deadletter import deadletter_message
+from ingest.lineprotocol import encode_records
+from ingest.rooms import RoomMap
+
+__all__ = ["Ingest", "serve"]
+
+log = structlog.get_logger(__name__)
+
+# How long a graceful stop keeps retrying a batch that cannot be stored before it leaves it
+# unacknowledged for the broker to redeliver to the next worker.
+DRAIN_GRACE_S = 10.0
+
+
+@dataclass(slots=True)
+class Item:
+    """One message on its way through: its records, or why it was refused."""
+
+    delivery: Delivery
+    channel: str
+    records: list[Record]
+    error: ContractError | None = None
+
+
+class Ingest:
+    """One ingest worker; `run` until `stop` is set, then drain and return."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        cfg = settings.ingest
+        self.limits = Limits(
+            min_time=settings.contract.min_time, max_future_s=settings.contract.max_future_s
+        )
+        self.stop = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.rooms = RoomMap()
+        # Bounded by the broker: it sends at most Receive Maximum unacknowledged QoS 1 messages.
+        self.inbox: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
+        self.configs: asyncio.Queue[Delivery] = asyncio.Queue(10_000)
+        self.batches: asyncio.Queue[list[Item] | None] = asyncio.Queue(2)
+        self.metrics = Registry()
+        m = self.metrics
+        self.m_messages = m.counter("hof_ingest_messages_total", "Messages received, by channel")
+        self.m_records = m.counter("hof_ingest_records_total", "Records accepted, by channel")
+        self.m_points = m.counter("hof_ingest_points_written_total", "Points written to InfluxDB")
+        self.m_batches = m.counter("hof_ingest_batches_total", "Batches written to InfluxDB")
+        self.m_rejects = m.counter("hof_ingest_rejected_total", "Messages refused, by reason")
+        self.m_failures = m.counter(
+            "hof_ingest_write_failures_total", "Failed InfluxDB writes (retried), by kind"
+        )
+        self.m_overflow = m.counter(
+            "hof_ingest_inbox_overflow_total", "Messages left unacknowledged for redelivery"
+        )
+        self.m_deadletters = m.counter("hof_ingest_deadletters_total", "Dead letters published")
+        self.m_lag = m.gauge("hof_ingest_last_batch_lag_seconds", "Receipt to acknowledgement")
+        self.m_inbox = m.gauge("hof_ingest_inbox_depth", "Messages waiting to be batched")
+        self.m_connected = m.gauge("hof_ingest_connected", "1 when the broker link is up")
+        self.m_ready = m.gauge("hof_ingest_ready", "1 once subscribed and consuming")
+        self.m_started = m.gauge("hof_ingest_start_time_seconds", "When this worker started")
+        self.m_started.set(time.time())
+        m.collectors.append(self._collect_gauges)
+        self.data = Link(
+            settings.mqtt,
+            name="data",
+            client_id=cfg.client_id,
+            queue=self.inbox,
+            subscriptions=[
+                (subscription(Channel.READING, share_group=cfg.share_group), 1),
+                (subscription(Channel.EVENT, share_group=cfg.share_group), 1),
+            ],
+            clean_start=False,
+            session_expiry_s=cfg.session_expiry_s,
+            receive_maximum=cfg.receive_maximum,
+            on_overflow=lambda d: self.m_overflow.inc(),
+        )
+        self.config_link = Link(
+            settings.mqtt,
+            name="config",
+            client_id=f"{cfg.client_id}-config",
+            queue=self.configs,
+            subscriptions=[(subscription(Channel.CONFIG), 1)],
+        )
+        self.metrics_url = ""
+
+    def _collect_gauges(self) -> None:
+        self.m_inbox.set(self.inbox.qsize())
+        self.m_connected.set(1.0 if self.data.connected.is_set() else 0.0)
+
+    async def run(self) -> None:
+        cfg = self.settings.ingest
+        server = await serve_metrics(self.metrics, cfg.metrics_host, cfg.metrics_port)
+        host, port = server.sockets[0].getsockname()[:2]
+        self.metrics_url = f"http://{host}:{port}/metrics"
+        registration = register_endpoint(
+            self.settings.state_dir, "ingest", cfg.client_id, self.metrics_url
+        )
+        log.info("ingest_starting", metrics=self.metrics_url, client_id=cfg.client_id)
+        try:
+            async with InfluxClient(self.settings.influx) as influx:
+                await self._run(influx)
+        finally:
+            server.close()
+            registration.unlink(missing_ok=True)
+            log.info("ingest_stopped", **self.summary())
+
+    async def _run(self, influx: InfluxClient) -> None:
+        async with asyncio.TaskGroup() as tg:
+            links = [tg.create_task(self.config_link.run()), tg.create_task(self._learn_rooms())]
+            await self._await_room_snapshot()
+            links.append(tg.create_task(self.data.run()))
+            collector = tg.create_task(self._collect())
+            writer = tg.create_task(self._write(influx))
+            reporter = tg.create_task(self._report())
+            await self.data.subscribed.wait()
+            self.ready.set()
+            self.m_ready.set(1.0)
+            log.info("ingest_ready", rooms=len(self.rooms))
+            await self.stop.wait()
+            log.info("ingest_draining", inbox=self.inbox.qsize())
+            await collector
+            await writer
+            reporter.cancel()
+            for task in links:
+                task.cancel()
+
+    async def _await_room_snapshot(self) -> None:
+        """Learn rooms from retained configs before the first reading, so tags are complete."""
+        try:
+            await asyncio.wait_for(self.config_link.subscribed.wait(), 10.0)
+        except TimeoutError:
+            log.warning("ingest_rooms_unavailable", detail="starting without room tags")
+            return
+        deadline = time.monotonic() + 5.0
+        seen = -1
+        while time.monotonic() < deadline and seen != len(self.rooms):
+            seen = len(self.rooms)
+            await asyncio.sleep(0.3)
+
+    async def _learn_rooms(self) -> None:
+        while True:
+            delivery = await self.configs.get()
+            self.rooms.learn(delivery.topic, delivery.payload)
+            self.config_link.ack(delivery)
+
+    def _parse(self, delivery: Delivery) -> Item:
+        try:
+            topic = Topic.parse(delivery.topic)
+            channel = topic.channel.value
+            self.m_messages.inc(channel=channel)
+            if delivery.retain:
+                raise ContractError(Reason.RETAINED, f"{channel} must not be retained")
+            records = parse_pack(
+                topic, delivery.payload, received_at=delivery.received_at, limits=self.limits
+            )
+        except ContractError as exc:
+            if exc.reason is Reason.BAD_TOPIC:
+                self.m_messages.inc(channel="invalid")
+            return Item(delivery, "", [], exc)
+        self.m_records.inc(len(records), channel=channel)
+        return Item(delivery, channel, records)
+
+    async def _collect(self) -> None:
+        cfg = self.settings.ingest
+        loop = asyncio.get_running_loop()
+        while not self.stop.is_set():
+            try:
+                first = await asyncio.wait_for(self.inbox.get(), 0.25)
+            except TimeoutError:
+                continue
+            batch = [self._parse(first)]
+            points = len(batch[0].records)
+            deadline = loop.time() + cfg.flush_interval_s
+            while points < cfg.batch_max_points:
+                try:
+                    delivery = self.inbox.get_nowait()
+                except asyncio.QueueEmpty:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or self.stop.is_set():
+                        break
+                    try:
+                        delivery = await asyncio.wait_for(self.inbox.get(), remaining)
+                    except TimeoutError:
+                        break
+                item = self._parse(delivery)
+                batch.append(item)
+                points += len(item.records)
+            await self.batches.put(batch)
+        await self.batches.put(None)
+
+    async def _write(self, influx: InfluxClient) -> None:
+        while (batch := await self.batches.get()) is not None:
+            started = time.monotonic()
+            if not await self._store(influx, batch):
+                continue  # shutting down and could not store: left for redelivery
+            for item in batch:
+                self.data.ack(item.delivery)
+            self.m_batches.inc()
+            oldest = min(item.delivery.received_at for item in batch)
+            self.m_lag.set(time.time() - oldest)
+            log.debug(
+                "batch_stored",
+                messages=len(batch),
+                records=sum(len(i.records) for i in batch),
+                ms=round((time.monotonic() - started) * 1000, 1),
+            )
+
+    async def _store(self, influx: InfluxClient, batch: list[Item]) -> bool:
+        """Write the batch's points and publish its dead letters; False if given up at stop."""
+        lines = self._lines(batch)
+        backoff = 0.2
+        stop_deadline: float | None = None
+        while True:
+            try:
+                await influx.write(lines)
+                self.m_points.inc(len(lines))
+                break
+            except InfluxRejected as exc:
+                self.m_failures.inc(kind="rejected")
+                log.warning("batch_refused_isolating", error=exc.message)
+                await self._isolate(influx, batch)
+                break
+            except InfluxUnavailable as exc:
+                self.m_failures.inc(kind="unavailable")
+                log.warning("influx_unavailable", error=str(exc), retry_s=round(backoff, 2))
+            if self.stop.is_set():
+                stop_deadline = stop_deadline or time.monotonic() + DRAIN_GRACE_S
+                if time.monotonic() > stop_deadline:
+                    log.error("ingest_gave_up_at_stop", messages=len(batch))
+                    return False
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, 10.0)
+        return await self._deadletter(batch)
+
+    def _lines(self, batch: list[Item]) -> list[str]:
+        lines: list[str] = []
+        for channel in (Channel.READING.value, Channel.EVENT.value):
+            records = [
+                r for i in batch if i.error is None and i.channel == channel for r in i.records
+            ]
+            lines += encode_records(channel, records, self.rooms)
+        return lines
+
+    async def _isolate(self, influx: InfluxClient, batch: list[Item]) -> None:
+        """Find which messages InfluxDB refuses by writing each alone; dead-letter those."""
+        for item in batch:
+            if item.error is not None:
+                continue
+            lines = encode_records(item.channel, item.records, self.rooms)
+            while True:
+                try:
+                    await influx.write(lines)
+                    self.m_points.inc(len(lines))
+                    break
+                except InfluxRejected as exc:
+                    item.error = ContractError(Reason.STORAGE_REJECTED, exc.message)
+                    break
+                except InfluxUnavailable:
+                    await asyncio.sleep(1.0)
+
+    async def _deadletter(self, batch: list[Item]) -> bool:
+        for item in batch:
+            if item.error is None:
+                continue
+            d = item.delivery
+            self.m_rejects.inc(reason=item.error.reason.value)
+            target, body = deadletter_message(d.topic, d.payload, item.error, d.received_at)
+            log.warning(
+                "message_rejected",
+                topic=d.topic,
+                reason=item.error.reason.value,
+                detail=item.error.detail[:200],
+                deadletter=target is not None,
+            )
+            if target is None:
+                continue
+            stop_deadline: float | None = None
+            while True:
+                try:
+                    await self.data.publish(target, body, qos=1)
+                    self.m_deadletters.inc()
+                    break
+                except LinkDownError as exc:
+                    log.warning("deadletter_retry", topic=target, error=str(exc))
+                    if self.stop.is_set():
+                        stop_deadline = stop_deadline or time.monotonic() + DRAIN_GRACE_S
+                        if time.monotonic() > stop_deadline:
+                            return False
+                    await asyncio.sleep(0.5)
+        return True
+
+    async def _report(self) -> None:
+        """A progress line every 30 s, so a log shows what is flowing without a scrape."""
+        while True:
+            await asyncio.sleep(30.0)
+            log.info("ingest_progress", **self.summary())
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "messages": self.m_messages.total(),
+            "records": self.m_records.total(),
+            "points": self.m_points.total(),
+            "rejected": self.m_rejects.total(),
+            "inbox": self.inbox.qsize(),
+        }
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run one ingest worker until `stop` is set (or the task is cancelled)."""
+    worker = Ingest(settings)
+    if stop is not None:
+        worker.stop = stop
+    await worker.run()
