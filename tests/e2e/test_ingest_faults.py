@@ -1,0 +1,137 @@
+"""Faults: a worker killed mid-stream, a broker restart with a deep queue, InfluxDB going away.
+
+Each test runs its own stack, so that stopping a part harms no other test. The answer to every
+fault is a retry, and nothing is lost or stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from conftest import IngestProcess, influx_query, wait_until
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hof.settings import Settings
+from hof.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+MakeStack = Callable[[], tuple[Stack, Settings]]
+
+
+def publish_many(settings: Settings, home: str, count: int, start: float) -> None:
+    """`count` one-record packs, each at its own minute, as fast as the broker takes them."""
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    assert settings.simulator.mqtt_password is not None
+    client.username_pw_set(
+        settings.simulator.mqtt_username, settings.simulator.mqtt_password.get_secret_value()
+    )
+    client.max_inflight_messages_set(200)
+    client.max_queued_messages_set(0)
+    client.connect(settings.mqtt.host, settings.mqtt.port)
+    client.loop_start()
+    infos = []
+    for i in range(count):
+        pack = [
+            {
+                "bn": "env-1/",
+                "bt": start + 60 * i,
+                "n": "temperature",
+                "u": "Cel",
+                "v": 15 + (i % 100) / 10,
+            }
+        ]
+        infos.append(client.publish(f"hof/v1/{home}/env-1/reading", json.dumps(pack), qos=1))
+    for info in infos:
+        info.wait_for_publish(30)
+        assert info.is_published()
+    client.disconnect()
+    client.loop_stop()
+
+
+def stored(settings: Settings, home: str) -> int:
+    series = influx_query(settings, f"SELECT count(temperature) FROM reading WHERE home='{home}'")
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def test_worker_killed_mid_stream_loses_nothing(make_stack: MakeStack) -> None:
+    _stack, settings = make_stack()
+    worker = IngestProcess(settings.state_dir, "w1", HOF_INGEST__BATCH_MAX_POINTS="200")
+    worker.start()
+    n = 4000
+    publish_many(settings, "KILL-1", n, time.time() - 60 * n - 60)
+    assert wait_until(lambda: worker.metrics().get("hof_ingest_points_written_total", 0) > 300)
+    worker.kill()
+    assert stored(settings, "KILL-1") < n, "the kill came too late to test anything"
+    worker.start()
+    assert wait_until(lambda: stored(settings, "KILL-1") == n, 60), stored(settings, "KILL-1")
+    time.sleep(1.0)
+    assert stored(settings, "KILL-1") == n
+    assert worker.stop() == 0
+
+
+def test_broker_restart_keeps_a_deep_queue_for_a_stopped_worker(make_stack: MakeStack) -> None:
+    """More than Mosquitto's default 1,000 queued messages, across a broker restart."""
+    stack, settings = make_stack()
+    worker = IngestProcess(settings.state_dir, "w2")
+    worker.start()  # creates the persistent session and its shared subscription
+    assert worker.stop() == 0
+    n = 5000
+    publish_many(settings, "QUEUE-1", n, time.time() - 60 * n - 60)
+    stack.broker.stop()  # graceful: Mosquitto writes its persistence file
+    stack.broker.start()
+    worker.start()
+    assert wait_until(lambda: stored(settings, "QUEUE-1") == n, 60), stored(settings, "QUEUE-1")
+    assert worker.stop() == 0
+
+
+def test_influxdb_outage_is_retried_until_stored(make_stack: MakeStack) -> None:
+    stack, settings = make_stack()
+    worker = IngestProcess(settings.state_dir, "w3")
+    worker.start()
+    stack.influx.stop()
+    n = 300
+    publish_many(settings, "DB-1", n, time.time() - 60 * n - 60)
+    assert wait_until(lambda: worker.metrics().get("hof_ingest_write_failures_total", 0) >= 2)
+    assert worker.metrics().get("hof_ingest_points_written_total", 0) == 0
+    stack.influx.start()
+    assert wait_until(lambda: stored(settings, "DB-1") == n, 60)
+    assert worker.stop() == 0
+
+
+def test_broker_outage_while_running_reconnects(make_stack: MakeStack) -> None:
+    stack, settings = make_stack()
+    worker = IngestProcess(settings.state_dir, "w4")
+    worker.start()
+    publish_many(settings, "BRK-1", 100, time.time() - 20000)
+    assert wait_until(lambda: stored(settings, "BRK-1") == 100)
+    stack.broker.kill()
+    assert wait_until(lambda: worker.metrics().get("hof_ingest_connected") == 0.0)
+    stack.broker.start()
+    assert wait_until(lambda: worker.metrics().get("hof_ingest_connected") == 1.0, 40)
+    publish_many(settings, "BRK-1", 100, time.time() - 10000)
+    assert wait_until(lambda: stored(settings, "BRK-1") == 200, 30)
+    assert worker.stop() == 0
+
+
+def test_sigterm_drains_and_exits_cleanly(make_stack: MakeStack) -> None:
+    _stack, settings = make_stack()
+    worker = IngestProcess(settings.state_dir, "w5")
+    worker.start()
+    publish_many(settings, "TERM-1", 1000, time.time() - 100000)
+    assert worker.stop() == 0
+    log: list[dict[str, Any]] = [
+        json.loads(line)
+        for line in worker.log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    assert any(entry["event"] == "ingest_draining" for entry in log)
+    assert log[-1]["event"] == "ingest_stopped"
+    worker.start()
+    assert wait_until(lambda: stored(settings, "TERM-1") == 1000, 30)
+    worker.stop()
