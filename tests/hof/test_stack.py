@@ -1,0 +1,138 @@
+"""The local stack and the real parts' configs: secure, nothing dropped, stopped cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hof.settings import Settings, endpoints_path
+from hof.stack import Stack
+from hof.stack.mosquitto import mqtt_connect_rc
+from hof.stack.process import pid_runs
+
+NOT_AUTHORISED = 5  # MQTT 3.1.1 CONNACK return code
+
+
+def test_broker_refuses_anonymous_and_wrong_passwords(stack: Stack) -> None:
+    broker = stack.broker
+    assert mqtt_connect_rc(broker.host, broker.port, "", "") == NOT_AUTHORISED
+    assert mqtt_connect_rc(broker.host, broker.port, "platform", "guess") == NOT_AUTHORISED
+    assert (
+        mqtt_connect_rc(broker.host, broker.port, "platform", stack.credentials["mqtt_platform"])
+        == 0
+    )
+
+
+def test_device_reaches_only_its_own_topics(device: Any, watcher: Any, home_id: str) -> None:
+    """A device's credential is `{home}/{device}`; the ACL confines it to those topics."""
+    seen = watcher("hof/v1/#")
+    mine = device("env-1")
+    mine.publish("reading", b"[]")
+    # Mosquitto acknowledges a denied publish too (MQTT 3.1.1 has no way to refuse one), but
+    # never delivers it.
+    info = mine.client.publish(f"hof/v1/{home_id}-other/env-1/reading", b"[]", qos=1)
+    info.wait_for_publish(5)
+    mine.publish("status", b'{"state":"online"}')
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len([t for t, _ in seen.messages if home_id in t]) < 2:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    topics = [t for t, _ in seen.messages if home_id in t and "deadletter" not in t]
+    assert topics == [f"hof/v1/{home_id}/env-1/reading", f"hof/v1/{home_id}/env-1/status"]
+
+
+def test_influxdb_requires_a_credential(stack: Stack) -> None:
+    response = httpx.post(f"{stack.influx.url}/query", params={"q": "SHOW DATABASES"})
+    assert response.status_code == 401
+
+
+def test_rendered_configs_carry_the_settings_that_prevent_loss(stack: Stack) -> None:
+    broker = stack.broker.config_path.read_text()
+    for line in (
+        "allow_anonymous false",
+        "persistence true",
+        "max_queued_messages 2000000",
+        "max_queued_bytes 0",
+        f"listener {stack.broker.port} 127.0.0.1",
+    ):
+        assert f"\n{line}\n" in broker
+    influx = stack.influx.config_path.read_text()
+    for line in (
+        "reporting-disabled = true",
+        "max-values-per-tag = 0",
+        "max-series-per-database = 0",
+        "auth-enabled = true",
+    ):
+        assert line in influx
+    assert oct(stack.broker.passwd_path.stat().st_mode & 0o777) == "0o600"
+    creds = stack.settings.state_dir.resolve() / "stack" / "credentials.json"
+    assert oct(creds.stat().st_mode & 0o777) == "0o600"
+
+
+def _hof(state: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOF_STATE_DIR": str(state)}
+    return subprocess.run(
+        [sys.executable, "-m", "hof.cli", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+        **kw,
+    )
+
+
+def test_detached_up_then_down_stops_exactly_what_it_started(tmp_path: Path) -> None:
+    up = _hof(tmp_path, "stack", "up", "--detach")
+    assert up.returncode == 0, up.stderr
+    record = json.loads(endpoints_path(tmp_path).read_text())
+    pids, markers = record["pids"], record["markers"]
+    assert all(pid_runs(pid, markers[name]) for name, pid in pids.items())
+    assert _hof(tmp_path, "stack", "status").stdout.strip() == "running: mosquitto, influxdb"
+    again = _hof(tmp_path, "stack", "up", "--detach")
+    assert again.returncode == 2
+    assert "already running" in again.stderr
+    down = _hof(tmp_path, "stack", "down")
+    assert down.stdout.strip() == "stopped: mosquitto, influxdb"
+    assert not any(pid_runs(pid, markers[name]) for name, pid in pids.items())
+    assert not endpoints_path(tmp_path).exists()
+    assert _hof(tmp_path, "stack", "status").returncode == 1
+
+
+def test_ctrl_c_stops_a_foreground_stack(tmp_path: Path) -> None:
+    env = {**os.environ, "HOF_STATE_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hof.cli", "stack", "up"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(6)]
+    assert "stack is up" in lines[0]
+    record = json.loads(endpoints_path(tmp_path).read_text())
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    proc.stdout.close()
+    assert not any(pid_runs(pid, record["markers"][n]) for n, pid in record["pids"].items())
+
+
+def test_a_part_that_cannot_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path, stack={"influxd_bin": "/bin/false"})
+    with pytest.raises(Exception, match="influxdb exited at start-up"):
+        Stack(settings).up()
+    assert not endpoints_path(tmp_path).exists()
+
+
+def test_credentials_are_made_once_per_state_dir(make_stack: Callable[[], Any]) -> None:
+    first, _ = make_stack()
+    again = Stack(Settings(state_dir=first.settings.state_dir))
+    assert again.credentials == first.credentials
+    assert len(set(first.credentials.values())) == 3
