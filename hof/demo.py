@@ -14,7 +14,7 @@ from pathlib import Path
 from hof.errors import ConfigError
 from hof.settings import Settings
 from hof.stack import Stack
-from hof.stack_cli import describe, recorded_running
+from hof.stack_cli import StopFlag, describe, recorded_running
 from hof.status import render, take_snapshot
 
 __all__ = ["demo_command", "parse_duration"]
@@ -73,26 +73,19 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         "Ctrl-C stops everything.",
         flush=True,
     )
-    stopping = False
-
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = StopFlag()
     started = time.monotonic()
     next_report = started + 15.0
     code = 0
     try:
-        while not stopping:
+        while not stop.set:
             if duration is not None and time.monotonic() - started >= duration:
                 break
             for name, proc in children.items():
                 if proc.poll() is not None and not (name == "simulate" and proc.returncode == 0):
                     print(f"{name} exited with {proc.returncode}; see {logs / (name + '.log')}")
                     code = 1
-                    stopping = True
+                    stop.set = True
             failed = stack.failed_part()
             if failed:
                 print(f"{failed} stopped on its own; see its log under {stack.dir}")

@@ -12,7 +12,19 @@ from hof.settings import Settings, endpoints_path
 from hof.stack import Stack, StackInfo, stop_recorded
 from hof.stack.process import pid_runs
 
-__all__ = ["describe", "recorded_running", "stack_command"]
+__all__ = ["StopFlag", "describe", "recorded_running", "stack_command"]
+
+
+class StopFlag:
+    """Set by SIGTERM or Ctrl-C, so a foreground command can stop its children in order."""
+
+    def __init__(self) -> None:
+        self.set = False
+        signal.signal(signal.SIGTERM, self._request)
+        signal.signal(signal.SIGINT, self._request)
+
+    def _request(self, signum: int, frame: object) -> None:
+        self.set = True
 
 
 def recorded_running(settings: Settings) -> list[str]:
@@ -61,16 +73,9 @@ def stack_command(args: argparse.Namespace, settings: Settings) -> int:
         print("`hof stack down` stops it.")
         return 0
     print("Ctrl-C stops it.", flush=True)
-    stopping = False
-
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = StopFlag()
     try:
-        while not stopping:
+        while not stop.set:
             failed = stack.failed_part()
             if failed:
                 print(f"{failed} stopped on its own; see its log under {stack.dir}")

@@ -33,6 +33,21 @@ log = structlog.get_logger(__name__)
 DRAIN_GRACE_S = 10.0
 
 
+class _Grace:
+    """Once `stop` is set, how long a retry loop may go on before it leaves work for redelivery."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        self.deadline: float | None = None
+
+    def expired(self) -> bool:
+        if not self.stop.is_set():
+            return False
+        if self.deadline is None:
+            self.deadline = time.monotonic() + DRAIN_GRACE_S
+        return time.monotonic() > self.deadline
+
+
 @dataclass(slots=True)
 class Item:
     """One message on its way through: its records, or why it was refused."""
@@ -229,7 +244,7 @@ class Ingest:
         """Write the batch's points and publish its dead letters; False if given up at stop."""
         lines = self._lines(batch)
         backoff = 0.2
-        stop_deadline: float | None = None
+        grace = _Grace(self.stop)
         while True:
             try:
                 await influx.write(lines)
@@ -243,11 +258,9 @@ class Ingest:
             except InfluxUnavailable as exc:
                 self.m_failures.inc(kind="unavailable")
                 log.warning("influx_unavailable", error=str(exc), retry_s=round(backoff, 2))
-            if self.stop.is_set():
-                stop_deadline = stop_deadline or time.monotonic() + DRAIN_GRACE_S
-                if time.monotonic() > stop_deadline:
-                    log.error("ingest_gave_up_at_stop", messages=len(batch))
-                    return False
+            if grace.expired():
+                log.error("ingest_gave_up_at_stop", messages=len(batch))
+                return False
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, 10.0)
         return await self._deadletter(batch)
@@ -294,7 +307,7 @@ class Ingest:
             )
             if target is None:
                 continue
-            stop_deadline: float | None = None
+            grace = _Grace(self.stop)
             while True:
                 try:
                     await self.data.publish(target, body, qos=1)
@@ -302,10 +315,8 @@ class Ingest:
                     break
                 except LinkDownError as exc:
                     log.warning("deadletter_retry", topic=target, error=str(exc))
-                    if self.stop.is_set():
-                        stop_deadline = stop_deadline or time.monotonic() + DRAIN_GRACE_S
-                        if time.monotonic() > stop_deadline:
-                            return False
+                    if grace.expired():
+                        return False
                     await asyncio.sleep(0.5)
         return True
 

@@ -7,6 +7,7 @@ fault is a retry, and nothing is lost or stored twice.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -63,13 +64,18 @@ def test_worker_killed_mid_stream_loses_nothing(make_stack: MakeStack) -> None:
     _stack, settings = make_stack()
     worker = IngestProcess(settings.state_dir, "w1", HOF_INGEST__BATCH_MAX_POINTS="200")
     worker.start()
-    n = 4000
-    publish_many(settings, "KILL-1", n, time.time() - 60 * n - 60)
-    assert wait_until(lambda: worker.metrics().get("hof_ingest_points_written_total", 0) > 300)
-    worker.kill()
-    assert stored(settings, "KILL-1") < n, "the kill came too late to test anything"
+    n = 20_000
+    publisher = threading.Thread(
+        target=publish_many, args=(settings, "KILL-1", n, time.time() - 60 * n - 60)
+    )
+    publisher.start()
+    assert wait_until(lambda: worker.metrics().get("hof_ingest_points_written_total", 0) > 500)
+    worker.kill()  # while the publisher is still sending: the stream is mid-flight
+    killed_at = stored(settings, "KILL-1")
+    publisher.join()
+    assert 0 < killed_at < n
     worker.start()
-    assert wait_until(lambda: stored(settings, "KILL-1") == n, 60), stored(settings, "KILL-1")
+    assert wait_until(lambda: stored(settings, "KILL-1") == n, 90), stored(settings, "KILL-1")
     time.sleep(1.0)
     assert stored(settings, "KILL-1") == n
     assert worker.stop() == 0
