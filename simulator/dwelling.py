@@ -1,0 +1,505 @@
+"""A home's physics, vectorised across homes: per room heat, water vapour and CO2 balances."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import IntEnum
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.weather import Weather
+
+__all__ = [
+    "ARCHETYPE_MIX",
+    "ROOMS",
+    "Archetype",
+    "Conditions",
+    "Dwellings",
+    "Simulation",
+    "draw_dwellings",
+    "relative_humidity",
+    "saturation_vapour_density",
+]
+
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+
+ROOMS = ("living_room", "bedroom", "bathroom", "kitchen")
+LIVING, BEDROOM, BATHROOM, KITCHEN = range(4)
+_H = 3600.0
+_LONDON = ZoneInfo("Europe/London")
+# Volumetric heat capacity of air: rho * c_p = 1.2 kg/m³ * 1005 J/(kg K), in W h/(m³ K).
+_AIR_WH_PER_M3K = 1.2 * 1005 / _H
+_R_VAPOUR = 461.5  # J/(kg K)
+OUTDOOR_CO2_PPM = 420.0
+
+# Moisture production, g/h, the figures commonly cited from BS 5250 (and BRE Digest 297):
+# a person asleep 40, awake and active 55; a shower releases about 0.2-0.4 kg; cooking 2-3 kg a
+# day for a family; drying one load of washing indoors 1.5-2.5 kg over the day.
+_VAPOUR_ASLEEP = 40.0
+_VAPOUR_AWAKE = 55.0
+_VAPOUR_SHOWER = 2000.0
+# CO2 exhaled, litres/h per person: about 15 asleep, 20 seated (0.0042-0.0055 L/s).
+_CO2_ASLEEP_LH = 15.0
+_CO2_AWAKE_LH = 20.0
+# Hygroscopic buffering by furnishings and finishes, as an effective-capacitance multiplier on
+# the room's air volume (how much slower than bare air a room's humidity moves).
+_BUFFER = np.array([3.0, 3.0, 1.5, 2.0])
+# Condensed water on surfaces evaporates back with this time constant once air is below 97 %.
+_POOL_TAU_S = 1.5 * _H
+
+
+class Archetype(IntEnum):
+    """The kinds of home the estate holds; each has its own parameter ranges below."""
+
+    WELL_RUN = 0
+    COLD = 1
+    DAMP = 2
+    OVERHEATING = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+# Shares of an estate (a social landlord's stock skews toward the problem homes the platform
+# is for; the English Housing Survey puts damp problems at about 4-10 % of social homes).
+ARCHETYPE_MIX: dict[Archetype, float] = {
+    Archetype.WELL_RUN: 0.6,
+    Archetype.COLD: 0.15,
+    Archetype.DAMP: 0.15,
+    Archetype.OVERHEATING: 0.1,
+}
+
+
+def saturation_vapour_density(t_c: Floats | float) -> Floats:
+    """Water vapour density at saturation (g/m³) over water: Magnus form, Alduchov & Eskridge."""
+    t = np.asarray(t_c, dtype=np.float64)
+    p_sat = 610.94 * np.exp(17.625 * t / (t + 243.04))
+    return np.asarray(p_sat / (_R_VAPOUR * (t + 273.15)) * 1000.0)
+
+
+def relative_humidity(vapour_g_m3: Floats, t_c: Floats) -> Floats:
+    """Relative humidity (%) of air holding `vapour_g_m3` at `t_c`, capped at 100."""
+    return np.asarray(np.clip(100.0 * vapour_g_m3 / saturation_vapour_density(t_c), 0.0, 100.0))
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranges:
+    ua_per_m3: tuple[float, float]  # fabric heat loss W/(K m³): the insulation class
+    ach: tuple[float, float]  # background air changes per hour
+    setpoint: tuple[float, float, float, float]  # per room, °C; 0 = radiator kept off
+    heater_factor: float  # installed or afforded heat output relative to design
+    extractor_p: float
+    hood_p: float
+    window_ach: float  # added when someone opens a window because the room is warm
+    window_open_c: float
+    worker_p: float  # share of homes empty on weekday working hours
+    occupants: tuple[int, int]
+    drying_p_winter: float  # chance a day's washing is dried indoors, October-April
+    drying_p_summer: float
+    drying_bedroom_p: float
+    solar_factor: float
+    party_fraction: tuple[float, float]  # share of fabric loss to heated neighbours
+    evening_only_heating: bool
+
+
+_RANGES: dict[Archetype, _Ranges] = {
+    Archetype.WELL_RUN: _Ranges(
+        (0.7, 1.1), (0.5, 0.8), (20.5, 18.0, 21.0, 18.0), 1.2, 0.9, 0.7, 3.0, 22.5,
+        0.6, (1, 4), 0.15, 0.02, 0.2, 1.0, (0.2, 0.4), False,
+    ),
+    Archetype.COLD: _Ranges(
+        (1.0, 1.4), (0.7, 1.0), (17.0, 0.0, 0.0, 0.0), 1.0, 0.5, 0.3, 1.0, 23.0,
+        0.2, (1, 2), 0.4, 0.1, 0.3, 1.0, (0.1, 0.3), True,
+    ),
+    Archetype.DAMP: _Ranges(
+        (1.0, 1.4), (0.3, 0.45), (19.5, 15.0, 19.0, 18.0), 1.0, 0.1, 0.1, 2.0, 23.0,
+        0.4, (2, 4), 0.75, 0.3, 0.5, 0.8, (0.2, 0.4), False,
+    ),
+    Archetype.OVERHEATING: _Ranges(
+        (0.8, 1.1), (0.4, 0.6), (20.5, 18.0, 21.0, 18.0), 1.2, 0.8, 0.6, 1.5, 25.0,
+        0.5, (1, 3), 0.15, 0.02, 0.2, 2.0, (0.5, 0.6), False,
+    ),
+}  # fmt: skip
+
+_VOLUME_M3 = np.array([38.0, 28.0, 11.0, 22.0])
+_SOLAR_M2 = np.array([1.2, 0.8, 0.2, 0.6])
+# SAP's medium thermal mass parameter, 250 kJ/(m² K) of floor, over a 2.4 m ceiling height.
+_HEAT_CAPACITY_J_PER_M3K = 100_000.0
+_INTERNAL_G_W_PER_K = 25.0
+_MIX_ACH = np.array([1.5, 1.0, 1.0, 1.5])
+
+
+@dataclass(frozen=True, slots=True)
+class Dwellings:
+    """Fixed parameters of N homes; arrays are (homes,) or (homes, rooms) in ROOMS order."""
+
+    archetype: Ints
+    occupants: Ints
+    worker: Bools
+    telecare: Bools
+    wake_h: Floats
+    sleep_h: Floats
+    volume: Floats
+    ua: Floats
+    capacity: Floats
+    heater_w: Floats
+    setpoint: Floats
+    ach: Floats
+    extractor: Bools
+    hood: Bools
+    window_ach: Floats
+    window_open_c: Floats
+    solar_m2: Floats
+    party_fraction: Floats
+    evening_only: Bools
+    drying_p_winter: Floats
+    drying_p_summer: Floats
+    drying_bedroom_p: Floats
+
+    @property
+    def homes(self) -> int:
+        return int(self.archetype.size)
+
+
+def draw_dwellings(homes: int, seed: int, mix: dict[Archetype, float] | None = None) -> Dwellings:
+    """Draw `homes` dwellings deterministically from `seed` (same seed, same estate)."""
+    shares = mix or ARCHETYPE_MIX
+    rng = np.random.default_rng([seed, 0xD3E1])
+    kinds = np.array(list(shares), dtype=np.int64)
+    p = np.array([shares[Archetype(k)] for k in kinds], dtype=np.float64)
+    archetype = rng.choice(kinds, size=homes, p=p / p.sum())
+    ranges = [_RANGES[Archetype(int(a))] for a in archetype]
+
+    def per_home(pick: str) -> Floats:
+        return np.array([getattr(r, pick) for r in ranges], dtype=np.float64)
+
+    def uniform(pick: str) -> Floats:
+        bounds = np.array([getattr(r, pick) for r in ranges], dtype=np.float64)
+        return rng.uniform(bounds[:, 0], bounds[:, 1])
+
+    lo_hi = np.array([r.occupants for r in ranges])
+    occupants = rng.integers(lo_hi[:, 0], lo_hi[:, 1] + 1)
+    worker = rng.random(homes) < per_home("worker_p")
+    telecare = rng.random(homes) < np.where((occupants == 1) & ~worker, 0.4, 0.05)
+    size = rng.uniform(0.8, 1.25, (homes, 1))
+    volume = _VOLUME_M3 * size
+    ua = uniform("ua_per_m3")[:, None] * volume
+    ach = uniform("ach")[:, None] * rng.uniform(0.85, 1.15, (homes, 4))
+    capacity = _HEAT_CAPACITY_J_PER_M3K * volume * rng.uniform(0.8, 1.3, (homes, 1))
+    design_u = ua + _AIR_WH_PER_M3K * ach * volume
+    # Radiators sized for 21 °C inside at -3 °C outside, with a margin.
+    heater_w = design_u * 24.0 * per_home("heater_factor")[:, None]
+    setpoint = np.array([r.setpoint for r in ranges]) + rng.normal(0, 0.5, (homes, 4))
+    setpoint = np.where(np.array([r.setpoint for r in ranges]) > 0, setpoint, 0.0)
+    return Dwellings(
+        archetype=archetype,
+        occupants=occupants,
+        worker=worker,
+        telecare=telecare,
+        wake_h=rng.uniform(6.0, 8.5, homes),
+        sleep_h=rng.uniform(22.0, 24.5, homes),
+        volume=volume,
+        ua=ua,
+        capacity=capacity,
+        heater_w=heater_w,
+        setpoint=setpoint,
+        ach=ach,
+        extractor=rng.random(homes) < per_home("extractor_p"),
+        hood=rng.random(homes) < per_home("hood_p"),
+        window_ach=per_home("window_ach"),
+        window_open_c=per_home("window_open_c") + rng.normal(0, 0.5, homes),
+        solar_m2=_SOLAR_M2 * rng.uniform(0.7, 1.3, (homes, 4)) * per_home("solar_factor")[:, None],
+        party_fraction=uniform("party_fraction"),
+        evening_only=np.array([r.evening_only_heating for r in ranges]),
+        drying_p_winter=per_home("drying_p_winter"),
+        drying_p_summer=per_home("drying_p_summer"),
+        drying_bedroom_p=per_home("drying_bedroom_p"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """One local day's activities for every home, as absolute epoch seconds (NaN: none)."""
+
+    start: float
+    wake: Floats
+    sleep: Floats
+    away_from: Floats
+    away_to: Floats
+    shower_from: Floats  # (homes, 4)
+    shower_to: Floats
+    cook_from: Floats  # (homes, 2): breakfast, evening meal
+    cook_to: Floats
+    cook_gh: Floats
+    dry_from: Floats
+    dry_to: Floats
+    dry_gh: Floats
+    dry_room: Ints
+
+
+def _local_midnight(day: date) -> float:
+    return datetime.combine(day, time(0), tzinfo=_LONDON).timestamp()
+
+
+def _draw_day(d: Dwellings, seed: int, day: date, summer: bool) -> _Day:
+    rng = np.random.default_rng([seed, 0xDA7, day.toordinal()])
+    n = d.homes
+    start = _local_midnight(day)
+    weekend = day.weekday() >= 5
+    wake = start + (d.wake_h + rng.normal(0, 0.3, n) + (1.0 if weekend else 0.0)) * _H
+    sleep = start + (d.sleep_h + rng.normal(0, 0.3, n)) * _H
+    away = d.worker & (not weekend)
+    away_from = np.where(away, start + rng.uniform(7.8, 9.0, n) * _H, np.nan)
+    away_to = np.where(away, start + rng.uniform(16.5, 18.5, n) * _H, np.nan)
+
+    person = np.arange(4)[None, :]
+    has_shower = (person < d.occupants[:, None]) & (rng.random((n, 4)) < 0.8)
+    evening = rng.random((n, 4)) < 0.3
+    morning_at = wake[:, None] + rng.uniform(0.1, 0.9, (n, 4)) * _H + person * 0.3 * _H
+    evening_at = start + rng.uniform(19.0, 22.0, (n, 4)) * _H
+    shower_from = np.where(has_shower, np.where(evening, evening_at, morning_at), np.nan)
+    shower_to = shower_from + rng.uniform(6.0, 12.0, (n, 4)) * 60.0
+
+    breakfast = wake + rng.uniform(0.2, 0.8, n) * _H
+    supper = start + rng.uniform(17.0, 19.5, n) * _H
+    cook_from = np.stack([breakfast, supper], axis=1)
+    cook_to = cook_from + np.stack(
+        [rng.uniform(5, 15, n) * 60.0, rng.uniform(25, 60, n) * 60.0], axis=1
+    )
+    cook_gh = np.stack([np.full(n, 600.0), 500.0 + 250.0 * d.occupants], axis=1)
+
+    p_dry = d.drying_p_summer if summer else d.drying_p_winter
+    drying = rng.random(n) < p_dry
+    dry_from = np.where(drying, start + rng.uniform(9.0, 19.0, n) * _H, np.nan)
+    dry_to = dry_from + rng.uniform(10.0, 16.0, n) * _H
+    # One load per day: 0.6 kg of water per occupant plus 0.5 kg, released evenly.
+    dry_gh = (0.5 + 0.6 * d.occupants) * 1000.0 / ((dry_to - dry_from) / _H)
+    dry_room = np.where(rng.random(n) < d.drying_bedroom_p, BEDROOM, LIVING).astype(np.int64)
+    return _Day(
+        start, wake, sleep, away_from, away_to, shower_from, shower_to, cook_from, cook_to,
+        cook_gh, dry_from, dry_to, np.nan_to_num(dry_gh), dry_room,
+    )  # fmt: skip
+
+
+def _overlap(t0: float, t1: float, start: Floats, end: Floats) -> Floats:
+    """Fraction of the step [t0, t1) that each [start, end) covers (0 for NaN)."""
+    covered = np.minimum(end, t1) - np.maximum(start, t0)
+    return np.asarray(np.nan_to_num(np.clip(covered, 0.0, None)) / (t1 - t0))
+
+
+def _within(t: float, start: Floats, end: Floats) -> Bools:
+    return np.asarray((start <= t) & (t < end))  # NaN compares false: not within
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """What the sensors of every home would read now; (homes, rooms) unless noted."""
+
+    time: float
+    temperature: Floats
+    humidity: Floats
+    co2: Floats
+    awake_home: Bools  # (homes,): someone up and about at home during the last step
+    asleep_home: Bools  # (homes,)
+
+
+class Simulation:
+    """The state of N dwellings, advanced in steps of at most `max_step_s` (exact exponentials).
+
+    Each room is one well-mixed air node with a lumped thermal mass: a first-order linear
+    balance between heat (or vapour, or CO2) sources and conductances to outdoors, heated
+    neighbours and the rest of the home. Over a step the sources are held constant (activities
+    enter as the fraction of the step they cover), so the step can be as long as five minutes
+    without losing a shower's water. Coupling between rooms uses the home's mean at the start of
+    the step.
+    """
+
+    def __init__(
+        self,
+        dwellings: Dwellings,
+        weather: Weather,
+        seed: int,
+        start: float,
+        *,
+        max_step_s: float = 300.0,
+    ) -> None:
+        self.d = dwellings
+        self.weather = weather
+        self.seed = seed
+        self.time = float(start)
+        self.max_step_s = max_step_s
+        shape = dwellings.volume.shape
+        self.temperature = np.full(shape, 18.0)
+        self.vapour = 0.6 * saturation_vapour_density(self.temperature)
+        self.co2 = np.full(shape, 600.0)
+        self.pool_g = np.zeros(shape)
+        self.awake_home = np.zeros(dwellings.homes, dtype=np.bool_)
+        self.asleep_home = np.zeros(dwellings.homes, dtype=np.bool_)
+        self._days: dict[date, _Day] = {}
+        self._weights = dwellings.volume / dwellings.volume.sum(axis=1, keepdims=True)
+
+    def _day(self, day: date) -> _Day:
+        cached = self._days.get(day)
+        if cached is None:
+            noon = _local_midnight(day) + 12 * _H
+            summer = bool(self.weather.seasonal_mean(noon) > 12.0)
+            cached = self._days[day] = _draw_day(self.d, self.seed, day, summer)
+            for old in [k for k in self._days if k < day - timedelta(days=2)]:
+                del self._days[old]
+        return cached
+
+    def advance(self, until: float) -> Conditions:
+        """Simulate up to `until` (epoch seconds) and return the conditions then."""
+        while self.time < until - 1e-9:
+            steps = math.ceil((until - self.time) / self.max_step_s - 1e-9)
+            dt = (until - self.time) / steps
+            self._step(self.time, self.time + dt)
+            self.time += dt
+        return Conditions(
+            self.time,
+            self.temperature.copy(),
+            relative_humidity(self.vapour, self.temperature),
+            self.co2.copy(),
+            self.awake_home.copy(),
+            self.asleep_home.copy(),
+        )
+
+    def _step(self, t0: float, t1: float) -> None:
+        d = self.d
+        dt = t1 - t0
+        tm = 0.5 * (t0 + t1)
+        today_date = datetime.fromtimestamp(tm, _LONDON).date()
+        today = self._day(today_date)
+        yesterday = self._day(today_date - timedelta(days=1))
+        days = (yesterday, today)
+
+        t_out = float(self.weather.temperature(tm))
+        rh_out = float(self.weather.relative_humidity(tm))
+        sun = float(self.weather.sun(tm))
+        heating_season = bool(
+            self.weather.seasonal_mean(tm) + 0.5 * self.weather.anomaly(tm) < 13.5
+        )
+
+        asleep = ((tm >= yesterday.sleep) & (tm < today.wake)) | (tm >= today.sleep)
+        away = _within(tm, today.away_from, today.away_to)
+        home = ~away
+        awake_home = home & ~asleep
+        self.awake_home = awake_home
+        self.asleep_home = home & asleep
+
+        shower = sum(
+            (_overlap(t0, t1, day.shower_from, day.shower_to).sum(axis=1) for day in days),
+            start=np.zeros(d.homes),
+        )
+        shower_on = np.zeros(d.homes, dtype=np.bool_)
+        extract_on = np.zeros(d.homes, dtype=np.bool_)
+        for day in days:
+            shower_on |= _within(tm, day.shower_from, day.shower_to).any(axis=1)
+            # An extractor on a humidistat or overrun timer keeps going 20 minutes after.
+            extract_on |= _within(tm, day.shower_from, day.shower_to + 1200.0).any(axis=1)
+        cook_frac = _overlap(t0, t1, today.cook_from, today.cook_to)
+        cooking_gh = (cook_frac * today.cook_gh).sum(axis=1) * awake_home
+        cooking = cooking_gh > 0
+        drying_gh = np.zeros((d.homes, 4))
+        for day in days:
+            rate = _overlap(t0, t1, day.dry_from, day.dry_to) * day.dry_gh
+            np.add.at(drying_gh, (np.arange(d.homes), day.dry_room), rate)
+
+        # Where people are: asleep, two share the (modelled, main) bedroom; awake, the living
+        # room, one in the kitchen while cooking and one in the bathroom while showering.
+        occ = d.occupants.astype(np.float64)
+        people = np.zeros((d.homes, 4))
+        people[:, BEDROOM] = np.where(self.asleep_home, np.minimum(occ, 2.0), 0.0)
+        people[:, KITCHEN] = np.where(awake_home & cooking, 1.0, 0.0)
+        people[:, BATHROOM] = np.where(awake_home, np.minimum(shower, 1.0), 0.0)
+        people[:, LIVING] = np.where(
+            awake_home, np.maximum(occ - people[:, KITCHEN] - people[:, BATHROOM], 0.0), 0.0
+        )
+
+        # Ventilation, air changes per hour.
+        ach = d.ach.copy()
+        ach[:, BATHROOM] += np.where(d.extractor & extract_on, 4.5, 0.0)
+        ach[:, KITCHEN] += np.where(d.hood & cooking, 4.0, 0.0)
+        warm = (self.temperature > d.window_open_c[:, None]) & (self.temperature > t_out + 1.0)
+        opens = warm & (awake_home | self.asleep_home)[:, None]
+        ach += np.where(opens, d.window_ach[:, None], 0.0)
+        # Exchange with the rest of the home through doorways: open-plan living room and
+        # kitchen mix most; a bedroom door is shut at night and a bathroom's while in use.
+        mix = np.tile(_MIX_ACH, (d.homes, 1))
+        mix[:, BEDROOM] = np.where(self.asleep_home, 0.2, _MIX_ACH[BEDROOM])
+        mix[:, BATHROOM] = np.where(shower_on, 0.2, _MIX_ACH[BATHROOM])
+
+        # Heat.
+        v = d.volume
+        mean_t = (self.temperature * self._weights).sum(axis=1, keepdims=True)
+        neighbour = 19.0 + 0.5 * max(t_out - 12.0, 0.0)
+        t_bound = d.party_fraction[:, None] * neighbour + (1 - d.party_fraction[:, None]) * t_out
+        u_vent = _AIR_WH_PER_M3K * ach * v
+        u_mix = _AIR_WH_PER_M3K * mix * v + _INTERNAL_G_W_PER_K
+        u_all = d.ua + u_vent + u_mix
+        t_env = (d.ua * t_bound + u_vent * t_out + u_mix * mean_t) / u_all
+        gains = d.solar_m2 * sun + people * 75.0
+        gains[:, KITCHEN] += 60.0 + 1200.0 * (cook_frac.sum(axis=1) * awake_home)
+        gains[:, LIVING] += np.where(awake_home, 80.0, 0.0)
+        gains[:, BATHROOM] += 400.0 * shower
+        decay = np.exp(-dt * u_all / d.capacity)
+        t_free_eq = t_env + gains / u_all
+        t_free = t_free_eq + (self.temperature - t_free_eq) * decay
+        hour = (tm - today.start) / _H
+        scheduled = np.where(
+            d.evening_only,
+            (hour >= 16.0) & (hour < 22.0) & home,
+            # On from half an hour before waking until half an hour before sleep, off while out
+            # (back on half an hour before someone returns).
+            (tm >= today.wake - 1800.0)
+            & (tm < today.sleep - 1800.0)
+            & ~_within(tm, today.away_from, today.away_to - 1800.0),
+        )
+        heating = heating_season & scheduled[:, None] & (d.setpoint > 0)
+        t_on_eq = t_free_eq + d.heater_w / u_all
+        t_on = t_on_eq + (self.temperature - t_on_eq) * decay
+        # A thermostat: the heater modulates between off and full output to hold the setpoint.
+        self.temperature = np.where(
+            heating, np.maximum(t_free, np.minimum(t_on, d.setpoint)), t_free
+        )
+
+        # Water vapour, g/m³.
+        c_out = rh_out / 100.0 * float(saturation_vapour_density(t_out))
+        mean_c = (self.vapour * self._weights).sum(axis=1, keepdims=True)
+        awake_people = people.copy()
+        awake_people[:, BEDROOM] = 0.0
+        source = (
+            awake_people * _VAPOUR_AWAKE
+            + np.where(self.asleep_home[:, None], people, 0.0) * _VAPOUR_ASLEEP
+            + drying_gh
+        )
+        source[:, BATHROOM] += _VAPOUR_SHOWER * shower
+        source[:, KITCHEN] += cooking_gh + np.where(awake_home, 40.0, 0.0)
+        c_sat = saturation_vapour_density(self.temperature)
+        evaporating = self.vapour < 0.97 * c_sat
+        released = np.where(evaporating, self.pool_g * (1 - np.exp(-dt / _POOL_TAU_S)), 0.0)
+        self.pool_g -= released
+        source += released * (_H / dt)
+        n_all = ach + mix
+        c_env = (ach * c_out + mix * mean_c) / n_all
+        c_eq = c_env + source / (v * n_all)
+        self.vapour = c_eq + (self.vapour - c_eq) * np.exp(-dt * n_all / _H / _BUFFER)
+        # What the air cannot hold condenses on the coldest surfaces, to evaporate later.
+        excess = np.clip(self.vapour - c_sat, 0.0, None)
+        self.pool_g += excess * v
+        self.vapour -= excess
+
+        # CO2, ppm: one litre of CO2 in one m³ of air is 1,000 ppm.
+        co2_lh = np.where(self.asleep_home[:, None], people * _CO2_ASLEEP_LH, 0.0)
+        co2_lh += awake_people * _CO2_AWAKE_LH
+        mean_co2 = (self.co2 * self._weights).sum(axis=1, keepdims=True)
+        co2_env = (ach * OUTDOOR_CO2_PPM + mix * mean_co2) / n_all
+        co2_eq = co2_env + co2_lh * 1000.0 / (v * n_all)
+        self.co2 = co2_eq + (self.co2 - co2_eq) * np.exp(-dt * n_all / _H)
