@@ -17,12 +17,12 @@ from hof.errors import ContractError, Reason
 from hof.influx import InfluxClient, InfluxRejected, InfluxUnavailable
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import Delivery, Link, LinkDownError
+from hof.rooms import RoomMap
 from hof.senml import Limits, Record, parse_pack
 from hof.settings import Settings
 from hof.topic import Channel, Topic, subscription
 from ingest.deadletter import deadletter_message
 from ingest.lineprotocol import encode_records
-from ingest.rooms import RoomMap
 
 __all__ = ["Ingest", "serve"]
 
