@@ -1,0 +1,1 @@
+"""The rules engine: readings and events in, alerts for people out."""

@@ -1,0 +1,57 @@
+"""What a rule concludes: raise, clear or withdraw an alert, with evidence a person can read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Action", "Audience", "Finding", "RuleInfo", "Severity"]
+
+
+class Action(StrEnum):
+    RAISE = "raise"  # open an alert, or update the open one with new evidence
+    CLEAR = "clear"  # the condition has gone (environmental, device health)
+    WITHDRAW = "withdraw"  # the wearer cancelled within the confirm window
+
+
+class Audience(StrEnum):
+    HOUSING_OFFICER = "housing_officer"
+    RESPONDER = "responder"
+    BOTH = "both"
+
+
+class Severity(StrEnum):
+    WATCH = "watch"
+    SIGNIFICANT = "significant"
+    SEVERE = "severe"
+    EMERGENCY = "emergency"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """A rule's identity, who it is for and where its defaults come from."""
+
+    name: str
+    version: int
+    category: str
+    audience: Audience
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One conclusion about one (home, rule, room); the alert store turns it into a case."""
+
+    action: Action
+    rule: RuleInfo
+    home: str
+    room: str | None
+    severity: Severity
+    at: float
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,116 @@
+"""Every rule's thresholds as validated data, with DOMAIN.md's figures as defaults and sources.
+
+One `Thresholds` applies to an estate; a home or room can override any part of it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+__all__ = ["Band", "BandedRule", "Thresholds"]
+
+
+class Band(BaseModel):
+    """`hours` or more in the last 24 h beyond `limit` gives this severity."""
+
+    severity: str
+    limit: float
+    hours: float = Field(gt=0)
+
+
+class BandedRule(BaseModel):
+    """Hours-in-band over a rolling 24 h: raise by the worst band met, clear below `clear_hours`.
+
+    Bands go from mildest to worst; clearing is judged against the mildest band's limit.
+    """
+
+    above: bool
+    bands: list[Band]
+    clear_hours: float = Field(ge=0)
+    min_observed_hours: float = Field(6.0, ge=0)
+
+    @model_validator(mode="after")
+    def _clear_below_raise(self) -> BandedRule:
+        if not self.bands:
+            raise ValueError("a banded rule needs at least one band")
+        if self.bands[0].hours <= self.clear_hours:
+            raise ValueError("clear_hours must be below the mildest band's hours (hysteresis)")
+        return self
+
+
+class Thresholds(BaseModel):
+    """Defaults from ../shared/DOMAIN.md; each a setting per estate, home or room."""
+
+    # BS 5250: dwellings roughly 40-70 % RH; sustained above 70 % is a damp warning. Half a day
+    # above it raises; a bathroom's shower peaks (an hour or two) do not.
+    humidity: BandedRule = BandedRule(
+        above=True,
+        bands=[
+            Band(severity="watch", limit=70.0, hours=12.0),
+            Band(severity="significant", limit=75.0, hours=18.0),
+        ],
+        clear_hours=4.0,
+    )
+    # ISO 13788: mould can grow when surface RH stays above 80 %; condensation at 100 %.
+    surface_rh: BandedRule = BandedRule(
+        above=True,
+        bands=[
+            Band(severity="significant", limit=80.0, hours=12.0),
+            Band(severity="severe", limit=99.0, hours=6.0),
+        ],
+        clear_hours=2.0,
+    )
+    # BRE IP1/06: the temperature factor a sound dwelling meets; lower for poor stock.
+    f_rsi: float = Field(0.75, gt=0, le=1)
+    # Outdoor temperature used for the surface estimate when no weather feed is configured.
+    outdoor_temperature: float = 5.0
+    # WHO (2018) / UKHSA: at least 18 °C; HHSRS: serious below 16 °C, hypothermia below 10 °C.
+    cold: BandedRule = BandedRule(
+        above=False,
+        bands=[
+            Band(severity="watch", limit=18.0, hours=8.0),
+            Band(severity="significant", limit=16.0, hours=6.0),
+            Band(severity="severe", limit=10.0, hours=1.0),
+        ],
+        clear_hours=2.0,
+    )
+    # CIBSE TM59: bedrooms above 26 °C at night (22:00-07:00) count; CIBSE Guide A: sleep is
+    # disturbed above 24 °C. Other rooms: a fixed 28 °C stands in for TM52's adaptive limit.
+    heat_bedroom_night: BandedRule = BandedRule(
+        above=True,
+        bands=[
+            Band(severity="watch", limit=26.0, hours=2.0),
+            Band(severity="significant", limit=28.0, hours=3.0),
+        ],
+        clear_hours=0.5,
+    )
+    heat: BandedRule = BandedRule(
+        above=True,
+        bands=[
+            Band(severity="watch", limit=28.0, hours=4.0),
+            Band(severity="significant", limit=30.0, hours=4.0),
+            Band(severity="severe", limit=32.0, hours=2.0),
+        ],
+        clear_hours=1.0,
+    )
+    # Approved Document F (2021) / SAMHE: above 1,500 ppm sustained is poor ventilation.
+    co2: BandedRule = BandedRule(
+        above=True,
+        bands=[
+            Band(severity="watch", limit=1500.0, hours=2.0),
+            Band(severity="significant", limit=2000.0, hours=4.0),
+        ],
+        clear_hours=0.5,
+        min_observed_hours=2.0,
+    )
+    # Telecare: a `cancelled` this soon after `detected`/`pressed` withdraws the alert.
+    confirm_window_s: float = Field(120.0, gt=0)
+    # Device health: offline after this long with no telemetry; battery with hysteresis.
+    offline_grace_s: float = Field(600.0, gt=0)
+    battery_low: float = 15.0
+    battery_ok: float = 25.0
+    # Inactivity (Tunstall's default range 12-14 h; "no movement by 10:00" is common).
+    inactivity_hours: float = Field(12.0, gt=0)
+    night_start_hour: int = Field(22, ge=0, le=23)
+    night_end_hour: int = Field(7, ge=0, le=23)
+    timezone: str = "Europe/London"

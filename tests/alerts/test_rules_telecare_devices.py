@@ -1,0 +1,74 @@
+"""Telecare events raise at once and withdraw on cancel; devices go offline from silence."""
+
+from __future__ import annotations
+
+import pytest
+
+from alerts.findings import Action, Audience, Severity
+from alerts.rules.devices import DeviceState, on_battery, on_telemetry, on_tick
+from alerts.rules.telecare import on_event
+from alerts.thresholds import Thresholds
+from hof.senml import Record
+
+T = 1_767_225_600.0
+
+
+def rec(name: str, value: float | bool | str) -> Record:
+    return Record("LCC-1", "tc-1", name, int(T * 1000), value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "action", "rule", "audience"),
+    [
+        ("fall", "detected", Action.RAISE, "fall", Audience.RESPONDER),
+        ("fall", "cancelled", Action.WITHDRAW, "fall", Audience.RESPONDER),
+        ("button", "pressed", Action.RAISE, "help_button", Audience.RESPONDER),
+        ("button", "cancelled", Action.WITHDRAW, "help_button", Audience.RESPONDER),
+        ("leak", True, Action.RAISE, "water_leak", Audience.BOTH),
+        ("leak", False, Action.CLEAR, "water_leak", Audience.BOTH),
+        ("smoke", True, Action.RAISE, "smoke", Audience.BOTH),
+        ("tamper", True, Action.RAISE, "tamper", Audience.HOUSING_OFFICER),
+    ],
+)
+def test_events(name: str, value: object, action: Action, rule: str, audience: Audience) -> None:
+    finding = on_event("LCC-1", "hall", rec(name, value))  # type: ignore[arg-type]
+    assert finding is not None
+    assert (finding.action, finding.rule.name, finding.rule.audience) == (action, rule, audience)
+    assert finding.at == T
+    assert finding.summary
+
+
+def test_fall_says_where() -> None:
+    finding = on_event("LCC-1", "living_room", rec("fall", "detected"))
+    assert finding is not None
+    assert finding.summary == "Fall detected by tc-1 in the living room."
+    assert finding.severity is Severity.EMERGENCY
+
+
+def test_other_records_are_not_telecare() -> None:
+    assert on_event("LCC-1", None, rec("motion", True)) is None
+    assert on_event("LCC-1", None, rec("temperature", 20.0)) is None
+
+
+def test_offline_from_silence_not_connection_and_clears_on_telemetry() -> None:
+    th = Thresholds(offline_grace_s=600)
+    state = DeviceState("LCC-1", "env-1")
+    assert on_tick(state, T, th) is None  # never heard from: nothing to miss yet
+    on_telemetry(state, T)
+    assert on_tick(state, T + 599, th) is None
+    raised = on_tick(state, T + 601, th)
+    assert raised is not None
+    assert raised.action is Action.RAISE
+    assert "10 minutes" in raised.summary
+    assert on_tick(state, T + 700, th) is None  # raised once
+    cleared = on_telemetry(state, T + 800)
+    assert cleared is not None
+    assert cleared.action is Action.CLEAR
+
+
+def test_battery_has_hysteresis() -> None:
+    th = Thresholds()
+    state = DeviceState("LCC-1", "env-1")
+    results = [on_battery(state, pct, T, th) for pct in (30, 16, 14, 14, 20, 24, 26, 14)]
+    actions = [r.action if r else None for r in results]
+    assert actions == [None, None, Action.RAISE, None, None, None, Action.CLEAR, Action.RAISE]
