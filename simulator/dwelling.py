@@ -16,6 +16,7 @@ from simulator.weather import Weather
 __all__ = [
     "ARCHETYPE_MIX",
     "ROOMS",
+    "Activities",
     "Archetype",
     "Conditions",
     "Dwellings",
@@ -43,15 +44,16 @@ OUTDOOR_CO2_PPM = 420.0
 # day for a family; drying one load of washing indoors 1.5-2.5 kg over the day.
 _VAPOUR_ASLEEP = 40.0
 _VAPOUR_AWAKE = 55.0
-_VAPOUR_SHOWER = 2000.0
+_VAPOUR_SHOWER = 1500.0
 # CO2 exhaled, litres/h per person: about 15 asleep, 20 seated (0.0042-0.0055 L/s).
 _CO2_ASLEEP_LH = 15.0
 _CO2_AWAKE_LH = 20.0
 # Hygroscopic buffering by furnishings and finishes, as an effective-capacitance multiplier on
 # the room's air volume (how much slower than bare air a room's humidity moves).
 _BUFFER = np.array([3.0, 3.0, 1.5, 2.0])
-# Condensed water on surfaces evaporates back with this time constant once air is below 97 %.
-_POOL_TAU_S = 1.5 * _H
+# Water condensed on surfaces (a steamed-up bathroom) evaporates back into the air with this
+# time constant, slowed as the air nears saturation.
+_POOL_TAU_S = 0.33 * _H
 
 
 class Archetype(IntEnum):
@@ -111,7 +113,7 @@ class _Ranges:
 
 _RANGES: dict[Archetype, _Ranges] = {
     Archetype.WELL_RUN: _Ranges(
-        (0.7, 1.1), (0.5, 0.8), (20.5, 18.0, 21.0, 18.0), 1.2, 0.9, 0.7, 3.0, 22.5,
+        (0.55, 0.9), (0.5, 0.8), (20.5, 18.0, 21.0, 18.0), 1.2, 0.9, 0.7, 3.0, 22.5,
         0.6, (1, 4), 0.15, 0.02, 0.2, 1.0, (0.2, 0.4), False,
     ),
     Archetype.COLD: _Ranges(
@@ -225,8 +227,8 @@ def draw_dwellings(homes: int, seed: int, mix: dict[Archetype, float] | None = N
 
 
 @dataclass(frozen=True, slots=True)
-class _Day:
-    """One local day's activities for every home, as absolute epoch seconds (NaN: none)."""
+class Activities:
+    """One local day's activities for every home, as epoch seconds (NaN: none that day)."""
 
     start: float
     wake: Floats
@@ -248,7 +250,7 @@ def _local_midnight(day: date) -> float:
     return datetime.combine(day, time(0), tzinfo=_LONDON).timestamp()
 
 
-def _draw_day(d: Dwellings, seed: int, day: date, summer: bool) -> _Day:
+def _draw_day(d: Dwellings, seed: int, day: date, summer: bool) -> Activities:
     rng = np.random.default_rng([seed, 0xDA7, day.toordinal()])
     n = d.homes
     start = _local_midnight(day)
@@ -282,7 +284,7 @@ def _draw_day(d: Dwellings, seed: int, day: date, summer: bool) -> _Day:
     # One load per day: 0.6 kg of water per occupant plus 0.5 kg, released evenly.
     dry_gh = (0.5 + 0.6 * d.occupants) * 1000.0 / ((dry_to - dry_from) / _H)
     dry_room = np.where(rng.random(n) < d.drying_bedroom_p, BEDROOM, LIVING).astype(np.int64)
-    return _Day(
+    return Activities(
         start, wake, sleep, away_from, away_to, shower_from, shower_to, cook_from, cook_to,
         cook_gh, dry_from, dry_to, np.nan_to_num(dry_gh), dry_room,
     )  # fmt: skip
@@ -342,10 +344,11 @@ class Simulation:
         self.pool_g = np.zeros(shape)
         self.awake_home = np.zeros(dwellings.homes, dtype=np.bool_)
         self.asleep_home = np.zeros(dwellings.homes, dtype=np.bool_)
-        self._days: dict[date, _Day] = {}
+        self._days: dict[date, Activities] = {}
         self._weights = dwellings.volume / dwellings.volume.sum(axis=1, keepdims=True)
 
-    def _day(self, day: date) -> _Day:
+    def activities(self, day: date) -> Activities:
+        """What every home does on a local day (drawn from the seed and the date alone)."""
         cached = self._days.get(day)
         if cached is None:
             noon = _local_midnight(day) + 12 * _H
@@ -376,8 +379,8 @@ class Simulation:
         dt = t1 - t0
         tm = 0.5 * (t0 + t1)
         today_date = datetime.fromtimestamp(tm, _LONDON).date()
-        today = self._day(today_date)
-        yesterday = self._day(today_date - timedelta(days=1))
+        today = self.activities(today_date)
+        yesterday = self.activities(today_date - timedelta(days=1))
         days = (yesterday, today)
 
         t_out = float(self.weather.temperature(tm))
@@ -399,11 +402,12 @@ class Simulation:
             start=np.zeros(d.homes),
         )
         shower_on = np.zeros(d.homes, dtype=np.bool_)
-        extract_on = np.zeros(d.homes, dtype=np.bool_)
         for day in days:
             shower_on |= _within(tm, day.shower_from, day.shower_to).any(axis=1)
-            # An extractor on a humidistat or overrun timer keeps going 20 minutes after.
-            extract_on |= _within(tm, day.shower_from, day.shower_to + 1200.0).any(axis=1)
+        # A bathroom extractor with a humidistat runs during a shower and until the room is
+        # back below 70 %.
+        bathroom_rh = relative_humidity(self.vapour[:, BATHROOM], self.temperature[:, BATHROOM])
+        extract_on = shower_on | (bathroom_rh > 70.0)
         cook_frac = _overlap(t0, t1, today.cook_from, today.cook_to)
         cooking_gh = (cook_frac * today.cook_gh).sum(axis=1) * awake_home
         cooking = cooking_gh > 0
@@ -483,8 +487,9 @@ class Simulation:
         source[:, BATHROOM] += _VAPOUR_SHOWER * shower
         source[:, KITCHEN] += cooking_gh + np.where(awake_home, 40.0, 0.0)
         c_sat = saturation_vapour_density(self.temperature)
-        evaporating = self.vapour < 0.97 * c_sat
-        released = np.where(evaporating, self.pool_g * (1 - np.exp(-dt / _POOL_TAU_S)), 0.0)
+        # Surfaces dry at full pace when the air is at 70 % or below, not at all when saturated.
+        drying_pace = np.clip((1.0 - self.vapour / c_sat) / 0.3, 0.0, 1.0)
+        released = self.pool_g * (1 - np.exp(-dt / _POOL_TAU_S)) * drying_pace
         self.pool_g -= released
         source += released * (_H / dt)
         n_all = ach + mix

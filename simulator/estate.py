@@ -237,9 +237,10 @@ class Run:
             estate.weather,
             estate.seed,
             self.next_time - warmup_s,
-            max_step_s=min(300.0, self.interval_s),
         )
+        # The warm-up takes long steps; sampling then steps at most one interval at a time.
         self.simulation.advance(self.next_time - self.interval_s)
+        self.simulation.max_step_s = min(self.simulation.max_step_s, self.interval_s)
         self._topics = [
             [str(Topic(home.id, device.id, Channel.READING)) for device in home.devices]
             for home in estate.homes
