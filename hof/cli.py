@@ -133,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backfill", default="1d", help="history to publish first, e.g. 7d (default 1d)"
     )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=60.0,
+        help="seconds between a sensor's readings (default 60, so the demo moves; "
+        "battery sensors use the contract's 300)",
+    )
     p.add_argument("--duration", help="stop after this long (e.g. 5m); default: until Ctrl-C")
     p.set_defaults(handler=_cmd_demo)
 

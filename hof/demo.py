@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from hof.errors import ConfigError
-from hof.settings import Settings
+from hof.settings import Settings, load_settings
 from hof.stack import Stack
 from hof.stack_cli import StopFlag, describe, recorded_running
 from hof.status import render, take_snapshot
@@ -54,6 +54,8 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         )
     stack = Stack(settings)
     info = stack.up()
+    # From here on, talk to the stack just started (its ports and credentials).
+    settings = load_settings(state_dir=settings.state_dir, **info.settings())
     print("House of the Future demo\n" + describe(info, settings), flush=True)
     env = {
         **os.environ,
@@ -64,6 +66,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     children = {"ingest": _child("ingest", ["ingest"], logs, env)}
     time.sleep(1.0)  # let ingest subscribe first, so the simulator's history flows straight in
     sim = ["simulate", "--homes", str(args.homes), "--seed", str(args.seed)]
+    sim += ["--interval", str(args.interval)]
     if args.backfill:
         sim += ["--backfill", args.backfill]
     children["simulate"] = _child("simulate", sim, logs, env)
@@ -96,6 +99,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 next_report += 30.0
             time.sleep(0.5)
     finally:
+        print("\n" + render(take_snapshot(settings), None), flush=True)
         for proc in reversed(children.values()):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -104,7 +108,6 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        print("\n" + render(take_snapshot(settings), None), flush=True)
         stack.down()
         print("demo stopped")
     return code
