@@ -133,6 +133,8 @@ def _install_stop(stop: threading.Event) -> dict[int, object]:
     def handler(signum: int, frame: FrameType | None) -> None:
         log.info("simulate_stopping", signal=signal.Signals(signum).name)
         stop.set()
+        # A second signal is someone who will not wait for the flush: let it end the process.
+        signal.signal(signum, signal.SIG_DFL)
 
     return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
 
