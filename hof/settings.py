@@ -24,6 +24,7 @@ from pydantic_settings import (
 from hof.errors import ConfigError
 
 __all__ = [
+    "AlertStoreSettings",
     "ContractSettings",
     "InfluxSettings",
     "IngestSettings",
@@ -101,6 +102,23 @@ class StackSettings(BaseModel):
     start_timeout_s: float = Field(60.0, gt=0)
 
 
+class AlertStoreSettings(BaseModel):
+    """The alert store: where it lives and the case policies the landlord sets."""
+
+    # None means the embedded default, a SQLite file under state_dir; production names
+    # PostgreSQL here, e.g. postgresql+psycopg://hof@db.example/hof.
+    url: str | None = None
+    # An environmental alert that cleared itself and returns within this window reopens the
+    # same case instead of starting a new one (and new legal clocks).
+    reopen_window_s: float = Field(72 * 3600.0, ge=0)
+    # Awaab's Law clocks start when the landlord becomes aware: when the sensor alert is
+    # raised, or when an officer confirms it, as the landlord's policy says.
+    aware_from: Literal["raised", "confirmed"] = "raised"
+    # How long a SQLite writer waits for another to finish before giving up.
+    sqlite_busy_timeout_s: float = Field(30.0, gt=0)
+    page_size_max: int = Field(500, ge=1)
+
+
 def endpoints_path(state_dir: Path) -> Path:
     """Where `hof stack up` records the endpoints and credentials of the stack it started."""
     return state_dir / "stack" / "endpoints.json"
@@ -151,6 +169,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
+    alertstore: AlertStoreSettings = AlertStoreSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -1,0 +1,63 @@
+"""Engines for the alert store: SQLite (WAL, foreign keys, immediate writes) or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from hof.settings import Settings
+
+__all__ = ["WRITE", "default_url", "make_engine", "store_url"]
+
+# Execution option a write transaction sets: on SQLite it begins with BEGIN IMMEDIATE, so two
+# writers queue on the busy timeout instead of one failing at once with "database is locked"
+# when it upgrades a read lock to a write lock mid-transaction.
+WRITE = "hof_write"
+
+
+def default_url(state_dir: Path) -> str:
+    """The embedded default: a SQLite file under the state directory."""
+    path = (state_dir / "alerts" / "alerts.sqlite3").resolve()
+    return f"sqlite:///{path}"
+
+
+def store_url(settings: Settings) -> str:
+    """The alert store's URL from the settings (the SQLite default when none is named)."""
+    return settings.alertstore.url or default_url(settings.state_dir)
+
+
+def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite files get WAL mode, foreign keys and a busy timeout."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": sqlite_busy_timeout_s, "check_same_thread": False},
+        **kwargs,
+    )
+    busy_ms = int(sqlite_busy_timeout_s * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN, not the sqlite3 module.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode except on power loss
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        write = connection.get_execution_options().get(WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

@@ -1,0 +1,1 @@
+"""The alert store's Alembic migrations, shipped inside the package."""
