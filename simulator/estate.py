@@ -25,6 +25,7 @@ __all__ = [
     "FIRMWARE",
     "MAX_PACK_BYTES",
     "MAX_PACK_RECORDS",
+    "WARMUP_S",
     "Device",
     "Estate",
     "Home",
@@ -38,6 +39,10 @@ MAX_PACK_BYTES = 16 * 1024
 # Battery phases are measured from here, so a device's charge at an instant does not depend on
 # when a simulation started.
 _BATTERY_EPOCH = 1_767_225_600.0  # 2026-01-01T00:00Z
+# A week of physics before the first sample: the slowest thermal time constants are about a day,
+# so after a week a home's state no longer remembers where the run began, and two runs that
+# started at different times publish (all but a few rounding edges of) the same records.
+WARMUP_S = 7 * 86_400.0
 _CO2_ROOMS = frozenset({"living_room", "bedroom"})
 TELECARE_ROOM = "hallway"
 
@@ -166,7 +171,7 @@ class Estate:
     def devices(self) -> int:
         return sum(len(home.devices) for home in self.homes)
 
-    def run(self, start: float, interval_s: float, *, warmup_s: float = 2 * 86_400.0) -> Run:
+    def run(self, start: float, interval_s: float, *, warmup_s: float = WARMUP_S) -> Run:
         """A simulation whose first sample is the first multiple of `interval_s` at or after
         `start`; the physics starts `warmup_s` earlier so that the first sample is settled."""
         return Run(self, start, interval_s, warmup_s)
