@@ -282,7 +282,7 @@ class AlertStore:
                 with self._session(write=True) as session:
                     return self._raise_in(session, values, body, when, actor)
             except sa_exc.IntegrityError as exc:
-                if "uq_alert_open" not in str(exc) and "UNIQUE" not in str(exc).upper():
+                if "uq_alert_open" not in str(exc):
                     raise StoreUnavailable(f"integrity error: {exc}") from exc
                 # Another worker opened the same alert first: go round again and update it.
                 continue
