@@ -112,23 +112,85 @@ class _Ranges:
 
 
 _RANGES: dict[Archetype, _Ranges] = {
+    # Insulated, heated morning and evening (all day if someone is home), extractor fans.
     Archetype.WELL_RUN: _Ranges(
-        (0.55, 0.9), (0.5, 0.8), (20.5, 18.0, 21.0, 18.0), 1.2, 0.9, 0.7, 3.0, 22.5,
-        0.6, (1, 4), 0.15, 0.02, 0.2, 1.0, (0.2, 0.4), False,
+        ua_per_m3=(0.55, 0.9),
+        ach=(0.5, 0.8),
+        setpoint=(20.5, 18.0, 21.0, 18.0),
+        heater_factor=1.2,
+        extractor_p=0.9,
+        hood_p=0.7,
+        window_ach=3.0,
+        window_open_c=22.5,
+        worker_p=0.6,
+        occupants=(1, 4),
+        drying_p_winter=0.15,
+        drying_p_summer=0.02,
+        drying_bedroom_p=0.2,
+        solar_factor=1.0,
+        party_fraction=(0.2, 0.4),
+        evening_only_heating=False,
     ),
+    # Fuel poverty: one room heated to 17 °C from 16:00 to 22:00, draughty, poorly insulated.
     Archetype.COLD: _Ranges(
-        (1.0, 1.4), (0.7, 1.0), (17.0, 0.0, 0.0, 0.0), 1.0, 0.5, 0.3, 1.0, 23.0,
-        0.2, (1, 2), 0.4, 0.1, 0.3, 1.0, (0.1, 0.3), True,
+        ua_per_m3=(1.0, 1.4),
+        ach=(0.7, 1.0),
+        setpoint=(17.0, 0.0, 0.0, 0.0),
+        heater_factor=1.0,
+        extractor_p=0.5,
+        hood_p=0.3,
+        window_ach=1.0,
+        window_open_c=23.0,
+        worker_p=0.2,
+        occupants=(1, 2),
+        drying_p_winter=0.4,
+        drying_p_summer=0.1,
+        drying_bedroom_p=0.3,
+        solar_factor=1.0,
+        party_fraction=(0.1, 0.3),
+        evening_only_heating=True,
     ),
+    # Trickle vents shut, no working extractor, washing dried indoors most days, the
+    # bedroom radiator turned down to 15 °C, more people.
     Archetype.DAMP: _Ranges(
-        (1.0, 1.4), (0.3, 0.45), (19.5, 15.0, 19.0, 18.0), 1.0, 0.1, 0.1, 2.0, 23.0,
-        0.4, (2, 4), 0.75, 0.3, 0.5, 0.8, (0.2, 0.4), False,
+        ua_per_m3=(1.0, 1.4),
+        ach=(0.3, 0.45),
+        setpoint=(19.5, 15.0, 19.0, 18.0),
+        heater_factor=1.0,
+        extractor_p=0.1,
+        hood_p=0.1,
+        window_ach=2.0,
+        window_open_c=23.0,
+        worker_p=0.4,
+        occupants=(2, 4),
+        drying_p_winter=0.75,
+        drying_p_summer=0.3,
+        drying_bedroom_p=0.5,
+        solar_factor=0.8,
+        party_fraction=(0.2, 0.4),
+        evening_only_heating=False,
     ),
+    # A top-floor flat: roof and large glazing in the sun (twice the solar gain), warm
+    # neighbours below, windows that open only a little.
     Archetype.OVERHEATING: _Ranges(
-        (0.8, 1.1), (0.4, 0.6), (20.5, 18.0, 21.0, 18.0), 1.2, 0.8, 0.6, 1.5, 25.0,
-        0.5, (1, 3), 0.15, 0.02, 0.2, 2.0, (0.5, 0.6), False,
+        ua_per_m3=(0.8, 1.1),
+        ach=(0.4, 0.6),
+        setpoint=(20.5, 18.0, 21.0, 18.0),
+        heater_factor=1.2,
+        extractor_p=0.8,
+        hood_p=0.6,
+        window_ach=1.5,
+        window_open_c=25.0,
+        worker_p=0.5,
+        occupants=(1, 3),
+        drying_p_winter=0.15,
+        drying_p_summer=0.02,
+        drying_bedroom_p=0.2,
+        solar_factor=2.0,
+        party_fraction=(0.5, 0.6),
+        evening_only_heating=False,
     ),
-}  # fmt: skip
+}
 
 _VOLUME_M3 = np.array([38.0, 28.0, 11.0, 22.0])
 _SOLAR_M2 = np.array([1.2, 0.8, 0.2, 0.6])
