@@ -10,7 +10,14 @@ from sqlalchemy.engine import Engine
 
 from hof.alertstore.engine import WRITE, make_engine
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "migrate", "migrate_engine"]
+__all__ = [
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "migrate",
+    "migrate_engine",
+]
 
 
 def alembic_config() -> Config:
@@ -33,14 +40,17 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def migrate_engine(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database behind `engine` to `revision`, in one transaction where possible."""
+def migrate_engine(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
+    """Upgrade (or with `down`, downgrade) the database behind `engine` to `revision`."""
     config = alembic_config()
     with engine.connect() as connection:
         connection = connection.execution_options(**{WRITE: True})
         with connection.begin():
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            if down:
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
 
 
 def migrate(url: str, revision: str = "head") -> None:
@@ -48,5 +58,14 @@ def migrate(url: str, revision: str = "head") -> None:
     engine = make_engine(url)
     try:
         migrate_engine(engine, revision)
+    finally:
+        engine.dispose()
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """Downgrade the database at `url` to `revision` (empty by default): for development only."""
+    engine = make_engine(url)
+    try:
+        migrate_engine(engine, revision, down=True)
     finally:
         engine.dispose()
