@@ -131,11 +131,12 @@ _RANGES: dict[Archetype, _Ranges] = {
         party_fraction=(0.2, 0.4),
         evening_only_heating=False,
     ),
-    # Fuel poverty: one room heated to 17 °C from 16:00 to 22:00, draughty, poorly insulated.
+    # Fuel poverty: heating on only 16:00-22:00, the living room to 17 °C and the other
+    # radiators on their lowest setting; draughty and poorly insulated.
     Archetype.COLD: _Ranges(
         ua_per_m3=(1.0, 1.4),
         ach=(0.7, 1.0),
-        setpoint=(17.0, 0.0, 0.0, 0.0),
+        setpoint=(17.0, 13.0, 13.0, 13.0),
         heater_factor=1.0,
         extractor_p=0.5,
         hood_p=0.3,
