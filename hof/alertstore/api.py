@@ -232,8 +232,9 @@ class AlertStore:
         # Becoming aware of an emergency starts its own 24-hour clock, whenever that is.
         aware = at if klass == "emergency" else row.became_aware_at
         dues = dues_at_awareness(clocks, aware)
-        row.investigation_due = dues.investigation_due
-        row.works_due = dues.works_due
+        # Escalating never gives more time than the case already had.
+        row.investigation_due = _earliest(row.investigation_due, dues.investigation_due)
+        row.works_due = _earliest(row.works_due, dues.works_due)
         return {
             "clock_class": klass,
             "became_aware_at": aware.isoformat(),
@@ -731,6 +732,11 @@ def _overdue(now: dt.datetime) -> sa.ColumnElement[bool]:
         )
     )
     return sa.and_(running, late)
+
+
+def _earliest(*times: dt.datetime | None) -> dt.datetime | None:
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -134,3 +134,16 @@ def test_duties_are_refused_where_they_do_not_apply(store: AlertStore) -> None:
     with pytest.raises(TransitionRefused) as order:
         store.record_duty(mould.id, "summary_sent", by="x")
     assert order.value.reason is StoreReason.DUTY_OUT_OF_ORDER
+
+
+def test_escalating_to_emergency_starts_the_24_hour_clock(store: AlertStore) -> None:
+    store.raise_or_update(**MOULD, severity="significant", at=FRIDAY)
+    monday = dt.datetime(2026, 12, 21, 9, 0, tzinfo=UTC)
+    case = store.raise_or_update(**MOULD, severity="emergency", at=monday).alert
+    assert case.clocks.clock_class == "emergency"
+    assert case.clocks.became_aware_at == FRIDAY  # of the hazard; the emergency came later
+    assert case.clocks.investigation_due == monday + dt.timedelta(hours=24)
+    assert case.clocks.works_due == monday + dt.timedelta(hours=24)
+    # A case never steps down: a later significant reading keeps the emergency clocks.
+    calmer = store.raise_or_update(**MOULD, severity="significant", at=monday).alert
+    assert calmer.clocks.clock_class == "emergency"
