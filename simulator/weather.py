@@ -19,7 +19,7 @@ _EPOCH_2000 = 946_684_800.0
 
 @dataclass(frozen=True, slots=True)
 class Climate:
-    """A city's climate normals; defaults are Leeds (Met Office 1991-2020, Leeds station)."""
+    """A city's climate normals; the defaults are roughly Leeds' (Met Office 1991-2020)."""
 
     latitude_deg: float = 53.8
     longitude_deg: float = -1.55

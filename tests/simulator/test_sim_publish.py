@@ -249,3 +249,33 @@ def test_a_broker_restart_mid_backfill_loses_nothing(
     missing = set(want) - set(have)
     assert not missing, f"{len(missing)} of {len(want)} records never arrived"
     assert all(have[k] == want[k] for k in want)  # redelivered copies are the same records
+
+
+def test_a_simulated_estate_lands_in_influxdb_with_rooms(
+    settings: Settings,
+    ingest_process: Any,
+    query: Callable[[str], list[dict[str, Any]]],
+    eventually: Callable[..., bool],
+    prefix: str,
+) -> None:
+    interval = 300.0
+    start = math.floor(time.time() / interval) * interval - 3 * 3600
+    args = cli_args(
+        "--homes", "2", "--seed", "8", "--id-prefix", prefix, "--start", str(start),
+        "--duration", "1s",
+    )  # fmt: skip
+    assert run(args, settings) == 0
+    estate = Estate(2, seed=8, id_prefix=prefix)
+    samples = 37  # three hours of five-minute samples, both ends included
+
+    def temperatures_by_room() -> dict[str, float]:
+        series = query(
+            f"SELECT count(temperature) FROM reading WHERE home =~ /^{prefix}-/ GROUP BY room"
+        )
+        return {s["tags"]["room"]: s["values"][0][1] for s in series}
+
+    want = {room: 2 * samples for room in ("living_room", "bedroom", "bathroom", "kitchen")}
+    assert eventually(lambda: temperatures_by_room() == want, timeout_s=20), temperatures_by_room()
+    co2 = query(f"SELECT count(co2) FROM reading WHERE home =~ /^{prefix}-/")
+    assert co2[0]["values"][0][1] == 2 * 2 * samples  # living rooms and bedrooms
+    assert estate.devices >= 8
