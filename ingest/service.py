@@ -17,7 +17,7 @@ from hof.errors import ContractError, Reason
 from hof.influx import InfluxClient, InfluxRejected, InfluxUnavailable
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import Delivery, Link, LinkDownError
-from hof.rooms import RoomMap
+from hof.rooms import RoomWatcher
 from hof.senml import Limits, Record, parse_pack
 from hof.settings import Settings
 from hof.topic import Channel, Topic, subscription
@@ -69,10 +69,10 @@ class Ingest:
         )
         self.stop = asyncio.Event()
         self.ready = asyncio.Event()
-        self.rooms = RoomMap()
+        self.room_watcher = RoomWatcher(settings.mqtt, f"{cfg.client_id}-config")
+        self.rooms = self.room_watcher.rooms
         # Bounded by the broker: it sends at most Receive Maximum unacknowledged QoS 1 messages.
         self.inbox: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
-        self.configs: asyncio.Queue[Delivery] = asyncio.Queue(10_000)
         self.batches: asyncio.Queue[list[Item] | None] = asyncio.Queue(2)
         self.metrics = Registry()
         m = self.metrics
@@ -109,13 +109,6 @@ class Ingest:
             receive_maximum=cfg.receive_maximum,
             on_overflow=lambda d: self.m_overflow.inc(),
         )
-        self.config_link = Link(
-            settings.mqtt,
-            name="config",
-            client_id=f"{cfg.client_id}-config",
-            queue=self.configs,
-            subscriptions=[(subscription(Channel.CONFIG), 1)],
-        )
         self.metrics_url = ""
 
     def _collect_gauges(self) -> None:
@@ -141,8 +134,9 @@ class Ingest:
 
     async def _run(self, influx: InfluxClient) -> None:
         async with asyncio.TaskGroup() as tg:
-            links = [tg.create_task(self.config_link.run()), tg.create_task(self._learn_rooms())]
-            await self._await_room_snapshot()
+            # Rooms first, so the first readings are tagged with them.
+            links = [tg.create_task(self.room_watcher.run())]
+            await self.room_watcher.snapshot()
             links.append(tg.create_task(self.data.run()))
             collector = tg.create_task(self._collect())
             writer = tg.create_task(self._write(influx))
@@ -158,25 +152,6 @@ class Ingest:
             reporter.cancel()
             for task in links:
                 task.cancel()
-
-    async def _await_room_snapshot(self) -> None:
-        """Learn rooms from retained configs before the first reading, so tags are complete."""
-        try:
-            await asyncio.wait_for(self.config_link.subscribed.wait(), 10.0)
-        except TimeoutError:
-            log.warning("ingest_rooms_unavailable", detail="starting without room tags")
-            return
-        deadline = time.monotonic() + 5.0
-        seen = -1
-        while time.monotonic() < deadline and seen != len(self.rooms):
-            seen = len(self.rooms)
-            await asyncio.sleep(0.3)
-
-    async def _learn_rooms(self) -> None:
-        while True:
-            delivery = await self.configs.get()
-            self.rooms.learn(delivery.topic, delivery.payload)
-            self.config_link.ack(delivery)
 
     def _parse(self, delivery: Delivery) -> Item:
         try:
