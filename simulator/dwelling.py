@@ -375,6 +375,42 @@ class Conditions:
     asleep_home: Bools  # (homes,)
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """The outdoor conditions and the day's plans over one step."""
+
+    t0: float
+    t1: float
+    t_out: float
+    rh_out: float
+    sun: float
+    heating_season: bool
+    today: Activities
+    days: tuple[Activities, Activities]  # yesterday's (things that run past midnight), today's
+
+    @property
+    def dt(self) -> float:
+        return self.t1 - self.t0
+
+    @property
+    def mid(self) -> float:
+        return 0.5 * (self.t0 + self.t1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Use:
+    """How the homes are used over one step; (homes, rooms) or (homes,)."""
+
+    awake: Floats  # people up and about, per room
+    asleep: Floats  # people asleep, per room
+    shower: Floats  # (homes,): shower-time in the step, in showers (two at once count 2)
+    shower_on: Bools
+    cook_frac: Floats  # (homes,): fraction of the step spent cooking
+    cooking_gh: Floats  # (homes,): vapour from cooking, g/h
+    drying_gh: Floats  # vapour from washing drying indoors, g/h per room
+    heating: Bools  # per room: the heating is on and the room has a setpoint
+
+
 class Simulation:
     """The state of N dwellings, advanced in steps of at most `max_step_s` (exact exponentials).
 
@@ -438,87 +474,64 @@ class Simulation:
         )
 
     def _step(self, t0: float, t1: float) -> None:
-        d = self.d
-        dt = t1 - t0
         tm = 0.5 * (t0 + t1)
         today_date = datetime.fromtimestamp(tm, _LONDON).date()
         today = self.activities(today_date)
         yesterday = self.activities(today_date - timedelta(days=1))
-        days = (yesterday, today)
-
-        t_out = float(self.weather.temperature(tm))
-        rh_out = float(self.weather.relative_humidity(tm))
-        sun = float(self.weather.sun(tm))
-        heating_season = bool(
-            self.weather.seasonal_mean(tm) + 0.5 * self.weather.anomaly(tm) < 13.5
+        now = _Step(
+            t0=t0,
+            t1=t1,
+            t_out=float(self.weather.temperature(tm)),
+            rh_out=float(self.weather.relative_humidity(tm)),
+            sun=float(self.weather.sun(tm)),
+            heating_season=bool(
+                self.weather.seasonal_mean(tm) + 0.5 * self.weather.anomaly(tm) < 13.5
+            ),
+            today=today,
+            days=(yesterday, today),
         )
+        use = self._use(now)
+        ach, mix = self._ventilation(now, use)
+        self._heat(now, use, ach, mix)
+        self._vapour(now, use, ach, mix)
+        self._co2(now, use, ach, mix)
 
+    def _use(self, now: _Step) -> _Use:
+        """Who is where, and what they are doing, over the step."""
+        d, t0, t1, tm = self.d, now.t0, now.t1, now.mid
+        today, yesterday = now.today, now.days[0]
         asleep = ((tm >= yesterday.sleep) & (tm < today.wake)) | (tm >= today.sleep)
-        away = _within(tm, today.away_from, today.away_to)
-        home = ~away
-        awake_home = home & ~asleep
-        self.awake_home = awake_home
+        home = ~_within(tm, today.away_from, today.away_to)
+        self.awake_home = home & ~asleep
         self.asleep_home = home & asleep
 
         shower = sum(
-            (_overlap(t0, t1, day.shower_from, day.shower_to).sum(axis=1) for day in days),
+            (_overlap(t0, t1, day.shower_from, day.shower_to).sum(axis=1) for day in now.days),
             start=np.zeros(d.homes),
         )
         shower_on = np.zeros(d.homes, dtype=np.bool_)
-        for day in days:
+        for day in now.days:
             shower_on |= _within(tm, day.shower_from, day.shower_to).any(axis=1)
-        # A bathroom extractor with a humidistat runs during a shower and until the room is
-        # back below 70 %.
-        bathroom_rh = relative_humidity(self.vapour[:, BATHROOM], self.temperature[:, BATHROOM])
-        extract_on = shower_on | (bathroom_rh > 70.0)
-        cook_frac = _overlap(t0, t1, today.cook_from, today.cook_to)
-        cooking_gh = (cook_frac * today.cook_gh).sum(axis=1) * awake_home
-        cooking = cooking_gh > 0
+        cooking = _overlap(t0, t1, today.cook_from, today.cook_to)
+        cook_frac = cooking.sum(axis=1) * self.awake_home
+        cooking_gh = (cooking * today.cook_gh).sum(axis=1) * self.awake_home
         drying_gh = np.zeros((d.homes, 4))
-        for day in days:
+        for day in now.days:
             rate = _overlap(t0, t1, day.dry_from, day.dry_to) * day.dry_gh
             np.add.at(drying_gh, (np.arange(d.homes), day.dry_room), rate)
 
-        # Where people are: asleep, two share the (modelled, main) bedroom; awake, the living
+        # Asleep, up to two share the (modelled, main) bedroom; awake, people are in the living
         # room, one in the kitchen while cooking and one in the bathroom while showering.
         occ = d.occupants.astype(np.float64)
-        people = np.zeros((d.homes, 4))
-        people[:, BEDROOM] = np.where(self.asleep_home, np.minimum(occ, 2.0), 0.0)
-        people[:, KITCHEN] = np.where(awake_home & cooking, 1.0, 0.0)
-        people[:, BATHROOM] = np.where(awake_home, np.minimum(shower, 1.0), 0.0)
-        people[:, LIVING] = np.where(
-            awake_home, np.maximum(occ - people[:, KITCHEN] - people[:, BATHROOM], 0.0), 0.0
+        awake = np.zeros((d.homes, 4))
+        awake[:, KITCHEN] = np.where(self.awake_home & (cooking_gh > 0), 1.0, 0.0)
+        awake[:, BATHROOM] = np.where(self.awake_home, np.minimum(shower, 1.0), 0.0)
+        awake[:, LIVING] = np.where(
+            self.awake_home, np.maximum(occ - awake[:, KITCHEN] - awake[:, BATHROOM], 0.0), 0.0
         )
+        asleep_people = np.zeros((d.homes, 4))
+        asleep_people[:, BEDROOM] = np.where(self.asleep_home, np.minimum(occ, 2.0), 0.0)
 
-        # Ventilation, air changes per hour.
-        ach = d.ach.copy()
-        ach[:, BATHROOM] += np.where(d.extractor & extract_on, 4.5, 0.0)
-        ach[:, KITCHEN] += np.where(d.hood & cooking, 4.0, 0.0)
-        warm = (self.temperature > d.window_open_c[:, None]) & (self.temperature > t_out + 1.0)
-        opens = warm & (awake_home | self.asleep_home)[:, None]
-        ach += np.where(opens, d.window_ach[:, None], 0.0)
-        # Exchange with the rest of the home through doorways: open-plan living room and
-        # kitchen mix most; a bedroom door is shut at night and a bathroom's while in use.
-        mix = np.tile(_MIX_ACH, (d.homes, 1))
-        mix[:, BEDROOM] = np.where(self.asleep_home, 0.2, _MIX_ACH[BEDROOM])
-        mix[:, BATHROOM] = np.where(shower_on, 0.2, _MIX_ACH[BATHROOM])
-
-        # Heat.
-        v = d.volume
-        mean_t = (self.temperature * self._weights).sum(axis=1, keepdims=True)
-        neighbour = 19.0 + 0.5 * max(t_out - 12.0, 0.0)
-        t_bound = d.party_fraction[:, None] * neighbour + (1 - d.party_fraction[:, None]) * t_out
-        u_vent = _AIR_WH_PER_M3K * ach * v
-        u_mix = _AIR_WH_PER_M3K * mix * v + _INTERNAL_G_W_PER_K
-        u_all = d.ua + u_vent + u_mix
-        t_env = (d.ua * t_bound + u_vent * t_out + u_mix * mean_t) / u_all
-        gains = d.solar_m2 * sun + people * 75.0
-        gains[:, KITCHEN] += 60.0 + 1200.0 * (cook_frac.sum(axis=1) * awake_home)
-        gains[:, LIVING] += np.where(awake_home, 80.0, 0.0)
-        gains[:, BATHROOM] += 400.0 * shower
-        decay = np.exp(-dt * u_all / d.capacity)
-        t_free_eq = t_env + gains / u_all
-        t_free = t_free_eq + (self.temperature - t_free_eq) * decay
         hour = (tm - today.start) / _H
         scheduled = np.where(
             d.evening_only,
@@ -529,26 +542,70 @@ class Simulation:
             & (tm < today.sleep - 1800.0)
             & ~_within(tm, today.away_from, today.away_to - 1800.0),
         )
-        heating = heating_season & scheduled[:, None] & (d.setpoint > 0)
+        return _Use(
+            awake=awake,
+            asleep=asleep_people,
+            shower=shower,
+            shower_on=shower_on,
+            cook_frac=cook_frac,
+            cooking_gh=cooking_gh,
+            drying_gh=drying_gh,
+            heating=now.heating_season & scheduled[:, None] & (d.setpoint > 0),
+        )
+
+    def _ventilation(self, now: _Step, use: _Use) -> tuple[Floats, Floats]:
+        """Air changes per hour to outdoors, and with the rest of the home, per room."""
+        d = self.d
+        # A bathroom extractor with a humidistat runs during a shower and until the room is
+        # back below 70 %.
+        bathroom_rh = relative_humidity(self.vapour[:, BATHROOM], self.temperature[:, BATHROOM])
+        extract_on = use.shower_on | (bathroom_rh > 70.0)
+        ach = d.ach.copy()
+        ach[:, BATHROOM] += np.where(d.extractor & extract_on, 4.5, 0.0)
+        ach[:, KITCHEN] += np.where(d.hood & (use.cooking_gh > 0), 4.0, 0.0)
+        warm = (self.temperature > d.window_open_c[:, None]) & (self.temperature > now.t_out + 1.0)
+        opens = warm & (self.awake_home | self.asleep_home)[:, None]
+        ach += np.where(opens, d.window_ach[:, None], 0.0)
+        # Exchange with the rest of the home through doorways: open-plan living room and
+        # kitchen mix most; a bedroom door is shut at night and a bathroom's while in use.
+        mix = np.tile(_MIX_ACH, (d.homes, 1))
+        mix[:, BEDROOM] = np.where(self.asleep_home, 0.2, _MIX_ACH[BEDROOM])
+        mix[:, BATHROOM] = np.where(use.shower_on, 0.2, _MIX_ACH[BATHROOM])
+        return ach, mix
+
+    def _heat(self, now: _Step, use: _Use, ach: Floats, mix: Floats) -> None:
+        """Air temperature, °C: fabric, ventilation, the rest of the home, gains, heating."""
+        d, v = self.d, self.d.volume
+        mean_t = (self.temperature * self._weights).sum(axis=1, keepdims=True)
+        neighbour = 19.0 + 0.5 * max(now.t_out - 12.0, 0.0)
+        party = d.party_fraction[:, None]
+        t_bound = party * neighbour + (1 - party) * now.t_out
+        u_vent = _AIR_WH_PER_M3K * ach * v
+        u_mix = _AIR_WH_PER_M3K * mix * v + _INTERNAL_G_W_PER_K
+        u_all = d.ua + u_vent + u_mix
+        t_env = (d.ua * t_bound + u_vent * now.t_out + u_mix * mean_t) / u_all
+        gains = d.solar_m2 * now.sun + (use.asleep + use.awake) * 75.0
+        gains[:, KITCHEN] += 60.0 + 1200.0 * use.cook_frac
+        gains[:, LIVING] += np.where(self.awake_home, 80.0, 0.0)
+        gains[:, BATHROOM] += 400.0 * use.shower
+        decay = np.exp(-now.dt * u_all / d.capacity)
+        t_free_eq = t_env + gains / u_all
+        t_free = t_free_eq + (self.temperature - t_free_eq) * decay
         t_on_eq = t_free_eq + d.heater_w / u_all
         t_on = t_on_eq + (self.temperature - t_on_eq) * decay
         # A thermostat: the heater modulates between off and full output to hold the setpoint.
         self.temperature = np.where(
-            heating, np.maximum(t_free, np.minimum(t_on, d.setpoint)), t_free
+            use.heating, np.maximum(t_free, np.minimum(t_on, d.setpoint)), t_free
         )
 
-        # Water vapour, g/m³.
-        c_out = rh_out / 100.0 * float(saturation_vapour_density(t_out))
+    def _vapour(self, now: _Step, use: _Use, ach: Floats, mix: Floats) -> None:
+        """Water vapour, g/m³: people, showers, cooking, washing, surface water, ventilation."""
+        v, dt = self.d.volume, now.dt
+        c_out = now.rh_out / 100.0 * float(saturation_vapour_density(now.t_out))
         mean_c = (self.vapour * self._weights).sum(axis=1, keepdims=True)
-        awake_people = people.copy()
-        awake_people[:, BEDROOM] = 0.0
-        source = (
-            awake_people * _VAPOUR_AWAKE
-            + np.where(self.asleep_home[:, None], people, 0.0) * _VAPOUR_ASLEEP
-            + drying_gh
-        )
-        source[:, BATHROOM] += _VAPOUR_SHOWER * shower
-        source[:, KITCHEN] += cooking_gh + np.where(awake_home, 40.0, 0.0)
+        source = use.awake * _VAPOUR_AWAKE + use.asleep * _VAPOUR_ASLEEP + use.drying_gh
+        source[:, BATHROOM] += _VAPOUR_SHOWER * use.shower
+        source[:, KITCHEN] += use.cooking_gh + np.where(self.awake_home, 40.0, 0.0)
         c_sat = saturation_vapour_density(self.temperature)
         # Surfaces dry at full pace when the air is at 70 % or below, not at all when saturated.
         drying_pace = np.clip((1.0 - self.vapour / c_sat) / 0.3, 0.0, 1.0)
@@ -564,10 +621,12 @@ class Simulation:
         self.pool_g += excess * v
         self.vapour -= excess
 
-        # CO2, ppm: one litre of CO2 in one m³ of air is 1,000 ppm.
-        co2_lh = np.where(self.asleep_home[:, None], people * _CO2_ASLEEP_LH, 0.0)
-        co2_lh += awake_people * _CO2_AWAKE_LH
+    def _co2(self, now: _Step, use: _Use, ach: Floats, mix: Floats) -> None:
+        """CO2, ppm: one litre of CO2 in one m³ of air is 1,000 ppm."""
+        v = self.d.volume
+        co2_lh = use.asleep * _CO2_ASLEEP_LH + use.awake * _CO2_AWAKE_LH
         mean_co2 = (self.co2 * self._weights).sum(axis=1, keepdims=True)
+        n_all = ach + mix
         co2_env = (ach * OUTDOOR_CO2_PPM + mix * mean_co2) / n_all
         co2_eq = co2_env + co2_lh * 1000.0 / (v * n_all)
-        self.co2 = co2_eq + (self.co2 - co2_eq) * np.exp(-dt * n_all / _H)
+        self.co2 = co2_eq + (self.co2 - co2_eq) * np.exp(-now.dt * n_all / _H)
