@@ -33,6 +33,7 @@ from hof.alertstore.history import record
 from hof.alertstore.inputs import (
     ConditionKey,
     aware_utc,
+    check_rule_version,
     condition_key,
     json_object,
     nonempty,
@@ -177,11 +178,12 @@ class AlertStore:
         refuses the second insert, and the loser retries as an update.
         """
         when = self._now(at)
-        body = {"summary": nonempty(summary, "summary"), **json_object(evidence or {})}
+        actor = nonempty(actor, "actor")
+        body = {"summary": nonempty(summary, "summary", 2000), **json_object(evidence or {})}
         body.setdefault("observed_at", when.isoformat())
         finding = Finding(
             key=condition_key(home, rule, room),
-            rule_version=rule_version,
+            rule_version=check_rule_version(rule_version),
             category=parse_enum(Category, category),
             audience=parse_enum(Audience, audience),
             severity=parse_enum(Severity, severity),

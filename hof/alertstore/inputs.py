@@ -10,7 +10,15 @@ from typing import Any, NamedTuple, TypeVar
 from hof.alertstore.errors import AlertStoreError, StoreReason
 from hof.alertstore.vocabulary import AssigneeKind, Audience, Category, Duty, Outcome, Severity
 
-__all__ = ["ConditionKey", "aware_utc", "condition_key", "json_object", "nonempty", "parse_enum"]
+__all__ = [
+    "ConditionKey",
+    "aware_utc",
+    "check_rule_version",
+    "condition_key",
+    "json_object",
+    "nonempty",
+    "parse_enum",
+]
 
 _E = TypeVar("_E", Category, Audience, Severity, Outcome, AssigneeKind, Duty)
 
@@ -30,17 +38,32 @@ def aware_utc(at: dt.datetime) -> dt.datetime:
     return at.astimezone(dt.UTC)
 
 
-def nonempty(value: str, what: str) -> str:
+def nonempty(value: str, what: str, max_len: int = 200) -> str:
+    """`value` trimmed; refused when empty or longer than its column (`max_len`)."""
     value = value.strip()
     if not value:
         raise AlertStoreError(StoreReason.BAD_INPUT, f"{what} must not be empty")
+    if len(value) > max_len:
+        raise AlertStoreError(
+            StoreReason.BAD_INPUT, f"{what} is {len(value)} characters; at most {max_len}"
+        )
     return value
 
 
 def condition_key(home: str, rule: str, room: str | None) -> ConditionKey:
     """The key with blanks trimmed; an empty room means the whole home (None)."""
     room = room.strip() or None if room is not None else None
-    return ConditionKey(nonempty(home, "home"), nonempty(rule, "rule"), room)
+    return ConditionKey(
+        nonempty(home, "home", 64),
+        nonempty(rule, "rule", 100),
+        nonempty(room, "room", 64) if room is not None else None,
+    )
+
+
+def check_rule_version(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise AlertStoreError(StoreReason.BAD_INPUT, f"rule_version must be an int >= 0: {value!r}")
+    return value
 
 
 def parse_enum(kind: type[_E], value: _E | str) -> _E:

@@ -200,3 +200,47 @@ def test_list_filters_orders_and_pages(store: AlertStore, clock: Any) -> None:
     assert store.list(AlertFilter(severities=["significant"])).total == 2
     with pytest.raises(AlertStoreError):
         store.list(limit=0)
+
+
+def test_routine_updates_are_recorded_at_most_hourly(store: AlertStore, clock: Any) -> None:
+    alert = damp(store).alert
+    for _ in range(11):
+        clock.advance(minutes=10)
+        damp(store)
+    updates = [e for e in store.get(alert.id).history if e.action is Action.UPDATED]
+    # Raised at 0; evidence every 10 minutes to 110: written at 60 only. A worse severity is
+    # written at once.
+    assert len(updates) == 1
+    clock.advance(minutes=1)
+    damp(store, severity="severe")
+    updates = [e for e in store.get(alert.id).history if e.action is Action.UPDATED]
+    assert len(updates) == 2
+    assert updates[-1].detail["severity_from"] == "watch"
+
+
+def test_late_evidence_does_not_move_the_case_backwards(store: AlertStore, clock: Any) -> None:
+    now = clock.now
+    alert = damp(store, summary="Newest.").alert
+    late = damp(
+        store, summary="From an evaluation that arrived late.", at=now - dt.timedelta(hours=1)
+    )
+    assert late.alert.id == alert.id
+    assert late.alert.last_seen_at == now
+    assert late.alert.evidence["summary"] == "Newest."
+
+
+def test_inputs_are_checked_at_the_edge(store: AlertStore) -> None:
+    for bad in (
+        {"home": " "},
+        {"home": "H" * 65},
+        {"room": "r" * 65},
+        {"rule_version": -1},
+        {"summary": ""},
+        {"at": dt.datetime(2026, 1, 1)},  # naive: which zone?
+        {"evidence": {"ratio": float("nan")}},
+    ):
+        with pytest.raises(AlertStoreError) as refused:
+            damp(store, **bad)
+        assert refused.value.reason is StoreReason.BAD_INPUT, bad
+    # A blank room is the whole home, the same condition as no room.
+    assert damp(store, room="  ").alert.id == damp(store, room=None).alert.id

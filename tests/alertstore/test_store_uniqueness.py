@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from hof.alertstore import AlertFilter, AlertStore
+from hof.alertstore import Action, AlertFilter, AlertStore, TransitionRefused
 
 RAISE = dict(
     home="H-9",
@@ -75,3 +75,32 @@ def test_racing_workers_end_with_one_alert(make_store: Callable[..., AlertStore]
     page = stores[0].list(AlertFilter(homes=["H-9"]))
     assert page.total == 1
     assert page.items[0].severity.value == "severe"  # the worst of the racers won
+
+
+def test_two_people_acknowledging_at_once_one_wins(
+    make_store: Callable[..., AlertStore],
+) -> None:
+    first, second = make_store(), make_store()
+    alert = first.raise_or_update(**RAISE, severity="watch").alert
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def ack(store: AlertStore, who: str) -> None:
+        start.wait()
+        try:
+            store.acknowledge(alert.id, by=who)
+            outcomes.append("ok")
+        except TransitionRefused as exc:
+            outcomes.append(exc.reason.value)
+
+    threads = [
+        threading.Thread(target=ack, args=(first, "ann")),
+        threading.Thread(target=ack, args=(second, "bob")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["already_acknowledged", "ok"]
+    acks = [e for e in first.get(alert.id).history if e.action is Action.ACKNOWLEDGED]
+    assert len(acks) == 1
