@@ -289,42 +289,46 @@ class Run:
             co2.append(c.co2 + rng.normal(0.0, 8.0, shape))
             u = rng.random(shape[0])
             motion.append((c.awake_home & (u < 0.85)) | (c.asleep_home & (u < 0.03)))
-        temp_l = np.stack(temperature, axis=1).tolist()
-        hum_l = np.stack(humidity, axis=1).tolist()
-        co2_l = np.stack(co2, axis=1).tolist()
+        stacked = [np.stack(values, axis=1) for values in (temperature, humidity, co2)]
+        if not all(np.isfinite(values).all() for values in stacked):
+            raise RuntimeError("the physics produced a non-finite reading")  # a bug, not input
+        temp_l, hum_l, co2_l = (values.tolist() for values in stacked)
         motion_l = np.stack(motion, axis=1).tolist()
         hourly = [t % 3600.0 < self.interval_s - 1e-9 for t in times]
         base_ms = [round(t * 1000) for t in times]
 
+        # Records are written as JSON text directly (the same bytes json.dumps would give, as
+        # hof.senml.encode_pack lays them out): it is most of the simulator's time.
         for home, topics in zip(estate.homes, self._topics, strict=True):
             h = home.index
             for device, topic in zip(home.devices, topics, strict=True):
-                entries: list[list[dict[str, Any]]] = []
+                entries: list[list[str]] = []
                 r = device.room_index
+                co2_room = device.room in _CO2_ROOMS
                 for k, t in enumerate(times):
-                    rows: list[dict[str, Any]] = []
                     if device.telecare:
-                        rows.append({"n": "motion", "vb": motion_l[h][k]})
+                        rows = [_MOTION_TRUE if motion_l[h][k] else _MOTION_FALSE]
                     else:
-                        rows.append(
-                            {
-                                "n": "temperature",
-                                "u": "Cel",
-                                "v": round(temp_l[h][k][r] + device.temperature_offset, 1),
-                            }
-                        )
+                        temp = round(temp_l[h][k][r] + device.temperature_offset, 1)
                         rh = min(100.0, max(0.0, hum_l[h][k][r] + device.humidity_offset))
-                        rows.append({"n": "humidity", "u": "%RH", "v": round(rh, 1)})
-                        if device.room in _CO2_ROOMS:
-                            rows.append({"n": "co2", "u": "ppm", "v": round(co2_l[h][k][r])})
+                        rows = [f"{_TEMPERATURE}{temp!r}", f"{_HUMIDITY}{round(rh, 1)!r}"]
+                        if co2_room:
+                            rows.append(f"{_CO2}{round(co2_l[h][k][r])}")
                     if hourly[k]:
                         noise = _unit_noise(seed, device.id, t)
-                        rows.append({"n": "battery", "u": "%EL", "v": device.battery(t)})
-                        rows.append(
-                            {"n": "rssi", "u": "dBW", "v": round(device.rssi_dbw + 3.0 * noise)}
-                        )
+                        rows.append(f"{_BATTERY}{device.battery(t)}")
+                        rows.append(f"{_RSSI}{round(device.rssi_dbw + 3.0 * noise)}")
                     entries.append(rows)
                 yield from _packs(topic, device.id, base_ms, entries)
+
+
+_TEMPERATURE = '"n":"temperature","u":"Cel","v":'
+_HUMIDITY = '"n":"humidity","u":"%RH","v":'
+_CO2 = '"n":"co2","u":"ppm","v":'
+_BATTERY = '"n":"battery","u":"%EL","v":'
+_RSSI = '"n":"rssi","u":"dBW","v":'
+_MOTION_TRUE = '"n":"motion","vb":true'
+_MOTION_FALSE = '"n":"motion","vb":false'
 
 
 def _unit_noise(seed: int, device: str, t: float) -> float:
@@ -334,22 +338,22 @@ def _unit_noise(seed: int, device: str, t: float) -> float:
 
 
 def _packs(
-    topic: str, device: str, base_ms: Sequence[int], entries: Sequence[list[dict[str, Any]]]
+    topic: str, device: str, base_ms: Sequence[int], entries: Sequence[list[str]]
 ) -> Iterator[Pack]:
     """Encode samples as one pack, or several if the contract's limits require."""
     count = sum(len(rows) for rows in entries)
     first_ms = base_ms[0]
-    out: list[dict[str, Any]] = []
+    out: list[str] = []
     for k, rows in enumerate(entries):
         offset = (base_ms[k] - first_ms) / 1000
         for row in rows:
-            entry = dict(row)
             if not out:
-                entry = {"bn": f"{device}/", "bt": first_ms / 1000, **row}
+                out.append(f'{{"bn":"{device}/","bt":{first_ms / 1000!r},{row}}}')
             elif offset:
-                entry["t"] = offset
-            out.append(entry)
-    payload = json.dumps(out, separators=(",", ":"), allow_nan=False).encode()
+                out.append(f'{{{row},"t":{offset!r}}}')
+            else:
+                out.append(f"{{{row}}}")
+    payload = f"[{','.join(out)}]".encode()
     if (count > MAX_PACK_RECORDS or len(payload) > MAX_PACK_BYTES) and len(entries) > 1:
         half = len(entries) // 2
         yield from _packs(topic, device, base_ms[:half], entries[:half])
