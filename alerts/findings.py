@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Action", "Audience", "Finding", "RuleInfo", "Severity"]
+from hof.alertstore.vocabulary import Audience, Category, Severity
+
+__all__ = ["Action", "Audience", "Category", "Finding", "RuleInfo", "Severity"]
 
 
 class Action(StrEnum):
@@ -15,30 +17,13 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"  # the wearer cancelled within the confirm window
 
 
-class Audience(StrEnum):
-    HOUSING_OFFICER = "housing_officer"
-    RESPONDER = "responder"
-    BOTH = "both"
-
-
-class Severity(StrEnum):
-    WATCH = "watch"
-    SIGNIFICANT = "significant"
-    SEVERE = "severe"
-    EMERGENCY = "emergency"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
-
-
 @dataclass(frozen=True, slots=True)
 class RuleInfo:
     """A rule's identity, who it is for and where its defaults come from."""
 
     name: str
     version: int
-    category: str
+    category: Category
     audience: Audience
     source: str
 

@@ -51,11 +51,14 @@ class Thresholds(BaseModel):
         ],
         clear_hours=4.0,
     )
-    # ISO 13788: mould can grow when surface RH stays above 80 %; condensation at 100 %.
+    # ISO 13788 designs for a (monthly) mean surface RH below 80 %, since mould can grow when
+    # it stays above; condensation at 100 %. A cold corner passes 80 % for a few hours after
+    # every shower, so only most of a day above it counts; a wet surface counts sooner.
     surface_rh: BandedRule = BandedRule(
         above=True,
         bands=[
-            Band(severity="significant", limit=80.0, hours=12.0),
+            Band(severity="watch", limit=80.0, hours=20.0),
+            Band(severity="significant", limit=85.0, hours=20.0),
             Band(severity="severe", limit=99.0, hours=6.0),
         ],
         clear_hours=2.0,
@@ -64,15 +67,18 @@ class Thresholds(BaseModel):
     f_rsi: float = Field(0.75, gt=0, le=1)
     # Outdoor temperature used for the surface estimate when no weather feed is configured.
     outdoor_temperature: float = 5.0
-    # WHO (2018) / UKHSA: at least 18 °C; HHSRS: serious below 16 °C, hypothermia below 10 °C.
+    # WHO (2018) / UKHSA: at least 18 °C in rooms in use; HHSRS: serious below 16 °C,
+    # hypothermia risk below 10 °C. Occupancy is not known, so the hours are set to what a
+    # normal heating schedule never reaches (heating off overnight and while out is ~8-10 h):
+    # a home below 18 °C for 16 h of a day is not being kept warm.
     cold: BandedRule = BandedRule(
         above=False,
         bands=[
-            Band(severity="watch", limit=18.0, hours=8.0),
-            Band(severity="significant", limit=16.0, hours=6.0),
-            Band(severity="severe", limit=10.0, hours=1.0),
+            Band(severity="watch", limit=18.0, hours=16.0),
+            Band(severity="significant", limit=16.0, hours=12.0),
+            Band(severity="severe", limit=10.0, hours=2.0),
         ],
-        clear_hours=2.0,
+        clear_hours=8.0,
     )
     # CIBSE TM59: bedrooms above 26 °C at night (22:00-07:00) count; CIBSE Guide A: sleep is
     # disturbed above 24 °C. Other rooms: a fixed 28 °C stands in for TM52's adaptive limit.

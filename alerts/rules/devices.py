@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alerts.findings import Action, Audience, Finding, RuleInfo, Severity
+from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from alerts.thresholds import Thresholds
 
 __all__ = ["BATTERY", "OFFLINE", "DeviceState", "on_battery", "on_telemetry", "on_tick"]
@@ -12,11 +12,11 @@ __all__ = ["BATTERY", "OFFLINE", "DeviceState", "on_battery", "on_telemetry", "o
 OFFLINE = RuleInfo(
     "device_offline",
     1,
-    "device_offline",
+    Category.DEVICE_OFFLINE,
     Audience.HOUSING_OFFICER,
     "no telemetry for the grace period (not the MQTT connection)",
 )
-BATTERY = RuleInfo("low_battery", 1, "low_battery", Audience.HOUSING_OFFICER, "battery %EL")
+BATTERY = RuleInfo("low_battery", 1, Category.LOW_BATTERY, Audience.HOUSING_OFFICER, "battery %EL")
 
 
 @dataclass

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from alerts.findings import Action, Audience, Finding, RuleInfo, Severity
+from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from hof.senml import Record
 
 __all__ = ["FALL", "HELP", "LEAK", "SMOKE", "TAMPER", "on_event"]
 
-FALL = RuleInfo("fall", 1, "fall", Audience.RESPONDER, "DOMAIN.md Telecare: fall detection")
-HELP = RuleInfo("help_button", 1, "button", Audience.RESPONDER, "pendant or pull cord")
-LEAK = RuleInfo("water_leak", 1, "leak", Audience.BOTH, "leak probe")
-SMOKE = RuleInfo("smoke", 1, "smoke", Audience.BOTH, "smoke alarm")
-TAMPER = RuleInfo("tamper", 1, "tamper", Audience.HOUSING_OFFICER, "device health")
+FALL = RuleInfo("fall", 1, Category.FALL, Audience.RESPONDER, "DOMAIN.md Telecare: fall detection")
+HELP = RuleInfo("help_button", 1, Category.BUTTON, Audience.RESPONDER, "pendant or pull cord")
+LEAK = RuleInfo("water_leak", 1, Category.LEAK, Audience.BOTH, "leak probe")
+SMOKE = RuleInfo("smoke", 1, Category.SMOKE, Audience.BOTH, "smoke alarm")
+TAMPER = RuleInfo("tamper", 1, Category.TAMPER, Audience.HOUSING_OFFICER, "device health")
 
 
 def _where(room: str | None) -> str:

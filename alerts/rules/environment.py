@@ -1,0 +1,216 @@
+"""Room climate: damp and condensation risk, excess cold, overheating and poor ventilation.
+
+Each is judged on hours beyond a limit over the last 24 hours (see `banded.py`), never on a
+single reading: a shower, an open door or a busy kitchen does not raise an alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
+from alerts.rules.banded import BandedState, Step, banded_step
+from alerts.thresholds import BandedRule, Thresholds
+from hof.climate import dew_point, surface_humidity, surface_temperature
+from hof.senml import Record
+
+__all__ = ["COLD", "DAMP", "HEAT", "VENTILATION", "RoomState", "on_readings"]
+
+DAMP = RuleInfo(
+    "damp_mould",
+    1,
+    Category.DAMP_MOULD,
+    Audience.HOUSING_OFFICER,
+    "BS 5250 (RH > 70 %), ISO 13788 (surface RH > 80 %), BRE IP1/06 (fRsi)",
+)
+COLD = RuleInfo(
+    "excess_cold",
+    1,
+    Category.COLD,
+    Audience.HOUSING_OFFICER,
+    "WHO Housing and Health Guidelines 2018; HHSRS excess cold bands",
+)
+HEAT = RuleInfo("overheating", 1, Category.HEAT, Audience.BOTH, "CIBSE TM59 / TM52, CIBSE Guide A")
+VENTILATION = RuleInfo(
+    "poor_ventilation",
+    1,
+    Category.VENTILATION,
+    Audience.HOUSING_OFFICER,
+    "Approved Document F (2021), SAMHE",
+)
+
+
+@dataclass
+class RoomState:
+    """What the rules remember about one room; rebuilt from 24 h of history after a restart."""
+
+    home: str
+    room: str
+    temperature: float | None = None
+    humidity: float | None = None
+    surface: float | None = None  # measured surface temperature, where a probe is fitted
+    signals: dict[str, BandedState] = field(default_factory=dict)
+    raised: dict[str, Severity] = field(default_factory=dict)
+
+    @property
+    def is_bedroom(self) -> bool:
+        return "bed" in self.room.lower()
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _is_night(t: float, th: Thresholds) -> bool:
+    hour = datetime.fromtimestamp(t, _zone(th.timezone)).hour
+    if th.night_start_hour > th.night_end_hour:
+        return hour >= th.night_start_hour or hour < th.night_end_hour
+    return th.night_start_hour <= hour < th.night_end_hour
+
+
+def _signal(
+    state: RoomState, key: str, rule: BandedRule, t: float, value: float, counts: bool = True
+) -> Step | None:
+    return banded_step(state.signals.setdefault(key, BandedState()), rule, t, value, counts=counts)
+
+
+def _combined(state: RoomState, info: RuleInfo, keys: tuple[str, ...]) -> Severity | None:
+    active = [s.severity for k in keys if (s := state.signals.get(k)) and s.severity]
+    return max(active, key=lambda sev: sev.rank) if active else None
+
+
+def _judge(
+    state: RoomState,
+    info: RuleInfo,
+    keys: tuple[str, ...],
+    t: float,
+    summary: str,
+    evidence: Mapping[str, object],
+) -> Finding | None:
+    """Raise when the rule's worst signal rises; clear when every signal has cleared."""
+    now = _combined(state, info, keys)
+    before = state.raised.get(info.name)
+    if now is not None and (before is None or now.rank > before.rank):
+        state.raised[info.name] = now
+        return Finding(Action.RAISE, info, state.home, state.room, now, t, summary, dict(evidence))
+    if now is None and before is not None:
+        del state.raised[info.name]
+        return Finding(
+            Action.CLEAR,
+            info,
+            state.home,
+            state.room,
+            before,
+            t,
+            f"{_room(state)}: {info.category.replace('_', ' ')} condition has gone.",
+            dict(evidence),
+        )
+    return None
+
+
+def _room(state: RoomState) -> str:
+    return state.room.replace("_", " ").capitalize()
+
+
+def _hours(state: RoomState, key: str) -> float:
+    signal = state.signals.get(key)
+    return signal.windows[0].hours_inside(signal.windows[0].last_t or 0)[0] if signal else 0.0
+
+
+def on_readings(
+    state: RoomState, records: list[Record], th: Thresholds, outdoor: float | None = None
+) -> list[Finding]:
+    """Feed one device's records (any order) into the room; the findings they cause."""
+    findings: list[Finding] = []
+    for record in sorted(records, key=lambda r: r.time_ms):
+        if not isinstance(record.value, float):
+            continue
+        t, v = record.time, record.value
+        if record.name == "temperature":
+            state.temperature = v
+            findings += _temperature(state, t, v, th)
+        elif record.name == "humidity":
+            state.humidity = v
+            _signal(state, "humidity", th.humidity, t, v)
+        elif record.name == "surface_temperature":
+            state.surface = v
+        elif record.name == "co2":
+            _signal(state, "co2", th.co2, t, v)
+            hours = _hours(state, "co2")
+            summary = (
+                f"{_room(state)} CO2 above {th.co2.bands[0].limit:,.0f} ppm for {hours:.1f} "
+                f"of the last 24 hours; now {v:,.0f} ppm."
+            )
+            evidence = {"co2": v, "hours_above": round(hours, 2)}
+            findings += filter(None, [_judge(state, VENTILATION, ("co2",), t, summary, evidence)])
+        if record.name in ("humidity", "temperature", "surface_temperature") and (
+            state.temperature is not None and state.humidity is not None
+        ):
+            findings += filter(None, [_damp(state, t, th, outdoor)])
+    return findings
+
+
+def _temperature(state: RoomState, t: float, v: float, th: Thresholds) -> list[Finding]:
+    _signal(state, "cold", th.cold, t, v)
+    heat = th.heat_bedroom_night if state.is_bedroom else th.heat
+    _signal(state, "heat", heat, t, v, counts=not state.is_bedroom or _is_night(t, th))
+    cold_h, heat_h = _hours(state, "cold"), _hours(state, "heat")
+    night = " at night" if state.is_bedroom else ""
+    cold = _judge(
+        state,
+        COLD,
+        ("cold",),
+        t,
+        f"{_room(state)} below {th.cold.bands[0].limit:g} °C for {cold_h:.1f} of the last "
+        f"24 hours; now {v:.1f} °C.",
+        {"temperature": v, "hours_below": round(cold_h, 2)},
+    )
+    hot = _judge(
+        state,
+        HEAT,
+        ("heat",),
+        t,
+        f"{_room(state)} above {heat.bands[0].limit:g} °C for {heat_h:.1f} of the last 24 "
+        f"hours{night}; now {v:.1f} °C.",
+        {"temperature": v, "hours_above": round(heat_h, 2)},
+    )
+    return [f for f in (cold, hot) if f is not None]
+
+
+def _damp(state: RoomState, t: float, th: Thresholds, outdoor: float | None) -> Finding | None:
+    assert state.temperature is not None
+    assert state.humidity is not None
+    t_air, rh = state.temperature, state.humidity
+    estimated = state.surface is None
+    if state.surface is None:
+        t_out = th.outdoor_temperature if outdoor is None else outdoor
+        t_surf = float(surface_temperature(t_air, t_out, th.f_rsi))
+    else:
+        t_surf = state.surface
+    rh_surf = float(surface_humidity(t_air, rh, t_surf))
+    _signal(state, "surface_rh", th.surface_rh, t, rh_surf)
+    rh_h, surf_h = _hours(state, "humidity"), _hours(state, "surface_rh")
+    td = float(dew_point(t_air, rh))
+    summary = (
+        f"{_room(state)} humidity above {th.humidity.bands[0].limit:g} % for {rh_h:.1f} of the "
+        f"last 24 hours; {'estimated ' if estimated else ''}wall surface RH above "
+        f"{th.surface_rh.bands[0].limit:g} % for {surf_h:.1f} h (now {rh_surf:.0f} %, "
+        f"dew point {td:.1f} °C, air {t_air:.1f} °C / {rh:.0f} %)."
+    )
+    evidence: dict[str, object] = {
+        "temperature": t_air,
+        "humidity": rh,
+        "dew_point": round(td, 2),
+        "surface_temperature": round(t_surf, 2),
+        "surface_estimated": estimated,
+        "surface_rh": round(rh_surf, 1),
+        "hours_rh_high": round(rh_h, 2),
+        "hours_surface_rh_high": round(surf_h, 2),
+        "f_rsi": th.f_rsi,
+    }
+    return _judge(state, DAMP, ("humidity", "surface_rh"), t, summary, evidence)
