@@ -108,8 +108,9 @@ class _Progress:
     def add(self, records: int, simulated_to: float, publisher: Publisher) -> None:
         self.packs += 1
         self.records += records
-        if time.monotonic() >= self._next:
-            self._next += _PROGRESS_EVERY_S
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + _PROGRESS_EVERY_S
             self.log(simulated_to, publisher)
 
     def log(self, simulated_to: float, publisher: Publisher, event: str = "progress") -> None:
