@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
 
 from hof.alertstore import AlertFilter, AlertStore, AsyncAlertStore, migrate, store_url
 from hof.settings import Settings

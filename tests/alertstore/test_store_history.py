@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
 
 from hof.alertstore import AlertStore
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
 
 from hof.alertstore import (
     Action,

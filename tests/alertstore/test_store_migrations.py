@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
 
 from hof.alertstore import make_engine, migrate
 from hof.alertstore.migrate import current_revision, downgrade, head_revision

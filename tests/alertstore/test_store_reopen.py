@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
+
 from hof.alertstore import Action, AlertStore, Outcome, State
 
 COLD = dict(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
+from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
 
 from hof.alertstore import Action, AlertFilter, AlertStore, TransitionRefused
 

@@ -1,4 +1,9 @@
-"""Alert store fixtures: a real PostgreSQL cluster of our own, and a store on each backend."""
+"""Alert store fixtures: a real PostgreSQL cluster of our own, and a store on each backend.
+
+Not a conftest.py: without __init__.py files every conftest is imported as the module
+`conftest`, and a second one would shadow tests/conftest.py for the tests that import from it.
+Test modules take these with `from alertstore_fixtures import *`.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,21 @@ import sqlalchemy as sa
 
 from hof.alertstore import AlertStore, make_engine, migrate
 from hof.stack.process import ManagedProcess, free_port
+
+__all__ = [
+    "BACKENDS",
+    "FakeClock",
+    "PostgresCluster",
+    "backend",
+    "clock",
+    "db_url",
+    "empty_url",
+    "make_store",
+    "pg_template",
+    "postgres",
+    "raw",
+    "store",
+]
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -118,19 +138,31 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster()
-    cluster.start()
-    yield cluster
-    cluster.stop()
+_CLUSTER = pytest.StashKey[PostgresCluster]()
+_TEMPLATE = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
-def pg_template(postgres: PostgresCluster) -> str:
+def postgres(request: pytest.FixtureRequest) -> PostgresCluster:
+    """One cluster for the whole session (kept in the config's stash: each test module that
+    imports this fixture gets its own session-scoped copy of it)."""
+    stash = request.config.stash
+    if _CLUSTER not in stash:
+        cluster = PostgresCluster()
+        request.config.add_cleanup(cluster.stop)
+        cluster.start()
+        stash[_CLUSTER] = cluster
+    return stash[_CLUSTER]
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres: PostgresCluster, request: pytest.FixtureRequest) -> str:
     """A database migrated to head once; each test copies it (CREATE DATABASE ... TEMPLATE)."""
-    migrate(postgres.create_database("hof_template"))
-    return "hof_template"
+    stash = request.config.stash
+    if _TEMPLATE not in stash:
+        migrate(postgres.create_database("hof_template"))
+        stash[_TEMPLATE] = "hof_template"
+    return stash[_TEMPLATE]
 
 
 @pytest.fixture(params=BACKENDS)
