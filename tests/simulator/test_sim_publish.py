@@ -18,6 +18,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from structlog.testing import capture_logs
 
 from hof.errors import ConfigError
 from hof.senml import Record, parse_pack
@@ -95,7 +96,13 @@ def test_history_and_live_readings_reach_the_platform_in_full(
         "--interval", str(interval), "--duration", "3s", "--pack-intervals", "20",
     )  # fmt: skip
 
-    assert run(args, settings) == 0
+    with capture_logs() as logs:
+        assert run(args, settings) == 0
+    done = [e for e in logs if e["event"] == "simulate_backfill_done"]
+    assert len(done) == 1
+    assert done[0]["homes"] == 3
+    assert done[0]["records"] > 0
+    assert done[0]["packs"] > 0
 
     estate = Estate(3, seed=4, id_prefix=prefix)
     deadline = time.monotonic() + 10
@@ -279,3 +286,18 @@ def test_a_simulated_estate_lands_in_influxdb_with_rooms(
     co2 = query(f"SELECT count(co2) FROM reading WHERE home =~ /^{prefix}-/")
     assert co2[0]["values"][0][1] == 2 * 2 * samples  # living rooms and bedrooms
     assert estate.devices >= 8
+
+
+def test_the_duration_also_cuts_a_long_backfill_short_and_cleanly(
+    settings: Settings, watcher: Callable[[str], Any], prefix: str
+) -> None:
+    args = cli_args(
+        "--homes", "300", "--id-prefix", prefix, "--backfill", "7d", "--duration", "1s"
+    )  # fmt: skip
+    began = time.monotonic()
+    assert run(args, settings) == 0
+    assert time.monotonic() - began < 15
+    devices = Estate(300, seed=1, id_prefix=prefix).devices
+    statuses = retained_json(watcher, "hof/v1/+/+/status", prefix, devices)
+    assert len(statuses) == devices
+    assert all(body == {"state": "offline"} for body in statuses.values())
