@@ -47,6 +47,12 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return run_until_signalled(lambda stop: serve(settings, stop=stop))
 
 
+def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.service import serve
+
+    return run_until_signalled(lambda stop: serve(settings, stop=stop))
+
+
 def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     from hof.stack_cli import stack_command
 
@@ -110,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
         "acknowledge them only once stored. Runs until SIGTERM or Ctrl-C, then drains.",
     )
     p.set_defaults(handler=_cmd_ingest)
+
+    p = sub.add_parser(
+        "alerts",
+        help="run a rules-engine worker (broker -> rules -> alert store)",
+        description="Evaluate readings and events against the rules (damp and mould, cold, "
+        "heat, ventilation, falls, help calls, leaks, smoke, inactivity, device health) and "
+        "keep one alert per condition in the alert store. Rule state is rebuilt from "
+        "InfluxDB at start-up. Runs until SIGTERM or Ctrl-C.",
+    )
+    p.set_defaults(handler=_cmd_alerts)
 
     p = sub.add_parser(
         "status",

@@ -25,6 +25,7 @@ from hof.errors import ConfigError
 
 __all__ = [
     "AlertStoreSettings",
+    "AlertsSettings",
     "ContractSettings",
     "InfluxSettings",
     "IngestSettings",
@@ -84,6 +85,22 @@ class IngestSettings(BaseModel):
     metrics_port: int = Field(0, ge=0, le=65535)
 
 
+class AlertsSettings(BaseModel):
+    """The rules engine worker: its MQTT session and how often it checks for silence."""
+
+    client_id: str = "hof-alerts-1"
+    share_group: str = "alerts"
+    receive_maximum: int = Field(1000, ge=1, le=65535)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    # Offline checks run this often, so a grace period fires within seconds of ending.
+    tick_s: float = Field(2.0, gt=0)
+    # History read at start-up to rebuild the 24-hour windows (rule state survives restarts).
+    history_hours: float = Field(25.0, ge=0)
+    thresholds_file: Path | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
+
+
 class SimulatorSettings(BaseModel):
     """The simulated estate's own broker credential (it plays the devices)."""
 
@@ -108,6 +125,8 @@ class AlertStoreSettings(BaseModel):
     # None means the embedded default, a SQLite file under state_dir; production names
     # PostgreSQL here, e.g. postgresql+psycopg://hof@db.example/hof.
     url: str | None = None
+    # The database's password, kept out of the URL so that `hof config` can show the URL.
+    password: SecretStr | None = None
     # An environmental alert that cleared itself and returns within this window reopens the
     # same case instead of starting a new one (and new legal clocks).
     reopen_window_s: float = Field(72 * 3600.0, ge=0)
@@ -117,6 +136,17 @@ class AlertStoreSettings(BaseModel):
     # How long a SQLite writer waits for another to finish before giving up.
     sqlite_busy_timeout_s: float = Field(30.0, gt=0)
     page_size_max: int = Field(500, ge=1)
+
+    @model_validator(mode="after")
+    def _no_password_in_url(self) -> AlertStoreSettings:
+        from urllib.parse import urlsplit
+
+        if self.url is not None and urlsplit(self.url).password is not None:
+            raise ValueError(
+                "alertstore.url holds a password: put it in alertstore.password "
+                "(HOF_ALERTSTORE__PASSWORD) so that it stays secret"
+            )
+        return self
 
 
 def endpoints_path(state_dir: Path) -> Path:
@@ -167,6 +197,7 @@ class Settings(BaseSettings):
     influx: InfluxSettings = InfluxSettings()
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
+    alerts: AlertsSettings = AlertsSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
     alertstore: AlertStoreSettings = AlertStoreSettings()
@@ -178,6 +209,7 @@ class Settings(BaseSettings):
         secrets = {
             "mqtt.password": self.mqtt.password,
             "influx.password": self.influx.password,
+            "alertstore.password": self.alertstore.password,
         }
         for name, secret in secrets.items():
             if secret is not None and secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:

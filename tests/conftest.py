@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import paho.mqtt.client as paho
@@ -75,8 +75,11 @@ def home_id() -> str:
 # -- a real ingest worker, as a process ------------------------------------------------------
 
 
-class IngestProcess:
-    """`hof ingest` as a child process pointed at a stack; start, SIGTERM or SIGKILL it."""
+class ServiceProcess:
+    """`hof SERVICE` as a child process pointed at a stack; start, SIGTERM or SIGKILL it."""
+
+    service: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, str]] = {}
 
     def __init__(self, state_dir: Path, client_id: str, **env: str) -> None:
         self.state_dir = state_dir
@@ -87,34 +90,34 @@ class IngestProcess:
             "HOF_ENVIRONMENT": "test",
             "HOF_LOG_FORMAT": "json",
             "HOF_LOG_LEVEL": "DEBUG",
-            "HOF_INGEST__CLIENT_ID": client_id,
-            "HOF_INGEST__FLUSH_INTERVAL_S": "0.1",
+            f"HOF_{self.service.upper()}__CLIENT_ID": client_id,
+            **self.defaults,
             **env,
         }
-        self.log_path = state_dir / f"ingest-{client_id}.log"
+        self.log_path = state_dir / f"{self.service}-{client_id}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
-        registration = self.state_dir / "run" / f"ingest-{self.client_id}.json"
+        registration = self.state_dir / "run" / f"{self.service}-{self.client_id}.json"
         registration.unlink(missing_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hof.cli", "ingest"],
+                [sys.executable, "-m", "hof.cli", self.service],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"ingest exited:\n{self.log_tail()}"
-            if registration.exists() and self.metrics().get("hof_ingest_ready") == 1.0:
+            assert self.proc.poll() is None, f"{self.service} exited:\n{self.log_tail()}"
+            if registration.exists() and self.metrics().get(f"hof_{self.service}_ready") == 1.0:
                 return
             time.sleep(0.1)
-        raise AssertionError(f"ingest not ready in {timeout_s} s:\n{self.log_tail()}")
+        raise AssertionError(f"{self.service} not ready in {timeout_s} s:\n{self.log_tail()}")
 
     def metrics(self) -> dict[str, float]:
         """Each metric summed over its labels; {} when it does not answer."""
-        registration = self.state_dir / "run" / f"ingest-{self.client_id}.json"
+        registration = self.state_dir / "run" / f"{self.service}-{self.client_id}.json"
         try:
             url = json.loads(registration.read_text())["url"]
             samples = parse_text(httpx.get(url, timeout=2.0).text)
@@ -123,7 +126,7 @@ class IngestProcess:
         return {name: sum(values.values()) for name, values in samples.items()}
 
     def by_label(self, name: str, label: str) -> dict[str, float]:
-        registration = self.state_dir / "run" / f"ingest-{self.client_id}.json"
+        registration = self.state_dir / "run" / f"{self.service}-{self.client_id}.json"
         url = json.loads(registration.read_text())["url"]
         out: dict[str, float] = {}
         for labels, value in parse_text(httpx.get(url, timeout=2.0).text).get(name, {}).items():
@@ -150,6 +153,16 @@ class IngestProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+class IngestProcess(ServiceProcess):
+    service: ClassVar[str] = "ingest"
+    defaults: ClassVar[dict[str, str]] = {"HOF_INGEST__FLUSH_INTERVAL_S": "0.1"}
+
+
+class AlertsProcess(ServiceProcess):
+    service: ClassVar[str] = "alerts"
+    defaults: ClassVar[dict[str, str]] = {"HOF_ALERTS__TICK_S": "0.5"}
 
 
 @pytest.fixture(scope="session")

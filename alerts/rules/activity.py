@@ -1,0 +1,57 @@
+"""Inactivity: no movement in a home for longer than its tenant's usual span."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
+from alerts.thresholds import Thresholds
+
+__all__ = ["INACTIVITY", "ActivityState", "on_motion", "on_tick"]
+
+INACTIVITY = RuleInfo(
+    "inactivity",
+    1,
+    Category.INACTIVITY,
+    Audience.RESPONDER,
+    "no movement for 12-14 h while home (Tunstall's default range; DOMAIN.md)",
+)
+
+
+@dataclass
+class ActivityState:
+    """A home with motion sensors: when movement was last seen, and whether that was raised."""
+
+    home: str
+    last_motion: float = 0.0
+    raised: bool = False
+
+
+def on_motion(state: ActivityState, t: float) -> None:
+    """Movement seen; a raised inactivity alert stays for a responder to close, with a note."""
+    if t > state.last_motion:
+        state.last_motion = t
+        state.raised = False
+
+
+def on_tick(state: ActivityState, now: float, th: Thresholds) -> Finding | None:
+    silent_h = (now - state.last_motion) / 3600
+    if state.raised or state.last_motion == 0.0 or silent_h < th.inactivity_hours:
+        return None
+    state.raised = True
+    seen = time.strftime("%H:%M on %d %b", time.gmtime(state.last_motion))
+    return Finding(
+        Action.RAISE,
+        INACTIVITY,
+        state.home,
+        None,
+        Severity.SIGNIFICANT,
+        now,
+        f"No movement seen in the home for {silent_h:.1f} hours (last at {seen} UTC).",
+        {
+            "last_motion": state.last_motion,
+            "hours": round(silent_h, 2),
+            "limit_hours": th.inactivity_hours,
+        },
+    )

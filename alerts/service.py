@@ -1,0 +1,438 @@
+"""The rules engine worker: shared subscription -> rules -> alert store -> acknowledge.
+
+A message is acknowledged only after every finding it caused is in the alert store, so a
+worker that dies mid-stream loses nothing; the store's one-open-alert-per-condition rule makes
+a redelivery harmless. Rule state (the 24-hour windows) is rebuilt from InfluxDB at start-up
+and reconciled with the open alerts, so a restart neither forgets a condition nor repeats it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import structlog
+
+from alerts.findings import Action, Finding
+from alerts.rules import activity, devices, environment, telecare
+from alerts.rules.environment import RoomState
+from alerts.thresholds import Thresholds
+from hof.alertstore.aio import AsyncAlertStore
+from hof.alertstore.api import AlertStore
+from hof.alertstore.engine import store_url
+from hof.alertstore.errors import AlertStoreError
+from hof.alertstore.migrate import migrate
+from hof.alertstore.records import AlertFilter, AlertView
+from hof.alertstore.vocabulary import SELF_CLEARING, Category, State
+from hof.errors import ContractError
+from hof.influx import InfluxClient, InfluxError
+from hof.metrics import Registry, register_endpoint, serve_metrics
+from hof.mqtt import Delivery, Link
+from hof.rooms import RoomWatcher
+from hof.senml import Limits, Record, parse_pack
+from hof.settings import Settings
+from hof.topic import Channel, Topic, subscription
+
+__all__ = ["AlertsWorker", "serve"]
+
+log = structlog.get_logger(__name__)
+
+OPEN_STATES = (State.OPEN, State.ACKNOWLEDGED, State.ASSIGNED)
+ENVIRONMENTAL = frozenset(
+    {
+        r.category
+        for r in (environment.DAMP, environment.COLD, environment.HEAT, environment.VENTILATION)
+    }
+)
+SEEN_EVENTS = 100_000
+
+
+def _utc(t: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(t, dt.UTC)
+
+
+class AlertsWorker:
+    """One rules-engine worker; `run` until `stop` is set."""
+
+    def __init__(self, settings: Settings, thresholds: Thresholds | None = None) -> None:
+        self.settings = settings
+        cfg = settings.alerts
+        if thresholds is None and cfg.thresholds_file is not None:
+            thresholds = Thresholds.model_validate_json(cfg.thresholds_file.read_text())
+        self.th = thresholds or Thresholds()
+        self.limits = Limits(
+            min_time=settings.contract.min_time, max_future_s=settings.contract.max_future_s
+        )
+        self.stop = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.store = AlertStore.from_settings(settings)
+        self.aio = AsyncAlertStore(self.store)
+        self.room_watcher = RoomWatcher(settings.mqtt, f"{cfg.client_id}-config")
+        self.inbox: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
+        self.data = Link(
+            settings.mqtt,
+            name="data",
+            client_id=cfg.client_id,
+            queue=self.inbox,
+            subscriptions=[
+                (subscription(channel, share_group=cfg.share_group), 1)
+                for channel in (Channel.READING, Channel.EVENT, Channel.STATUS)
+            ],
+            clean_start=False,
+            session_expiry_s=cfg.session_expiry_s,
+            receive_maximum=cfg.receive_maximum,
+        )
+        self.rooms: dict[tuple[str, str], RoomState] = {}
+        self.devices: dict[tuple[str, str], devices.DeviceState] = {}
+        self.activity: dict[str, activity.ActivityState] = {}
+        self.seen: OrderedDict[tuple[str, str, str, int], None] = OrderedDict()
+        m = self.metrics = Registry()
+        self.m_messages = m.counter("hof_alerts_messages_total", "Messages evaluated, by channel")
+        self.m_findings = m.counter("hof_alerts_findings_total", "Findings, by rule and action")
+        self.m_store_errors = m.counter("hof_alerts_store_errors_total", "Store calls retried")
+        self.m_ignored = m.counter("hof_alerts_ignored_total", "Messages not evaluated, by why")
+        self.m_ready = m.gauge("hof_alerts_ready", "1 once rebuilt and consuming")
+        self.m_latency = m.gauge("hof_alerts_last_latency_seconds", "Receipt to stored finding")
+
+    # -- life ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        cfg = self.settings.alerts
+        await asyncio.to_thread(migrate, store_url(self.settings))
+        server = await serve_metrics(self.metrics, cfg.metrics_host, cfg.metrics_port)
+        host, port = server.sockets[0].getsockname()[:2]
+        registration = register_endpoint(
+            self.settings.state_dir, "alerts", cfg.client_id, f"http://{host}:{port}/metrics"
+        )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                watcher = tg.create_task(self.room_watcher.run())
+                await self.room_watcher.snapshot()
+                await self._rebuild()
+                link = tg.create_task(self.data.run())
+                consumer = tg.create_task(self._consume())
+                ticker = tg.create_task(self._tick())
+                await self.data.subscribed.wait()
+                self.ready.set()
+                self.m_ready.set(1.0)
+                log.info("alerts_ready", rooms=len(self.rooms), devices=len(self.devices))
+                await self.stop.wait()
+                log.info("alerts_draining", inbox=self.inbox.qsize())
+                consumer.cancel()
+                for task in (ticker, link, watcher):
+                    task.cancel()
+        finally:
+            server.close()
+            registration.unlink(missing_ok=True)
+            await asyncio.to_thread(self.store.close)
+            log.info("alerts_stopped")
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            delivery = await self.inbox.get()
+            findings = self._evaluate(delivery)
+            await self._apply(findings)
+            self.data.ack(delivery)  # only once every finding is stored
+            if findings:
+                self.m_latency.set(time.time() - delivery.received_at)
+
+    def _evaluate(self, delivery: Delivery) -> list[Finding]:
+        try:
+            topic = Topic.parse(delivery.topic)
+        except ContractError:
+            self.m_ignored.inc(why="bad_topic")
+            return []
+        self.m_messages.inc(channel=topic.channel.value)
+        if topic.channel is Channel.STATUS:
+            # A retained status replayed on subscription is old news, not a sign of life.
+            if delivery.retain or b'"online"' not in delivery.payload:
+                return []
+            return self._alive(topic.home, topic.device, delivery.received_at)
+        try:
+            records = parse_pack(
+                topic, delivery.payload, received_at=delivery.received_at, limits=self.limits
+            )
+        except ContractError as exc:
+            self.m_ignored.inc(why=exc.reason.value)  # ingest dead-letters it; nothing to judge
+            return []
+        findings = self._alive(topic.home, topic.device, delivery.received_at)
+        return findings + self._judge(topic.home, topic.device, records)
+
+    def _alive(self, home: str, device: str, at: float) -> list[Finding]:
+        state = self._device(home, device)
+        found = devices.on_telemetry(state, at)
+        return [found] if found else []
+
+    def _device(self, home: str, device: str) -> devices.DeviceState:
+        state = self.devices.get((home, device))
+        if state is None:
+            state = self.devices[(home, device)] = devices.DeviceState(home, device)
+        return state
+
+    def _judge(self, home: str, device: str, records: list[Record]) -> list[Finding]:
+        room = self.room_watcher.rooms.get((home, device))
+        findings: list[Finding] = []
+        climate: list[Record] = []
+        for record in records:
+            if record.name == "motion" and record.value is True:
+                activity.on_motion(
+                    self.activity.setdefault(home, activity.ActivityState(home)), record.time
+                )
+            elif record.name == "battery" and isinstance(record.value, float):
+                found = devices.on_battery(
+                    self._device(home, device), record.value, record.time, self.th
+                )
+                findings += [found] if found else []
+            elif record.name in ("temperature", "humidity", "co2", "surface_temperature"):
+                climate.append(record)
+            else:
+                event = telecare.on_event(home, room, record)
+                if event is not None and self._first_time(record):
+                    findings.append(event)
+        if climate and room:
+            state = self.rooms.get((home, room))
+            if state is None:
+                state = self.rooms[(home, room)] = RoomState(home, room)
+            findings += environment.on_readings(state, climate, self.th)
+        return findings
+
+    def _first_time(self, record: Record) -> bool:
+        """False for an event already judged (a redelivery): one alert per event."""
+        if record.key in self.seen:
+            return False
+        self.seen[record.key] = None
+        if len(self.seen) > SEEN_EVENTS:
+            self.seen.popitem(last=False)
+        return True
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.alerts.tick_s)
+            now = time.time()
+            findings = [f for s in self.devices.values() if (f := devices.on_tick(s, now, self.th))]
+            findings += [
+                f for s in self.activity.values() if (f := activity.on_tick(s, now, self.th))
+            ]
+            await self._apply(findings)
+
+    # -- the store -------------------------------------------------------------------------
+
+    async def _apply(self, findings: Iterable[Finding]) -> None:
+        for finding in findings:
+            backoff = 0.2
+            while True:
+                try:
+                    await self._store(finding)
+                    break
+                except AlertStoreError as exc:
+                    self.m_store_errors.inc()
+                    log.warning("alert_store_retry", error=str(exc), rule=finding.rule.name)
+                    await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+                    backoff = min(backoff * 2, 10.0)
+            self.m_findings.inc(rule=finding.rule.name, action=finding.action.value)
+            log.info(
+                "finding",
+                rule=finding.rule.name,
+                action=finding.action.value,
+                home=finding.home,
+                room=finding.room,
+                severity=finding.severity.value,
+                summary=finding.summary,
+            )
+
+    async def _store(self, f: Finding) -> None:
+        store, at = self.store, _utc(f.at)
+        if f.action is Action.RAISE:
+            if f.rule.category not in SELF_CLEARING and await self._already_raised(f):
+                return
+            await self.aio.call(
+                store.raise_or_update,
+                home=f.home,
+                rule=f.rule.name,
+                rule_version=f.rule.version,
+                category=f.rule.category,
+                audience=f.rule.audience,
+                severity=f.severity,
+                summary=f.summary,
+                evidence={**f.evidence, "rule_source": f.rule.source},
+                room=f.room,
+                at=at,
+            )
+        elif f.action is Action.CLEAR:
+            await self.aio.call(
+                store.clear, home=f.home, rule=f.rule.name, room=f.room, summary=f.summary, at=at
+            )
+        else:
+            await self._withdraw(f)
+
+    async def _open(self, home: str, categories: tuple[Category, ...]) -> list[AlertView]:
+        page = await self.aio.call(
+            self.store.list,
+            AlertFilter(states=OPEN_STATES, homes=[home], categories=categories),
+        )
+        return list(page.items)
+
+    async def _already_raised(self, f: Finding) -> bool:
+        """An event alert whose very event is already in the store (a redelivery after restart)."""
+        page = await self.aio.call(
+            self.store.list, AlertFilter(homes=[f.home], categories=(f.rule.category,))
+        )
+        when = f.evidence.get("time")
+        return any(a.rule == f.rule.name and a.evidence.get("time") == when for a in page.items)
+
+    async def _withdraw(self, f: Finding) -> None:
+        for alert in await self._open(f.home, (f.rule.category,)):
+            if alert.rule != f.rule.name or alert.room != f.room:
+                continue
+            in_window = f.at - alert.first_raised_at.timestamp() <= self.th.confirm_window_s
+            if in_window:
+                await self.aio.call(
+                    self.store.withdraw,
+                    home=f.home,
+                    rule=f.rule.name,
+                    room=f.room,
+                    reason=f.summary,
+                    at=_utc(f.at),
+                )
+            else:
+                await self.aio.call(
+                    self.store.add_note,
+                    alert.id,
+                    by="rules",
+                    text=f"{f.summary} This came after the {self.th.confirm_window_s:.0f} s "
+                    "confirm window, so the alert stays open for a person to close.",
+                )
+
+    # -- restart safety --------------------------------------------------------------------
+
+    async def _rebuild(self) -> None:
+        """Replay recent history into the rule state, then reconcile with the open alerts."""
+        hours = self.settings.alerts.history_hours
+        started = time.monotonic()
+        rows = 0
+        if hours > 0:
+            try:
+                async with InfluxClient(self.settings.influx) as influx:
+                    rows = await self._replay(influx, hours)
+            except InfluxError as exc:
+                log.warning("alerts_history_unavailable", error=str(exc))
+        await self._reconcile()
+        log.info(
+            "alerts_rebuilt",
+            rows=rows,
+            rooms=len(self.rooms),
+            seconds=round(time.monotonic() - started, 2),
+        )
+
+    async def _replay(self, influx: InfluxClient, hours: float) -> int:
+        series = await influx.query(
+            "SELECT temperature, humidity, co2, surface_temperature FROM reading "
+            f"WHERE time > now() - {int(hours * 60)}m GROUP BY home, device, room"
+        )
+        rows = 0
+        for s in series:
+            tags: dict[str, str] = s.get("tags", {})
+            home, device, room = tags.get("home", ""), tags.get("device", ""), tags.get("room")
+            columns = s["columns"]
+            records = [
+                Record(home, device, name, int(row[0]), float(value))
+                for row in s["values"]
+                for name, value in zip(columns[1:], row[1:], strict=True)
+                if value is not None
+            ]
+            rows += len(s["values"])
+            if records:
+                self._device(home, device).last_seen = max(r.time for r in records)
+            if room:
+                state = self.rooms.setdefault((home, room), RoomState(home, room))
+                environment.on_readings(state, records, self.th)  # findings come from reconcile
+        motion = await influx.query(
+            f"SELECT last(motion) FROM event WHERE time > now() - {int(hours * 60)}m "
+            "AND motion = true GROUP BY home"
+        )
+        for s in motion:
+            home = s.get("tags", {}).get("home", "")
+            activity.on_motion(
+                self.activity.setdefault(home, activity.ActivityState(home)),
+                float(s["values"][0][0]) / 1000,
+            )
+        return rows
+
+    async def _reconcile(self) -> None:
+        """Make the store match the rebuilt state: raise what holds, clear what has gone."""
+        open_alerts: list[AlertView] = []
+        while True:
+            page = await self.aio.call(
+                self.store.list,
+                AlertFilter(states=OPEN_STATES),
+                limit=500,
+                offset=len(open_alerts),
+            )
+            open_alerts += page.items
+            if not page.items or len(open_alerts) >= page.total:
+                break
+        raised: dict[tuple[str, str | None, str], AlertView] = {}
+        for alert in open_alerts:
+            raised[(alert.home, alert.room, alert.rule)] = alert
+            if alert.category is Category.DEVICE_OFFLINE and alert.room:
+                self._device(alert.home, alert.room).offline = True
+            if alert.category is Category.LOW_BATTERY and alert.room:
+                self._device(alert.home, alert.room).battery_low = True
+            if alert.category is Category.INACTIVITY:
+                self.activity.setdefault(
+                    alert.home, activity.ActivityState(alert.home)
+                ).raised = True
+        now = time.time()
+        for state in self.rooms.values():
+            for rule in (
+                environment.DAMP,
+                environment.COLD,
+                environment.HEAT,
+                environment.VENTILATION,
+            ):
+                holds = state.raised.get(rule.name)
+                current = raised.get((state.home, state.room, rule.name))
+                if holds is not None and (current is None or current.severity.rank < holds.rank):
+                    await self._apply(
+                        [
+                            Finding(
+                                Action.RAISE,
+                                rule,
+                                state.home,
+                                state.room,
+                                holds,
+                                now,
+                                f"{state.room}: condition holds after the rules engine restarted.",
+                                {},
+                            )
+                        ]
+                    )
+                elif holds is None and current is not None:
+                    await self._apply(
+                        [
+                            Finding(
+                                Action.CLEAR,
+                                rule,
+                                state.home,
+                                state.room,
+                                current.severity,
+                                now,
+                                "The condition had gone by the time the rules engine restarted.",
+                                {},
+                            )
+                        ]
+                    )
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run one rules-engine worker until `stop` is set (or the task is cancelled)."""
+    worker = AlertsWorker(settings)
+    if stop is not None:
+        worker.stop = stop
+    await worker.run()

@@ -1,0 +1,143 @@
+"""Through the real stack: a device's events become alerts a responder can act on, once each."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import AlertsProcess
+
+from hof.alertstore.api import AlertStore
+from hof.alertstore.records import AlertFilter, AlertView
+from hof.alertstore.vocabulary import Category, Outcome, State
+from hof.settings import Settings
+from hof.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def alerts_process(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The rules engine as a process, with a 3 s offline grace so silence is quick to test."""
+    th = tmp_path_factory.mktemp("alerts") / "thresholds.json"
+    th.write_text(json.dumps({"offline_grace_s": 3.0, "confirm_window_s": 30.0}))
+    worker = AlertsProcess(
+        stack.settings.state_dir, "alerts-e2e", HOF_ALERTS__THRESHOLDS_FILE=str(th)
+    )
+    worker.start()
+    yield worker
+    if worker.proc is not None:
+        worker.stop()
+
+
+@pytest.fixture(scope="module")
+def store(settings: Settings, alerts_process: Any) -> Iterator[AlertStore]:
+    opened = AlertStore.from_settings(settings)
+    yield opened
+    opened.close()
+
+
+TELECARE = (Category.FALL, Category.BUTTON)
+
+
+def alerts_of(
+    store: AlertStore, home: str, categories: tuple[Category, ...] = TELECARE
+) -> list[AlertView]:
+    """This home's alerts of these categories (its silent devices also go offline here)."""
+    where = AlertFilter(homes=[home], categories=categories)
+    return list(store.list(where, limit=100).items)
+
+
+def test_a_fall_becomes_one_open_alert_within_a_second(
+    device: Any, home_id: str, store: AlertStore, eventually: Any
+) -> None:
+    pendant = device("tc-1")
+    t = round(time.time(), 3)
+    sent = time.monotonic()
+    pendant.publish("event", [{"bn": "tc-1/", "bt": t, "n": "fall", "vs": "detected"}])
+    assert eventually(lambda: alerts_of(store, home_id), 5)
+    latency = time.monotonic() - sent
+    assert latency < 1.0, f"{latency:.2f} s"
+    (alert,) = alerts_of(store, home_id)
+    assert (alert.rule, alert.state, alert.severity.value) == ("fall", State.OPEN, "emergency")
+    assert alert.evidence["summary"] == "Fall detected by tc-1."
+    assert alert.evidence["time"] == t
+
+
+def test_a_duplicate_delivery_does_not_make_two(
+    device: Any, home_id: str, store: AlertStore, eventually: Any, alerts_process: Any
+) -> None:
+    pendant = device("tc-2")
+    pack = [{"bn": "tc-2/", "bt": time.time(), "n": "button", "vs": "pressed"}]
+    before = alerts_process.metrics().get("hof_alerts_messages_total", 0)
+    pendant.publish("event", pack)
+    pendant.publish("event", pack)
+    assert eventually(
+        lambda: alerts_process.metrics().get("hof_alerts_messages_total", 0) >= before + 2
+    )
+    time.sleep(0.3)
+    assert len(alerts_of(store, home_id)) == 1
+
+
+def test_a_cancel_withdraws_it(
+    device: Any, home_id: str, store: AlertStore, eventually: Any
+) -> None:
+    pendant = device("tc-3")
+    now = time.time()
+    pendant.publish("event", [{"bn": "tc-3/", "bt": now, "n": "fall", "vs": "detected"}])
+    assert eventually(lambda: alerts_of(store, home_id))
+    pendant.publish("event", [{"bn": "tc-3/", "bt": now + 4, "n": "fall", "vs": "cancelled"}])
+    assert eventually(lambda: alerts_of(store, home_id)[0].state is State.RESOLVED)
+    (alert,) = alerts_of(store, home_id)
+    assert alert.outcome is Outcome.WITHDRAWN
+    history = [entry.action.value for entry in store.get(alert.id).history]
+    assert history[0] == "raised"
+    assert history[-1] == "withdrawn"
+
+
+def test_an_offline_device_raises_and_then_clears(
+    device: Any, home_id: str, store: AlertStore, eventually: Any
+) -> None:
+    env = device("env-9")
+    env.publish("reading", [{"bn": "env-9/", "n": "temperature", "v": 19.0}])
+    # silence: the grace is 3 s and the worker checks every 0.5 s
+    offline = (Category.DEVICE_OFFLINE,)
+    assert eventually(lambda: alerts_of(store, home_id, offline), 8)
+    (alert,) = alerts_of(store, home_id, offline)
+    assert (alert.rule, alert.room, alert.state) == ("device_offline", "env-9", State.OPEN)
+    assert "has sent nothing for" in alert.evidence["summary"]
+    env.publish("reading", [{"bn": "env-9/", "n": "temperature", "v": 19.5}])
+    assert eventually(lambda: alerts_of(store, home_id, offline)[0].state is State.RESOLVED)
+    assert alerts_of(store, home_id, offline)[0].outcome is Outcome.CLEARED
+
+
+def test_restart_neither_loses_nor_duplicates(
+    device: Any, home_id: str, store: AlertStore, eventually: Any, alerts_process: Any
+) -> None:
+    pendant = device("tc-4")
+    t0 = time.time()
+    pendant.publish("event", [{"bn": "tc-4/", "bt": t0, "n": "fall", "vs": "detected"}])
+    assert eventually(lambda: len(alerts_of(store, home_id)) == 1)
+    alerts_process.kill()
+    # while it is down: a redelivery of the same fall, and a new help call
+    pendant.publish("event", [{"bn": "tc-4/", "bt": t0, "n": "fall", "vs": "detected"}])
+    pendant.publish("event", [{"bn": "tc-4/", "bt": t0 + 5, "n": "button", "vs": "pressed"}])
+    alerts_process.start()
+    assert eventually(lambda: len(alerts_of(store, home_id)) == 2, 15)
+    time.sleep(1.0)
+    assert sorted(a.rule for a in alerts_of(store, home_id)) == ["fall", "help_button"]
+
+
+def test_worker_log_explains_each_finding(alerts_process: Any) -> None:
+    lines = [
+        json.loads(x)
+        for x in Path(alerts_process.log_path).read_text().splitlines()
+        if x.startswith("{")
+    ]
+    findings = [x for x in lines if x.get("event") == "finding"]
+    assert findings
+    assert all({"rule", "action", "home", "summary"} <= set(x) for x in findings)
