@@ -26,8 +26,17 @@ def default_url(state_dir: Path) -> str:
 
 
 def store_url(settings: Settings) -> str:
-    """The alert store's URL from the settings (the SQLite default when none is named)."""
-    return settings.alertstore.url or default_url(settings.state_dir)
+    """The alert store's URL from the settings (the SQLite default when none is named).
+
+    The password, kept apart in the settings so that it stays secret, goes into the URL here.
+    """
+    conf = settings.alertstore
+    if conf.url is None:
+        return default_url(settings.state_dir)
+    if conf.password is None:
+        return conf.url
+    url = sa.make_url(conf.url).set(password=conf.password.get_secret_value())
+    return url.render_as_string(hide_password=False)
 
 
 def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any) -> Engine:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
+from pydantic import ValidationError
 
 from hof.alertstore import AlertFilter, AlertStore, AsyncAlertStore, migrate, store_url
 from hof.settings import Settings
@@ -63,3 +65,16 @@ async def test_an_asyncio_service_calls_it_off_the_loop(store: AlertStore) -> No
     assert acked.acknowledged_by == "responder.eve"
     page = await aio.call(store.list, AlertFilter(categories=["smoke"]))
     assert page.total == 6
+
+
+def test_the_database_password_stays_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOF_ALERTSTORE__URL", "postgresql+psycopg://hof@db.example:5432/hof")
+    monkeypatch.setenv("HOF_ALERTSTORE__PASSWORD", "s3cret-Xy")
+    settings = Settings(environment="test", state_dir=tmp_path)
+    assert store_url(settings) == "postgresql+psycopg://hof:s3cret-Xy@db.example:5432/hof"
+    assert "s3cret-Xy" not in json.dumps(settings.redacted())
+    monkeypatch.setenv("HOF_ALERTSTORE__URL", "postgresql+psycopg://hof:pw@db.example/hof")
+    with pytest.raises(ValidationError, match="HOF_ALERTSTORE__PASSWORD"):
+        Settings(environment="test", state_dir=tmp_path)
