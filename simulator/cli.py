@@ -11,18 +11,20 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import secrets
 import signal
 import threading
 import time
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 import structlog
 
 from hof.demo import parse_duration
 from hof.errors import ConfigError
 from hof.settings import Settings
-from simulator.estate import Estate
+from simulator.estate import WARMUP_S, Estate
 from simulator.publisher import Publisher, PublishError
 
 __all__ = ["add_arguments", "parse_time", "run"]
@@ -127,7 +129,7 @@ class _Progress:
         )
 
 
-def _install_stop(stop: threading.Event) -> dict[int, object]:
+def _install_stop(stop: threading.Event) -> dict[int, Any]:
     if threading.current_thread() is not threading.main_thread():
         return {}
 
@@ -146,6 +148,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("--homes must be at least 1")
     if args.interval < 1:
         raise ConfigError("--interval must be at least 1 second")
+    if args.pack_intervals < 1 or args.max_pending < 1:
+        raise ConfigError("--pack-intervals and --max-pending must be at least 1")
     if args.backfill and args.start:
         raise ConfigError("give --backfill or --start, not both")
     sim = settings.simulator
@@ -169,7 +173,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         settings.mqtt,
         username=sim.mqtt_username,
         password=sim.mqtt_password.get_secret_value() if sim.mqtt_password else None,
-        client_id=f"hof-simulate-{args.id_prefix}-{os.getpid()}",
+        client_id=f"hof-simulate-{args.id_prefix}-{os.getpid()}-{secrets.token_hex(3)}",
         max_pending=args.max_pending,
     )
     stop = threading.Event()
@@ -196,7 +200,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     finally:
         for signum, old in previous.items():
-            signal.signal(signum, old)  # type: ignore[arg-type]
+            signal.signal(signum, old)
         publisher.close()
 
 
@@ -209,6 +213,7 @@ def _publish(
     stop: threading.Event,
 ) -> int:
     homes = len(estate.homes)
+    log.info("simulate_warming_up", homes=homes, days=WARMUP_S / 86_400)
     simulation = estate.run(start, args.interval)
 
     def over() -> bool:
