@@ -25,6 +25,7 @@ from hof.errors import ConfigError
 
 __all__ = [
     "AlertStoreSettings",
+    "AlertsSettings",
     "ContractSettings",
     "InfluxSettings",
     "IngestSettings",
@@ -80,6 +81,22 @@ class IngestSettings(BaseModel):
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     batch_max_points: int = Field(5000, ge=1)
     flush_interval_s: float = Field(0.5, gt=0)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
+
+
+class AlertsSettings(BaseModel):
+    """The rules engine worker: its MQTT session and how often it checks for silence."""
+
+    client_id: str = "hof-alerts-1"
+    share_group: str = "alerts"
+    receive_maximum: int = Field(1000, ge=1, le=65535)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    # Offline checks run this often, so a grace period fires within seconds of ending.
+    tick_s: float = Field(2.0, gt=0)
+    # History read at start-up to rebuild the 24-hour windows (rule state survives restarts).
+    history_hours: float = Field(25.0, ge=0)
+    thresholds_file: Path | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
 
@@ -180,6 +197,7 @@ class Settings(BaseSettings):
     influx: InfluxSettings = InfluxSettings()
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
+    alerts: AlertsSettings = AlertsSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
     alertstore: AlertStoreSettings = AlertStoreSettings()
