@@ -1,0 +1,1 @@
+"""Device-side libraries that know no hardware: MQTT, SenML packs, buffers, config."""

@@ -1,0 +1,165 @@
+"""The node's link: Wi-Fi, then MQTT, kept up with backoff; its status, will and config.
+
+`step()` never waits longer than one connect attempt (`connect_timeout_ms`, short), and
+between attempts it returns at once: the node calls it from its own loop, so a telecare
+node keeps sampling while the link is down. Backoff doubles from 0.5 s to `max_backoff_ms`
+with jitter, so a home full of devices does not reconnect in step after a broker restart.
+"""
+
+import json
+import os
+
+from lib.mqtt import MQTTClient, MQTTException
+
+DOWN = 0
+UP = 1
+
+
+class Link:
+    def __init__(self, board, cfg: dict, on_config) -> None:  # type: ignore[no-untyped-def]
+        self.board = board
+        self.cfg = cfg
+        self.on_config = on_config
+        prefix = "hof/v1/%s/%s/" % (cfg["home"], cfg["device"])
+        self.t_reading = (prefix + "reading").encode()
+        self.t_event = (prefix + "event").encode()
+        self.t_status = (prefix + "status").encode()
+        self.t_config = (prefix + "config").encode()
+        self.keepalive_s = int(cfg.get("keepalive_s", 60))
+        self.client = MQTTClient(
+            ("%s-%s" % (cfg["home"], cfg["device"])).encode(),
+            cfg["broker_host"],
+            int(cfg["broker_port"]),
+            user=cfg["username"].encode(),
+            password=cfg["password"].encode(),
+            keepalive=self.keepalive_s,
+            ticks=board.ticks_ms,
+        )
+        self.client.set_last_will(self.t_status, b'{"state":"offline"}', retain=True, qos=1)
+        self.client.set_callback(self._message)
+        self.state = DOWN
+        self.backoff_ms = 500
+        self.max_backoff_ms = int(cfg.get("max_backoff_ms", 30000))
+        self.connect_timeout_ms = int(cfg.get("connect_timeout_ms", 1500))
+        self.next_try = 0
+        self.wifi_started = False
+        self.last_ping = 0
+        self.connects = 0
+        self.failures = 0
+        self.status_extra: dict = {}
+        self.clean_session = bool(cfg.get("clean_session", True))
+
+    def up(self) -> bool:
+        return self.state == UP
+
+    def _message(self, topic: memoryview, msg: memoryview) -> None:
+        if bytes(topic) == self.t_config:
+            self.on_config(bytes(msg))
+
+    def _jitter(self, ms: int) -> int:
+        return ms + (os.urandom(1)[0] * ms) // 1024
+
+    def _failed(self, why: str) -> None:
+        self.client.close()
+        if self.state == UP:
+            self.board.log("link", "down", why)
+        self.state = DOWN
+        self.failures += 1
+        self.next_try = self.board.ticks_add(self.board.ticks_ms(), self._jitter(self.backoff_ms))
+        self.backoff_ms = min(self.backoff_ms * 2, self.max_backoff_ms)
+
+    def step(self) -> bool:
+        """Do what the link needs now (connect, read, ping); True while connected."""
+        board = self.board
+        now = board.ticks_ms()
+        if self.state == DOWN:
+            if board.ticks_diff(self.next_try, now) > 0:
+                return False
+            if not board.wifi_up():
+                if not self.wifi_started:
+                    wifi = self.cfg.get("wifi") or {}
+                    board.wifi_start(wifi.get("ssid", ""), wifi.get("psk", ""))
+                    self.wifi_started = True
+                self._failed("wifi")
+                return False
+            try:
+                self.client.connect(self.clean_session, timeout_s=self.connect_timeout_ms / 1000)
+                self.state = UP
+                self.connects += 1
+                self.backoff_ms = 500
+                self.last_ping = now
+                if not board.clock_valid():
+                    board.ntp_sync()
+                self.client.subscribe(self.t_config, 1)
+                self.publish_status()
+                board.log("link", "up", "connects=%d" % self.connects)
+            except (OSError, MQTTException) as exc:
+                self._failed("connect %r" % (exc,))
+                return False
+            return True
+        try:
+            for _ in range(8):  # a burst of packets is handled, but never unboundedly
+                if self.client.check_msg() is None:
+                    break
+            keepalive_ms = self.keepalive_s * 1000
+            if keepalive_ms:
+                if board.ticks_diff(now, self.last_ping) > keepalive_ms // 4:
+                    self.client.ping()
+                    self.last_ping = now
+                if board.ticks_diff(now, self.client.last_rx) > keepalive_ms * 3 // 2:
+                    raise OSError(110)  # ETIMEDOUT: the broker has gone quiet
+        except (OSError, MQTTException) as exc:
+            self._failed("io %r" % (exc,))
+            return False
+        return True
+
+    def publish(self, topic: bytes, payload, qos: int = 1, retain: bool = False, dup: bool = False, pid: int = 0) -> int:  # type: ignore[no-untyped-def]
+        """Send now; the packet id to watch for (client.acked), or -1 if the link is down."""
+        if self.state != UP:
+            return -1
+        try:
+            return self.client.publish(topic, payload, retain=retain, qos=qos, dup=dup, pid=pid)
+        except OSError as exc:
+            self._failed("publish %r" % (exc,))
+            return -1
+
+    def acked(self, pid: int) -> bool:
+        return pid > 0 and self.client.acked == pid
+
+    def wait_ack(self, pid: int, timeout_ms: int) -> bool:
+        """Step the link until `pid` is acknowledged (the env node can afford to wait)."""
+        board = self.board
+        start = board.ticks_ms()
+        while board.ticks_diff(board.ticks_ms(), start) < timeout_ms:
+            if self.acked(pid):
+                return True
+            if not self.step():
+                return False
+            self.board.sleep_ms(5)
+        return self.acked(pid)
+
+    def status(self, state: str = "online") -> dict:
+        board = self.board
+        doc = {"state": state, "fw": self.cfg.get("fw", "0.1.0"), "kind": self.cfg["kind"]}
+        doc["rssi"] = board.wifi_rssi()
+        if self.cfg["power"] == "battery":
+            mv = board.battery_mv()
+            doc["battery"] = max(0, min(100, (mv - 3300) // 9))  # 3.3 V empty, 4.2 V full
+        if board.clock_valid():
+            doc["ts"] = board.time()
+        if self.cfg.get("room"):
+            doc["room"] = self.cfg["room"]
+        doc.update(self.status_extra)
+        return doc
+
+    def publish_status(self) -> None:
+        self.publish(self.t_status, json.dumps(self.status()).encode(), qos=1, retain=True)
+
+    def disconnect(self) -> None:
+        if self.state == UP:
+            try:
+                self.client.disconnect()
+            except OSError:
+                pass
+        self.client.close()
+        self.state = DOWN

@@ -1,0 +1,201 @@
+"""Provision a device: its own id and MQTT credential, registered with the broker, in its config.
+
+Every device gets a random password of its own (UK PSTI: no universal default password). Its
+MQTT username is `{home}/{device}`, which the broker's ACL (`pattern readwrite hof/v1/%u/#`)
+confines to the device's own topics. The config file is what the firmware reads at boot
+(`/config.json` on the board); it holds the secret, so it is written owner-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hof.errors import ConfigError, StackError
+from hof.settings import Settings, endpoints_path
+from hof.stack.process import pid_runs
+from hof.topic import is_valid_id
+
+__all__ = [
+    "Provisioned",
+    "add_arguments",
+    "device_config",
+    "new_device_id",
+    "provision",
+    "register_credential",
+    "run",
+]
+
+KINDS = {"env": "env", "telecare": "tc"}
+
+
+@dataclass(frozen=True, slots=True)
+class Provisioned:
+    """What provisioning made; `password` is shown once and kept only in the config file."""
+
+    home: str
+    device: str
+    username: str
+    password: str
+    config_path: Path
+
+
+def new_device_id(kind: str) -> str:
+    """A fresh device id such as `env-3f2a1c` (24 random bits: unique within a home)."""
+    return f"{KINDS[kind]}-{secrets.token_hex(3)}"
+
+
+def device_config(
+    *,
+    home: str,
+    device: str,
+    kind: str,
+    password: str,
+    broker_host: str,
+    broker_port: int,
+    interval_s: float = 300,
+    power: str = "mains",
+    wifi_ssid: str = "",
+    wifi_psk: str = "",
+) -> dict[str, Any]:
+    """The firmware's config file (firmware/lib/config.py reads it)."""
+    return {
+        "home": home,
+        "device": device,
+        "kind": kind,
+        "power": power,
+        "broker_host": broker_host,
+        "broker_port": broker_port,
+        "username": f"{home}/{device}",
+        "password": password,
+        "interval_s": interval_s,
+        "wifi": {"ssid": wifi_ssid, "psk": wifi_psk},
+    }
+
+
+def register_credential(
+    state_dir: Path, username: str, password: str, passwd_bin: str = "mosquitto_passwd"
+) -> bool:
+    """Add the credential to the local stack's Mosquitto and make it re-read the file.
+
+    Returns whether a running broker was signalled (False: the file was written, and the broker
+    reads it when it next starts).
+    """
+    passwd = state_dir / "stack" / "mosquitto" / "passwd"
+    if not passwd.exists():
+        raise StackError(f"no broker password file at {passwd}: is the stack set up here?")
+    result = subprocess.run(
+        [passwd_bin, "-b", str(passwd), username, password],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"mosquitto_passwd refused {username!r}: {result.stderr.strip()}")
+    try:
+        endpoints = json.loads(endpoints_path(state_dir).read_text())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError) as exc:
+        raise StackError(f"cannot read {endpoints_path(state_dir)}: {exc}") from exc
+    pid = endpoints.get("pids", {}).get("mosquitto")
+    marker = endpoints.get("markers", {}).get("mosquitto", "")
+    # Signal only the broker the stack started: a recycled pid must not get our SIGHUP.
+    if not isinstance(pid, int) or not marker or not pid_runs(pid, marker):
+        return False
+    os.kill(pid, signal.SIGHUP)
+    return True
+
+
+def provision(
+    settings: Settings,
+    *,
+    home: str,
+    kind: str,
+    out: Path,
+    device: str | None = None,
+    interval_s: float = 300,
+    power: str = "mains",
+    broker_host: str | None = None,
+    broker_port: int | None = None,
+    wifi_ssid: str = "",
+    wifi_psk: str = "",
+) -> Provisioned:
+    """Make a device's id and password, register them with the broker, write its config."""
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
+    device = device or new_device_id(kind)
+    for label, value in (("home", home), ("device", device)):
+        if not is_valid_id(value):
+            raise ConfigError(f"{label} {value!r} is not an id of the contract")
+    if not 1 <= interval_s <= 86400:
+        raise ConfigError("interval must be between 1 s and 1 day")
+    password = secrets.token_urlsafe(24)
+    username = f"{home}/{device}"
+    register_credential(settings.state_dir, username, password, settings.stack.mosquitto_passwd_bin)
+    cfg = device_config(
+        home=home,
+        device=device,
+        kind=kind,
+        password=password,
+        broker_host=broker_host or settings.mqtt.host,
+        broker_port=broker_port or settings.mqtt.port,
+        interval_s=interval_s,
+        power=power,
+        wifi_ssid=wifi_ssid,
+        wifi_psk=wifi_psk,
+    )
+    path = out / f"{device}.json" if out.is_dir() else out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(cfg, f, indent=2)
+    return Provisioned(home, device, username, password, path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", required=True, help="the property's id, e.g. LCC-004512")
+    parser.add_argument("--kind", choices=sorted(KINDS), default="env")
+    parser.add_argument("--device", help="the device's id (default: a fresh random one)")
+    parser.add_argument("--interval", type=float, default=300, help="seconds between readings")
+    parser.add_argument("--power", choices=("mains", "battery"), default="mains")
+    parser.add_argument("--broker-host", help="as the device must reach it (default: settings)")
+    parser.add_argument("--broker-port", type=int)
+    parser.add_argument("--wifi-ssid", default="")
+    parser.add_argument(
+        "--wifi-psk-env",
+        default="HOF_WIFI_PSK",
+        help="environment variable holding the Wi-Fi passphrase (kept off the command line)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("."),
+        help="the config file to write, or a directory for {device}.json",
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    made = provision(
+        settings,
+        home=args.home,
+        kind=args.kind,
+        out=args.out,
+        device=args.device,
+        interval_s=args.interval,
+        power=args.power,
+        broker_host=args.broker_host,
+        broker_port=args.broker_port,
+        wifi_ssid=args.wifi_ssid,
+        wifi_psk=os.environ.get(args.wifi_psk_env, ""),
+    )
+    print(f"provisioned {made.username}; config written to {made.config_path} (owner-only)")
+    print("copy it to the board as /config.json: mpremote cp FILE :/config.json")
+    return 0
