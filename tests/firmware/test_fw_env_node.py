@@ -55,8 +55,9 @@ def test_last_will_marks_the_device_offline(
     assert until(lambda: json.loads(sub.on("/status")[-1][1]) == {"state": "offline"}, 10)
     late = subscriber(node.topic("status"))
     assert until(lambda: bool(late.on("/status")), 5)
-    topic, payload, retained = late.on("/status")[-1]
-    assert retained and json.loads(payload) == {"state": "offline"}
+    _topic, payload, retained = late.on("/status")[-1]
+    assert retained
+    assert json.loads(payload) == {"state": "offline"}
 
 
 def test_retained_config_changes_the_interval_and_bad_config_is_refused(

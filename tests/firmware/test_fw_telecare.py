@@ -1,0 +1,96 @@
+"""A telecare node on MicroPython: a scripted fall gives one `fall` event after the cancel
+window; a press inside the window gives `cancelled` instead; the button, leak and door go out
+at once on `event`, QoS 1."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conftest import FIRMWARE, Firmware, Subscriber, until
+
+from bench.firmware_traces import RATE_HZ, generate
+from hof.senml import Record, parse_pack
+from hof.topic import Topic
+
+
+def _detector() -> Any:
+    spec = importlib.util.spec_from_file_location("fw_fall", FIRMWARE / "fall.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FallDetector()
+
+
+def _fall_trace(workdir: Path, kind: str = "forward", seed: int = 7) -> float:
+    """Write the trace; return when (seconds into it) the firmware's detector fires."""
+    data = generate(kind, seed)
+    (workdir / "trace.bin").write_bytes(data.tobytes())
+    det = _detector()
+    for i, (x, y, z) in enumerate(data.tolist()):
+        if det.update(x, y, z):
+            return (i + 1) / RATE_HZ
+    raise AssertionError("the trace has no fall the detector sees")
+
+
+def _events(sub: Subscriber) -> list[Record]:
+    records: list[Record] = []
+    for topic, payload, _ in sub.on("/event"):
+        records += parse_pack(Topic.parse(topic), payload, received_at=time.time())
+    return records
+
+
+def test_a_fall_gives_exactly_one_event_and_inputs_go_out_at_once(
+    firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber]
+) -> None:
+    node = firmware("telecare", cancel_s=2)
+    detect_at = _fall_trace(node.workdir)
+    node.sim_path.write_text(
+        json.dumps(
+            {
+                "adxl345": {"trace": str(node.workdir / "trace.bin")},
+                "inputs": {"button": [[1.0, 1.3]], "leak": [[1.5, 600]], "door": [[2.0, 2.5]]},
+            }
+        )
+    )
+    sub = subscriber(node.topic("#"))
+    node.start()
+    node.wait_line("fall suspected", timeout_s=detect_at + 15)
+    assert until(lambda: any(r.name == "fall" for r in _events(sub)), 10), node.output()
+    time.sleep(3)  # long enough for a second event, were there one
+    falls = [r for r in _events(sub) if r.name == "fall"]
+    assert [r.value for r in falls] == ["detected"], node.output()
+    by_name = {(r.name, r.value) for r in _events(sub)}
+    assert ("button", "pressed") in by_name
+    assert ("leak", True) in by_name
+    assert ("contact", True) in by_name
+    assert ("contact", False) in by_name
+    status = json.loads(sub.on("/status")[-1][1])
+    assert status["sensors"] == {"accel": "ok"}
+
+
+def test_a_press_in_the_cancel_window_reports_cancelled(
+    firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber]
+) -> None:
+    node = firmware("telecare", cancel_s=8)
+    detect_at = _fall_trace(node.workdir, "sideways", seed=11)
+    press = detect_at + 3  # well inside the window, whatever the boot took
+    node.sim_path.write_text(
+        json.dumps(
+            {
+                "mpu6050": {"trace": str(node.workdir / "trace.bin")},
+                "inputs": {"button": [[press, press + 0.4]]},
+            }
+        )
+    )
+    sub = subscriber(node.topic("#"))
+    node.start()
+    assert until(lambda: any(r.name == "fall" for r in _events(sub)), detect_at + 15), node.output()
+    time.sleep(1)
+    events = [(r.name, r.value) for r in _events(sub)]
+    assert events == [("fall", "cancelled")], node.output()
