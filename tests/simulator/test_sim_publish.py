@@ -167,6 +167,7 @@ def test_sigterm_stops_cleanly_after_publishing_in_real_time(
     assert proc.returncode == 0, output
     assert "simulate_stopped" in output
 
+    time.sleep(0.3)  # the broker's last deliveries to our subscriber
     got = sorted(readings_of(readings.messages, prefix, time.time()), key=lambda r: r.key)
     last = max(r.time for r in got)
     assert got == expected_records(Estate(2, seed=3, id_prefix=prefix), start, last, 1.0)
