@@ -127,6 +127,8 @@ class Estate:
     ) -> None:
         if homes < 1:
             raise ValueError("an estate needs at least one home")
+        if seed < 0:
+            raise ValueError("the seed must be zero or more")
         if not is_valid_id(f"{id_prefix}-{homes:06d}"):
             raise ValueError(f"id prefix {id_prefix!r} does not make valid home ids")
         self.seed = seed

@@ -135,6 +135,8 @@ def test_the_weather_has_uk_seasons() -> None:
 def test_bad_estates_are_refused() -> None:
     with pytest.raises(ValueError, match="at least one"):
         Estate(0)
+    with pytest.raises(ValueError, match="seed"):
+        Estate(1, seed=-1)
     with pytest.raises(ValueError, match="prefix"):
         Estate(1, id_prefix="bad prefix")
 
