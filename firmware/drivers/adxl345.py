@@ -33,7 +33,7 @@ class ADXL345:
             self._set(DATA_FORMAT, 0x0B)  # full resolution (3.9 mg/LSB), ±16 g
             self._set(POWER_CTL, 0x08)  # measure
         except OSError as exc:
-            raise bus_error(self.name, exc) from exc
+            raise bus_error(self.name, exc)
 
     def read(self, out) -> None:  # type: ignore[no-untyped-def]
         b = self.buf

@@ -35,7 +35,7 @@ class MPU6050:
             self._set(SMPLRT_DIV, 19)  # 1 kHz / (1 + 19) = 50 Hz
             self._set(ACCEL_CONFIG, 0x10)  # ±8 g: 4096 LSB/g
         except OSError as exc:
-            raise bus_error(self.name, exc) from exc
+            raise bus_error(self.name, exc)
 
     def read(self, out) -> None:  # type: ignore[no-untyped-def]
         b = self.buf

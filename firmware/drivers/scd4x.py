@@ -25,7 +25,7 @@ class SCD4x:
         try:
             self.i2c.writeto(self.addr, cmd)
         except OSError as exc:
-            raise bus_error(self.name, exc) from exc
+            raise bus_error(self.name, exc)
         if wait_ms:
             self.board.sleep_ms(wait_ms)
 
@@ -43,7 +43,7 @@ class SCD4x:
         try:
             self.i2c.readfrom_into(self.addr, self.ready_buf)
         except OSError as exc:
-            raise bus_error(self.name, exc) from exc
+            raise bus_error(self.name, exc)
         # Datasheet: data is ready when the 11 least significant bits are not all zero.
         return (word(self.ready_buf, 0, self.name) & 0x07FF) != 0
 
@@ -54,7 +54,7 @@ class SCD4x:
         try:
             self.i2c.readfrom_into(self.addr, self.buf)
         except OSError as exc:
-            raise bus_error(self.name, exc) from exc
+            raise bus_error(self.name, exc)
         co2 = word(self.buf, 0, self.name)
         st = word(self.buf, 1, self.name)
         srh = word(self.buf, 2, self.name)

@@ -22,7 +22,7 @@ class SHT3x:
             self.board.sleep_ms(16)
             self.i2c.readfrom_into(self.addr, self.buf)
         except OSError as exc:
-            raise bus_error(self.name, exc) from exc
+            raise bus_error(self.name, exc)
         st = word(self.buf, 0, self.name)
         srh = word(self.buf, 1, self.name)
         # Datasheet: T = -45 + 175 * St / 65535; RH = 100 * Srh / 65535.

@@ -26,7 +26,7 @@ class SHT4x:
             self.board.sleep_ms(10)
             self.i2c.readfrom_into(self.addr, self.buf)
         except OSError as exc:
-            raise bus_error(self.name, exc) from exc
+            raise bus_error(self.name, exc)
         st = word(self.buf, 0, self.name)
         srh = word(self.buf, 1, self.name)
         # Datasheet: T = -45 + 175 * St / 65535; RH = -6 + 125 * Srh / 65535, clipped to 0..100.
