@@ -1,3 +1,4 @@
+# ruff: noqa: UP031, E402  (MicroPython script: %-formatting and path set-up before imports)
 """Run on MicroPython: play every trace in a manifest through the firmware's FallDetector.
 
     micropython bench/firmware_falleval_mp.py MANIFEST.json [THRESHOLDS_JSON]

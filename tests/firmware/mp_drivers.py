@@ -1,3 +1,4 @@
+# ruff: noqa: UP031, E402  (MicroPython script: %-formatting and path set-up before imports)
 """Run on MicroPython with HOF_FW_SIM set: the drivers against the simulated parts (CRC and
 all), their error statuses, and the telecare sampling step under heap_lock (no allocation)."""
 
