@@ -1,4 +1,4 @@
-# ruff: noqa: UP031, E402  (MicroPython script: %-formatting and path set-up before imports)
+# ruff: noqa: E402  (MicroPython script: %-formatting and path set-up before imports)
 """Run on MicroPython: play every trace in a manifest through the firmware's FallDetector.
 
     micropython bench/firmware_falleval_mp.py MANIFEST.json [THRESHOLDS_JSON]
@@ -15,8 +15,8 @@ import sys
 _here = sys.argv[0].rsplit("/", 1)[0] if "/" in sys.argv[0] else "."
 sys.path.insert(0, _here + "/../firmware")
 
-import micropython  # noqa: E402
-from fall import FallDetector  # noqa: E402
+import micropython
+from fall import FallDetector
 
 
 def run_trace(det, data) -> int:  # type: ignore[no-untyped-def]

@@ -62,7 +62,7 @@ check(
 )
 check(code_of(ADXL345(bus, 0x1D).start) == "absent", "accelerometer not fitted: absent")
 
-from telecare import TelecareNode  # noqa: E402
+from telecare import TelecareNode
 
 cfg = {
     "home": "H",

@@ -1,4 +1,3 @@
-# ruff: noqa: UP031, E402  (MicroPython script: %-formatting and path set-up before imports)
 """Run on MicroPython: the firmware's MQTT client against a real Mosquitto.
 
 micropython mp_mqtt_live.py FIRMWARE_DIR HOST PORT HOME DEVICE PASSWORD

@@ -1,4 +1,3 @@
-# ruff: noqa: UP031, E402  (MicroPython script: %-formatting and path set-up before imports)
 """Run on MicroPython: the firmware's MQTT client writes exactly the bytes MQTT 3.1.1 says,
 and reads what a broker sends, over a fake socket (as umqtt.simple's own test does)."""
 

@@ -70,7 +70,6 @@ def test_a_real_session_with_mosquitto(settings: Settings, home_id: str, tmp_pat
     )
     assert "acked True pingresp True suback True" in out, out
     assert (
-        f"retained [(b'hof/v1/{home_id}/{made.device}/status', b'{{\"state\":\"online\"}}')]"
-        in out
+        f"retained [(b'hof/v1/{home_id}/{made.device}/status', b'{{\"state\":\"online\"}}')]" in out
     ), out
     assert out.strip().endswith("DONE"), out
