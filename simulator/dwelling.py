@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from hof.climate import saturation_vapour_pressure
 from simulator.weather import Weather
 
 __all__ = [
@@ -80,9 +81,10 @@ ARCHETYPE_MIX: dict[Archetype, float] = {
 
 
 def saturation_vapour_density(t_c: Floats | float) -> Floats:
-    """Water vapour density at saturation (g/m³) over water: Magnus form, Alduchov & Eskridge."""
+    """Water vapour density at saturation (g/m³) over water: the core's Magnus form (Alduchov &
+    Eskridge) through the ideal gas law."""
     t = np.asarray(t_c, dtype=np.float64)
-    p_sat = 610.94 * np.exp(17.625 * t / (t + 243.04))
+    p_sat = np.asarray(saturation_vapour_pressure(t), dtype=np.float64)
     return np.asarray(p_sat / (_R_VAPOUR * (t + 273.15)) * 1000.0)
 
 
