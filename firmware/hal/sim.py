@@ -19,6 +19,8 @@ Values between the points of a series are interpolated linearly.
 import array
 import errno
 
+from hal.base import I2CBus
+
 
 def crc8(data: bytes | bytearray | memoryview, start: int = 0, end: int = -1) -> int:
     """Sensirion CRC-8: polynomial 0x31, initial value 0xFF, no reflection."""
@@ -251,7 +253,7 @@ class SimMPU6050(SimAccel):
             buf[i] = self.regs[reg + i]
 
 
-class SimI2C:
+class SimI2C(I2CBus):
     """machine.I2C's transfer methods over the simulated devices; absent addresses NACK."""
 
     def __init__(self, devices: dict) -> None:
