@@ -72,19 +72,13 @@ class AlertsWorker:
         self.store = AlertStore.from_settings(settings)
         self.aio = AsyncAlertStore(self.store)
         self.room_watcher = RoomWatcher(settings.mqtt, f"{cfg.client_id}-config")
+        # Two sessions, two queues: a fall must never wait behind a backlog of readings (after
+        # an outage, or a gateway replaying a day), neither at the broker nor in this process.
         self.inbox: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
-        self.data = Link(
-            settings.mqtt,
-            name="data",
-            client_id=cfg.client_id,
-            queue=self.inbox,
-            subscriptions=[
-                (subscription(channel, share_group=cfg.share_group), 1)
-                for channel in (Channel.READING, Channel.EVENT, Channel.STATUS)
-            ],
-            clean_start=False,
-            session_expiry_s=cfg.session_expiry_s,
-            receive_maximum=cfg.receive_maximum,
+        self.urgent: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
+        self.data = self._link("readings", cfg.client_id, self.inbox, (Channel.READING,))
+        self.events = self._link(
+            "events", f"{cfg.client_id}-events", self.urgent, (Channel.EVENT, Channel.STATUS)
         )
         self.rooms: dict[tuple[str, str], RoomState] = {}
         self.devices: dict[tuple[str, str], devices.DeviceState] = {}
@@ -97,6 +91,25 @@ class AlertsWorker:
         self.m_ignored = m.counter("hof_alerts_ignored_total", "Messages not evaluated, by why")
         self.m_ready = m.gauge("hof_alerts_ready", "1 once rebuilt and consuming")
         self.m_latency = m.gauge("hof_alerts_last_latency_seconds", "Receipt to stored finding")
+
+    def _link(
+        self,
+        name: str,
+        client_id: str,
+        queue: asyncio.Queue[Delivery],
+        channels: tuple[Channel, ...],
+    ) -> Link:
+        cfg = self.settings.alerts
+        return Link(
+            self.settings.mqtt,
+            name=name,
+            client_id=client_id,
+            queue=queue,
+            subscriptions=[(subscription(c, share_group=cfg.share_group), 1) for c in channels],
+            clean_start=False,
+            session_expiry_s=cfg.session_expiry_s,
+            receive_maximum=cfg.receive_maximum,
+        )
 
     # -- life ------------------------------------------------------------------------------
 
@@ -113,17 +126,21 @@ class AlertsWorker:
                 watcher = tg.create_task(self.room_watcher.run())
                 await self.room_watcher.snapshot()
                 await self._rebuild()
-                link = tg.create_task(self.data.run())
-                consumer = tg.create_task(self._consume())
+                links = [tg.create_task(self.data.run()), tg.create_task(self.events.run())]
+                consumers = [
+                    tg.create_task(self._consume(self.urgent, self.events)),
+                    tg.create_task(self._consume(self.inbox, self.data)),
+                ]
                 ticker = tg.create_task(self._tick())
                 await self.data.subscribed.wait()
+                await self.events.subscribed.wait()
                 self.ready.set()
                 self.m_ready.set(1.0)
                 log.info("alerts_ready", rooms=len(self.rooms), devices=len(self.devices))
                 await self.stop.wait()
-                log.info("alerts_draining", inbox=self.inbox.qsize())
-                consumer.cancel()
-                for task in (ticker, link, watcher):
+                log.info("alerts_stopping", inbox=self.inbox.qsize(), urgent=self.urgent.qsize())
+                # What is not yet acknowledged is redelivered to the next worker.
+                for task in (*consumers, ticker, *links, watcher):
                     task.cancel()
         finally:
             server.close()
@@ -133,14 +150,17 @@ class AlertsWorker:
 
     # -- evaluation ------------------------------------------------------------------------
 
-    async def _consume(self) -> None:
+    async def _consume(self, queue: asyncio.Queue[Delivery], link: Link) -> None:
         while True:
-            delivery = await self.inbox.get()
+            delivery = await queue.get()
             findings = self._evaluate(delivery)
             await self._apply(findings)
-            self.data.ack(delivery)  # only once every finding is stored
+            link.ack(delivery)  # only once every finding is stored
             if findings:
                 self.m_latency.set(time.time() - delivery.received_at)
+            # A queue that is never empty never suspends `get`: yield, so that the other
+            # consumer, the offline ticks and SIGTERM get their turn.
+            await asyncio.sleep(0)
 
     def _evaluate(self, delivery: Delivery) -> list[Finding]:
         try:

@@ -150,15 +150,15 @@ def _adl(b: _Builder, kind: str) -> None:
         raise ValueError(kind)
 
 
-FALLS = {"forward": 10, "backward": 10, "sideways": 10, "slow-collapse": 5, "soft-landing": 5}
+FALLS = {"forward": 15, "backward": 15, "sideways": 15, "slow-collapse": 5, "soft-landing": 5}
 ADLS = {
-    "walking": 10,
-    "stairs-down": 10,
-    "stairs-up": 5,
-    "sit-hard": 10,
-    "jump": 5,
-    "lie-down": 5,
-    "dropped": 10,
+    "walking": 40,
+    "stairs-down": 30,
+    "stairs-up": 20,
+    "sit-hard": 20,
+    "jump": 10,
+    "lie-down": 10,
+    "dropped": 20,
 }
 
 

@@ -1,6 +1,6 @@
 """Ingest throughput: how fast one worker drains a broker queue into InfluxDB, and its memory.
 
-    .venv/bin/python bench/ingest.py [--packs 20000] [--records 12]
+    .venv/bin/python bench/ingest [--packs 20000] [--records 12]
 
 Packs are queued in the broker while the worker is stopped (so the publisher is not what is
 measured); then a fresh `hof ingest` process is started and timed until every point is stored.

@@ -1,0 +1,166 @@
+"""Rules engine: evaluation throughput per core, and fall-to-alert latency under load.
+
+    .venv/bin/python bench/alerts [--rooms 2000] [--falls 60] [--load-homes 300]
+
+1. Throughput: simulated rooms' readings through the worker's own routing and rules
+   (`AlertsWorker._judge`), in this process, on one core: records/s.
+2. Latency: a private Mosquitto + InfluxDB, `hof ingest` and `hof alerts` as processes, the
+   simulator publishing a background estate (history, then live readings), and falls
+   published one at a time by a device; each timed from PUBACK to the alert being readable in
+   the alert store (polled every 5 ms, so figures carry up to 5 ms of polling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from alerts.service import AlertsWorker
+from hof.alertstore.api import AlertStore
+from hof.alertstore.records import AlertFilter
+from hof.senml import Record
+from hof.settings import Settings
+from hof.stack import Stack
+
+
+def throughput(rooms: int) -> tuple[float, int]:
+    async def run() -> tuple[float, int]:
+        with tempfile.TemporaryDirectory() as tmp:
+            worker = AlertsWorker(Settings(state_dir=Path(tmp)))
+            rng = np.random.default_rng(1)
+            t0 = time.time() - 2 * 86400
+            for r in range(rooms):
+                worker.room_watcher.rooms[(f"B-{r}", "env")] = ("bedroom", "bathroom")[r % 2]
+            steps = 288  # a day at 5 minutes
+            temps = 17 + 3 * rng.standard_normal((steps, rooms))
+            hums = np.clip(65 + 10 * rng.standard_normal((steps, rooms)), 1, 100)
+            records = 0
+            began = time.perf_counter()
+            for k in range(steps):
+                t_ms = int((t0 + k * 300) * 1000)
+                for r in range(rooms):
+                    pack = [
+                        Record(f"B-{r}", "env", "temperature", t_ms, float(temps[k, r])),
+                        Record(f"B-{r}", "env", "humidity", t_ms, float(hums[k, r])),
+                    ]
+                    worker._judge(f"B-{r}", "env", pack)
+                    records += 2
+            elapsed = time.perf_counter() - began
+            worker.store.close()
+            return records / elapsed, records
+
+    return asyncio.run(run())
+
+
+def latency(falls: int, load_homes: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        stack = Stack(Settings(state_dir=state))
+        info = stack.up()
+        env = {**os.environ, "HOF_STATE_DIR": str(state), "HOF_LOG_LEVEL": "WARNING"}
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hof.cli", name],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for name in ("ingest", "alerts")
+        ]
+        try:
+            while len(list((state / "run").glob("*.json"))) < 2:
+                time.sleep(0.1)
+            time.sleep(2.0)
+            load = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hof.cli",
+                    "simulate",
+                    "--homes",
+                    str(load_homes),
+                    "--interval",
+                    "60",
+                    "--backfill",
+                    "3h",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            settings = Settings(state_dir=state, **info.settings())
+            store = AlertStore.from_settings(settings)
+            client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+            assert settings.simulator.mqtt_password is not None
+            client.username_pw_set(
+                settings.simulator.mqtt_username,
+                settings.simulator.mqtt_password.get_secret_value(),
+            )
+            client.connect(settings.mqtt.host, settings.mqtt.port)
+            client.loop_start()
+            time.sleep(1.0)  # the background load's history is flowing now
+            seconds: list[float] = []
+            for i in range(falls):
+                home = f"LAT-{i:04d}"
+                pack = json.dumps(
+                    [{"bn": "tc-1/", "bt": time.time(), "n": "fall", "vs": "detected"}]
+                )
+                info_ = client.publish(f"hof/v1/{home}/tc-1/event", pack, qos=1)
+                info_.wait_for_publish(10)
+                sent = time.perf_counter()
+                while not store.list(AlertFilter(homes=[home]), limit=1).items:
+                    if time.perf_counter() - sent > 30:
+                        raise RuntimeError(f"no alert for {home} in 30 s")
+                    time.sleep(0.005)
+                seconds.append(time.perf_counter() - sent)
+                time.sleep(0.2)
+            client.disconnect()
+            client.loop_stop()
+            store.close()
+            load.terminate()
+            load.wait(30)
+            return seconds
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(30)
+            stack.down()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rooms", type=int, default=2000)
+    parser.add_argument("--falls", type=int, default=60)
+    parser.add_argument("--load-homes", type=int, default=300)
+    args = parser.parse_args()
+    rate, records = throughput(args.rooms)
+    print(f"rules engine benchmark (one worker; {os.cpu_count()} cores on this machine)")
+    print(
+        f"  evaluation: {records:,} records ({args.rooms:,} rooms x a day at 5 min) "
+        f"at {rate:,.0f} records/s on one core"
+    )
+    seconds = sorted(latency(args.falls, args.load_homes))
+    p50 = statistics.median(seconds)
+    p99 = seconds[min(len(seconds) - 1, round(0.99 * (len(seconds) - 1)))]
+    print(
+        f"  fall -> alert in the store, {len(seconds)} falls under a background estate of "
+        f"{args.load_homes} homes (simulator history + live): p50 {p50 * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms, max {seconds[-1] * 1000:.0f} ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
