@@ -119,10 +119,12 @@ def nodes(tmp: Path) -> None:
         print(f"  heap free after boot     {field(lines, 'boot', 'heap_free')[0]:>8d} B")
         steady = field(lines, "cycle", "heap_free")
         print(
-            f"  heap free, steady state  {min(steady[2:]):>8d}..{max(steady[2:])} B over {len(steady) - 2} cycles"
+            f"  heap free, steady state  {min(steady[2:]):>8d}..{max(steady[2:])} B"
+            f" over {len(steady) - 2} cycles"
         )
         print(
-            f"  SenML payload / publish  {statistics.median(publishes):>8.0f} B (one reading, 4 values)"
+            f"  SenML payload / publish  {statistics.median(publishes):>8.0f} B"
+            " (one reading; CO2 is new every 5 s)"
         )
         wire = statistics.median(publishes) + 2 + 2 + topic + 2 + 2
         print(f"  MQTT PUBLISH on the wire {wire:>8.0f} B (+ a 4-byte PUBACK back)")
@@ -133,14 +135,16 @@ def nodes(tmp: Path) -> None:
         awake = field(lines, "cycle", "awake_ms")
         print("== environmental node, battery (SHT4x), deep sleep between readings")
         print(
-            f"  awake per cycle          {statistics.median(awake):>8.0f} ms median of {len(awake)} wakes"
+            f"  awake per cycle          {statistics.median(awake):>8.0f} ms"
+            f" median of {len(awake)} wakes"
             " (connect, 300 ms for the retained config, publish, PUBACK); + 5 s with an SCD41"
         )
         publishes = [
             int(m[1]) for ln in lines if (m := re.match(r"publish readings=\d+ bytes=(\d+)", ln))
         ]
         print(
-            f"  SenML payload / publish  {statistics.median(publishes):>8.0f} B (temperature, humidity, voltage)"
+            f"  SenML payload / publish  {statistics.median(publishes):>8.0f} B"
+            " (temperature, humidity, voltage)"
         )
 
         world = {"adxl345": {}, "inputs": {"button": [[3, 3.3]], "pir": [[1, 2], [4, 5]]}}
@@ -151,7 +155,8 @@ def nodes(tmp: Path) -> None:
         print("== telecare node (ADXL345 at 50 Hz)")
         print(f"  heap free after boot     {field(lines, 'boot', 'heap_free')[0]:>8d} B")
         print(
-            f"  heap free, steady state  {min(steady[1:]):>8d}..{max(steady[1:])} B over {len(steady) - 1} reports"
+            f"  heap free, steady state  {min(steady[1:]):>8d}..{max(steady[1:])} B"
+            f" over {len(steady) - 1} reports"
         )
         print(f"  loop overruns            {max(field(lines, 'steady', 'overruns')):>8d}")
         events = [int(m[1]) for ln in lines if (m := re.match(r"publish \w+ bytes=(\d+)", ln))]

@@ -187,12 +187,13 @@ class TelecareNode(Node):
         board.wdt_start(int(self.cfg.get("wdt_ms", 30000)))
         self.motion_since = board.ticks_ms()
         next_tick = board.ticks_ms()
+        report_every = int(self.cfg.get("report_every", 3000))  # once a minute at 50 Hz
         while not max_samples or self.samples < max_samples:
             self.sample()
             if self.samples % LINK_EVERY == 0:
                 self.service()
                 self.supervise(self.samples)
-            if self.samples % 3000 == 0:  # once a minute at 50 Hz
+            if self.samples % report_every == 0:
                 board.log(
                     "steady",
                     "samples=%d" % self.samples,
