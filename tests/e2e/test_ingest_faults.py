@@ -69,7 +69,7 @@ def test_worker_killed_mid_stream_loses_nothing(make_stack: MakeStack) -> None:
         target=publish_many, args=(settings, "KILL-1", n, time.time() - 60 * n - 60)
     )
     publisher.start()
-    assert wait_until(lambda: worker.metrics().get("hof_ingest_points_written_total", 0) > 500)
+    assert wait_until(lambda: worker.metrics().get("hof_ingest_points_written_total", 0) > 500, 60)
     worker.kill()  # while the publisher is still sending: the stream is mid-flight
     killed_at = stored(settings, "KILL-1")
     publisher.join()
@@ -117,7 +117,7 @@ def test_broker_outage_while_running_reconnects(make_stack: MakeStack) -> None:
     publish_many(settings, "BRK-1", 100, time.time() - 20000)
     assert wait_until(lambda: stored(settings, "BRK-1") == 100)
     stack.broker.kill()
-    assert wait_until(lambda: worker.metrics().get("hof_ingest_connected") == 0.0)
+    assert wait_until(lambda: worker.metrics().get("hof_ingest_connected") == 0.0, 40)
     stack.broker.start()
     assert wait_until(lambda: worker.metrics().get("hof_ingest_connected") == 1.0, 40)
     publish_many(settings, "BRK-1", 100, time.time() - 10000)
