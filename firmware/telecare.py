@@ -68,6 +68,11 @@ class TelecareNode(Node):
         self.bytes_published = 0
         self.link.status_extra["sensors"] = {"accel": self.accel_status}
 
+    def apply(self, changes: dict) -> None:
+        super().apply(changes)
+        if "fall" in changes:
+            self.detector.configure(self.cfg["fall"])
+
     # -- the sampling loop: nothing in here allocates ---------------------------------------
 
     def sample(self) -> None:
