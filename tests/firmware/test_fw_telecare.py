@@ -94,3 +94,31 @@ def test_a_press_in_the_cancel_window_reports_cancelled(
     time.sleep(1)
     events = [(r.name, r.value) for r in _events(sub)]
     assert events == [("fall", "cancelled")], node.output()
+
+
+def test_the_retained_config_reaches_the_detector(
+    firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber]
+) -> None:
+    """Fall detection turned off from the platform: the same fall gives no event; the button
+    still does. The setting is kept in flash for the next boot."""
+    node = firmware("telecare", cancel_s=1)
+    detect_at = _fall_trace(node.workdir)
+    node.sim_path.write_text(
+        json.dumps(
+            {
+                "adxl345": {"trace": str(node.workdir / "trace.bin")},
+                "inputs": {"button": [[detect_at + 2, detect_at + 2.3]]},
+            }
+        )
+    )
+    sub = subscriber(node.topic("#"))
+    sub.publish(node.topic("config"), json.dumps({"fall": {"enabled": False}}), retain=True)
+    node.start()
+    assert until(lambda: any(r.name == "button" for r in _events(sub)), detect_at + 15), (
+        node.output()
+    )
+    time.sleep(1.5)
+    assert [(r.name, r.value) for r in _events(sub)] == [("button", "pressed")], node.output()
+    assert json.loads((node.workdir / "remote.json").read_text()) == {"fall": {"enabled": False}}
+    status = json.loads(sub.on("/status")[-1][1])
+    assert status["config"] == "applied"
