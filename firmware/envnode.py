@@ -153,7 +153,7 @@ class EnvNode(Node):
             if self.battery:
                 # Awake only as long as needed: a few tries, a moment for the retained config.
                 while not self.link.step() and board.ticks_diff(board.ticks_ms(), start) < 10000:
-                    board.sleep_ms(100)
+                    board.sleep_ms(5)
                 t = board.ticks_ms()
                 while self.link.up() and board.ticks_diff(board.ticks_ms(), t) < 300:
                     self.link.step()

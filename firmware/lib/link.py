@@ -1,8 +1,8 @@
 """The node's link: Wi-Fi, then MQTT, kept up with backoff; its status, will and config.
 
-`step()` never waits longer than one connect attempt (`connect_timeout_ms`, short), and
-between attempts it returns at once: the node calls it from its own loop, so a telecare
-node keeps sampling while the link is down. Backoff doubles from 0.5 s to `max_backoff_ms`
+`step()` never waits on the network: the TCP handshake and CONNACK are polled
+(`begin_connect`/`poll_connect`), so a telecare node keeps sampling at 50 Hz while the link
+comes and goes; an attempt is abandoned after `connect_timeout_ms`. Backoff doubles from 0.5 s to `max_backoff_ms`
 with jitter, so a home full of devices does not reconnect in step after a broker restart.
 """
 
@@ -12,7 +12,8 @@ import os
 from lib.mqtt import MQTTClient, MQTTException
 
 DOWN = 0
-UP = 1
+CONNECTING = 1
+UP = 2
 
 
 class Link:
@@ -40,7 +41,8 @@ class Link:
         self.state = DOWN
         self.backoff_ms = 500
         self.max_backoff_ms = int(cfg.get("max_backoff_ms", 30000))
-        self.connect_timeout_ms = int(cfg.get("connect_timeout_ms", 1500))
+        self.connect_timeout_ms = int(cfg.get("connect_timeout_ms", 10000))
+        self.connect_started = 0
         self.next_try = 0
         self.wifi_started = False
         self.last_ping = 0
@@ -83,7 +85,19 @@ class Link:
                 self._failed("wifi")
                 return False
             try:
-                self.client.connect(self.clean_session, timeout_s=self.connect_timeout_ms / 1000)
+                self.client.begin_connect(self.clean_session, 2.0)  # a packet started arrives within 2 s
+            except OSError as exc:
+                self._failed("connect %r" % (exc,))
+                return False
+            self.state = CONNECTING
+            self.connect_started = now
+            return False
+        if self.state == CONNECTING:
+            try:
+                if self.client.poll_connect() < 0:
+                    if board.ticks_diff(now, self.connect_started) > self.connect_timeout_ms:
+                        raise OSError(110)  # ETIMEDOUT
+                    return False
                 self.state = UP
                 self.connects += 1
                 self.backoff_ms = 500
@@ -94,6 +108,7 @@ class Link:
                 self.publish_status()
                 board.log("link", "up", "connects=%d" % self.connects)
             except (OSError, MQTTException) as exc:
+                self.state = DOWN
                 self._failed("connect %r" % (exc,))
                 return False
             return True

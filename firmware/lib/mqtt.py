@@ -8,14 +8,11 @@ own schedule (a telecare event must not wait behind a slow broker). The server's
 resolved once, at construction, so an outage never blocks on DNS.
 """
 
+import errno
+import select
 import socket
 import struct
 import time
-
-try:
-    import select
-except ImportError:
-    select = None  # type: ignore[assignment]
 
 CONNECT = 0x10
 CONNACK = 0x20
@@ -68,11 +65,15 @@ class MQTTClient:
         self.bytes_out = 0
         self.timeout_s = 5.0
         self.ticks = ticks
+        self.poller: select.poll | None = None  # type: ignore[valid-type]
+        self.stage = 0
+        self.clean = True
 
-    def resolve(self) -> None:
+    def resolve(self) -> tuple:
         """Look the server up (once): later reconnects reuse the address."""
         if self.addr is None:
             self.addr = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)[0][-1]
+        return self.addr
 
     @staticmethod
     def _put_len(buf: bytearray, pos: int, n: int) -> int:
@@ -124,22 +125,8 @@ class MQTTClient:
         self.lw_qos = qos
         self.lw_retain = retain
 
-    def connect(self, clean_session: bool = True, timeout_s: float = 5.0, sock=None) -> bool:  # type: ignore[no-untyped-def]
-        """Open the session; return the broker's session-present flag. Raises OSError or
-        MQTTException; the socket then waits at most `timeout_s` for any packet part."""
-        if sock is None:
-            self.resolve()
-            sock = socket.socket()
-            sock.settimeout(timeout_s)
-            try:
-                sock.connect(self.addr)
-            except OSError:
-                sock.close()
-                raise
-        else:
-            sock.settimeout(timeout_s)
-        self.timeout_s = timeout_s
-        self.sock = sock
+    def _connect_packet(self, clean_session: bool) -> int:
+        """Build CONNECT in the buffer; return its length."""
         b = self.buf
         flags = 0x02 if clean_session else 0
         size = 10 + 2 + len(self.client_id)
@@ -164,8 +151,11 @@ class MQTTClient:
             pos = self._put_str(pos, self.user)
             if self.pswd is not None:
                 pos = self._put_str(pos, self.pswd)
+        return pos
+
+    def _connack(self) -> bool:
+        """Read and check CONNACK; the session-present flag."""
         try:
-            self._send(self.mv[:pos])
             self._recv_exact(self.rxmv, 4)
         except OSError:
             self.close()
@@ -180,6 +170,76 @@ class MQTTClient:
         self.last_rx = self.ticks()
         return bool(self.rx[2] & 1)
 
+    def connect(self, clean_session: bool = True, timeout_s: float = 5.0, sock=None) -> bool:  # type: ignore[no-untyped-def]
+        """Open the session, blocking; return the broker's session-present flag. Raises
+        OSError or MQTTException; the socket then waits at most `timeout_s` for a packet."""
+        if sock is None:
+            self.resolve()
+            sock = socket.socket()
+            sock.settimeout(timeout_s)
+            try:
+                sock.connect(self.addr)
+            except OSError:
+                sock.close()
+                raise
+        else:
+            sock.settimeout(timeout_s)
+        self.timeout_s = timeout_s
+        self.sock = sock
+        try:
+            self._send(self.mv[: self._connect_packet(clean_session)])
+        except OSError:
+            self.close()
+            raise
+        return self._connack()
+
+    def begin_connect(self, clean_session: bool = True, timeout_s: float = 5.0) -> None:
+        """Start a connection without waiting for it: finish it with poll_connect().
+
+        A telecare node keeps sampling while the TCP handshake and CONNACK are on their way."""
+        addr = self.resolve()
+        self.close()
+        sock = socket.socket()
+        sock.setblocking(False)
+        try:
+            sock.connect(addr)
+        except OSError as exc:
+            if not exc.args or exc.args[0] not in (errno.EINPROGRESS, errno.EAGAIN):
+                sock.close()
+                raise
+        self.sock = sock
+        self.timeout_s = timeout_s
+        self.clean = clean_session
+        self.stage = 1
+        self.poller = select.poll()
+        self.poller.register(sock, select.POLLOUT)
+
+    def poll_connect(self) -> int:
+        """-1 while the connection is still being made; then the session-present flag (0 or
+        1). Raises OSError (refused, unreachable) or MQTTException (CONNACK refused)."""
+        if self.poller is None or self.sock is None:
+            raise OSError(errno.ENOTCONN)
+        ready = self.poller.poll(0)
+        if not ready:
+            return -1
+        events = ready[0][1]
+        if events & (select.POLLERR | select.POLLHUP):
+            self.close()
+            raise OSError(errno.ECONNREFUSED)
+        if self.stage == 1:
+            self.sock.settimeout(self.timeout_s)
+            try:
+                self._send(self.mv[: self._connect_packet(self.clean)])
+            except OSError:
+                self.close()
+                raise
+            self.stage = 2
+            self.poller.modify(self.sock, select.POLLIN)
+            return -1
+        self.stage = 0
+        self.poller = None
+        return 1 if self._connack() else 0
+
     def close(self) -> None:
         if self.sock is not None:
             try:
@@ -187,6 +247,8 @@ class MQTTClient:
             except OSError:
                 pass
         self.sock = None
+        self.poller = None
+        self.stage = 0
 
     def disconnect(self) -> None:
         """Say goodbye, so the broker discards the last will."""
