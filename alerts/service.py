@@ -128,8 +128,8 @@ class AlertsWorker:
                 await self._rebuild()
                 links = [tg.create_task(self.data.run()), tg.create_task(self.events.run())]
                 consumers = [
-                    tg.create_task(self._consume(self.urgent, self.events)),
-                    tg.create_task(self._consume(self.inbox, self.data)),
+                    tg.create_task(self._consume(self.events)),
+                    tg.create_task(self._consume(self.data)),
                 ]
                 ticker = tg.create_task(self._tick())
                 await self.data.subscribed.wait()
@@ -150,9 +150,9 @@ class AlertsWorker:
 
     # -- evaluation ------------------------------------------------------------------------
 
-    async def _consume(self, queue: asyncio.Queue[Delivery], link: Link) -> None:
+    async def _consume(self, link: Link) -> None:
         while True:
-            delivery = await queue.get()
+            delivery = await link.get()
             findings = self._evaluate(delivery)
             await self._apply(findings)
             link.ack(delivery)  # only once every finding is stored

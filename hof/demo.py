@@ -63,7 +63,10 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         "HOF_LOG_FORMAT": "json",
     }
     logs = settings.state_dir.resolve() / "logs"
-    children = {"ingest": _child("ingest", ["ingest"], logs, env)}
+    children = {
+        "ingest": _child("ingest", ["ingest"], logs, env),
+        "alerts": _child("alerts", ["alerts"], logs, env),
+    }
     time.sleep(1.0)  # let ingest subscribe first, so the simulator's history flows straight in
     sim = ["simulate", "--homes", str(args.homes), "--seed", str(args.seed)]
     sim += ["--interval", str(args.interval)]
@@ -71,7 +74,8 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         sim += ["--backfill", args.backfill]
     children["simulate"] = _child("simulate", sim, logs, env)
     print(
-        f"  services     ingest and a simulated estate of {args.homes} homes; logs in {logs}\n"
+        f"  services     ingest, alerts and a simulated estate of {args.homes} homes; "
+        f"logs in {logs}\n"
         "Readings are flowing. In another terminal: `.venv/bin/hof status --watch 5`.\n"
         "Ctrl-C stops everything.",
         flush=True,

@@ -2,7 +2,10 @@
 
 Why not aiomqtt here: it acknowledges a message as soon as paho receives it and drops messages
 when its queue is full. The platform acknowledges only once a message is stored, and lets the
-broker hold what it cannot take yet (MQTT 5 Receive Maximum is the back-pressure).
+broker hold what it cannot take yet: MQTT 5 Receive Maximum asks the broker to send no more
+than that many unacknowledged messages, and because Mosquitto 2.0.11 was seen to exceed it
+while acknowledgements flow, the paho thread also waits for room in the queue before handing a
+message over (TCP back-pressure then holds the rest at the broker). Nothing is ever dropped.
 Each connection is a fresh paho client: an acknowledgement can only ever go to the connection
 the message came on, and after a reconnect the broker redelivers whatever was not acknowledged.
 """
@@ -13,8 +16,9 @@ import asyncio
 import contextlib
 import random
 import ssl
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +80,6 @@ class Link:
         will: Will | None = None,
         username: str | None = None,
         password: str | None = None,
-        on_overflow: Callable[[Delivery], None] | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -92,7 +95,10 @@ class Link:
         if password is None and settings.password is not None:
             password = settings.password.get_secret_value()
         self.password = password
-        self.on_overflow = on_overflow
+        # Room in `queue`, counted where paho's thread can wait for it.
+        self._room = threading.Semaphore(queue.maxsize if queue is not None else 0)
+        self._closing = False
+        self.waits = 0  # times paho's thread waited for room: the consumer is the bottleneck
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
         self.connections = 0
@@ -141,10 +147,17 @@ class Link:
             self._loop.call_soon_threadsafe(self._subscribed, refused)
 
         def on_message(c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+            if self.queue is None:
+                return
+            if not self._room.acquire(blocking=False):
+                self.waits += 1
+                while not self._room.acquire(timeout=0.5):
+                    if self._closing or c is not self._client:
+                        return  # not acknowledged: the broker redelivers it
             delivery = Delivery(
                 msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid, time.time(), c
             )
-            self._loop.call_soon_threadsafe(self._deliver, delivery)
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, delivery)
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
@@ -157,20 +170,21 @@ class Link:
             log.error("mqtt_subscribe_refused", link=self.name, reasons=refused)
         self.subscribed.set()
 
-    def _deliver(self, delivery: Delivery) -> None:
-        if self.queue is None:
-            return
-        try:
-            self.queue.put_nowait(delivery)
-        except asyncio.QueueFull:
-            # Not acknowledged, so the broker still owns it: it comes back after a reconnect.
-            if self.on_overflow is not None:
-                self.on_overflow(delivery)
-            if delivery.qos > 0 and delivery.connection is self._client:
-                log.error("mqtt_queue_full_reconnecting", link=self.name, size=self.queue.qsize())
-                delivery.connection.disconnect()
-
     # -- the public face -----------------------------------------------------------------
+
+    async def get(self) -> Delivery:
+        """The next message received (use this, not the queue, so its room is given back)."""
+        assert self.queue is not None
+        delivery = await self.queue.get()
+        self._room.release()
+        return delivery
+
+    def get_nowait(self) -> Delivery:
+        """The next message if one is waiting; asyncio.QueueEmpty otherwise."""
+        assert self.queue is not None
+        delivery = self.queue.get_nowait()
+        self._room.release()
+        return delivery
 
     def ack(self, delivery: Delivery) -> None:
         """Acknowledge a stored message, if the connection it came on is still the live one."""
@@ -241,6 +255,7 @@ class Link:
         if rc.is_failure:
             raise LinkDownError(f"{self.name}: broker refused the connection: {rc}")
         self.connections += 1
+        self._closing = False
         self.connected.set()
         log.info(
             "mqtt_connected",
@@ -250,6 +265,7 @@ class Link:
         )
 
     async def _close(self, client: paho.Client) -> None:
+        self._closing = True
         with contextlib.suppress(Exception):
             client.disconnect()
         await asyncio.shield(asyncio.to_thread(client.loop_stop))

@@ -62,7 +62,7 @@ class RoomWatcher:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.link.run())
             while True:
-                delivery = await self._queue.get()
+                delivery = await self.link.get()
                 self.rooms.learn(delivery.topic, delivery.payload)
                 self.link.ack(delivery)
 

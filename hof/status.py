@@ -78,6 +78,18 @@ def take_snapshot(settings: Settings) -> Snapshot:
             service["error"] = str(exc)
             snap.services.append(service)
             continue
+        if entry.get("service") == "alerts":
+            service.update(
+                messages=_sum(samples, "hof_alerts_messages_total"),
+                messages_by_channel=_by(samples, "hof_alerts_messages_total", "channel"),
+                findings=_sum(samples, "hof_alerts_findings_total"),
+                findings_by_rule=_by(samples, "hof_alerts_findings_total", "rule"),
+                store_errors=_sum(samples, "hof_alerts_store_errors_total"),
+                latency_s=_sum(samples, "hof_alerts_last_latency_seconds"),
+                connected=_sum(samples, "hof_alerts_ready") > 0,
+            )
+            snap.services.append(service)
+            continue
         service.update(
             messages=_sum(samples, "hof_ingest_messages_total"),
             messages_by_channel=_by(samples, "hof_ingest_messages_total", "channel"),
@@ -110,14 +122,25 @@ def render(snap: Snapshot, previous: Snapshot | None) -> str:
     lines = [f"House of the Future status at {stamp}"]
     if not snap.services:
         lines.append("  no ingest worker is registered (is `hof ingest` or `hof demo` running?)")
+    services = sorted(
+        snap.services, key=lambda s: (s.get("service") != "ingest", s.get("instance", ""))
+    )
     before = {s.get("instance"): s for s in (previous.services if previous else [])}
     span = snap.at - previous.at if previous else 0.0
-    for s in snap.services:
-        lines.append(f"ingest {s['instance']}  pid {s['pid']}  {s['url']}")
+    for s in services:
+        lines.append(f"{s['service']} {s['instance']}  pid {s['pid']}  {s['url']}")
         if "error" in s:
             lines.append(f"  cannot read its metrics: {s['error']}")
             continue
         prev = before.get(s["instance"])
+        if s["service"] == "alerts":
+            lines += [
+                f"  messages judged  {_fmt(s['messages'])}{_breakdown(s['messages_by_channel'])}",
+                f"  findings         {_fmt(s['findings'])}{_breakdown(s['findings_by_rule'])}",
+                f"  store retries    {_fmt(s['store_errors'])}; last finding stored "
+                f"{s['latency_s']:.2f} s after receipt",
+            ]
+            continue
 
         def rate(key: str, s: dict[str, Any] = s, prev: dict[str, Any] | None = prev) -> str:
             if not prev or span <= 0 or key not in prev:

@@ -84,8 +84,8 @@ class Ingest:
         self.m_failures = m.counter(
             "hof_ingest_write_failures_total", "Failed InfluxDB writes (retried), by kind"
         )
-        self.m_overflow = m.counter(
-            "hof_ingest_inbox_overflow_total", "Messages left unacknowledged for redelivery"
+        self.m_waits = m.gauge(
+            "hof_ingest_backpressure_waits", "Times the network thread waited for room"
         )
         self.m_deadletters = m.counter("hof_ingest_deadletters_total", "Dead letters published")
         self.m_lag = m.gauge("hof_ingest_last_batch_lag_seconds", "Receipt to acknowledgement")
@@ -107,12 +107,12 @@ class Ingest:
             clean_start=False,
             session_expiry_s=cfg.session_expiry_s,
             receive_maximum=cfg.receive_maximum,
-            on_overflow=lambda d: self.m_overflow.inc(),
         )
         self.metrics_url = ""
 
     def _collect_gauges(self) -> None:
         self.m_inbox.set(self.inbox.qsize())
+        self.m_waits.set(self.data.waits)
         self.m_connected.set(1.0 if self.data.connected.is_set() else 0.0)
 
     async def run(self) -> None:
@@ -175,7 +175,7 @@ class Ingest:
         loop = asyncio.get_running_loop()
         while not self.stop.is_set():
             try:
-                first = await asyncio.wait_for(self.inbox.get(), 0.25)
+                first = await asyncio.wait_for(self.data.get(), 0.25)
             except TimeoutError:
                 continue
             batch = [self._parse(first)]
@@ -183,13 +183,13 @@ class Ingest:
             deadline = loop.time() + cfg.flush_interval_s
             while points < cfg.batch_max_points:
                 try:
-                    delivery = self.inbox.get_nowait()
+                    delivery = self.data.get_nowait()
                 except asyncio.QueueEmpty:
                     remaining = deadline - loop.time()
                     if remaining <= 0 or self.stop.is_set():
                         break
                     try:
-                        delivery = await asyncio.wait_for(self.inbox.get(), remaining)
+                        delivery = await asyncio.wait_for(self.data.get(), remaining)
                     except TimeoutError:
                         break
                 item = self._parse(delivery)
