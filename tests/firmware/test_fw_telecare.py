@@ -15,6 +15,8 @@ from conftest import FIRMWARE, Firmware, Subscriber, until
 
 from bench.firmware_traces import RATE_HZ, generate
 from hof.senml import Record, parse_pack
+from hof.settings import Settings
+from hof.stack import Stack
 from hof.topic import Topic
 
 
@@ -122,3 +124,31 @@ def test_the_retained_config_reaches_the_detector(
     assert json.loads((node.workdir / "remote.json").read_text()) == {"fall": {"enabled": False}}
     status = json.loads(sub.on("/status")[-1][1])
     assert status["config"] == "applied"
+
+
+def test_a_fall_during_a_broker_outage_is_sent_once_when_it_returns(
+    make_stack: Callable[[], tuple[Stack, Settings]],
+    firmware: Callable[..., Firmware],
+    subscriber: Callable[..., Subscriber],
+) -> None:
+    private, settings = make_stack()
+    node = firmware("telecare", settings_=settings, cancel_s=1, keepalive_s=4, report_every=100)
+    detect_at = _fall_trace(node.workdir, "backward", seed=5)
+    node.sim_path.write_text(json.dumps({"adxl345": {"trace": str(node.workdir / "trace.bin")}}))
+    sub = subscriber(node.topic("event"), settings, client_id="fw-tc-outage-watch")
+    node.start()
+    node.wait_line("link up")
+    private.broker.stop()
+    node.wait_line("event fall", timeout_s=detect_at + 15)  # detected and queued, offline
+    queued_at = time.time()
+    time.sleep(1)
+    private.broker.start()
+    assert until(lambda: bool(_events(sub)), 30), node.output()
+    time.sleep(2)
+    events = _events(sub)
+    assert [(r.name, r.value) for r in events] == [("fall", "detected")], node.output()
+    assert events[0].time <= queued_at + 0.5  # stamped when it happened, not when sent
+    # the 50 Hz loop never fell behind while the link was down and reconnecting
+    steady = [ln for ln in node.lines if ln.startswith("steady")]
+    assert steady
+    assert all("overruns=0" in ln for ln in steady), steady
