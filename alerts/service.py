@@ -199,6 +199,9 @@ class AlertsWorker:
         room = self.room_watcher.rooms.get((home, device))
         findings: list[Finding] = []
         climate: list[Record] = []
+        home_activity = self.activity.get(home)
+        if home_activity is not None and records:
+            activity.on_data(home_activity, max(r.time for r in records))
         for record in records:
             if record.name == "motion" and record.value is True:
                 activity.on_motion(

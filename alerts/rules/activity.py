@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from alerts.thresholds import Thresholds
 
-__all__ = ["INACTIVITY", "ActivityState", "on_motion", "on_tick"]
+__all__ = ["INACTIVITY", "ActivityState", "on_data", "on_motion", "on_tick"]
 
 INACTIVITY = RuleInfo(
     "inactivity",
@@ -21,22 +21,34 @@ INACTIVITY = RuleInfo(
 
 @dataclass
 class ActivityState:
-    """A home with motion sensors: when movement was last seen, and whether that was raised."""
+    """A home with motion sensors: when movement was last seen, and whether that was raised.
+
+    Silence is measured in the home's own data time (`latest`: the newest record from any of
+    its devices), not the wall clock: replayed history is not inactivity, and a home whose
+    sensors all went quiet is a device-health alert, not a tenant who stopped moving.
+    """
 
     home: str
     last_motion: float = 0.0
+    latest: float = 0.0
     raised: bool = False
 
 
 def on_motion(state: ActivityState, t: float) -> None:
-    """Movement seen; a raised inactivity alert stays for a responder to close, with a note."""
+    """Movement seen; a raised inactivity alert stays for a responder to close."""
+    state.latest = max(state.latest, t)
     if t > state.last_motion:
         state.last_motion = t
         state.raised = False
 
 
+def on_data(state: ActivityState, t: float) -> None:
+    """Any record from the home: its data has reached time `t`."""
+    state.latest = max(state.latest, t)
+
+
 def on_tick(state: ActivityState, now: float, th: Thresholds) -> Finding | None:
-    silent_h = (now - state.last_motion) / 3600
+    silent_h = (min(now, state.latest) - state.last_motion) / 3600
     if state.raised or state.last_motion == 0.0 or silent_h < th.inactivity_hours:
         return None
     state.raised = True

@@ -72,3 +72,24 @@ def test_battery_has_hysteresis() -> None:
     results = [on_battery(state, pct, T, th) for pct in (30, 16, 14, 14, 20, 24, 26, 14)]
     actions = [r.action if r else None for r in results]
     assert actions == [None, None, Action.RAISE, None, None, None, Action.CLEAR, Action.RAISE]
+
+
+def test_inactivity_counts_silence_in_the_homes_own_data_time() -> None:
+    from alerts.rules.activity import ActivityState, on_data, on_motion
+    from alerts.rules.activity import on_tick as activity_tick
+
+    th = Thresholds(inactivity_hours=12)
+    state = ActivityState("LCC-1")
+    on_motion(state, T)
+    on_data(state, T + 6 * 3600)
+    # a day later by the wall clock, but the home's data (a replay) has only reached +6 h
+    assert activity_tick(state, T + 86400, th) is None
+    on_data(state, T + 12.5 * 3600)  # other sensors keep reporting; nobody moves
+    found = activity_tick(state, T + 86400, th)
+    assert found is not None
+    assert found.action is Action.RAISE
+    assert "12.5 hours" in found.summary
+    assert activity_tick(state, T + 86400, th) is None  # once
+    on_motion(state, T + 13 * 3600)
+    on_data(state, T + 20 * 3600)
+    assert activity_tick(state, T + 86400, th) is None
