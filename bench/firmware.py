@@ -137,7 +137,7 @@ def nodes(tmp: Path) -> None:
         print(
             f"  awake per cycle          {statistics.median(awake):>8.0f} ms"
             f" median of {len(awake)} wakes"
-            " (connect, 300 ms for the retained config, publish, PUBACK); + 5 s with an SCD41"
+            " (connect, SUBACK and retained config, publish, PUBACK); + 5 s with an SCD41"
         )
         publishes = [
             int(m[1]) for ln in lines if (m := re.match(r"publish readings=\d+ bytes=(\d+)", ln))

@@ -154,10 +154,15 @@ class EnvNode(Node):
                 # Awake only as long as needed: a few tries, a moment for the retained config.
                 while not self.link.step() and board.ticks_diff(board.ticks_ms(), start) < 10000:
                     board.sleep_ms(5)
+                # The retained config follows the SUBACK: wait for that, then a moment more.
                 t = board.ticks_ms()
-                while self.link.up() and board.ticks_diff(board.ticks_ms(), t) < 300:
+                while self.link.up() and board.ticks_diff(board.ticks_ms(), t) < 1000:
                     self.link.step()
-                    board.sleep_ms(20)
+                    if self.link.subscribed:
+                        break
+                    board.sleep_ms(5)
+                board.sleep_ms(20)
+                self.link.step()
             else:
                 self.link.step()
             if changed and self.link.up():

@@ -49,6 +49,7 @@ class Link:
         self.connects = 0
         self.failures = 0
         self.status_extra: dict = {}
+        self.subscribed = False
         self.clean_session = bool(cfg.get("clean_session", True))
 
     def up(self) -> bool:
@@ -104,6 +105,7 @@ class Link:
                 self.last_ping = now
                 if not board.clock_valid():
                     board.ntp_sync()
+                self.subscribed = False
                 self.client.subscribe(self.t_config, 1)
                 self.publish_status()
                 board.log("link", "up", "connects=%d" % self.connects)
@@ -114,8 +116,11 @@ class Link:
             return True
         try:
             for _ in range(8):  # a burst of packets is handled, but never unboundedly
-                if self.client.check_msg() is None:
+                kind = self.client.check_msg()
+                if kind is None:
                     break
+                if kind == 0x90:
+                    self.subscribed = True  # a retained config follows the SUBACK at once
             keepalive_ms = self.keepalive_s * 1000
             if keepalive_ms:
                 if board.ticks_diff(now, self.last_ping) > keepalive_ms // 4:

@@ -4,6 +4,7 @@ once, with their own timestamps; a battery node does the same across deep sleeps
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from collections.abc import Callable
@@ -67,8 +68,10 @@ def test_a_broker_outage_loses_no_reading(
 def test_a_battery_node_sleeps_between_readings_and_keeps_them_in_rtc_memory(
     firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber]
 ) -> None:
-    node = firmware("env", WORLD, interval_s=2, power="battery")
+    node = firmware("env", WORLD, interval_s=30, power="battery")
     sub = subscriber(node.topic("#"))
+    # the retained config, read in the moment a battery node is awake, sets 2 s
+    sub.publish(node.topic("config"), json.dumps({"interval_s": 2}), retain=True)
     node.start()
     assert until(lambda: len(_humidity(sub)) >= 3, 30), node.output()
     assert len([ln for ln in node.lines if ln.startswith("deepsleep")]) >= 2
