@@ -11,6 +11,8 @@ def run(board) -> None:  # type: ignore[no-untyped-def]
             cfg["fall"].update(overlay["fall"])
         else:
             cfg[key] = overlay[key]
+    if cfg.get("pins") and hasattr(board, "pins"):
+        board.pins.update(cfg["pins"])  # this board's wiring, before any pin is made
     if cfg["kind"] == "telecare":
         from telecare import TelecareNode
 

@@ -87,4 +87,22 @@ try:
 finally:
     micropython.heap_unlock()
 check(node.samples == 510, "500 sampling steps (accelerometer, detector, inputs) under heap_lock")
+
+# The watchdog is fed only while the loop samples and the link lives or is within its grace.
+node.link_grace_ms = 3000
+node.link_down_since = b.ticks_ms()  # the link went down just now
+feeds = b.wdt_feeds
+node.supervise(node.samples)
+check(b.wdt_feeds == feeds + 1, "sampling and link within its grace: fed")
+b.sleep_ms(1100)
+node.supervise(node.samples)
+check(b.wdt_feeds == feeds + 1, "sampling stopped: not fed")
+node.sample()
+b.sleep_ms(1100)
+node.supervise(node.samples)
+check(b.wdt_feeds == feeds + 2, "sampling again: fed")
+b.sleep_ms(3000)
+node.sample()
+node.supervise(node.samples)
+check(b.wdt_feeds == feeds + 2, "link down beyond its grace: not fed, so the board resets")
 print("ALL OK")

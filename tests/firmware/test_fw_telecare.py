@@ -50,13 +50,18 @@ def _events(sub: Subscriber) -> list[Record]:
 def test_a_fall_gives_exactly_one_event_and_inputs_go_out_at_once(
     firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber]
 ) -> None:
-    node = firmware("telecare", cancel_s=2)
+    node = firmware("telecare", cancel_s=2, motion_summary_s=2)
     detect_at = _fall_trace(node.workdir)
     node.sim_path.write_text(
         json.dumps(
             {
                 "adxl345": {"trace": str(node.workdir / "trace.bin")},
-                "inputs": {"button": [[1.0, 1.3]], "leak": [[1.5, 600]], "door": [[2.0, 2.5]]},
+                "inputs": {
+                    "button": [[1.0, 1.3]],
+                    "leak": [[1.5, 600]],
+                    "door": [[2.0, 2.5]],
+                    "pir": [[0.5, 0.9], [1.2, 1.4]],
+                },
             }
         )
     )
@@ -74,6 +79,12 @@ def test_a_fall_gives_exactly_one_event_and_inputs_go_out_at_once(
     assert ("contact", False) in by_name
     status = json.loads(sub.on("/status")[-1][1])
     assert status["sensors"] == {"accel": "ok"}
+    # PIR motion is summarised, one record per window on `reading`, never a raw stream
+    motion: list[Record] = []
+    for topic, payload, _ in sub.on("/reading"):
+        motion += parse_pack(Topic.parse(topic), payload, received_at=time.time())
+    assert [r.value for r in motion][:2] == [True, False]
+    assert {r.name for r in motion} == {"motion"}
 
 
 def test_a_press_in_the_cancel_window_reports_cancelled(
