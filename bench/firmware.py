@@ -62,7 +62,13 @@ def falls(tmp: Path) -> None:
 
 
 def run_node(
-    settings: Settings, tmp: Path, name: str, kind: str, world: dict, seconds: float, **cfg: object
+    settings: Settings,
+    tmp: Path,
+    name: str,
+    kind: str,
+    world: dict[str, object],
+    seconds: float,
+    **cfg: object,
 ) -> list[str]:
     work = tmp / name
     work.mkdir()
@@ -71,7 +77,7 @@ def run_node(
         home="BENCH-1",
         kind=kind,
         out=work / "config.json",
-        interval_s=float(cfg.pop("interval_s", 1)),
+        interval_s=float(str(cfg.pop("interval_s", 1))),
         power=str(cfg.pop("power", "mains")),
     )
     data = json.loads(made.config_path.read_text())
@@ -92,7 +98,7 @@ def run_node(
     )
     time.sleep(seconds)
     proc.terminate()
-    out, _ = proc.communicate(10)
+    out, _ = proc.communicate(timeout=10)
     return out.splitlines()
 
 
@@ -109,7 +115,7 @@ def nodes(tmp: Path) -> None:
     stack.up()
     try:
         settings = Settings(environment="test", state_dir=tmp / "state", **stack.info.settings())
-        world = {"sht4x": {}, "surface": {}, "scd4x": {}}
+        world: dict[str, object] = {"sht4x": {}, "surface": {}, "scd4x": {}}
         lines = run_node(settings, tmp, "mains", "env", world, 8.0)
         publishes = [
             int(m[1]) for ln in lines if (m := re.match(r"publish readings=\d+ bytes=(\d+)", ln))

@@ -44,14 +44,16 @@ class TraceInfo:
 
 
 def _unit(v: Vec) -> Vec:
-    return v / np.linalg.norm(v)
+    out: Vec = v / np.linalg.norm(v)
+    return out
 
 
 def _turn(a: Vec, b: Vec, n: int) -> Vec:
     """n directions from a to b (normalised linear interpolation, smooth enough at 50 Hz)."""
     w = np.linspace(0.0, 1.0, n)[:, None]
     d = (1 - w) * a + w * b
-    return d / np.linalg.norm(d, axis=1, keepdims=True)
+    out: Vec = d / np.linalg.norm(d, axis=1, keepdims=True)
+    return out
 
 
 class _Builder:
@@ -79,6 +81,11 @@ class _Builder:
         data = np.concatenate(self.parts)
         data += self.rng.normal(0, 20, data.shape)  # sensor noise, mg
         return np.clip(np.round(data), -16000, 16000).astype("<i2")
+
+
+def _level(g: float) -> Callable[[Vec], Vec]:
+    """A constant |a| of g for a phase."""
+    return lambda t: np.full_like(t, g)
 
 
 def _lying(rng: np.random.Generator, kind: str) -> Vec:
@@ -120,8 +127,8 @@ def _adl(b: _Builder, kind: str) -> None:
         hi, lo = (2.6, 0.45) if kind == "stairs-down" else (1.8, 0.6)
         for _ in range(14):
             peak, dip = rng.uniform(hi - 0.6, hi), rng.uniform(lo, lo + 0.15)
-            b.phase(0.12, lambda t, d=dip: np.full_like(t, d))
-            b.phase(0.1, lambda t, p=peak: np.full_like(t, p))
+            b.phase(0.12, _level(dip))
+            b.phase(0.1, _level(peak))
             b.walk(0.4, amp=0.15)
         b.walk(5)
     elif kind == "sit-hard":

@@ -157,11 +157,11 @@ class Subscriber:
         )
         subscribed = threading.Event()
         self.client.on_message = lambda c, u, m: self.messages.append(
-            (m.topic, m.payload, bool(m.retain))
+            (m.topic, bytes(m.payload), bool(m.retain))
         )
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_connect = lambda c, *a: c.subscribe(topic_filter, 1)
-        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.reconnect_delay_set(1, 2)
         self.client.connect(settings.mqtt.host, settings.mqtt.port)
         self.client.loop_start()
         assert subscribed.wait(10), "subscriber could not subscribe"
