@@ -15,9 +15,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
+import numpy as np
 import structlog
 
 from alerts.findings import Action, Finding
+from alerts.mould import MouldState, mould_index_many
 from alerts.rules import activity, devices, environment, telecare
 from alerts.rules.environment import RoomState
 from alerts.thresholds import Thresholds
@@ -28,6 +30,7 @@ from hof.alertstore.errors import AlertStoreError
 from hof.alertstore.migrate import migrate
 from hof.alertstore.records import AlertFilter, AlertView
 from hof.alertstore.vocabulary import SELF_CLEARING, Category, State
+from hof.climate import surface_humidity, surface_temperature
 from hof.errors import ContractError
 from hof.influx import InfluxClient, InfluxError
 from hof.metrics import Registry, register_endpoint, serve_metrics
@@ -270,7 +273,9 @@ class AlertsWorker:
             )
 
     async def _store(self, f: Finding) -> None:
-        store, at = self.store, _utc(f.at)
+        # Store transitions carry the time the platform learned of them (Awaab's Law clocks
+        # run from awareness); the readings' own time is the evidence's `observed_at`.
+        store, at = self.store, dt.datetime.now(dt.UTC)
         if f.action is Action.RAISE:
             if f.rule.category not in SELF_CLEARING and await self._already_raised(f):
                 return
@@ -313,7 +318,9 @@ class AlertsWorker:
         for alert in await self._open(f.home, (f.rule.category,)):
             if alert.rule != f.rule.name or alert.room != f.room:
                 continue
-            in_window = f.at - alert.first_raised_at.timestamp() <= self.th.confirm_window_s
+            # Both times from the device's own clock: the event that raised it, and the cancel.
+            raised_at = float(alert.evidence.get("time", alert.first_raised_at.timestamp()))
+            in_window = f.at - raised_at <= self.th.confirm_window_s
             if in_window:
                 await self.aio.call(
                     self.store.withdraw,
@@ -321,7 +328,6 @@ class AlertsWorker:
                     rule=f.rule.name,
                     room=f.room,
                     reason=f.summary,
-                    at=_utc(f.at),
                 )
             else:
                 await self.aio.call(
@@ -342,6 +348,7 @@ class AlertsWorker:
         if hours > 0:
             try:
                 async with InfluxClient(self.settings.influx) as influx:
+                    await self._replay_mould(influx, hours)
                     rows = await self._replay(influx, hours)
             except InfluxError as exc:
                 log.warning("alerts_history_unavailable", error=str(exc))
@@ -352,6 +359,44 @@ class AlertsWorker:
             rooms=len(self.rooms),
             seconds=round(time.monotonic() - started, 2),
         )
+
+    async def _replay_mould(self, influx: InfluxClient, recent_hours: float) -> None:
+        """Integrate each room's mould index over weeks of hourly means, all rooms at once.
+
+        It stops where the recent replay (`_replay`) starts, so no hour is counted twice.
+        """
+        days = self.settings.alerts.mould_history_days
+        if days <= 0:
+            return
+        series = await influx.query(
+            "SELECT mean(temperature), mean(humidity) FROM reading "
+            f"WHERE time > now() - {int(days * 24)}h AND time <= now() - {int(recent_hours)}h "
+            "GROUP BY time(1h), home, room fill(none)"
+        )
+        rooms = [
+            (s.get("tags", {}).get("home", ""), s.get("tags", {}).get("room", "")) for s in series
+        ]
+        keep = [i for i, (_, room) in enumerate(rooms) if room]
+        if not keep:
+            return
+        first = min(int(series[i]["values"][0][0]) for i in keep) // 3_600_000
+        last = max(int(series[i]["values"][-1][0]) for i in keep) // 3_600_000
+        t = np.full((len(keep), last - first + 1), np.nan)
+        rh = np.full_like(t, np.nan)
+        for row, i in enumerate(keep):
+            for stamp, temp, hum in series[i]["values"]:
+                if temp is not None and hum is not None:
+                    t[row, int(stamp) // 3_600_000 - first] = temp
+                    rh[row, int(stamp) // 3_600_000 - first] = hum
+        t_surf = surface_temperature(t, self.th.outdoor_temperature, self.th.f_rsi)
+        rh_surf = surface_humidity(t, rh, t_surf)
+        _, state = await asyncio.to_thread(mould_index_many, t_surf, rh_surf, 1.0)
+        for row, i in enumerate(keep):
+            home, room = rooms[i]
+            room_state = self.rooms.setdefault((home, room), RoomState(home, room))
+            room_state.mould = MouldState(state.m[row : row + 1], state.dry_hours[row : row + 1])
+            environment.set_mould_severity(room_state, self.th)
+        log.info("alerts_mould_rebuilt", rooms=len(keep), hours=t.shape[1])
 
     async def _replay(self, influx: InfluxClient, hours: float) -> int:
         series = await influx.query(
@@ -431,8 +476,11 @@ class AlertsWorker:
                                 state.room,
                                 holds,
                                 now,
-                                f"{state.room}: condition holds after the rules engine restarted.",
-                                {},
+                                f"{state.room.replace('_', ' ').capitalize()}: "
+                                f"{rule.category.value.replace('_', ' ')} condition holds "
+                                f"(mould index {float(state.mould.m[0]):.1f}); found when the "
+                                "rules engine restarted.",
+                                {"mould_index": round(float(state.mould.m[0]), 3)},
                             )
                         ]
                     )

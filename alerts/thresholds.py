@@ -63,6 +63,11 @@ class Thresholds(BaseModel):
         ],
         clear_hours=2.0,
     )
+    # VTT mould index (Hukka & Viitanen 1999) at the cold surface: 1 is growth begun
+    # (microscopic), 3 is visible mould. It falls slowly when dry; a case clears below 0.8.
+    mould_significant: float = Field(1.0, gt=0, le=6)
+    mould_severe: float = Field(3.0, gt=0, le=6)
+    mould_clear: float = Field(0.8, ge=0, le=6)
     # BRE IP1/06: the temperature factor a sound dwelling meets; lower for poor stock.
     f_rsi: float = Field(0.75, gt=0, le=1)
     # Outdoor temperature used for the surface estimate when no weather feed is configured.

@@ -96,6 +96,9 @@ class AlertsSettings(BaseModel):
     tick_s: float = Field(2.0, gt=0)
     # History read at start-up to rebuild the 24-hour windows (rule state survives restarts).
     history_hours: float = Field(25.0, ge=0)
+    # Hourly history integrated at start-up to rebuild each room's mould index, which grows
+    # and declines over weeks.
+    mould_history_days: float = Field(60.0, ge=0)
     thresholds_file: Path | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)

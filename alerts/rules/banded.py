@@ -37,6 +37,9 @@ def banded_step(
     """
     if len(state.windows) != len(rule.bands):
         state.windows = [HourlyWindow() for _ in rule.bands]
+    last = state.windows[0].last_t
+    if last is not None and t < last:
+        return None  # older than what this room has seen (a redelivery, a replay): no news
     for band, window in zip(rule.bands, state.windows, strict=True):
         beyond = value > band.limit if rule.above else value < band.limit
         window.add(t, counts and beyond)

@@ -12,13 +12,24 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
+from alerts.mould import MouldState, mould_index
 from alerts.rules.banded import BandedState, Step, banded_step
 from alerts.thresholds import BandedRule, Thresholds
 from hof.climate import dew_point, surface_humidity, surface_temperature
 from hof.senml import Record
 
-__all__ = ["COLD", "DAMP", "HEAT", "VENTILATION", "RoomState", "on_readings"]
+__all__ = [
+    "COLD",
+    "DAMP",
+    "HEAT",
+    "VENTILATION",
+    "RoomState",
+    "on_readings",
+    "set_mould_severity",
+]
 
 DAMP = RuleInfo(
     "damp_mould",
@@ -55,6 +66,11 @@ class RoomState:
     surface: float | None = None  # measured surface temperature, where a probe is fitted
     signals: dict[str, BandedState] = field(default_factory=dict)
     raised: dict[str, Severity] = field(default_factory=dict)
+    # The VTT mould index at the room's cold surface, stepped once per clock hour on that
+    # hour's mean surface temperature and humidity.
+    mould: MouldState = field(default_factory=lambda: MouldState.zeros(1))
+    hour: int = -1
+    hour_sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
 
     @property
     def is_bedroom(self) -> bool:
@@ -194,13 +210,17 @@ def _damp(state: RoomState, t: float, th: Thresholds, outdoor: float | None) -> 
         t_surf = state.surface
     rh_surf = float(surface_humidity(t_air, rh, t_surf))
     _signal(state, "surface_rh", th.surface_rh, t, rh_surf)
+    m_before = float(state.mould.m[0])
+    _mould_hour(state, t, t_surf, rh_surf, th)
+    m_now = float(state.mould.m[0])
     rh_h, surf_h = _hours(state, "humidity"), _hours(state, "surface_rh")
     td = float(dew_point(t_air, rh))
     summary = (
         f"{_room(state)} humidity above {th.humidity.bands[0].limit:g} % for {rh_h:.1f} of the "
         f"last 24 hours; {'estimated ' if estimated else ''}wall surface RH above "
         f"{th.surface_rh.bands[0].limit:g} % for {surf_h:.1f} h (now {rh_surf:.0f} %, "
-        f"dew point {td:.1f} °C, air {t_air:.1f} °C / {rh:.0f} %)."
+        f"dew point {td:.1f} °C, air {t_air:.1f} °C / {rh:.0f} %); mould index "
+        f"{m_now:.1f}{_trend(m_before, m_now)}."
     )
     evidence: dict[str, object] = {
         "temperature": t_air,
@@ -212,5 +232,46 @@ def _damp(state: RoomState, t: float, th: Thresholds, outdoor: float | None) -> 
         "hours_rh_high": round(rh_h, 2),
         "hours_surface_rh_high": round(surf_h, 2),
         "f_rsi": th.f_rsi,
+        "mould_index": round(m_now, 3),
     }
-    return _judge(state, DAMP, ("humidity", "surface_rh"), t, summary, evidence)
+    return _judge(state, DAMP, ("humidity", "surface_rh", "mould"), t, summary, evidence)
+
+
+def _trend(before: float, now: float) -> str:
+    if now > before + 1e-9:
+        return " and rising"
+    return " and falling" if now < before - 1e-9 else ""
+
+
+def _mould_hour(state: RoomState, t: float, t_surf: float, rh_surf: float, th: Thresholds) -> None:
+    """Accumulate this reading into its clock hour; step the mould model when an hour ends."""
+    hour = int(t // 3600)
+    if hour > state.hour >= 0 and state.hour_sums[2] > 0:
+        n = state.hour_sums[2]
+        # Hours without readings are skipped, not counted as dry (the model's own rule).
+        _, state.mould = mould_index(
+            np.array([state.hour_sums[0] / n]),
+            np.array([state.hour_sums[1] / n]),
+            1.0,
+            state=state.mould,
+        )
+        state.hour_sums = [0.0, 0.0, 0.0]
+        set_mould_severity(state, th)
+    if hour >= state.hour:
+        state.hour = hour
+        state.hour_sums[0] += t_surf
+        state.hour_sums[1] += rh_surf
+        state.hour_sums[2] += 1
+
+
+def set_mould_severity(state: RoomState, th: Thresholds) -> None:
+    """Grade the mould signal from the index: 1 is growth begun (microscopic), 3 is visible."""
+    m = float(state.mould.m[0])
+    signal = state.signals.setdefault("mould", BandedState())
+    if m >= th.mould_severe:
+        signal.severity = Severity.SEVERE
+    elif m >= th.mould_significant:
+        if signal.severity is None or signal.severity.rank < Severity.SIGNIFICANT.rank:
+            signal.severity = Severity.SIGNIFICANT
+    elif m < th.mould_clear:
+        signal.severity = None

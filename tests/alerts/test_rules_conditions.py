@@ -83,3 +83,13 @@ def test_too_little_data_raises_nothing() -> None:
     state = BandedState()
     for i in range(12):  # one hour of 2,500 ppm, then silence
         assert banded_step(state, rule, T0 + i * 300, 2500.0) is None
+
+
+def test_an_older_reading_after_newer_ones_changes_nothing() -> None:
+    """A redelivery or a late replay must not be judged against today's window."""
+    rule = Thresholds().humidity
+    state = BandedState()
+    steps = [banded_step(state, rule, T0 + i * 300, 80.0) for i in range(24 * 12)]
+    assert any(s and s.action is Action.RAISE for s in steps)
+    assert banded_step(state, rule, T0 - 30 * 86400, 40.0) is None
+    assert state.severity is not None

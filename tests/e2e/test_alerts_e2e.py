@@ -204,3 +204,42 @@ def test_a_cold_damp_bedroom_becomes_a_case_and_a_restart_rebuilds_its_state(
     history = [e.action.value for e in store.get(damp.id).history]
     assert history[0] == "raised"
     assert history[-1] == "cleared"
+
+
+def test_the_mould_index_so_far_survives_a_restart(
+    device: Any,
+    home_id: str,
+    store: AlertStore,
+    eventually: Any,
+    alerts_process: Any,
+    ingest_process: Any,
+    query: Any,
+) -> None:
+    """30 days of a damp bedroom arrive while the rules engine is down; on start it integrates
+    the hourly history from InfluxDB (all rooms at once) and the case carries the index."""
+    env = device("env-mould")
+    env.publish("config", json.dumps({"rooms": {"env-mould": "bedroom"}}), retain=True)
+    time.sleep(0.5)
+    alerts_process.kill()
+    start = time.time() - 30 * 86400
+    hours = 30 * 24
+    for first in range(0, hours, 100):
+        pack: list[dict[str, Any]] = []
+        for h in range(first, min(first + 100, hours)):
+            t = start + h * 3600
+            pack.append({"n": "temperature", "u": "Cel", "v": 20.0, "t": t})
+            pack.append({"n": "humidity", "u": "%RH", "v": 85.0, "t": t})
+        pack[0]["bn"] = "env-mould/"
+        env.publish("reading", pack)
+
+    def stored() -> int:
+        series = query(f"SELECT count(humidity) FROM reading WHERE home = '{home_id}'")
+        return int(series[0]["values"][0][1]) if series else 0
+
+    assert eventually(lambda: stored() == hours), stored()
+    alerts_process.start()
+    damp = [a for a in alerts_of(store, home_id, (Category.DAMP_MOULD,))]
+    assert len(damp) == 1
+    assert damp[0].severity.value == "severe"  # M >= 3: visible mould by the model
+    assert damp[0].evidence["mould_index"] >= 3.0
+    assert "mould index" in damp[0].evidence["summary"]
