@@ -9,7 +9,8 @@ import re
 import time
 from collections.abc import Callable
 
-from conftest import Firmware, Subscriber, until
+from fw_support import *  # noqa: F403  (pytest fixtures, by name)
+from fw_support import Firmware, Subscriber, until
 
 from hof.senml import Record, parse_pack
 from hof.settings import Settings

@@ -7,7 +7,8 @@ import json
 import time
 from collections.abc import Callable
 
-from conftest import Firmware, Subscriber, until
+from fw_support import *  # noqa: F403  (pytest fixtures, by name)
+from fw_support import Firmware, Subscriber, until
 
 from hof.senml import parse_pack
 from hof.topic import Topic

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import MICROPYTHON, REPO
+from fw_support import MICROPYTHON, REPO
 
 from bench.firmware_traces import write_set
 

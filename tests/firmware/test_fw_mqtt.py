@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import FIRMWARE, MICROPYTHON
+from fw_support import FIRMWARE, MICROPYTHON
 
 from hof.provision import provision
 from hof.settings import Settings

@@ -4,54 +4,24 @@ at once on `event`, QoS 1."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-from conftest import FIRMWARE, Firmware, Subscriber, until
+from fw_support import *  # noqa: F403  (pytest fixtures, by name)
+from fw_support import Firmware, Subscriber, events, fall_trace, until
 
-from bench.firmware_traces import RATE_HZ, generate
 from hof.senml import Record, parse_pack
 from hof.settings import Settings
 from hof.stack import Stack
 from hof.topic import Topic
 
 
-def _detector() -> Any:
-    spec = importlib.util.spec_from_file_location("fw_fall", FIRMWARE / "fall.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.FallDetector()
-
-
-def _fall_trace(workdir: Path, kind: str = "forward", seed: int = 7) -> float:
-    """Write the trace; return when (seconds into it) the firmware's detector fires."""
-    data = generate(kind, seed)
-    (workdir / "trace.bin").write_bytes(data.tobytes())
-    det = _detector()
-    for i, (x, y, z) in enumerate(data.tolist()):
-        if det.update(x, y, z):
-            return (i + 1) / RATE_HZ
-    raise AssertionError("the trace has no fall the detector sees")
-
-
-def _events(sub: Subscriber) -> list[Record]:
-    records: list[Record] = []
-    for topic, payload, _ in sub.on("/event"):
-        records += parse_pack(Topic.parse(topic), payload, received_at=time.time())
-    return records
-
-
 def test_a_fall_gives_exactly_one_event_and_inputs_go_out_at_once(
     firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber]
 ) -> None:
     node = firmware("telecare", cancel_s=2, motion_summary_s=2)
-    detect_at = _fall_trace(node.workdir)
+    detect_at = fall_trace(node.workdir)
     node.sim_path.write_text(
         json.dumps(
             {
@@ -68,11 +38,11 @@ def test_a_fall_gives_exactly_one_event_and_inputs_go_out_at_once(
     sub = subscriber(node.topic("#"))
     node.start()
     node.wait_line("fall suspected", timeout_s=detect_at + 15)
-    assert until(lambda: any(r.name == "fall" for r in _events(sub)), 10), node.output()
+    assert until(lambda: any(r.name == "fall" for r in events(sub)), 10), node.output()
     time.sleep(3)  # long enough for a second event, were there one
-    falls = [r for r in _events(sub) if r.name == "fall"]
+    falls = [r for r in events(sub) if r.name == "fall"]
     assert [r.value for r in falls] == ["detected"], node.output()
-    by_name = {(r.name, r.value) for r in _events(sub)}
+    by_name = {(r.name, r.value) for r in events(sub)}
     assert ("button", "pressed") in by_name
     assert ("leak", True) in by_name
     assert ("contact", True) in by_name
@@ -91,7 +61,7 @@ def test_a_press_in_the_cancel_window_reports_cancelled(
     firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber]
 ) -> None:
     node = firmware("telecare", cancel_s=8)
-    detect_at = _fall_trace(node.workdir, "sideways", seed=11)
+    detect_at = fall_trace(node.workdir, "sideways", seed=11)
     press = detect_at + 3  # well inside the window, whatever the boot took
     node.sim_path.write_text(
         json.dumps(
@@ -103,10 +73,10 @@ def test_a_press_in_the_cancel_window_reports_cancelled(
     )
     sub = subscriber(node.topic("#"))
     node.start()
-    assert until(lambda: any(r.name == "fall" for r in _events(sub)), detect_at + 15), node.output()
+    assert until(lambda: any(r.name == "fall" for r in events(sub)), detect_at + 15), node.output()
     time.sleep(1)
-    events = [(r.name, r.value) for r in _events(sub)]
-    assert events == [("fall", "cancelled")], node.output()
+    seen = [(r.name, r.value) for r in events(sub)]
+    assert seen == [("fall", "cancelled")], node.output()
 
 
 def test_the_retained_config_reaches_the_detector(
@@ -115,7 +85,7 @@ def test_the_retained_config_reaches_the_detector(
     """Fall detection turned off from the platform: the same fall gives no event; the button
     still does. The setting is kept in flash for the next boot."""
     node = firmware("telecare", cancel_s=1)
-    detect_at = _fall_trace(node.workdir)
+    detect_at = fall_trace(node.workdir)
     node.sim_path.write_text(
         json.dumps(
             {
@@ -127,11 +97,11 @@ def test_the_retained_config_reaches_the_detector(
     sub = subscriber(node.topic("#"))
     sub.publish(node.topic("config"), json.dumps({"fall": {"enabled": False}}), retain=True)
     node.start()
-    assert until(lambda: any(r.name == "button" for r in _events(sub)), detect_at + 15), (
+    assert until(lambda: any(r.name == "button" for r in events(sub)), detect_at + 15), (
         node.output()
     )
     time.sleep(1.5)
-    assert [(r.name, r.value) for r in _events(sub)] == [("button", "pressed")], node.output()
+    assert [(r.name, r.value) for r in events(sub)] == [("button", "pressed")], node.output()
     assert json.loads((node.workdir / "remote.json").read_text()) == {"fall": {"enabled": False}}
     status = json.loads(sub.on("/status")[-1][1])
     assert status["config"] == "applied"
@@ -144,7 +114,7 @@ def test_a_fall_during_a_broker_outage_is_sent_once_when_it_returns(
 ) -> None:
     private, settings = make_stack()
     node = firmware("telecare", settings_=settings, cancel_s=1, keepalive_s=4, report_every=100)
-    detect_at = _fall_trace(node.workdir, "backward", seed=5)
+    detect_at = fall_trace(node.workdir, "backward", seed=5)
     node.sim_path.write_text(json.dumps({"adxl345": {"trace": str(node.workdir / "trace.bin")}}))
     sub = subscriber(node.topic("event"), settings, client_id="fw-tc-outage-watch")
     node.start()
@@ -154,11 +124,11 @@ def test_a_fall_during_a_broker_outage_is_sent_once_when_it_returns(
     queued_at = time.time()
     time.sleep(1)
     private.broker.start()
-    assert until(lambda: bool(_events(sub)), 30), node.output()
+    assert until(lambda: bool(events(sub)), 30), node.output()
     time.sleep(2)
-    events = _events(sub)
-    assert [(r.name, r.value) for r in events] == [("fall", "detected")], node.output()
-    assert events[0].time <= queued_at + 0.5  # stamped when it happened, not when sent
+    got = events(sub)
+    assert [(r.name, r.value) for r in got] == [("fall", "detected")], node.output()
+    assert got[0].time <= queued_at + 0.5  # stamped when it happened, not when sent
     # the 50 Hz loop never fell behind while the link was down and reconnecting
     steady = [ln for ln in node.lines if ln.startswith("steady")]
     assert steady

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Firmware, Subscriber, until
-from test_fw_telecare import _fall_trace
+from fw_support import *  # noqa: F403  (pytest fixtures, by name)
+from fw_support import Firmware, Subscriber, fall_trace, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ingest_process")]
 
@@ -45,7 +45,7 @@ def test_firmware_readings_and_a_fall_reach_influxdb(
     assert {r.get("room") for r in rows} == {"bedroom"}
 
     pendant = firmware("telecare", cancel_s=1)
-    detect_at = _fall_trace(pendant.workdir)
+    detect_at = fall_trace(pendant.workdir)
     pendant.sim_path.write_text(
         json.dumps({"adxl345": {"trace": str(pendant.workdir / "trace.bin")}})
     )

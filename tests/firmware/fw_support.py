@@ -1,7 +1,10 @@
-"""Fixtures that run the firmware on the real MicroPython Unix port against a real broker."""
+"""Fixtures and helpers that run the firmware on the real MicroPython Unix port against a real
+broker. Not a conftest.py: the test modules import it by name (`from fw_support import *`),
+so it cannot shadow the root conftest that other tests import."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,8 +19,11 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.firmware_traces import RATE_HZ, generate
 from hof.provision import provision
+from hof.senml import Record, parse_pack
 from hof.settings import Settings
+from hof.topic import Topic
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
@@ -199,3 +205,31 @@ def until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return predicate()
+
+
+def _detector() -> Any:
+    spec = importlib.util.spec_from_file_location("fw_fall", FIRMWARE / "fall.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FallDetector()
+
+
+def fall_trace(workdir: Path, kind: str = "forward", seed: int = 7) -> float:
+    """Write the trace; return when (seconds into it) the firmware's detector fires."""
+    data = generate(kind, seed)
+    (workdir / "trace.bin").write_bytes(data.tobytes())
+    det = _detector()
+    for i, (x, y, z) in enumerate(data.tolist()):
+        if det.update(x, y, z):
+            return float(i + 1) / RATE_HZ
+    raise AssertionError("the trace has no fall the detector sees")
+
+
+def events(sub: Subscriber) -> list[Record]:
+    """The SenML records on `event` the subscriber has seen, checked against the contract."""
+    records: list[Record] = []
+    for topic, payload, _ in sub.on("/event"):
+        records += parse_pack(Topic.parse(topic), payload, received_at=time.time())
+    return records
