@@ -6,8 +6,9 @@ import time
 
 # Pins of the reference board (ESP32-DevKitC); a device's config may name others under "pins".
 DEFAULT_PINS = {"sda": 21, "scl": 22, "button": 0, "pir": 27, "leak": 26, "door": 25, "vbat": 35}
-# MicroPython's epoch on the ESP32 is 2000-01-01; the contract's is 1970-01-01.
-EPOCH_OFFSET = 946684800
+# The contract's epoch is 1970-01-01; MicroPython ports count from 2000-01-01 unless built
+# with MICROPY_EPOCH_IS_1970: ask the port rather than assume.
+EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
 
 class ActivePin:
@@ -55,7 +56,7 @@ class Board:
         return int(time.time()) + EPOCH_OFFSET
 
     def time_ms(self) -> int:
-        return (int(time.time()) + EPOCH_OFFSET) * 1000
+        return time.time_ns() // 1_000_000 + EPOCH_OFFSET * 1000
 
     def clock_valid(self) -> bool:
         return self.time() > 1_700_000_000
