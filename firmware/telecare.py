@@ -52,7 +52,7 @@ class TelecareNode(Node):
         self.fall_ms = 0
         self.motion_seen = False
         self.motion_since = 0
-        # The outbox: fixed arrays, oldest first; full drops the oldest motion summary first.
+        # The outbox: fixed arrays, oldest first; when full the oldest goes, counted in ob_discards.
         self.ob_kind = array.array("B", bytes(OUTBOX))
         self.ob_value = array.array("B", bytes(OUTBOX))
         self.ob_ms = [0] * OUTBOX
