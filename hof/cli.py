@@ -47,6 +47,12 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return run_until_signalled(lambda stop: serve(settings, stop=stop))
 
 
+def _cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.service import serve
+
+    return run_until_signalled(lambda stop: serve(settings, stop=stop))
+
+
 def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.service import serve
 
@@ -116,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
         "acknowledge them only once stored. Runs until SIGTERM or Ctrl-C, then drains.",
     )
     p.set_defaults(handler=_cmd_ingest)
+
+    p = sub.add_parser(
+        "gateway",
+        help="run a home gateway (home broker -> durable queue -> platform)",
+        description="Validate the home's messages against the contract, commit them to a "
+        "durable SQLite queue before acknowledging them, and forward them to the platform "
+        "broker, events first; escalate falls and help calls locally when the platform "
+        "cannot be reached. Runs until SIGTERM or Ctrl-C, then drains. docs/gateway.md.",
+    )
+    p.set_defaults(handler=_cmd_gateway)
 
     p = sub.add_parser(
         "alerts",

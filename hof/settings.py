@@ -27,6 +27,7 @@ __all__ = [
     "AlertStoreSettings",
     "AlertsSettings",
     "ContractSettings",
+    "GatewaySettings",
     "InfluxSettings",
     "IngestSettings",
     "MqttSettings",
@@ -100,6 +101,40 @@ class AlertsSettings(BaseModel):
     # and declines over weeks.
     mould_history_days: float = Field(60.0, ge=0)
     thresholds_file: Path | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
+
+
+class GatewaySettings(BaseModel):
+    """The home gateway: the home's broker, its durable queue, and local telecare escalation.
+
+    The uplink is `mqtt` (the platform broker), with this home's own credential: username = home.
+    """
+
+    home: str | None = None
+    client_id: str = "gateway"
+    local: MqttSettings = MqttSettings()
+    # None means {state_dir}/gateway/queue.sqlite.
+    queue_path: Path | None = None
+    # Bound on queued records (~4 weeks of a home of 10 sensors every 5 minutes); past it the
+    # oldest routine readings are dropped and counted, never events.
+    queue_max_records: int = Field(500_000, ge=10)
+    commit_max_records: int = Field(5000, ge=1)
+    commit_interval_s: float = Field(0.05, gt=0)
+    forward_chunk_records: int = Field(5000, ge=1)
+    publish_window: int = Field(16, ge=1, le=100)
+    receive_maximum: int = Field(1000, ge=1, le=65535)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    # A device is offline once silent for this many of its intervals (config `interval_s`).
+    offline_after_intervals: float = Field(3.0, gt=0)
+    default_interval_s: float = Field(300.0, gt=0)
+    status_interval_s: float = Field(30.0, gt=0)
+    # Local telecare escalation: a command (argv) and/or a webhook URL, used when a fall or a
+    # button press cannot reach the platform within escalate_after_s.
+    escalation_command: list[str] | None = None
+    escalation_webhook: str | None = None
+    escalation_timeout_s: float = Field(10.0, gt=0)
+    escalate_after_s: float = Field(10.0, ge=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
 
@@ -201,6 +236,7 @@ class Settings(BaseSettings):
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
     alerts: AlertsSettings = AlertsSettings()
+    gateway: GatewaySettings = GatewaySettings()
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
     alertstore: AlertStoreSettings = AlertStoreSettings()

@@ -1,0 +1,3 @@
+"""The home gateway: local broker in, durable store-and-forward, uplink to the platform."""
+
+__all__: list[str] = []

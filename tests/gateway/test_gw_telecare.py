@@ -1,0 +1,119 @@
+"""When the internet is down a fall still reaches someone: a local hook and a webhook run, and
+the pendant is told; bad input is dead-lettered on the home broker with its reason."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gw_support import *  # noqa: F403  (pytest fixtures, by name)
+from gw_support import Home, until
+
+from hof.stack import free_port
+
+pytestmark = pytest.mark.e2e
+
+SOUNDER = """\
+import json, sys
+alert = json.load(sys.stdin)
+with open(sys.argv[1], "a") as out:
+    out.write(json.dumps(alert) + "\\n")
+"""
+
+
+class Webhook:
+    """A real HTTP server on loopback that records what it is sent."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/alarm"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+def test_fall_without_internet_is_escalated_locally_and_the_pendant_told(
+    home: Home, webhook: Webhook, tmp_path: Path
+) -> None:
+    script = tmp_path / "sounder.py"
+    script.write_text(SOUNDER)
+    rang = tmp_path / "sounder.log"
+    home.platform.broker.stop()  # no internet from the start
+    gateway = home.gateway(
+        HOF_GATEWAY__ESCALATION_COMMAND=json.dumps([sys.executable, str(script), str(rang)]),
+        HOF_GATEWAY__ESCALATION_WEBHOOK=webhook.url,
+    )
+    gateway.start()
+    notices = home.recorder(f"hof/v1/{home.id}/+/notice", on_platform=False)
+    pendant = home.device("pendant-1")
+    at = round(time.time(), 3)
+    pendant.publish("event", [{"bn": "pendant-1/", "bt": at, "n": "fall", "vs": "detected"}])
+
+    assert until(lambda: bool(notices.on("notice")), 15), gateway.log_tail()
+    topic, notice = notices.on("notice")[0]
+    assert topic == f"hof/v1/{home.id}/pendant-1/notice"
+    assert notice["alert"] == "fall"
+    assert notice["state"] == "escalated-locally"
+    assert sorted(notice["via"]) == ["command", "webhook"]
+    sounded = json.loads(rang.read_text().splitlines()[0])
+    assert (sounded["device"], sounded["alert"], sounded["time"]) == ("pendant-1", "fall", at)
+    assert webhook.received[0]["alert"] == "fall"
+    assert webhook.received[0]["home"] == home.id
+
+    # A pendant press whose routes all fail says so: help has not been reached.
+    webhook.close()
+    script.write_text("import sys; sys.exit(3)\n")
+    pendant.publish("event", [{"bn": "pendant-1/", "bt": at + 5, "n": "button", "vs": "pressed"}])
+    assert until(lambda: len(notices.on("notice")) == 2, 30), gateway.log_tail()
+    assert notices.on("notice")[1][1]["state"] == "escalation-failed"
+
+
+def test_bad_input_is_dead_lettered_with_its_reason_and_counted(home: Home) -> None:
+    gateway = home.gateway(HOF_MQTT__PORT=str(free_port()))  # no platform at all
+    gateway.start()
+    letters = home.recorder(f"hof/v1/{home.id}/+/deadletter", on_platform=False)
+    sensor = home.device("env-1")
+    sensor.publish("reading", [{"n": "humidity", "u": "%RH", "v": 180}])
+    sensor.publish("reading", b"not json")
+    sensor.publish("reading", [{"n": "temperature", "u": "Cel", "v": 19.5}])  # relative: good
+    assert until(lambda: len(letters.on("deadletter")) == 2, 15), gateway.log_tail()
+    reasons = [body["reason"] for _t, body in letters.on("deadletter")]
+    assert reasons == ["out_of_range", "not_json"]
+    first = letters.on("deadletter")[0][1]
+    assert first["service"] == "gateway"
+    assert "humidity 180" in first["detail"]
+    assert gateway.by_label("hof_gateway_rejected_total", "reason") == {
+        "out_of_range": 1.0,
+        "not_json": 1.0,
+    }
+    assert until(lambda: gateway.gauge("hof_gateway_queue_depth") == 1.0, 10)
