@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AlertsProcess
+from hofsupport import AlertsProcess
 
 from hof.alertstore.api import AlertStore
 from hof.alertstore.records import AlertFilter, AlertView

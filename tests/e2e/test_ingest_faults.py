@@ -14,7 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from conftest import IngestProcess, influx_query, wait_until
+from hofsupport import IngestProcess, influx_query, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hof.settings import Settings

@@ -216,7 +216,7 @@ def test_retained_reading_replayed_to_a_new_worker_is_refused(
     device: Any, watcher: Any, home_id: str, eventually: Any, stack: Any, tmp_path: Any
 ) -> None:
     """A reading is never retained (CONTRACT.md): a replay of one is not new data."""
-    from conftest import IngestProcess
+    from hofsupport import IngestProcess
 
     env = device("env-r")
     letters = watcher(f"hof/v1/{home_id}/+/deadletter")

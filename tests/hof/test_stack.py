@@ -111,16 +111,15 @@ def test_detached_up_then_down_stops_exactly_what_it_started(tmp_path: Path) -> 
 
 def test_ctrl_c_stops_a_foreground_stack(tmp_path: Path) -> None:
     env = {**os.environ, "HOF_STATE_DIR": str(tmp_path)}
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "hof.cli", "stack", "up"], env=env, stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    lines = [proc.stdout.readline() for _ in range(6)]
-    assert "stack is up" in lines[0]
-    record = json.loads(endpoints_path(tmp_path).read_text())
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(30) == 0
-    proc.stdout.close()
+    ) as proc:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(6)]
+        assert "stack is up" in lines[0]
+        record = json.loads(endpoints_path(tmp_path).read_text())
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
     assert not any(pid_runs(pid, record["markers"][n]) for n, pid in record["pids"].items())
 
 
