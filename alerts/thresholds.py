@@ -122,6 +122,10 @@ class Thresholds(BaseModel):
     battery_ok: float = 25.0
     # Inactivity (Tunstall's default range 12-14 h; "no movement by 10:00" is common).
     inactivity_hours: float = Field(12.0, gt=0)
+    # "No movement anywhere by 10:00": the morning check, from `morning_from_hour` local time;
+    # None turns it off (e.g. for a tenant who works nights).
+    inactivity_by_hour: int | None = Field(10, ge=1, le=23)
+    morning_from_hour: int = Field(5, ge=0, le=22)
     night_start_hour: int = Field(22, ge=0, le=23)
     night_end_hour: int = Field(7, ge=0, le=23)
     timezone: str = "Europe/London"

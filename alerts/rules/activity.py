@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from alerts.thresholds import Thresholds
@@ -47,12 +49,30 @@ def on_data(state: ActivityState, t: float) -> None:
     state.latest = max(state.latest, t)
 
 
+def _morning_missed(state: ActivityState, at: float, th: Thresholds) -> str | None:
+    """The morning check: past `inactivity_by_hour` local time, no movement since morning."""
+    if th.inactivity_by_hour is None:
+        return None
+    local = datetime.fromtimestamp(at, ZoneInfo(th.timezone))
+    if local.hour < th.inactivity_by_hour:
+        return None
+    morning = local.replace(hour=th.morning_from_hour, minute=0, second=0, microsecond=0)
+    if state.last_motion >= morning.timestamp():
+        return None
+    return f"No movement seen this morning by {th.inactivity_by_hour:02d}:00"
+
+
 def on_tick(state: ActivityState, now: float, th: Thresholds) -> Finding | None:
-    silent_h = (min(now, state.latest) - state.last_motion) / 3600
-    if state.raised or state.last_motion == 0.0 or silent_h < th.inactivity_hours:
+    at = min(now, state.latest)
+    silent_h = (at - state.last_motion) / 3600
+    if state.raised or state.last_motion == 0.0:
+        return None
+    morning = _morning_missed(state, at, th)
+    if morning is None and silent_h < th.inactivity_hours:
         return None
     state.raised = True
     seen = time.strftime("%H:%M on %d %b", time.gmtime(state.last_motion))
+    what = morning or "No movement seen in the home"
     return Finding(
         Action.RAISE,
         INACTIVITY,
@@ -60,7 +80,7 @@ def on_tick(state: ActivityState, now: float, th: Thresholds) -> Finding | None:
         None,
         Severity.SIGNIFICANT,
         now,
-        f"No movement seen in the home for {silent_h:.1f} hours (last at {seen} UTC).",
+        f"{what}: none for {silent_h:.1f} hours (last at {seen} UTC).",
         {
             "last_motion": state.last_motion,
             "hours": round(silent_h, 2),

@@ -78,7 +78,7 @@ def test_inactivity_counts_silence_in_the_homes_own_data_time() -> None:
     from alerts.rules.activity import ActivityState, on_data, on_motion
     from alerts.rules.activity import on_tick as activity_tick
 
-    th = Thresholds(inactivity_hours=12)
+    th = Thresholds(inactivity_hours=12, inactivity_by_hour=None)
     state = ActivityState("LCC-1")
     on_motion(state, T)
     on_data(state, T + 6 * 3600)
@@ -93,3 +93,27 @@ def test_inactivity_counts_silence_in_the_homes_own_data_time() -> None:
     on_motion(state, T + 13 * 3600)
     on_data(state, T + 20 * 3600)
     assert activity_tick(state, T + 86400, th) is None
+
+
+def test_no_movement_by_ten_in_the_morning() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from alerts.rules.activity import ActivityState, on_data, on_motion
+    from alerts.rules.activity import on_tick as activity_tick
+
+    london = ZoneInfo("Europe/London")
+    evening = datetime(2026, 1, 14, 22, 30, tzinfo=london).timestamp()
+    th = Thresholds(inactivity_hours=14, inactivity_by_hour=10)
+    state = ActivityState("LCC-1")
+    on_motion(state, evening)  # last movement: going to bed
+    on_data(state, datetime(2026, 1, 15, 9, 55, tzinfo=london).timestamp())
+    assert activity_tick(state, evening + 86400, th) is None  # before 10:00
+    on_data(state, datetime(2026, 1, 15, 10, 5, tzinfo=london).timestamp())
+    found = activity_tick(state, evening + 86400, th)  # 11.6 h: under 14, but the morning failed
+    assert found is not None
+    assert found.summary.startswith("No movement seen this morning by 10:00: none for 11.6 hours")
+    other = ActivityState("LCC-2")
+    on_motion(other, datetime(2026, 1, 15, 7, 40, tzinfo=london).timestamp())
+    on_data(other, datetime(2026, 1, 15, 10, 5, tzinfo=london).timestamp())
+    assert activity_tick(other, evening + 86400, th) is None  # up and about at 07:40
