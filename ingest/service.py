@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from hof.deadletter import deadletter_message
 from hof.errors import ContractError, Reason
 from hof.influx import InfluxClient, InfluxRejected, InfluxUnavailable
 from hof.metrics import Registry, register_endpoint, serve_metrics
@@ -21,7 +22,6 @@ from hof.rooms import RoomWatcher
 from hof.senml import Limits, Record, parse_pack
 from hof.settings import Settings
 from hof.topic import Channel, Topic, subscription
-from ingest.deadletter import deadletter_message
 from ingest.lineprotocol import encode_records
 
 __all__ = ["Ingest", "serve"]
@@ -273,7 +273,9 @@ class Ingest:
                 continue
             d = item.delivery
             self.m_rejects.inc(reason=item.error.reason.value)
-            target, body = deadletter_message(d.topic, d.payload, item.error, d.received_at)
+            target, body = deadletter_message(
+                d.topic, d.payload, item.error, d.received_at, service="ingest"
+            )
             log.warning(
                 "message_rejected",
                 topic=d.topic,
