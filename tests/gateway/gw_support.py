@@ -40,6 +40,7 @@ __all__ = [
     "Recorder",
     "count_stored",
     "home",
+    "influx_query",
     "publish_day",
     "until",
 ]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from gw_support import *  # noqa: F403  (pytest fixtures, by name)
-from gw_support import DAY, Home, Recorder, count_stored, publish_day, until
+from gw_support import DAY, Home, Recorder, count_stored, influx_query, publish_day, until
 
 from hof.senml import parse_pack
 from hof.topic import Topic
@@ -35,6 +35,9 @@ def test_sigkill_mid_flush_loses_and_duplicates_nothing(home: Home) -> None:
     cut_at = gateway.metrics().get(forwarded, 0)
     gateway.kill()  # a power cut while the queue is being flushed
     assert cut_at < sent - 50, "the flush finished before the cut: nothing was tested"
+    # The platform learns at once from the gateway's last will.
+    status = home.recorder(f"hof/v1/{home.id}/gateway/status")
+    assert until(lambda: bool(status.messages) and status.messages[-1][1] == b'{"state":"offline"}')
 
     # While the gateway is dead the devices go on; the home broker keeps their messages.
     late = [
@@ -87,8 +90,6 @@ def test_full_queue_drops_only_readings_and_says_so(home: Home) -> None:
     assert until(lambda: count_stored(home.platform_settings, home.id, "event") == 3, 40)
     assert until(lambda: count_stored(home.platform_settings, home.id) == 297, 20)
     # The newest readings are the ones kept.
-    from hofsupport import influx_query
-
     first = influx_query(
         home.platform_settings, f"SELECT first(temperature) FROM reading WHERE home='{home.id}'"
     )
