@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 import structlog
 
 from gateway.clock import clock_synced
-from gateway.deadletter import deadletter_body
 from gateway.escalation import ALERTING, Alert, Escalation
 from gateway.packs import Pack, build_packs
 from gateway.registry import Registry as Devices
 from gateway.store import PutResult, QueueStats, QueueStore
 from hof import __version__
+from hof.deadletter import deadletter_message
 from hof.errors import ConfigError, ContractError, Reason
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import Delivery, Link, LinkDownError, Will
@@ -288,11 +288,9 @@ class Gateway:
         log.warning(
             "message_rejected", topic=d.topic, reason=exc.reason.value, detail=exc.detail[:200]
         )
-        try:
-            target = str(Topic.parse(d.topic).with_channel(Channel.DEADLETTER))
-        except ContractError:
+        target, body = deadletter_message(d.topic, d.payload, exc, d.received_at, service="gateway")
+        if target is None:
             return  # no home to tell: logged and counted
-        body = deadletter_body(d.topic, d.payload, exc, d.received_at)
         try:
             await self.local.publish(target, body, qos=1)
         except LinkDownError as error:
