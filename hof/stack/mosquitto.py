@@ -14,7 +14,7 @@ from string import Template
 from hof.errors import StackError
 from hof.stack.process import ManagedProcess, free_port, repo_deploy_dir
 
-__all__ = ["BrokerTuning", "Mosquitto", "mqtt_connect_rc"]
+__all__ = ["BrokerTuning", "Mosquitto", "TlsListener", "mqtt_connect_rc"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,16 @@ class BrokerTuning:
     max_queued_messages: int = 2_000_000
     autosave_interval_s: int = 30
     session_expiry: str = "14d"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    """An extra TLS listener (deploy/mosquitto/tls.conf.in): its port and PEM files."""
+
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+    port: int = 0
 
 
 def _encode_str(value: str) -> bytes:
@@ -70,6 +80,7 @@ class Mosquitto:
         platform_user: str,
         simulator_user: str,
         tuning: BrokerTuning = BrokerTuning(),
+        tls: TlsListener | None = None,
     ) -> None:
         self.dir = state_dir
         self.host = host
@@ -79,6 +90,8 @@ class Mosquitto:
         self.platform_user = platform_user
         self.simulator_user = simulator_user
         self.tuning = tuning
+        self.tls = tls
+        self.tls_port = (tls.port or free_port(host)) if tls is not None else None
         self.config_path = self.dir / "mosquitto.conf"
         self.passwd_path = self.dir / "passwd"
         self.acl_path = self.dir / "acl"
@@ -106,6 +119,17 @@ class Mosquitto:
             "simulator_user": self.simulator_user,
         }
         conf = Template((deploy / "mosquitto.conf.in").read_text()).substitute(values)
+        if self.tls is not None:
+            if self.tls_port is None:
+                self.tls_port = self.tls.port or free_port(self.host)
+            tls_values = {
+                "bind": self.host,
+                "tls_port": str(self.tls_port),
+                "tls_cafile": str(self.tls.cafile),
+                "tls_certfile": str(self.tls.certfile),
+                "tls_keyfile": str(self.tls.keyfile),
+            }
+            conf += Template((deploy / "tls.conf.in").read_text()).substitute(tls_values)
         self.config_path.write_text(conf)
         self.acl_path.write_text(Template((deploy / "acl.in").read_text()).substitute(values))
         self.acl_path.chmod(0o600)

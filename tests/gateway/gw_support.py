@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,12 +36,14 @@ except ImportError:
     )
 
 __all__ = [
+    "Certificates",
     "GatewayProcess",
     "Home",
     "Recorder",
     "count_stored",
     "home",
     "influx_query",
+    "make_certificates",
     "publish_day",
     "until",
 ]
@@ -214,6 +217,72 @@ def count_stored(settings: Settings, home_id: str, what: str = "reading") -> int
     if not series:
         return 0
     return sum(int(v or 0) for v in series[0]["values"][0][1:])
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with Debian's openssl."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_certificates(directory: Path) -> Certificates:
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.crt", directory / "ca.key"
+    cert, key, csr = directory / "server.crt", directory / "server.key", directory / "server.csr"
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=hof test CA",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
+    return Certificates(ca, cert, key)
 
 
 def until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> bool:
