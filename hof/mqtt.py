@@ -229,7 +229,10 @@ class Link:
                 self._client = None
                 await self._close(client)
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
-            backoff = min(backoff * 2, 30.0)
+            # Capped low: while a platform service is away after a broker restart, its shared
+            # subscription does not exist (Mosquitto 2.0.11 does not restore it), so every
+            # second of reconnect delay is a second in which messages have nowhere to go.
+            backoff = min(backoff * 2, 5.0)
 
     async def _connect(self, client: paho.Client, connack: asyncio.Future[ReasonCode]) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]

@@ -75,6 +75,10 @@ class IngestSettings(BaseModel):
     """The ingest worker: its MQTT session, batching and metrics endpoint."""
 
     client_id: str = "hof-ingest-1"
+    # MQTT 5 shared subscription group, so several workers split the stream. Empty: a plain
+    # subscription, for a single worker. Mosquitto 2.0.11 restores a persistent session's
+    # plain subscription after a broker restart but not a shared one, so with a share group a
+    # message published between the broker's restart and the worker's return is dropped.
     share_group: str = "ingest"
     # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us. It is
     # the bound on everything ingest holds in memory, since nothing is acknowledged until stored.
@@ -119,7 +123,7 @@ class GatewaySettings(BaseModel):
     # Bound on queued records (~4 weeks of a home of 10 sensors every 5 minutes); past it the
     # oldest routine readings are dropped and counted, never events.
     queue_max_records: int = Field(500_000, ge=10)
-    commit_max_records: int = Field(5000, ge=1)
+    commit_max_messages: int = Field(5000, ge=1)
     commit_interval_s: float = Field(0.05, gt=0)
     forward_chunk_records: int = Field(5000, ge=1)
     publish_window: int = Field(16, ge=1, le=100)

@@ -141,3 +141,35 @@ def test_sigterm_drains_and_exits_cleanly(make_stack: MakeStack) -> None:
     worker.start()
     assert wait_until(lambda: stored(settings, "TERM-1") == 1000, 30)
     worker.stop()
+
+
+@pytest.mark.parametrize(
+    "share_group",
+    [
+        "",
+        pytest.param(
+            "ingest",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="Mosquitto 2.0.11 does not restore a persistent session's shared "
+                "subscription after a restart: what is published before the worker returns "
+                "has no subscriber and is dropped",
+            ),
+        ),
+    ],
+)
+def test_messages_published_after_a_broker_restart_reach_a_returning_worker(
+    make_stack: MakeStack, share_group: str
+) -> None:
+    stack, settings = make_stack()
+    worker = IngestProcess(settings.state_dir, "w6", HOF_INGEST__SHARE_GROUP=share_group)
+    worker.start()  # makes the persistent session and its subscription
+    assert worker.stop() == 0
+    stack.broker.stop()
+    stack.broker.start()
+    publish_many(settings, "RESTART-1", 200, time.time() - 100_000)  # before the worker is back
+    worker.start()
+    assert wait_until(lambda: stored(settings, "RESTART-1") == 200, 10), stored(
+        settings, "RESTART-1"
+    )
+    worker.stop()
