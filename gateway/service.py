@@ -204,7 +204,7 @@ class Gateway:
                 continue
             batch = [first]
             deadline = loop.time() + self.cfg.commit_interval_s
-            while len(batch) < self.cfg.commit_max_records:
+            while len(batch) < self.cfg.commit_max_messages:
                 try:
                     batch.append(self.local.get_nowait())
                 except asyncio.QueueEmpty:

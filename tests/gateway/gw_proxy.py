@@ -23,6 +23,7 @@ class Internet:
         first = self._listen(0)
         self._listener: socket.socket | None = first
         self.port: int = first.getsockname()[1]
+        self.frozen = False  # bytes are swallowed: a line that died without closing anything
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -64,7 +65,8 @@ class Internet:
                 try:
                     if not data:
                         raise OSError("closed")
-                    peer.sendall(data)
+                    if not self.frozen:
+                        peer.sendall(data)
                 except OSError:
                     self._drop(sock)
             selector.close()
@@ -106,7 +108,12 @@ class Internet:
                     s.close()
             self._pairs.clear()
 
+    def freeze(self) -> None:
+        """The line dies silently: connections stay open, nothing gets through either way."""
+        self.frozen = True
+
     def restore(self) -> None:
+        self.frozen = False
         with self._lock:
             if self._listener is None:
                 self._listener = self._listen(self.port)

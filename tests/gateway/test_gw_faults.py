@@ -103,3 +103,16 @@ def test_full_queue_drops_only_readings_and_says_so(home: Home) -> None:
     assert body["dropped"] == {"readings": sent - 300, "events": 0}
     assert "clock" in body
     assert "oldest_age_s" in body["queue"]
+
+
+def test_sigterm_drains_and_says_offline_and_a_restart_finishes_the_job(home: Home) -> None:
+    home.ingest()
+    gateway = home.gateway()
+    gateway.start()
+    status = home.recorder(f"hof/v1/{home.id}/gateway/status")
+    sent = publish_day([home.device("env-1")], time.time() - DAY - 600)
+    assert gateway.stop() == 0  # SIGTERM at once, with the day still on its way
+    assert until(lambda: status.messages[-1][1] == b'{"state":"offline"}', 10)
+    gateway.start()
+    assert until(lambda: count_stored(home.platform_settings, home.id) == sent, 40)
+    assert until(lambda: json.loads(status.messages[-1][1])["state"] == "online", 10)

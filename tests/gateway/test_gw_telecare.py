@@ -117,3 +117,33 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_counted(home: Home) -> N
         "not_json": 1.0,
     }
     assert until(lambda: gateway.gauge("hof_gateway_queue_depth") == 1.0, 10)
+
+
+def test_fall_on_a_silently_dead_line_is_escalated_after_escalate_after_s(
+    home: Home, webhook: Webhook
+) -> None:
+    gateway = home.gateway(
+        HOF_GATEWAY__ESCALATION_WEBHOOK=webhook.url, HOF_GATEWAY__ESCALATE_AFTER_S="2"
+    )
+    gateway.start()
+    assert until(lambda: gateway.gauge("hof_gateway_uplink_connected") == 1.0, 20)
+    notices = home.recorder(f"hof/v1/{home.id}/+/notice", on_platform=False)
+    pendant = home.device("pendant-1")
+    at = round(time.time(), 3)
+
+    # A healthy line: the platform acknowledges at once, nothing is escalated locally.
+    pendant.publish("event", [{"bn": "pendant-1/", "bt": at, "n": "fall", "vs": "detected"}])
+    assert until(lambda: gateway.metrics().get("hof_gateway_forwarded_records_total") == 1.0)
+    time.sleep(2.5)
+    assert (notices.on("notice"), webhook.received) == ([], [])
+
+    # The line dies without a word: the gateway still believes it is up (keep-alive has not
+    # noticed), but no PUBACK comes, so after escalate_after_s the fall goes the local way.
+    home.internet.freeze()
+    pendant.publish("event", [{"bn": "pendant-1/", "bt": at + 9, "n": "fall", "vs": "detected"}])
+    sent = time.monotonic()
+    assert until(lambda: bool(notices.on("notice")), 15), gateway.log_tail()
+    assert 1.5 < time.monotonic() - sent < 8
+    assert gateway.gauge("hof_gateway_uplink_connected") == 1.0
+    assert notices.on("notice")[0][1]["state"] == "escalated-locally"
+    assert webhook.received[0]["time"] == at + 9
