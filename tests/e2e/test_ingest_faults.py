@@ -169,7 +169,9 @@ def test_messages_published_after_a_broker_restart_reach_a_returning_worker(
     stack.broker.start()
     publish_many(settings, "RESTART-1", 200, time.time() - 100_000)  # before the worker is back
     worker.start()
-    assert wait_until(lambda: stored(settings, "RESTART-1") == 200, 10), stored(
-        settings, "RESTART-1"
-    )
-    worker.stop()
+    try:
+        assert wait_until(lambda: stored(settings, "RESTART-1") == 200, 10), stored(
+            settings, "RESTART-1"
+        )
+    finally:
+        worker.stop()
