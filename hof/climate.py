@@ -1,17 +1,26 @@
 """Psychrometrics for damp and condensation: dew point, vapour pressure, surface humidity.
 
-Vectorised with numpy: every function takes floats or arrays and returns the same shape.
-Out-of-domain input (RH <= 0 or > 100 %) gives NaN, never an exception.
+Every function is vectorised with numpy: it takes floats or arrays (broadcast together) and
+returns a float for scalar input, an array of the broadcast shape otherwise. Input outside a
+formula's domain gives NaN, documented per function; nothing raises and no numpy warning
+escapes, so a column of sensor data with gaps or faults can be passed whole.
+
+Saturation over liquid water uses the Magnus form with the Alduchov & Eskridge (1996)
+constants (DOMAIN.md): within 0.4 % of IAPWS over -40..50 °C, which is the authors' stated
+range. Below 0 °C it is saturation over supercooled water, not ice, as for dew points.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "MAGNUS_A",
+    "MAGNUS_B_C",
+    "MAGNUS_E0_PA",
     "absolute_humidity",
     "dew_point",
     "saturation_vapour_pressure",
@@ -20,59 +29,129 @@ __all__ = [
     "vapour_pressure",
 ]
 
-# Magnus form with Alduchov & Eskridge (1996) constants (DOMAIN.md).
-_A = 17.625
-_B = 243.04  # °C
-_E0 = 610.94  # Pa
-_RV = 461.5  # J/(kg K), water vapour
+Floats = NDArray[np.float64]
+
+# Alduchov, O. A. & Eskridge, R. E. (1996), "Improved Magnus form approximation of saturation
+# vapor pressure", J. Appl. Meteor. 35, 601-609: e_s = 610.94 exp(17.625 T / (T + 243.04)).
+MAGNUS_A = 17.625
+MAGNUS_B_C = 243.04  # °C
+MAGNUS_E0_PA = 610.94  # Pa
+_R_VAPOUR = 461.52  # J/(kg K): R / M_w = 8.314462618 / 0.01801528
+_KELVIN = 273.15
 
 
-def _f(x: ArrayLike) -> NDArray[np.float64]:
+def _f(x: ArrayLike) -> Floats:
     return np.asarray(x, dtype=np.float64)
 
 
-def _out(value: NDArray[np.float64]) -> Any:
-    return value.item() if value.ndim == 0 else value
+def _out(value: Floats, *inputs: object) -> Any:
+    # A float back for all-scalar input (what a rule formatting one reading wants), an array
+    # whenever any input was an array, even a 0-d one: the return follows the overloads.
+    if value.ndim == 0 and not any(isinstance(x, np.ndarray | list | tuple) for x in inputs):
+        return float(value)
+    return value
 
 
+@overload
+def saturation_vapour_pressure(t_c: float) -> float: ...
+@overload
+def saturation_vapour_pressure(t_c: ArrayLike) -> Floats: ...
 def saturation_vapour_pressure(t_c: ArrayLike) -> Any:
-    """Pa over water: 610.94 exp(17.625 T / (T + 243.04)) (Alduchov & Eskridge 1996)."""
+    """Saturation vapour pressure over water (Pa): 610.94 exp(17.625 T / (T + 243.04)).
+
+    Alduchov & Eskridge (1996), T in °C. NaN at or below -243.04 °C, where the form has its
+    pole (meaningless long before: the fit covers -40..50 °C).
+    """
     t = _f(t_c)
-    return _out(_E0 * np.exp(_A * t / (t + _B)))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        e = MAGNUS_E0_PA * np.exp(MAGNUS_A * t / (t + MAGNUS_B_C))
+    return _out(np.where(t > -MAGNUS_B_C, e, np.nan), t_c)
 
 
+@overload
+def vapour_pressure(t_c: float, rh_pct: float) -> float: ...
+@overload
+def vapour_pressure(t_c: ArrayLike, rh_pct: ArrayLike) -> Floats: ...
 def vapour_pressure(t_c: ArrayLike, rh_pct: ArrayLike) -> Any:
-    """Pa: the saturation pressure at T times RH/100; NaN outside 0 < RH <= 100."""
+    """Partial pressure of water vapour (Pa): e = e_s(T) RH / 100 (the definition of RH).
+
+    NaN unless 0 <= RH <= 100: a reading above 100 % is a sensor fault, not supersaturation.
+    """
     rh = _f(rh_pct)
-    valid = (rh > 0) & (rh <= 100)
-    return _out(np.where(valid, _f(saturation_vapour_pressure(t_c)) * rh / 100, np.nan))
+    e_s = _f(saturation_vapour_pressure(_f(t_c)))
+    with np.errstate(invalid="ignore"):
+        valid = (rh >= 0.0) & (rh <= 100.0)
+        return _out(np.where(valid, e_s * rh / 100.0, np.nan), t_c, rh_pct)
 
 
+@overload
+def dew_point(t_c: float, rh_pct: float) -> float: ...
+@overload
+def dew_point(t_c: ArrayLike, rh_pct: ArrayLike) -> Floats: ...
 def dew_point(t_c: ArrayLike, rh_pct: ArrayLike) -> Any:
-    """°C: gamma = ln(RH/100) + 17.625 T/(243.04+T); Td = 243.04 gamma / (17.625 - gamma).
+    """Dew point (°C), the Magnus form inverted (Alduchov & Eskridge 1996 constants):
 
-    Reference (DOMAIN.md): 25 °C at 60 % gives 16.70 °C.
+        gamma = ln(RH/100) + 17.625 T / (243.04 + T);  Td = 243.04 gamma / (17.625 - gamma)
+
+    Reference (DOMAIN.md): 25 °C at 60 % gives 16.70 °C. NaN unless 0 < RH <= 100 (at 0 %
+    there is no dew point) and T > -243.04 °C; NaN input gives NaN.
     """
     t, rh = _f(t_c), _f(rh_pct)
-    valid = (rh > 0) & (rh <= 100)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gamma = np.log(np.where(valid, rh, np.nan) / 100) + _A * t / (_B + t)
-        return _out(_B * gamma / (_A - gamma))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        valid = (rh > 0.0) & (rh <= 100.0) & (t > -MAGNUS_B_C)
+        gamma = np.log(np.where(valid, rh, np.nan) / 100.0) + MAGNUS_A * t / (MAGNUS_B_C + t)
+        td = MAGNUS_B_C * gamma / (MAGNUS_A - gamma)
+    return _out(np.where(valid, td, np.nan), t_c, rh_pct)
 
 
+@overload
+def surface_temperature(t_in: float, t_out: float, f_rsi: float = 0.75) -> float: ...
+@overload
+def surface_temperature(t_in: ArrayLike, t_out: ArrayLike, f_rsi: ArrayLike = 0.75) -> Floats: ...
 def surface_temperature(t_in: ArrayLike, t_out: ArrayLike, f_rsi: ArrayLike = 0.75) -> Any:
-    """°C of a cold wall or corner: Tsi = Te + fRsi (Ti - Te) (BRE IP1/06; 0.75 is the limit)."""
-    te = _f(t_out)
-    return _out(te + _f(f_rsi) * (_f(t_in) - te))
+    """Inner surface temperature (°C) of a wall, corner or bridge: Tsi = Te + fRsi (Ti - Te).
 
-
-def surface_humidity(t_air: ArrayLike, rh_air: ArrayLike, t_surface: ArrayLike) -> Any:
-    """% RH at a surface: the room's vapour pressure over saturation at the surface, at most 100."""
-    e = _f(vapour_pressure(t_air, rh_air))
+    BRE IP1/06 (and BS EN ISO 13788): fRsi = (Tsi - Te) / (Ti - Te) is the temperature
+    factor; 0.75 is the limit a sound dwelling should meet, lower for poorly insulated stock.
+    NaN unless 0 <= fRsi <= 1 (a surface is never colder than outside nor warmer than the room).
+    """
+    ti, te, f = _f(t_in), _f(t_out), _f(f_rsi)
     with np.errstate(invalid="ignore"):
-        return _out(np.minimum(100 * e / _f(saturation_vapour_pressure(t_surface)), 100.0))
+        valid = (f >= 0.0) & (f <= 1.0)
+        return _out(np.where(valid, te + f * (ti - te), np.nan), t_in, t_out, f_rsi)
 
 
+@overload
+def surface_humidity(t_air: float, rh_air: float, t_surface: float) -> float: ...
+@overload
+def surface_humidity(t_air: ArrayLike, rh_air: ArrayLike, t_surface: ArrayLike) -> Floats: ...
+def surface_humidity(t_air: ArrayLike, rh_air: ArrayLike, t_surface: ArrayLike) -> Any:
+    """Relative humidity (%) at a surface: the room's vapour pressure over saturation there.
+
+    RH_si = 100 e(T_air, RH_air) / e_s(T_si), at most 100 (at or below the dew point water
+    condenses and the surface is wet). The air at the surface is assumed to have the room's
+    vapour pressure (BS EN ISO 13788's surface method). NaN where the room's figures are
+    outside `vapour_pressure`'s domain or any input is NaN.
+    """
+    e = _f(vapour_pressure(_f(t_air), _f(rh_air)))
+    e_s = _f(saturation_vapour_pressure(_f(t_surface)))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # np.minimum, not fmin: a NaN must stay NaN, not become 100.
+        rh_s = np.minimum(100.0 * e / e_s, 100.0)
+    return _out(rh_s, t_air, rh_air, t_surface)
+
+
+@overload
+def absolute_humidity(t_c: float, rh_pct: float) -> float: ...
+@overload
+def absolute_humidity(t_c: ArrayLike, rh_pct: ArrayLike) -> Floats: ...
 def absolute_humidity(t_c: ArrayLike, rh_pct: ArrayLike) -> Any:
-    """g/m³ of water vapour: e / (Rv T) (ideal gas)."""
-    return _out(1000 * _f(vapour_pressure(t_c, rh_pct)) / (_RV * (_f(t_c) + 273.15)))
+    """Water vapour density (g/m³): 1000 e / (R_v (T + 273.15)), the ideal gas law.
+
+    R_v = 461.52 J/(kg K). NaN where `vapour_pressure` is, or at or below 0 K.
+    """
+    t = _f(t_c)
+    e = _f(vapour_pressure(t, _f(rh_pct)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = 1000.0 * e / (_R_VAPOUR * (t + _KELVIN))
+        return _out(np.where(t > -_KELVIN, rho, np.nan), t_c, rh_pct)
