@@ -78,6 +78,10 @@ def publish(settings: Settings, home: str, devices: int, steps: int, names: int)
             pack[0] = {"bn": f"env-{d}/", "bt": start + step * 300, **pack[0]}
             infos.append(client.publish(f"hof/v1/{home}/env-{d}/reading", json.dumps(pack), qos=1))
             records += names
+        if len(infos) >= 2000:  # in waves, so paho's own queue stays small
+            for info in infos:
+                info.wait_for_publish(60)
+            infos.clear()
     for info in infos:
         info.wait_for_publish(60)
     client.disconnect()

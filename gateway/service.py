@@ -178,10 +178,15 @@ class Gateway:
                 tg.create_task(self._status_loop()),
                 tg.create_task(self._sweep()),
             ]
-            await self.local.subscribed.wait()
-            self.ready.set()
-            self.m_ready.set(1.0)
-            log.info("gateway_ready", home=self.home, queued=sum(self._q.counts.values()))
+            # Ready once the home broker is subscribed; a SIGTERM before that still stops.
+            waits = [asyncio.ensure_future(e.wait()) for e in (self.local.subscribed, self.stop)]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits:
+                waiting.cancel()
+            if not self.stop.is_set():
+                self.ready.set()
+                self.m_ready.set(1.0)
+                log.info("gateway_ready", home=self.home, queued=sum(self._q.counts.values()))
             await self.stop.wait()
             log.info("gateway_draining", home=self.home)
             await intake
