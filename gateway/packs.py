@@ -47,11 +47,15 @@ def build_packs(
     for device, (kept_ids, kept, spare_ids, _seen) in groups.items():
         topic = str(Topic(kept[0].home, device, Channel(channel)))
         device_packs: list[Pack] = []
-        for start in range(0, len(kept), max_records):
+        # As few packs as the limits allow, of even size (no small leftover pack).
+        size = len(encode_pack(device, kept))
+        parts = max(-(-len(kept) // max_records), -(-size // int(max_bytes * 0.97)))
+        step = -(-len(kept) // parts)
+        for start in range(0, len(kept), step):
             _cut(
                 topic,
-                kept_ids[start : start + max_records],
-                kept[start : start + max_records],
+                kept_ids[start : start + step],
+                kept[start : start + step],
                 max_bytes,
                 device_packs,
             )
@@ -65,10 +69,13 @@ def build_packs(
 def _cut(
     topic: str, ids: list[int], records: list[Record], max_bytes: int, out: list[Pack]
 ) -> None:
-    payload = encode_pack(records[0].device, records)
-    if len(payload) <= max_bytes or len(records) == 1:
-        out.append(Pack(topic, payload, ids, records))
-        return
-    half = len(records) // 2
-    _cut(topic, ids[:half], records[:half], max_bytes, out)
-    _cut(topic, ids[half:], records[half:], max_bytes, out)
+    """Cut records into packs of at most `max_bytes`, as full as the size allows."""
+    while records:
+        count = len(records)
+        payload = encode_pack(records[0].device, records)
+        while len(payload) > max_bytes and count > 1:
+            # Scale by the overshoot (records are of much the same size), then trim.
+            count = max(1, min(count - 1, int(count * max_bytes / len(payload) * 0.98)))
+            payload = encode_pack(records[0].device, records[:count])
+        out.append(Pack(topic, payload, ids[:count], records[:count]))
+        ids, records = ids[count:], records[count:]
