@@ -147,3 +147,25 @@ def test_fall_on_a_silently_dead_line_is_escalated_after_escalate_after_s(
     assert gateway.gauge("hof_gateway_uplink_connected") == 1.0
     assert notices.on("notice")[0][1]["state"] == "escalated-locally"
     assert webhook.received[0]["time"] == at + 9
+
+
+def test_notices_and_configs_from_the_platform_reach_the_home(home: Home) -> None:
+    gateway = home.gateway()
+    gateway.start()
+    assert until(lambda: gateway.gauge("hof_gateway_uplink_connected") == 1.0, 20)
+    pendant_side = home.recorder(f"hof/v1/{home.id}/pendant-1/+", on_platform=False)
+    platform = home.recorder(f"hof/v1/{home.id}/nobody/+")  # a platform-side client to publish
+    notice = b'{"alert":"fall","state":"acknowledged"}'
+    config = b'{"interval_s":60,"fall":{"enabled":true}}'
+    for channel, payload, retain in (("notice", notice, False), ("config", config, True)):
+        info = platform.client.publish(
+            f"hof/v1/{home.id}/pendant-1/{channel}", payload, qos=1, retain=retain
+        )
+        info.wait_for_publish(5)
+    assert until(lambda: len(pendant_side.messages) >= 2, 15), gateway.log_tail()
+    got = {t.rsplit("/", 1)[1]: p for t, p, _r in pendant_side.messages}
+    assert got == {"notice": notice, "config": config}
+    # The config is retained on the home broker too: a pendant that wakes later still gets it.
+    late = home.recorder(f"hof/v1/{home.id}/pendant-1/config", on_platform=False)
+    assert until(lambda: bool(late.messages), 5)
+    assert late.messages[0][1:] == (config, True)
