@@ -39,6 +39,7 @@ from hof.rooms import RoomWatcher
 from hof.senml import Limits, Record, parse_pack
 from hof.settings import Settings
 from hof.topic import Channel, Topic, subscription
+from hof.waiting import first_of
 
 __all__ = ["AlertsWorker", "serve"]
 
@@ -127,19 +128,22 @@ class AlertsWorker:
         try:
             async with asyncio.TaskGroup() as tg:
                 watcher = tg.create_task(self.room_watcher.run())
-                await self.room_watcher.snapshot()
-                await self._rebuild()
+                await first_of(self.room_watcher.snapshot(), self.stop)
+                if not self.stop.is_set():
+                    await first_of(self._rebuild(), self.stop)
                 links = [tg.create_task(self.data.run()), tg.create_task(self.events.run())]
                 consumers = [
                     tg.create_task(self._consume(self.events)),
                     tg.create_task(self._consume(self.data)),
                 ]
                 ticker = tg.create_task(self._tick())
-                await self.data.subscribed.wait()
-                await self.events.subscribed.wait()
-                self.ready.set()
-                self.m_ready.set(1.0)
-                log.info("alerts_ready", rooms=len(self.rooms), devices=len(self.devices))
+                subscribed = asyncio.gather(
+                    self.data.subscribed.wait(), self.events.subscribed.wait()
+                )
+                if await first_of(subscribed, self.stop) is subscribed:
+                    self.ready.set()
+                    self.m_ready.set(1.0)
+                    log.info("alerts_ready", rooms=len(self.rooms), devices=len(self.devices))
                 await self.stop.wait()
                 log.info("alerts_stopping", inbox=self.inbox.qsize(), urgent=self.urgent.qsize())
                 # What is not yet acknowledged is redelivered to the next worker.

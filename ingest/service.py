@@ -22,6 +22,7 @@ from hof.rooms import RoomWatcher
 from hof.senml import Limits, Record, parse_pack
 from hof.settings import Settings
 from hof.topic import Channel, Topic, subscription
+from hof.waiting import first_of
 from ingest.lineprotocol import encode_records
 
 __all__ = ["Ingest", "serve"]
@@ -136,15 +137,15 @@ class Ingest:
         async with asyncio.TaskGroup() as tg:
             # Rooms first, so the first readings are tagged with them.
             links = [tg.create_task(self.room_watcher.run())]
-            await self.room_watcher.snapshot()
+            await first_of(self.room_watcher.snapshot(), self.stop)
             links.append(tg.create_task(self.data.run()))
             collector = tg.create_task(self._collect())
             writer = tg.create_task(self._write(influx))
             reporter = tg.create_task(self._report())
-            await self.data.subscribed.wait()
-            self.ready.set()
-            self.m_ready.set(1.0)
-            log.info("ingest_ready", rooms=len(self.rooms))
+            if await first_of(self.data.subscribed, self.stop) is self.data.subscribed:
+                self.ready.set()
+                self.m_ready.set(1.0)
+                log.info("ingest_ready", rooms=len(self.rooms))
             await self.stop.wait()
             log.info("ingest_draining", inbox=self.inbox.qsize())
             await collector

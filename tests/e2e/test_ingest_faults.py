@@ -129,18 +129,22 @@ def test_sigterm_drains_and_exits_cleanly(make_stack: MakeStack) -> None:
     _stack, settings = make_stack()
     worker = IngestProcess(settings.state_dir, "w5")
     worker.start()
-    publish_many(settings, "TERM-1", 1000, time.time() - 100000)
-    assert worker.stop() == 0
-    log: list[dict[str, Any]] = [
-        json.loads(line)
-        for line in worker.log_path.read_text().splitlines()
-        if line.startswith("{")
-    ]
-    assert any(entry["event"] == "ingest_draining" for entry in log)
-    assert log[-1]["event"] == "ingest_stopped"
-    worker.start()
-    assert wait_until(lambda: stored(settings, "TERM-1") == 1000, 30)
-    worker.stop()
+    try:
+        publish_many(settings, "TERM-1", 1000, time.time() - 100000)
+        assert worker.stop() == 0
+        log: list[dict[str, Any]] = [
+            json.loads(line)
+            for line in worker.log_path.read_text().splitlines()
+            if line.startswith("{")
+        ]
+        events = [entry["event"] for entry in log]
+        assert "ingest_draining" in events
+        assert events.index("ingest_stopped") > events.index("ingest_draining")
+        worker.start()
+        assert wait_until(lambda: stored(settings, "TERM-1") == 1000, 30)
+    finally:
+        if worker.proc is not None:
+            worker.stop()
 
 
 @pytest.mark.parametrize(

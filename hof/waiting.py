@@ -1,0 +1,26 @@
+"""Waiting on several things at once: a service's start-up must still hear SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+__all__ = ["first_of"]
+
+
+async def first_of(*waits: asyncio.Event | Awaitable[Any]) -> object:
+    """Wait until the first event is set or awaitable finishes; cancel the others.
+
+    Returns the event or awaitable that finished first, so the caller can tell, e.g., whether
+    a service became ready or was told to stop while still starting.
+    """
+    futures: dict[asyncio.Future[Any], asyncio.Event | Awaitable[Any]] = {}
+    for wait in waits:
+        awaitable: Awaitable[Any] = wait.wait() if isinstance(wait, asyncio.Event) else wait
+        futures[asyncio.ensure_future(awaitable)] = wait
+    done, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    for future in pending:
+        future.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return futures[next(iter(done))]
