@@ -78,6 +78,20 @@ def take_snapshot(settings: Settings) -> Snapshot:
             service["error"] = str(exc)
             snap.services.append(service)
             continue
+        if entry.get("service") == "gateway":
+            service.update(
+                messages=_sum(samples, "hof_gateway_messages_total"),
+                records=_sum(samples, "hof_gateway_records_total"),
+                forwarded=_sum(samples, "hof_gateway_forwarded_records_total"),
+                rejected=_sum(samples, "hof_gateway_rejected_total"),
+                dropped=_sum(samples, "hof_gateway_dropped_readings_total"),
+                queue=_sum(samples, "hof_gateway_queue_depth"),
+                escalations=_sum(samples, "hof_gateway_escalations_total"),
+                devices_online=_sum(samples, "hof_gateway_devices_online"),
+                connected=_sum(samples, "hof_gateway_uplink_connected") > 0,
+            )
+            snap.services.append(service)
+            continue
         if entry.get("service") == "alerts":
             service.update(
                 messages=_sum(samples, "hof_alerts_messages_total"),
@@ -133,6 +147,16 @@ def render(snap: Snapshot, previous: Snapshot | None) -> str:
             lines.append(f"  cannot read its metrics: {s['error']}")
             continue
         prev = before.get(s["instance"])
+        if s["service"] == "gateway":
+            lines += [
+                f"  uplink           {'connected' if s['connected'] else 'DOWN'}; "
+                f"{_fmt(s['devices_online'])} devices online",
+                f"  records in       {_fmt(s['records'])}; forwarded {_fmt(s['forwarded'])}; "
+                f"queued {_fmt(s['queue'])}",
+                f"  rejected         {_fmt(s['rejected'])}; readings dropped at the bound "
+                f"{_fmt(s['dropped'])}; local escalations {_fmt(s['escalations'])}",
+            ]
+            continue
         if s["service"] == "alerts":
             lines += [
                 f"  messages judged  {_fmt(s['messages'])}{_breakdown(s['messages_by_channel'])}",
