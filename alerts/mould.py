@@ -66,9 +66,9 @@ _LATE_DECLINE_PER_H = 0.016 / 24.0
 _EARLY_END_H = 6.0
 _LATE_START_H = 24.0
 # Cells (rooms x steps) precomputed at once. Small enough that a block's arrays (128 kB each)
-# stay in cache and are reused by the allocator instead of being mapped afresh, which measured
-# about 1.5 times as fast as 2-million-cell blocks; memory stays flat however long the series is. At
-# least one step: 50,000 rooms make 400 kB rows.
+# stay in cache and are reused by the allocator instead of being mapped afresh: about 1.5 times
+# as fast as 2-million-cell blocks. Memory stays flat however long the series is. At least one
+# step: 50,000 rooms make 400 kB rows.
 _BLOCK_CELLS = 1 << 14
 
 
