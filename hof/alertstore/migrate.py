@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -18,6 +19,10 @@ __all__ = [
     "migrate",
     "migrate_engine",
 ]
+
+
+# An arbitrary constant naming the alert store's migration lock among PostgreSQL advisory locks.
+_LOCK = 0x486F46_A1E7
 
 
 def alembic_config() -> Config:
@@ -46,6 +51,11 @@ def migrate_engine(engine: Engine, revision: str = "head", *, down: bool = False
     with engine.connect() as connection:
         connection = connection.execution_options(**{WRITE: True})
         with connection.begin():
+            if connection.dialect.name == "postgresql":
+                # Services migrate as they start; two starting at once would both try to create
+                # the tables. The lock queues the second until the first has committed, and it
+                # then finds the database at head. (SQLite queues on BEGIN IMMEDIATE already.)
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
             config.attributes["connection"] = connection
             if down:
                 command.downgrade(config, revision)

@@ -11,8 +11,18 @@ import pytest
 from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
 from pydantic import ValidationError
 
-from hof.alertstore import AlertFilter, AlertStore, AsyncAlertStore, migrate, store_url
+from hof.alertstore import (
+    AlertFilter,
+    AlertStore,
+    AsyncAlertStore,
+    StoreUnavailable,
+    make_engine,
+    migrate,
+    store_url,
+)
+from hof.errors import HofError
 from hof.settings import Settings
+from hof.stack.process import free_port
 
 SMOKE = dict(
     home="H-3",
@@ -78,3 +88,15 @@ def test_the_database_password_stays_secret(
     monkeypatch.setenv("HOF_ALERTSTORE__URL", "postgresql+psycopg://hof:pw@db.example/hof")
     with pytest.raises(ValidationError, match="HOF_ALERTSTORE__PASSWORD"):
         Settings(environment="test", state_dir=tmp_path)
+
+
+def test_an_unreachable_database_is_a_clear_error() -> None:
+    port = free_port()  # nothing listens there
+    store = AlertStore(make_engine(f"postgresql+psycopg://hof@127.0.0.1:{port}/hof"))
+    try:
+        with pytest.raises(StoreUnavailable) as down:
+            store.list()
+        assert down.value.reason.value == "database"
+        assert isinstance(down.value, HofError)
+    finally:
+        store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -71,5 +73,29 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: object) -> None:
         with engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_services_starting_together_migrate_once(empty_url: str) -> None:
+    start = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait()
+            migrate(empty_url)
+        except BaseException as exc:  # collected and reported in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    engine = make_engine(empty_url)
+    try:
+        assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
