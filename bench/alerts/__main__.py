@@ -100,6 +100,7 @@ def latency(falls: int, load_homes: int) -> list[float]:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+            procs.insert(0, load)  # stopped first, in `finally`, even if a measurement fails
             settings = Settings(state_dir=state, **info.settings())
             store = AlertStore.from_settings(settings)
             client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
@@ -129,10 +130,9 @@ def latency(falls: int, load_homes: int) -> list[float]:
             client.disconnect()
             client.loop_stop()
             store.close()
-            load.terminate()
-            load.wait(30)
             return seconds
         finally:
+            # The background estate and both services go, even when a measurement failed.
             for proc in procs:
                 proc.terminate()
                 proc.wait(30)
