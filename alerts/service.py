@@ -19,7 +19,7 @@ import numpy as np
 import structlog
 
 from alerts.findings import Action, Finding
-from alerts.mould import MouldState, mould_index_many
+from alerts.mould import MouldState, mould_state_many
 from alerts.rules import activity, devices, environment, telecare
 from alerts.rules.environment import RoomState
 from alerts.thresholds import Thresholds
@@ -394,7 +394,8 @@ class AlertsWorker:
                     rh[row, int(stamp) // 3_600_000 - first] = hum
         t_surf = surface_temperature(t, self.th.outdoor_temperature, self.th.f_rsi)
         rh_surf = surface_humidity(t, rh, t_surf)
-        _, state = await asyncio.to_thread(mould_index_many, t_surf, rh_surf, 1.0)
+        # Only the end state is kept: memory stays flat however many weeks are read.
+        state = await asyncio.to_thread(mould_state_many, t_surf, rh_surf, 1.0)
         for row, i in enumerate(keep):
             home, room = rooms[i]
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))

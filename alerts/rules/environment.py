@@ -95,7 +95,7 @@ def _signal(
     return banded_step(state.signals.setdefault(key, BandedState()), rule, t, value, counts=counts)
 
 
-def _combined(state: RoomState, info: RuleInfo, keys: tuple[str, ...]) -> Severity | None:
+def _combined(state: RoomState, keys: tuple[str, ...]) -> Severity | None:
     active = [s.severity for k in keys if (s := state.signals.get(k)) and s.severity]
     return max(active, key=lambda sev: sev.rank) if active else None
 
@@ -109,7 +109,7 @@ def _judge(
     evidence: Mapping[str, object],
 ) -> Finding | None:
     """Raise when the rule's worst signal rises; clear when every signal has cleared."""
-    now = _combined(state, info, keys)
+    now = _combined(state, keys)
     before = state.raised.get(info.name)
     if now is not None and (before is None or now.rank > before.rank):
         state.raised[info.name] = now
