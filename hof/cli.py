@@ -175,7 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", help="stop after this long (e.g. 5m); default: until Ctrl-C")
     p.set_defaults(handler=_cmd_demo)
 
-    for name, module in (("simulate", "simulator.cli"), ("provision", "hof.provision")):
+    for name, module in (
+        ("simulate", "simulator.cli"),
+        ("provision", "hof.provision"),
+        ("dashboard", "dashboard.cli"),
+    ):
         provider = _optional(module)
         if provider is None:
             continue

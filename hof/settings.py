@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -27,6 +27,8 @@ __all__ = [
     "AlertStoreSettings",
     "AlertsSettings",
     "ContractSettings",
+    "DashboardSettings",
+    "EscalationStep",
     "GatewaySettings",
     "InfluxSettings",
     "IngestSettings",
@@ -191,6 +193,44 @@ class AlertStoreSettings(BaseModel):
         return self
 
 
+class EscalationStep(BaseModel):
+    """Who an unacknowledged responder alert goes to, and how long after it was raised."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    after_s: float = Field(ge=0)
+    to: str = Field(min_length=1, max_length=100)
+
+
+class DashboardSettings(BaseModel):
+    """The dashboard: where it listens, its sessions, and how fresh its estate summary is."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)  # 0 picks a free port (tests)
+    client_id: str = "dashboard"  # names this instance in STATE_DIR/run for `hof status`
+    # Behind TLS (production) the session cookie must only travel over HTTPS.
+    secure_cookies: bool = False
+    session_idle_s: float = Field(30 * 60.0, gt=0)  # signed out after this long unused
+    session_max_s: float = Field(12 * 3600.0, gt=0)  # and after a working day at most
+    login_attempts: int = Field(5, ge=1)  # wrong passwords in a row before a lock
+    login_lock_s: float = Field(15 * 60.0, ge=0)
+    # How often the estate summary (need, mould index, hours cold/hot) is recomputed.
+    refresh_s: float = Field(60.0, gt=0)
+    # How often the live alert queue looks for changes in the alert store.
+    live_poll_s: float = Field(1.0, gt=0)
+    page_size: int = Field(50, ge=1, le=500)
+    # Thresholds the overview's hours-too-cold/hot count against (DOMAIN.md: 18 C for health,
+    # 26 C a night-time overheating mark).
+    cold_c: float = 18.0
+    hot_c: float = 26.0
+    # The escalation ladder shown for responder alerts until someone acknowledges.
+    escalation: tuple[EscalationStep, ...] = (
+        EscalationStep(after_s=0, to="on-duty responder"),
+        EscalationStep(after_s=120, to="team lead"),
+        EscalationStep(after_s=600, to="duty manager"),
+    )
+
+
 def endpoints_path(state_dir: Path) -> Path:
     """Where `hof stack up` records the endpoints and credentials of the stack it started."""
     return state_dir / "stack" / "endpoints.json"
@@ -244,6 +284,7 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = SimulatorSettings()
     stack: StackSettings = StackSettings()
     alertstore: AlertStoreSettings = AlertStoreSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -62,3 +62,7 @@ __all__ = [
     "migrate",
     "store_url",
 ]
+
+# The registry's tables (homes, accounts, audit) share this database and its migrations, so its
+# models must be on the same metadata whenever the alert store's are.
+import hof.registry.models  # noqa: F401

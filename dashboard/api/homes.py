@@ -1,0 +1,7 @@
+"""API: homes (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

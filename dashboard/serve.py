@@ -1,0 +1,46 @@
+"""Run the dashboard under uvicorn on a socket we bind ourselves (port 0 picks a free one)."""
+
+from __future__ import annotations
+
+import socket
+
+import structlog
+import uvicorn
+
+from dashboard.app import create_app
+from hof.metrics import register_endpoint
+from hof.settings import Settings
+
+__all__ = ["serve"]
+
+log = structlog.get_logger(__name__)
+
+
+def serve(settings: Settings) -> int:
+    conf = settings.dashboard
+    sock = socket.socket(socket.AF_INET6 if ":" in conf.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((conf.host, conf.port))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    host = f"[{conf.host}]" if ":" in conf.host else conf.host
+    url = f"http://{host}:{port}"
+    config = uvicorn.Config(
+        create_app(settings),
+        log_config=None,  # our structured logs, not uvicorn's
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(config)
+    registration = register_endpoint(
+        settings.state_dir, "dashboard", conf.client_id, url + "/metrics"
+    )
+    log.info("dashboard_listening", url=url)
+    print(f"dashboard: {url}", flush=True)
+    try:
+        server.run(sockets=[sock])  # SIGTERM and Ctrl-C end it gracefully
+    finally:
+        registration.unlink(missing_ok=True)
+        sock.close()
+    return 0
