@@ -48,9 +48,9 @@ Background = Callable[[Context], Coroutine[Any, Any, None]]
 
 def _background_tasks() -> list[Background]:
     """Long-running work beside the requests (each module owns its loop)."""
-    from dashboard import conditions, live
+    from dashboard import conditions, fleet, live
 
-    return [conditions.refresh_forever, live.watch_forever]
+    return [conditions.refresh_forever, live.watch_forever, fleet.watch_forever]
 
 
 def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
