@@ -156,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="run the platform with a simulated estate (stack + ingest + simulator)",
-        description="Start the local stack, an ingest worker and the simulator, and keep "
-        "them running until Ctrl-C. Watch it with `hof status --watch 5` in another terminal.",
+        help="run the platform with a simulated estate (stack, services, dashboard)",
+        description="Start the local stack, ingest, the rules engine, the dashboard and the "
+        "simulator (its homes entered in the registry), and keep them running until Ctrl-C. "
+        "Demo accounts are written to STATE_DIR/demo-accounts.txt. Watch it with "
+        "`hof status --watch 5` in another terminal.",
     )
     p.add_argument("--homes", type=int, default=100, help="homes in the estate (default 100)")
     p.add_argument("--seed", type=int, default=1, help="the estate's random seed (default 1)")

@@ -44,6 +44,57 @@ def _child(name: str, argv: list[str], logs: Path, env: dict[str, str]) -> subpr
         )
 
 
+def _demo_accounts(settings: Settings, env: dict[str, str]) -> Path:
+    """An officer and a responder for the North patch and an admin, with fresh random passwords
+    written to an owner-only file (a demo must not ship a known password)."""
+    import secrets
+
+    lines = []
+    for name, role, patch in (
+        ("officer", "housing_officer", "North"),
+        ("responder", "responder", "North"),
+        ("admin", "admin", "*"),
+    ):
+        email, password = f"{name}@demo.invalid", secrets.token_urlsafe(12)
+        add = ["user", "add", email, "--name", f"Demo {name}", "--role", role, "--patch", patch]
+        again = ["user", "password", email]
+        for argv in (add, again):
+            done = subprocess.run(
+                [sys.executable, "-m", "hof.cli", "dashboard", *argv, "--password-stdin"],
+                input=password + "\n",
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+            if done.returncode == 0:
+                break
+            if "already an account" not in done.stderr:
+                raise ConfigError(f"could not make the demo account {email}: {done.stderr}")
+        lines.append(f"{role:16} {email:26} {password}")
+    path = settings.state_dir.resolve() / "demo-accounts.txt"
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _dashboard_url(settings: Settings, proc: subprocess.Popen[bytes]) -> str | None:
+    """The dashboard's address once it has registered itself (it binds before it says so)."""
+    import json
+
+    registration = (
+        settings.state_dir.resolve() / "run" / f"dashboard-{settings.dashboard.client_id}.json"
+    )
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            return str(json.loads(registration.read_text())["url"]).removesuffix("/metrics")
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.2)
+    return None
+
+
 def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     duration = parse_duration(args.duration) if args.duration else None
     if args.backfill:
@@ -68,7 +119,11 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         "alerts": _child("alerts", ["alerts"], logs, env),
     }
     time.sleep(1.0)  # let ingest subscribe first, so the simulator's history flows straight in
-    sim = ["simulate", "--homes", str(args.homes), "--seed", str(args.seed)]
+    accounts = _demo_accounts(settings, env)
+    registration = settings.state_dir.resolve() / "run"
+    (registration / f"dashboard-{settings.dashboard.client_id}.json").unlink(missing_ok=True)
+    children["dashboard"] = _child("dashboard", ["dashboard"], logs, env)
+    sim = ["simulate", "--homes", str(args.homes), "--seed", str(args.seed), "--register"]
     sim += ["--interval", str(args.interval)]
     if args.backfill:
         sim += ["--backfill", args.backfill]
@@ -80,6 +135,9 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         "Ctrl-C stops everything.",
         flush=True,
     )
+    url = _dashboard_url(settings, children["dashboard"])
+    print(f"  dashboard    {url or 'did not start; see ' + str(logs / 'dashboard.log')}")
+    print(f"  accounts     {accounts} (owner-only): officer, responder and admin", flush=True)
     stop = StopFlag()
     started = time.monotonic()
     next_report = started + 15.0

@@ -92,6 +92,16 @@ def take_snapshot(settings: Settings) -> Snapshot:
             )
             snap.services.append(service)
             continue
+        if entry.get("service") == "dashboard":
+            service.update(
+                requests=_sum(samples, "hof_dashboard_requests_total"),
+                by_status=_by(samples, "hof_dashboard_requests_total", "status"),
+                sign_in_refused=_sum(samples, "hof_dashboard_sign_in_refused_total"),
+                ready=_sum(samples, "hof_dashboard_ready") > 0,
+                url=str(entry.get("url", "")).removesuffix("/metrics"),
+            )
+            snap.services.append(service)
+            continue
         if entry.get("service") == "alerts":
             service.update(
                 messages=_sum(samples, "hof_alerts_messages_total"),
@@ -155,6 +165,13 @@ def render(snap: Snapshot, previous: Snapshot | None) -> str:
                 f"queued {_fmt(s['queue'])}",
                 f"  rejected         {_fmt(s['rejected'])}; readings dropped at the bound "
                 f"{_fmt(s['dropped'])}; local escalations {_fmt(s['escalations'])}",
+            ]
+            continue
+        if s["service"] == "dashboard":
+            lines += [
+                f"  serving          {'yes' if s['ready'] else 'NOT READY'}; "
+                f"requests {_fmt(s['requests'])}{_breakdown(s['by_status'])}",
+                f"  sign-ins refused {_fmt(s['sign_in_refused'])}",
             ]
             continue
         if s["service"] == "alerts":

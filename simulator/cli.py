@@ -88,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and 16 KiB limits split them further)",
     )
     parser.add_argument(
+        "--register",
+        action="store_true",
+        help="also enter the homes in the platform's registry (made-up addresses, estates, "
+        "wards and patches) so the dashboard can show them",
+    )
+    parser.add_argument(
         "--max-pending",
         type=int,
         default=1000,
@@ -142,6 +148,21 @@ def _install_stop(stop: threading.Event) -> dict[int, Any]:
     return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
+def _register(estate: Estate, settings: Settings) -> None:
+    from hof.alertstore import make_engine, migrate, store_url
+    from hof.registry import upsert_homes
+    from simulator.addresses import registry_rows
+
+    url = store_url(settings)
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        written = upsert_homes(engine, registry_rows(estate))
+    finally:
+        engine.dispose()
+    log.info("simulate_registered", homes=written)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """`hof simulate`: publish the estate until the duration passes or a signal arrives."""
     if args.homes < 1:
@@ -169,6 +190,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
 
+    if args.register:
+        _register(estate, settings)
     publisher = Publisher(
         settings.mqtt,
         username=sim.mqtt_username,
