@@ -92,7 +92,9 @@ def check_csrf(who: Principal, token: str) -> None:
 def _roles(
     allowed: tuple[Role, ...], base: Callable[..., Awaitable[Principal]]
 ) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(who: Annotated[Principal, Depends(base)]) -> Principal:
+    # A default, not an Annotated hint: with postponed annotations FastAPI resolves hints from
+    # module globals, where this closure's `base` is not.
+    async def dependency(who: Principal = Depends(base)) -> Principal:  # noqa: B008
         if who.role not in allowed:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(allowed)}"

@@ -1,7 +1,167 @@
-"""Pages: admin (being built)."""
+"""Pages for administrators: accounts, API tokens, homes import, audit log, settings."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from dashboard import accounts, admin, audit
+from dashboard.access import Principal, Role
+from dashboard.deps import Ctx, check_csrf, page_roles
+from dashboard.templating import render
+from hof.errors import HofError
+from hof.registry import import_homes
 
 router = APIRouter(include_in_schema=False)
+Admin = Annotated[Principal, Depends(page_roles(Role.ADMIN))]
+
+
+async def _page(
+    request: Request,
+    ctx: Ctx,
+    who: Principal,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    new_token: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    home = request.query_params.get("home", "")
+    actor = request.query_params.get("actor", "")
+    users = await run_in_threadpool(accounts.list_users, ctx.engine)
+    tokens = await run_in_threadpool(admin.tokens, ctx.engine)
+    events = await run_in_threadpool(
+        lambda: admin.audit_events(ctx.engine, home=home, actor=actor, limit=50)
+    )
+    homes = await run_in_threadpool(admin.home_count, ctx.engine)
+    return render(
+        request,
+        "admin.html",
+        who,
+        status_code=status_code,
+        title="Admin",
+        users=users,
+        tokens=tokens,
+        events=events,
+        homes=homes,
+        roles=list(Role),
+        error=error,
+        notice=notice or request.query_params.get("done"),
+        new_token=new_token,
+        audit_home=home,
+        audit_actor=actor,
+        conf=ctx.settings.dashboard,
+    )
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def admin_page(request: Request, ctx: Ctx, who: Admin) -> HTMLResponse:
+    await run_in_threadpool(audit.record, ctx.engine, who, "view_audit_log")
+    return await _page(request, ctx, who)
+
+
+@router.post("/admin/users", response_model=None)
+async def add_user(
+    request: Request,
+    ctx: Ctx,
+    who: Admin,
+    csrf: Annotated[str, Form()],
+    email: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    patches: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(who, csrf)
+    try:
+        user = await run_in_threadpool(
+            lambda: accounts.create_user(
+                ctx.engine,
+                email=email,
+                name=name,
+                role=Role(role),
+                password=password,
+                patches=tuple(p.strip() for p in patches.split(",") if p.strip()),
+            )
+        )
+    except (accounts.AccountError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, accounts.AccountError) else "Choose a role"
+        return await _page(request, ctx, who, error=message, status_code=400)
+    await run_in_threadpool(audit.record, ctx.engine, who, "add_user", subject=user.email)
+    return RedirectResponse(f"/admin?done=Added+{user.email}", status_code=303)
+
+
+@router.post("/admin/users/active", response_model=None)
+async def set_active(
+    ctx: Ctx,
+    who: Admin,
+    csrf: Annotated[str, Form()],
+    email: Annotated[str, Form()],
+    active: Annotated[str, Form()],
+) -> Response:
+    check_csrf(who, csrf)
+    user = await run_in_threadpool(accounts.set_active, ctx.engine, email, active == "yes")
+    action = "enable_user" if user.active else "disable_user"
+    await run_in_threadpool(audit.record, ctx.engine, who, action, subject=user.email)
+    word = "Enabled" if user.active else "Disabled"
+    return RedirectResponse(f"/admin?done={word}+{user.email}", status_code=303)
+
+
+@router.post("/admin/tokens", response_class=HTMLResponse)
+async def create_token(
+    request: Request,
+    ctx: Ctx,
+    who: Admin,
+    csrf: Annotated[str, Form()],
+    email: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    check_csrf(who, csrf)
+    if not name.strip():
+        return await _page(request, ctx, who, error="Say what the token is for", status_code=400)
+    try:
+        token = await run_in_threadpool(accounts.create_token, ctx.engine, email, name.strip())
+    except accounts.AccountError as exc:
+        return await _page(request, ctx, who, error=str(exc), status_code=400)
+    await run_in_threadpool(
+        audit.record, ctx.engine, who, "create_token", subject=email, detail={"name": name}
+    )
+    return await _page(request, ctx, who, new_token=token)
+
+
+@router.post("/admin/tokens/revoke", response_model=None)
+async def revoke_token(
+    ctx: Ctx, who: Admin, csrf: Annotated[str, Form()], prefix: Annotated[str, Form()]
+) -> Response:
+    check_csrf(who, csrf)
+    await run_in_threadpool(accounts.revoke_token, ctx.engine, prefix)
+    await run_in_threadpool(audit.record, ctx.engine, who, "revoke_token", subject=prefix)
+    return RedirectResponse(f"/admin?done=Revoked+{prefix}", status_code=303)
+
+
+@router.post("/admin/homes", response_model=None)
+async def upload_homes(
+    request: Request,
+    ctx: Ctx,
+    who: Admin,
+    csrf: Annotated[str, Form()],
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    check_csrf(who, csrf)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "homes.csv"
+        path.write_bytes(await file.read())
+        try:
+            written = await run_in_threadpool(import_homes, ctx.engine, path)
+        except HofError as exc:
+            message = str(exc).replace(str(path), file.filename or "the file")
+            return await _page(request, ctx, who, error=message, status_code=400)
+    await run_in_threadpool(
+        audit.record, ctx.engine, who, "import_homes", detail={"homes": written}
+    )
+    return RedirectResponse(f"/admin?done=Imported+{written}+homes", status_code=303)
