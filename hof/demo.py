@@ -95,6 +95,16 @@ def _dashboard_url(settings: Settings, proc: subprocess.Popen[bytes]) -> str | N
     return None
 
 
+def _say(text: str) -> None:
+    """Print, but never let a closed terminal or pipe (`hof demo | head`) skip the clean-up:
+    the children run in their own sessions and would be left behind."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Point stdout at /dev/null so that Python's exit flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     duration = parse_duration(args.duration) if args.duration else None
     if args.backfill:
@@ -107,7 +117,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     info = stack.up()
     # From here on, talk to the stack just started (its ports and credentials).
     settings = load_settings(state_dir=settings.state_dir, **info.settings())
-    print("House of the Future demo\n" + describe(info, settings), flush=True)
+    _say("House of the Future demo\n" + describe(info, settings))
     env = {
         **os.environ,
         "HOF_STATE_DIR": str(settings.state_dir.resolve()),
@@ -128,16 +138,15 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.backfill:
         sim += ["--backfill", args.backfill]
     children["simulate"] = _child("simulate", sim, logs, env)
-    print(
+    _say(
         f"  services     ingest, alerts and a simulated estate of {args.homes} homes; "
         f"logs in {logs}\n"
         "Readings are flowing. In another terminal: `.venv/bin/hof status --watch 5`.\n"
-        "Ctrl-C stops everything.",
-        flush=True,
+        "Ctrl-C stops everything."
     )
     url = _dashboard_url(settings, children["dashboard"])
-    print(f"  dashboard    {url or 'did not start; see ' + str(logs / 'dashboard.log')}")
-    print(f"  accounts     {accounts} (owner-only): officer, responder and admin", flush=True)
+    _say(f"  dashboard    {url or 'did not start; see ' + str(logs / 'dashboard.log')}")
+    _say(f"  accounts     {accounts} (owner-only): officer, responder and admin")
     stop = StopFlag()
     started = time.monotonic()
     next_report = started + 15.0
@@ -148,20 +157,20 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 break
             for name, proc in children.items():
                 if proc.poll() is not None and not (name == "simulate" and proc.returncode == 0):
-                    print(f"{name} exited with {proc.returncode}; see {logs / (name + '.log')}")
+                    _say(f"{name} exited with {proc.returncode}; see {logs / (name + '.log')}")
                     code = 1
                     stop.set = True
             failed = stack.failed_part()
             if failed:
-                print(f"{failed} stopped on its own; see its log under {stack.dir}")
+                _say(f"{failed} stopped on its own; see its log under {stack.dir}")
                 code = 1
                 break
             if time.monotonic() >= next_report:
-                print("\n" + render(take_snapshot(settings), None), flush=True)
+                _say("\n" + render(take_snapshot(settings), None))
                 next_report += 30.0
             time.sleep(0.5)
     finally:
-        print("\n" + render(take_snapshot(settings), None), flush=True)
+        _say("\n" + render(take_snapshot(settings), None))
         for proc in reversed(children.values()):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -171,5 +180,5 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         stack.down()
-        print("demo stopped")
+        _say("demo stopped")
     return code
