@@ -214,8 +214,10 @@ class DashboardSettings(BaseModel):
     session_max_s: float = Field(12 * 3600.0, gt=0)  # and after a working day at most
     login_attempts: int = Field(5, ge=1)  # wrong passwords in a row before a lock
     login_lock_s: float = Field(15 * 60.0, ge=0)
-    # How often the estate summary (need, mould index, hours cold/hot) is recomputed.
+    # How often the estate summary is recomputed from the alert store (cases, devices offline),
+    # and from InfluxDB (hours cold or hot this week, mould index, last reading): heavier.
     refresh_s: float = Field(60.0, gt=0)
+    climate_refresh_s: float = Field(600.0, gt=0)
     # How often the live alert queue looks for changes in the alert store.
     live_poll_s: float = Field(1.0, gt=0)
     page_size: int = Field(50, ge=1, le=500)

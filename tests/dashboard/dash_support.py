@@ -68,6 +68,7 @@ class DashboardProcess(ServiceProcess):
         "HOF_DASHBOARD__PORT": "0",
         "HOF_DASHBOARD__REFRESH_S": "1",
         "HOF_DASHBOARD__LIVE_POLL_S": "0.3",
+        "HOF_DASHBOARD__CLIMATE_REFRESH_S": "1",
     }
 
     @property
@@ -111,8 +112,11 @@ def make_estate(stack: Stack, db_dir: Path, **env: str) -> Iterator[Estate]:
     `estate.env` points other processes (an alerts worker) at the same database.
     """
     url = f"sqlite:///{db_dir / 'platform.sqlite3'}"
-    settings = stack.settings.model_copy(
-        update={"alertstore": stack.settings.alertstore.model_copy(update={"url": url})}
+    settings = Settings(
+        environment="test",
+        state_dir=stack.settings.state_dir,
+        alertstore={"url": url},
+        **stack.info.settings(),
     )
     migrate(store_url(settings))
     engine = make_engine(store_url(settings))
