@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import random
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 
 import numpy as np
@@ -53,6 +53,21 @@ ENVIRONMENTAL = frozenset(
     }
 )
 SEEN_EVENTS = 100_000
+MOULD_OUTBOX = 500_000  # two hours of steps for a 50,000-home estate, at about 120 bytes each
+MOULD_FLUSH_S = 5.0
+
+
+def _tag(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def mould_line(home: str, room: str, hour: int, index: float, surface_rh: float) -> str:
+    """A mould-index point at the start of its clock hour: the same hour rewrites the same
+    point, so a replay after a restart is harmless."""
+    return (
+        f"mould,home={_tag(home)},room={_tag(room)} "
+        f"mould_index={index:.4f},surface_rh={surface_rh:.2f} {hour * 3_600_000}"
+    )
 
 
 def _utc(t: float) -> dt.datetime:
@@ -88,6 +103,8 @@ class AlertsWorker:
         self.devices: dict[tuple[str, str], devices.DeviceState] = {}
         self.activity: dict[str, activity.ActivityState] = {}
         self.seen: OrderedDict[tuple[str, str, str, int], None] = OrderedDict()
+        # Mould-index steps waiting to be written to InfluxDB; bounded, oldest dropped first.
+        self.mould_out: deque[str] = deque(maxlen=MOULD_OUTBOX)
         m = self.metrics = Registry()
         self.m_messages = m.counter("hof_alerts_messages_total", "Messages evaluated, by channel")
         self.m_findings = m.counter("hof_alerts_findings_total", "Findings, by rule and action")
@@ -95,6 +112,7 @@ class AlertsWorker:
         self.m_ignored = m.counter("hof_alerts_ignored_total", "Messages not evaluated, by why")
         self.m_ready = m.gauge("hof_alerts_ready", "1 once rebuilt and consuming")
         self.m_latency = m.gauge("hof_alerts_last_latency_seconds", "Receipt to stored finding")
+        self.m_mould = m.counter("hof_alerts_mould_points_total", "Mould-index points, by outcome")
 
     def _link(
         self,
@@ -137,6 +155,7 @@ class AlertsWorker:
                     tg.create_task(self._consume(self.data)),
                 ]
                 ticker = tg.create_task(self._tick())
+                mould_writer = tg.create_task(self._write_mould())
                 subscribed = asyncio.gather(
                     self.data.subscribed.wait(), self.events.subscribed.wait()
                 )
@@ -147,8 +166,9 @@ class AlertsWorker:
                 await self.stop.wait()
                 log.info("alerts_stopping", inbox=self.inbox.qsize(), urgent=self.urgent.qsize())
                 # What is not yet acknowledged is redelivered to the next worker.
-                for task in (*consumers, ticker, *links, watcher):
+                for task in (*consumers, ticker, mould_writer, *links, watcher):
                     task.cancel()
+            await self._flush_mould_now()
         finally:
             server.close()
             registration.unlink(missing_ok=True)
@@ -230,7 +250,46 @@ class AlertsWorker:
             if state is None:
                 state = self.rooms[(home, room)] = RoomState(home, room)
             findings += environment.on_readings(state, climate, self.th)
+            self._queue_mould(state)
         return findings
+
+    def _queue_mould(self, state: RoomState) -> None:
+        for step in state.mould_steps:
+            if len(self.mould_out) == self.mould_out.maxlen:
+                self.m_mould.inc(outcome="dropped")
+            self.mould_out.append(mould_line(state.home, state.room, *step))
+        state.mould_steps.clear()
+
+    async def _flush_mould_now(self) -> None:
+        """At shutdown: one last write; what fails is rebuilt from history at the next start."""
+        if not self.mould_out:
+            return
+        try:
+            async with InfluxClient(self.settings.influx) as influx:
+                await asyncio.wait_for(influx.write(list(self.mould_out), precision="ms"), 5.0)
+            self.m_mould.inc(len(self.mould_out), outcome="written")
+            self.mould_out.clear()
+        except (InfluxError, TimeoutError) as exc:
+            log.warning("alerts_mould_not_written", points=len(self.mould_out), error=str(exc))
+
+    async def _write_mould(self) -> None:
+        """Write the queued mould-index points every few seconds; on failure keep them."""
+        async with InfluxClient(self.settings.influx) as influx:
+            while True:
+                await asyncio.sleep(MOULD_FLUSH_S)
+                if not self.mould_out:
+                    continue
+                lines = list(self.mould_out)
+                self.mould_out.clear()
+                try:
+                    await influx.write(lines, precision="ms")
+                except InfluxError as exc:
+                    # Put them back in front of anything newer (the bound drops the oldest).
+                    self.mould_out = deque([*lines, *self.mould_out], maxlen=MOULD_OUTBOX)
+                    self.m_mould.inc(outcome="retry")
+                    log.warning("alerts_mould_write_failed", points=len(lines), error=str(exc))
+                    continue
+                self.m_mould.inc(len(lines), outcome="written")
 
     def _first_time(self, record: Record) -> bool:
         """False for an event already judged (a redelivery): one alert per event."""
@@ -401,6 +460,12 @@ class AlertsWorker:
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))
             room_state.mould = MouldState(state.m[row : row + 1], state.dry_hours[row : row + 1])
             environment.set_mould_severity(room_state, self.th)
+            last = int(series[i]["values"][-1][0]) // 3_600_000
+            rh_last = rh_surf[row, last - first]
+            room_state.mould_steps.append(
+                (last, float(state.m[row]), float(np.nan_to_num(rh_last)))
+            )
+            self._queue_mould(room_state)
         log.info("alerts_mould_rebuilt", rooms=len(keep), hours=t.shape[1])
 
     async def _replay(self, influx: InfluxClient, hours: float) -> int:
@@ -425,6 +490,7 @@ class AlertsWorker:
             if room:
                 state = self.rooms.setdefault((home, room), RoomState(home, room))
                 environment.on_readings(state, records, self.th)  # findings come from reconcile
+                self._queue_mould(state)
         motion = await influx.query(
             f"SELECT last(motion) FROM event WHERE time > now() - {int(hours * 60)}m "
             "AND motion = true GROUP BY home"

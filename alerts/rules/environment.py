@@ -71,6 +71,9 @@ class RoomState:
     mould: MouldState = field(default_factory=lambda: MouldState.zeros(1))
     hour: int = -1
     hour_sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    # Steps of the mould model not yet written: (clock hour, index, that hour's mean surface
+    # RH). The worker drains them into InfluxDB so that the dashboard can chart the index.
+    mould_steps: list[tuple[int, float, float]] = field(default_factory=list)
 
     @property
     def is_bedroom(self) -> bool:
@@ -255,6 +258,7 @@ def _mould_hour(state: RoomState, t: float, t_surf: float, rh_surf: float, th: T
             1.0,
             state=state.mould,
         )
+        state.mould_steps.append((state.hour, float(state.mould.m[0]), state.hour_sums[1] / n))
         state.hour_sums = [0.0, 0.0, 0.0]
         set_mould_severity(state, th)
     if hour >= state.hour:

@@ -243,3 +243,28 @@ def test_the_mould_index_so_far_survives_a_restart(
     assert damp[0].severity.value == "severe"  # M >= 3: visible mould by the model
     assert damp[0].evidence["mould_index"] >= 3.0
     assert "mould index" in damp[0].evidence["summary"]
+
+
+def test_the_mould_index_is_written_hourly_for_the_dashboard(
+    device: Any,
+    home_id: str,
+    eventually: Any,
+    alerts_process: Any,
+    query: Any,
+) -> None:
+    """Each clock hour a room's mould model steps, a point lands in `mould` at that hour."""
+    env = device("env-mould")
+    env.publish("config", json.dumps({"rooms": {"env-mould": "bathroom"}}), retain=True)
+    time.sleep(0.5)
+    start = (time.time() // 3600 - 5) * 3600
+    _history(env, start, 4.5, temperature=16.0, humidity=90.0)
+
+    def points() -> list[Any]:
+        series = query(f"SELECT mould_index, surface_rh FROM mould WHERE home = '{home_id}'")
+        return list(series[0]["values"]) if series else []
+
+    # Four complete hours step the model four times; each point is at its hour's start.
+    assert eventually(lambda: len(points()) == 4, 15), points()
+    stamps = [row[0] for row in points()]
+    assert stamps == [int(start + h * 3600) * 1000 for h in range(4)]
+    assert all(row[2] > 80 for row in points())  # the cold surface is damper than the air
