@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from sqlalchemy.engine import Engine
@@ -11,6 +12,9 @@ from hof.alertstore import AlertStore
 from hof.influx import InfluxClient
 from hof.metrics import Registry
 from hof.settings import Settings
+
+if TYPE_CHECKING:
+    from dashboard.fleet import Fleet
 
 __all__ = ["Context", "context"]
 
@@ -21,10 +25,17 @@ class Context:
     store: AlertStore
     influx: InfluxClient
     metrics: Registry = field(default_factory=Registry)
+    fleet: Fleet = field(default_factory=lambda: _fleet())
 
     @property
     def engine(self) -> Engine:
         return self.store.engine
+
+
+def _fleet() -> Fleet:
+    from dashboard.fleet import Fleet
+
+    return Fleet()
 
 
 def context(request: Request) -> Context:

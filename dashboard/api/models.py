@@ -1,0 +1,105 @@
+"""The API's shapes for alerts and cases (shared by the home, queue and case routes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+from hof.alertstore import AlertView, HistoryEntry
+
+__all__ = ["AlertOut", "ClocksOut", "EscalationOut", "HistoryOut"]
+
+
+class HistoryOut(BaseModel):
+    at: dt.datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: HistoryEntry) -> HistoryOut:
+        return cls(at=e.at, actor=e.actor, action=e.action.value, detail=e.detail)
+
+
+class ClocksOut(BaseModel):
+    """Awaab's Law clocks of a case (all null when the hazard carries none)."""
+
+    clock_class: str | None
+    became_aware_at: dt.datetime | None
+    investigation_due: dt.datetime | None
+    investigation_ended_at: dt.datetime | None
+    summary_due: dt.datetime | None
+    summary_sent_at: dt.datetime | None
+    works_due: dt.datetime | None
+    works_done_at: dt.datetime | None
+    further_works_due: dt.datetime | None
+    further_works_started_at: dt.datetime | None
+
+
+class EscalationOut(BaseModel):
+    """Who an unacknowledged alert has reached on the escalation ladder, and who is next."""
+
+    stopped: bool
+    reached: list[str]
+    next_to: str | None
+    next_at: dt.datetime | None
+    text: str
+
+
+class AlertOut(BaseModel):
+    id: int
+    home: str
+    room: str | None
+    rule: str
+    category: str
+    audience: str
+    severity: str
+    state: str
+    outcome: str | None
+    summary: str
+    evidence: dict[str, Any]
+    first_raised_at: dt.datetime
+    last_seen_at: dt.datetime
+    acknowledged_by: str | None
+    acknowledged_at: dt.datetime | None
+    assigned_to: str | None
+    resolved_by: str | None
+    resolved_at: dt.datetime | None
+    overdue: list[str]
+    clocks: ClocksOut
+    escalation: EscalationOut | None = None
+    history: list[HistoryOut] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        a: AlertView,
+        history: tuple[HistoryEntry, ...] | None = None,
+        escalation: EscalationOut | None = None,
+    ) -> AlertOut:
+        return cls(
+            id=a.id,
+            home=a.home,
+            room=a.room,
+            rule=a.rule,
+            category=a.category.value,
+            audience=a.audience.value,
+            severity=a.severity.value,
+            state=a.state.value,
+            outcome=a.outcome.value if a.outcome else None,
+            summary=str(a.evidence.get("summary", "")),
+            evidence=a.evidence,
+            first_raised_at=a.first_raised_at,
+            last_seen_at=a.last_seen_at,
+            acknowledged_by=a.acknowledged_by,
+            acknowledged_at=a.acknowledged_at,
+            assigned_to=a.assigned_to,
+            resolved_by=a.resolved_by,
+            resolved_at=a.resolved_at,
+            overdue=list(a.overdue),
+            clocks=ClocksOut.model_validate(a.clocks, from_attributes=True),
+            escalation=escalation,
+            history=[HistoryOut.of(e) for e in history] if history is not None else None,
+        )
