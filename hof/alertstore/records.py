@@ -187,6 +187,8 @@ class AlertFilter:
     severities: Collection[Severity] = ()
     homes: Collection[str] = ()
     overdue: bool | None = None  # True: only overdue cases; False: only those not overdue
+    # Only homes of these patches (the registry's `home.patch`); empty means any home.
+    patches: Collection[str] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,3 +245,21 @@ def test_inputs_are_checked_at_the_edge(store: AlertStore) -> None:
         assert refused.value.reason is StoreReason.BAD_INPUT, bad
     # A blank room is the whole home, the same condition as no room.
     assert damp(store, room="  ").alert.id == damp(store, room=None).alert.id
+
+
+def test_list_filters_by_the_registry_patch(store: AlertStore) -> None:
+    from hof.registry import HomeIn, upsert_homes
+
+    upsert_homes(
+        store.engine,
+        [
+            HomeIn(id="P-N", reference="P-N", address="1 North Road", patch="North"),
+            HomeIn(id="P-S", reference="P-S", address="1 South Road", patch="South"),
+        ],
+    )
+    for home in ("P-N", "P-S", "P-UNREGISTERED"):
+        damp(store, home=home)
+    north = store.list(AlertFilter(patches=["North"]))
+    assert [a.home for a in north.items] == ["P-N"]
+    both = store.list(AlertFilter(patches=["North", "South"]))
+    assert {a.home for a in both.items} == {"P-N", "P-S"}
