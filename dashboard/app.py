@@ -171,9 +171,9 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     from dashboard.api import alerts as api_alerts
     from dashboard.api import home_data as api_home_data
     from dashboard.api import homes as api_homes
-    from dashboard.routes import admin, cases, devices, estate, home, queue, signin
+    from dashboard.routes import actions, admin, cases, devices, estate, home, queue, signin
 
-    for module in (signin, estate, home, queue, cases, devices, admin):
+    for module in (signin, estate, home, queue, cases, devices, admin, actions):
         app.include_router(module.router)
     for api in (api_homes, api_home_data, api_alerts, api_admin):
         app.include_router(api.router, prefix="/api/v1")

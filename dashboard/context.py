@@ -15,6 +15,7 @@ from hof.settings import Settings
 
 if TYPE_CHECKING:
     from dashboard.fleet import Fleet
+    from dashboard.live import Hub
 
 __all__ = ["Context", "context"]
 
@@ -26,6 +27,7 @@ class Context:
     influx: InfluxClient
     metrics: Registry = field(default_factory=Registry)
     fleet: Fleet = field(default_factory=lambda: _fleet())
+    hub: Hub = field(default_factory=lambda: _hub())
 
     @property
     def engine(self) -> Engine:
@@ -36,6 +38,12 @@ def _fleet() -> Fleet:
     from dashboard.fleet import Fleet
 
     return Fleet()
+
+
+def _hub() -> Hub:
+    from dashboard.live import Hub
+
+    return Hub()
 
 
 def context(request: Request) -> Context:

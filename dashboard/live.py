@@ -1,9 +1,164 @@
-"""Changes in the alert store pushed to open queues (being built)."""
+"""Changes in the alert store pushed to open pages and API clients (Server-Sent Events).
+
+The rules engine is another process, so the dashboard looks for changes where they land: the
+append-only history, whose ids only grow. One poll a dashboard process (not one per open
+queue) reads what is new and fans it out to each subscriber's bounded queue; a subscriber too
+slow to keep up gets a `resync` (reload everything) instead of a growing backlog.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from starlette.concurrency import run_in_threadpool
+
+from dashboard.access import Principal, audiences_for, categories_for
 from dashboard.context import Context
+from dashboard.db import reading
+from hof.alertstore import Audience, Category
+from hof.alertstore.models import Alert, AlertHistory
+from hof.registry import Home
+
+__all__ = ["Change", "Hub", "sse_stream", "watch_forever"]
+
+log = structlog.get_logger(__name__)
+SUBSCRIBER_QUEUE = 200
+HEARTBEAT_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    alert: int
+    home: str
+    patch: str | None
+    action: str
+    category: str
+    audience: str
+    severity: str
+    state: str
+
+    def visible_to(self, who: Principal) -> bool:
+        if self.patch is None and not who.all_patches:
+            return False
+        if self.patch is not None and not who.may_see_patch(self.patch):
+            return False
+        audiences = audiences_for(who)
+        if audiences and self.audience not in {*audiences, Audience.BOTH}:
+            return False
+        categories = categories_for(who)
+        return not categories or Category(self.category) in categories
+
+
+@dataclass
+class Hub:
+    subscribers: set[asyncio.Queue[Change | None]] = field(default_factory=set)
+    last_id: int = -1
+    stopping: bool = False
+
+    def subscribe(self) -> asyncio.Queue[Change | None]:
+        queue: asyncio.Queue[Change | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Change | None]) -> None:
+        self.subscribers.discard(queue)
+
+    def publish(self, change: Change) -> None:
+        for queue in list(self.subscribers):
+            try:
+                queue.put_nowait(change)
+            except asyncio.QueueFull:
+                # Too slow: drop its backlog and tell it to reload everything instead.
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+
+def _read_changes(ctx: Context, after: int) -> tuple[int, list[Change]]:
+    with reading(ctx.engine) as session:
+        if after < 0:
+            return int(session.scalar(sa.select(sa.func.max(AlertHistory.id))) or 0), []
+        rows = session.execute(
+            sa.select(
+                AlertHistory.id,
+                AlertHistory.action,
+                Alert.id,
+                Alert.home,
+                Home.patch,
+                Alert.category,
+                Alert.audience,
+                Alert.severity,
+                Alert.state,
+            )
+            .join(Alert, Alert.id == AlertHistory.alert_id)
+            .outerjoin(Home, Home.id == Alert.home)
+            .where(AlertHistory.id > after)
+            .order_by(AlertHistory.id)
+            .limit(5000)
+        ).all()
+    changes = [
+        Change(a, home, patch, str(action), str(cat), str(aud), str(sev), str(state))
+        for _, action, a, home, patch, cat, aud, sev, state in rows
+    ]
+    return (rows[-1][0] if rows else after), changes
 
 
 async def watch_forever(ctx: Context) -> None:
-    return None
+    hub = ctx.hub
+    while True:
+        try:
+            hub.last_id, changes = await run_in_threadpool(_read_changes, ctx, hub.last_id)
+            for change in changes:
+                hub.publish(change)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the store is away: say so, keep polling
+            log.warning("dashboard_live_poll_failed", error=f"{type(exc).__name__}: {exc}")
+        await asyncio.sleep(ctx.settings.dashboard.live_poll_s)
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def sse_stream(ctx: Context, who: Principal) -> AsyncIterator[str]:
+    """`change` events for alerts this person may see, `resync` when they fell behind,
+    comments as heartbeats; ends when the dashboard stops."""
+    hub = ctx.hub
+    queue = hub.subscribe()
+    try:
+        yield "retry: 3000\n\n"
+        yield _event("ready", {"after": hub.last_id})
+        idle = 0.0
+        while not hub.stopping:
+            try:
+                change = await asyncio.wait_for(queue.get(), 1.0)
+            except TimeoutError:
+                idle += 1.0
+                if idle >= HEARTBEAT_S:
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
+                continue
+            idle = 0.0
+            if change is None:
+                yield _event("resync", {})
+            elif change.visible_to(who):
+                yield _event(
+                    "change",
+                    {
+                        "alert": change.alert,
+                        "home": change.home,
+                        "action": change.action,
+                        "category": change.category,
+                        "severity": change.severity,
+                        "state": change.state,
+                    },
+                )
+    finally:
+        hub.unsubscribe(queue)

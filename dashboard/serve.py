@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from types import FrameType
+from typing import Any
 
 import structlog
 import uvicorn
@@ -16,6 +18,19 @@ __all__ = ["serve"]
 log = structlog.get_logger(__name__)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, telling open event streams to end when a stop is asked for: otherwise each
+    open alert queue would hold the graceful shutdown for its whole timeout."""
+
+    app_state: Any = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        ctx = getattr(self.app_state, "ctx", None)
+        if ctx is not None:
+            ctx.hub.stopping = True
+        super().handle_exit(sig, frame)
+
+
 def serve(settings: Settings) -> int:
     conf = settings.dashboard
     sock = socket.socket(socket.AF_INET6 if ":" in conf.host else socket.AF_INET)
@@ -25,14 +40,16 @@ def serve(settings: Settings) -> int:
     port = sock.getsockname()[1]
     host = f"[{conf.host}]" if ":" in conf.host else conf.host
     url = f"http://{host}:{port}"
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_config=None,  # our structured logs, not uvicorn's
         access_log=False,
         timeout_graceful_shutdown=10,
         proxy_headers=False,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    server.app_state = app.state
     registration = register_endpoint(
         settings.state_dir, "dashboard", conf.client_id, url + "/metrics"
     )

@@ -1,0 +1,208 @@
+"""The responder's queue: the alerts API by role and patch, actions, CSRF, the live stream,
+and a fall from a real device reaching an open queue without a reload."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from dash_support import *  # noqa: F403
+from dash_support import Estate, axe_check, http_page, make_estate, screenshot, sign_in
+from hofsupport import AlertsProcess, Device
+
+from hof.alertstore import AlertStore
+from hof.registry import HomeIn, upsert_homes
+from hof.stack import Stack
+
+
+@dataclass
+class World:
+    estate: Estate
+    store: AlertStore
+    north: str
+    south: str
+    stack: Stack
+
+
+@pytest.fixture(scope="module")
+def world(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    made = make_estate(stack, tmp_path_factory.mktemp("dash-queue"))
+    estate = next(made)
+    north, south = f"QN-{secrets.token_hex(3)}", f"QS-{secrets.token_hex(3)}"
+    store = AlertStore.from_settings(estate.settings)
+    upsert_homes(
+        store.engine,
+        [
+            HomeIn(id=north, reference=f"R-{north}", address="7 Pendant Way", patch="North"),
+            HomeIn(id=south, reference=f"R-{south}", address="8 Far Street", patch="South"),
+        ],
+    )
+    yield World(estate, store, north, south, stack)
+    store.close()
+    next(made, None)
+
+
+def _fall(store: AlertStore, home: str, rule: str = "fall") -> int:
+    return store.raise_or_update(
+        home=home,
+        rule=rule,
+        rule_version=1,
+        category="fall",
+        audience="responder",
+        severity="emergency",
+        summary="Fall detected by tc-1.",
+    ).alert.id
+
+
+def test_alerts_api_by_role_and_patch(world: World) -> None:
+    north = _fall(world.store, world.north, "fall-api")
+    south = _fall(world.store, world.south, "fall-api")
+    with world.estate.api("responder") as api:
+        listed = api.get("/api/v1/alerts").json()
+        ids = [a["id"] for a in listed["items"]]
+        assert north in ids
+        assert south not in ids
+        assert api.get(f"/api/v1/alerts/{south}").status_code == 404
+        one = api.get(f"/api/v1/alerts/{north}").json()
+        assert one["history"][0]["action"] == "raised"
+        assert one["escalation"]["text"].startswith("With on-duty responder; next: team lead in")
+    with world.estate.api("officer") as api:
+        assert api.get(f"/api/v1/alerts/{north}").status_code == 404
+        assert api.post(f"/api/v1/alerts/{north}/acknowledge").status_code == 404
+        assert all(a["category"] != "fall" for a in api.get("/api/v1/alerts").json()["items"])
+        assert api.get("/api/v1/alerts", params={"category": "fall"}).json()["items"] == []
+
+
+def test_acting_through_the_api(world: World) -> None:
+    alert = _fall(world.store, world.north, "fall-act")
+    with world.estate.api("responder") as api:
+        acked = api.post(f"/api/v1/alerts/{alert}/acknowledge").json()
+        assert acked["state"] == "acknowledged"
+        assert acked["escalation"]["stopped"] is True
+        again = api.post(f"/api/v1/alerts/{alert}/acknowledge")
+        assert again.status_code == 409
+        assert "was acknowledged by responder@example.org" in again.json()["detail"]
+        assigned = api.post(
+            f"/api/v1/alerts/{alert}/assign", json={"to": "Night team", "team": True}
+        )
+        assert assigned.json()["assigned_to"] == "Night team"
+        bad = api.post(f"/api/v1/alerts/{alert}/resolve", json={"outcome": "solved"})
+        assert bad.status_code == 422
+        done = api.post(
+            f"/api/v1/alerts/{alert}/resolve", json={"outcome": "false_alarm", "note": "Dropped"}
+        ).json()
+        assert (done["state"], done["outcome"]) == ("resolved", "false_alarm")
+    history = [e.action.value for e in world.store.get(alert).history]
+    assert history == ["raised", "acknowledged", "assigned", "resolved"]
+
+
+def test_a_session_cookie_needs_the_csrf_token(world: World) -> None:
+    alert = _fall(world.store, world.north, "fall-csrf")
+    with http_page(world.estate, "responder") as page:
+        refused = page.post(f"/api/v1/alerts/{alert}/acknowledge")
+        assert refused.status_code == 403
+        forged = page.post(f"/alerts/{alert}/do", data={"csrf": "forged", "action": "acknowledge"})
+        assert forged.status_code == 403
+    assert world.store.get(alert).alert.state.value == "open"
+
+
+def test_the_stream_delivers_changes_for_the_callers_patch(world: World) -> None:
+    events: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        headers = {"Authorization": f"Bearer {world.estate.accounts['responder'].token}"}
+        with httpx.stream(
+            "GET", world.estate.url + "/api/v1/alerts/stream", headers=headers, timeout=20
+        ) as response:
+            name = ""
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    if name == "ready":
+                        ready.set()
+                    else:
+                        events.append({"event": name, **json.loads(line[6:])})
+                    if any(e.get("event") == "change" for e in events):
+                        return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    _fall(world.store, world.south, "fall-stream")  # not this responder's patch
+    time.sleep(1.0)
+    sent = time.monotonic()
+    alert = _fall(world.store, world.north, "fall-stream")
+    thread.join(10)
+    assert [e["alert"] for e in events if e["event"] == "change"] == [alert]
+    assert time.monotonic() - sent < 5
+
+
+@pytest.fixture(scope="module")
+def alerts_worker(world: World) -> Iterator[AlertsProcess]:
+    worker = AlertsProcess(world.stack.settings.state_dir, "alerts-dash-queue", **world.estate.env)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def test_a_fall_appears_in_an_open_queue_without_a_reload(
+    world: World, browser: Any, alerts_worker: AlertsProcess
+) -> None:
+    page = sign_in(browser, world.estate, "responder")
+    page.goto("/queue")
+    page.get_by_text("Live: new alerts appear here as they happen.").wait_for()
+    axe_check(page)
+    screenshot(page, "queue")
+    page.evaluate("() => { window.__stayed = true; }")
+    pendant = Device(world.stack, world.north, "tc-live")
+    try:
+        pendant.publish(
+            "event", [{"bn": "tc-live/", "bt": time.time(), "n": "fall", "vs": "detected"}]
+        )
+        row = page.locator("tr", has_text="Fall detected by tc-live")
+        row.wait_for(timeout=15_000)
+    finally:
+        pendant.close()
+    assert page.evaluate("() => window.__stayed === true"), "the page reloaded"
+    assert "New alert: Fall at 7 Pendant Way" in page.locator("#queue-live").inner_text()
+    assert "next: team lead in" in row.inner_text()
+    screenshot(page, "queue-live-fall")
+    row.get_by_role("button", name="Acknowledge").click()
+    page.locator("tr", has_text="Fall detected by tc-live").get_by_text(
+        "Acknowledged"
+    ).first.wait_for()
+    row = page.locator("tr", has_text="Fall detected by tc-live")
+    row.get_by_text("Assign or resolve").click()
+    row.get_by_label("Outcome").select_option("fixed")
+    row.get_by_label("Note").fill("Helped up, no injury")
+    row.get_by_role("button", name="Resolve").click()
+    page.locator("tr", has_text="Fall detected by tc-live").wait_for(state="detached")
+    assert page.evaluate("() => window.__stayed === true")
+    axe_check(page)
+    page.context.close()
+    (resolved,) = [
+        a
+        for a in world.store.list().items
+        if a.home == world.north and a.evidence.get("summary") == "Fall detected by tc-live."
+    ]
+    assert (resolved.state.value, resolved.outcome and resolved.outcome.value) == (
+        "resolved",
+        "fixed",
+    )
+    history = world.store.get(resolved.id).history
+    assert history[-1].detail == {"outcome": "fixed", "note": "Helped up, no injury"}
+
+
+def test_officers_have_no_queue(world: World) -> None:
+    with http_page(world.estate, "officer") as page:
+        assert page.get("/queue", headers={"accept": "text/html"}).status_code == 403
+        assert page.get("/queue/rows", headers={"accept": "text/html"}).status_code == 403
