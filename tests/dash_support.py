@@ -44,7 +44,7 @@ __all__ = [
     "sign_in",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("HOF_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
 AXE = ROOT / "dashboard" / "assets" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = os.environ.get("HOF_CHROMIUM", "/usr/bin/chromium")
