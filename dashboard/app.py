@@ -97,6 +97,8 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        # Time spent in the app (bench/dashboard reads it; browsers show it in their tools).
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         if not request.url.path.startswith(("/static", "/assets")):
             response.headers.setdefault("Cache-Control", "no-store")
         ctx: Context | None = getattr(request.app.state, "ctx", None)
