@@ -54,7 +54,10 @@ def visible_filter(
     who: Principal, *, categories: Collection[Category] = (), **kw: Any
 ) -> AlertFilter | None:
     """The filter for what this person may see, narrowed to `categories` if given; None when
-    they asked only for categories they may not see."""
+    they asked only for categories they may not see, or have no patch at all (an empty
+    `patches` in AlertFilter means every home, so it must never stand for "none")."""
+    if not who.all_patches and not who.patches:
+        return None
     allowed = categories_for(who)
     if categories:
         wanted = [c for c in categories if not allowed or c in allowed]
@@ -105,7 +108,8 @@ def addresses(ctx: Context, homes: Collection[str]) -> dict[str, str]:
 def live_alerts(
     ctx: Context, who: Principal, *, limit: int, categories: Collection[Category] = ()
 ) -> Page:
-    """Open alerts most urgent first (worst severity, then newest), as this person may see."""
+    """Open alerts most urgent first (worst severity, then most recently seen), as this person
+    may see."""
     where = visible_filter(who, categories=categories, states=LIVE_STATES)
     if where is None:
         return Page((), 0, limit, 0)

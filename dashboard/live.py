@@ -132,6 +132,9 @@ async def sse_stream(ctx: Context, who: Principal) -> AsyncIterator[str]:
     comments as heartbeats; ends when the dashboard stops."""
     hub = ctx.hub
     queue = hub.subscribe()
+    # Open streams, so an operator (and a test) can see that closed ones really end.
+    subscribers = ctx.metrics.gauge("hof_dashboard_live_subscribers", "open alert streams")
+    subscribers.set(len(hub.subscribers))
     try:
         yield "retry: 3000\n\n"
         yield _event("ready", {"after": hub.last_id})
@@ -147,6 +150,9 @@ async def sse_stream(ctx: Context, who: Principal) -> AsyncIterator[str]:
                 continue
             idle = 0.0
             if change is None:
+                ctx.metrics.counter(
+                    "hof_dashboard_live_resyncs_total", "streams that fell behind and resynced"
+                ).inc()
                 yield _event("resync", {})
             elif change.visible_to(who):
                 yield _event(
@@ -162,3 +168,4 @@ async def sse_stream(ctx: Context, who: Principal) -> AsyncIterator[str]:
                 )
     finally:
         hub.unsubscribe(queue)
+        subscribers.set(len(hub.subscribers))

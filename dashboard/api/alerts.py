@@ -67,7 +67,7 @@ async def list_alerts(
     where = visible_filter(
         who, categories=category or (), states=states, homes=[home] if home else (), overdue=overdue
     )
-    if where is None:  # only categories this person may not see
+    if where is None:  # only categories this person may not see, or no patch at all
         return AlertsPage(items=[], total=0, limit=limit, offset=offset)
     page = await run_in_threadpool(
         lambda: ctx.store.list(
@@ -91,6 +91,9 @@ async def list_alerts(
     response_class=StreamingResponse,
 )
 async def stream(request: Request, ctx: Ctx, who: ApiUser) -> StreamingResponse:
+    # Once per stream (EventSource reconnects included): the events name homes and, for
+    # responders, health categories, so who watched and when belongs in the audit log.
+    await run_in_threadpool(lambda: audit.record(ctx.engine, who, "watch_alerts"))
     return StreamingResponse(
         sse_stream(ctx, who),
         media_type="text/event-stream",

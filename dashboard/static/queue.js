@@ -20,15 +20,25 @@
   function refresh() {
     if (busy) { pending = pending || setTimeout(function () { pending = null; refresh(); }, 200); return; }
     busy = true;
-    var open = {};
-    rows.querySelectorAll("details[open]").forEach(function (d) { var tr = d.closest("tr"); if (tr) open[tr.id] = true; });
     fetch("/queue/rows", { headers: { Accept: "text/html" }, credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
       .then(function (html) {
-        var focused = document.activeElement && document.activeElement.id;
+        // Taken just before the swap: a note half typed, an outcome chosen or an open
+        // "Assign or resolve" must survive another alert arriving.
+        var open = {};
+        rows.querySelectorAll("details[open]").forEach(function (d) { var tr = d.closest("tr"); if (tr) open[tr.id] = true; });
+        var values = {};
+        rows.querySelectorAll("input[id], select[id], textarea[id]").forEach(function (el) { values[el.id] = el.value; });
+        var active = document.activeElement;
+        var focused = active && rows.contains(active) && active.id;
+        var caret = focused && typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd] : null;
         rows.innerHTML = html;
         Object.keys(open).forEach(function (id) { var d = document.querySelector("#" + id + " details"); if (d) d.open = true; });
-        if (focused) { var el = document.getElementById(focused); if (el) el.focus(); }
+        Object.keys(values).forEach(function (id) { var el = document.getElementById(id); if (el && rows.contains(el)) el.value = values[id]; });
+        if (focused) {
+          var el = document.getElementById(focused);
+          if (el) { el.focus(); if (caret && el.setSelectionRange) el.setSelectionRange(caret[0], caret[1]); }
+        }
         var now = ids();
         var fresh = Object.keys(now).filter(function (id) { return !(id in known); });
         if (fresh.length) live.textContent = fresh.map(function (id) { return "New alert: " + now[id]; }).join(". ");

@@ -4,6 +4,7 @@ and a fall from a real device reaching an open queue without a reload."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -14,9 +15,19 @@ from typing import Any
 import httpx
 import pytest
 from dash_support import *  # noqa: F403
-from dash_support import Estate, axe_check, http_page, make_estate, screenshot, sign_in
+from dash_support import (
+    PASSWORD,
+    Estate,
+    axe_check,
+    http_page,
+    make_estate,
+    screenshot,
+    sign_in,
+)
 from hofsupport import AlertsProcess, Device
 
+from dashboard.access import Role
+from dashboard.accounts import create_token, create_user
 from hof.alertstore import AlertStore
 from hof.registry import HomeIn, upsert_homes
 from hof.stack import Stack
@@ -49,7 +60,9 @@ def world(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
     next(made, None)
 
 
-def _fall(store: AlertStore, home: str, rule: str = "fall") -> int:
+def _fall(
+    store: AlertStore, home: str, rule: str = "fall", summary: str = "Fall detected by tc-1."
+) -> int:
     return store.raise_or_update(
         home=home,
         rule=rule,
@@ -57,7 +70,7 @@ def _fall(store: AlertStore, home: str, rule: str = "fall") -> int:
         category="fall",
         audience="responder",
         severity="emergency",
-        summary="Fall detected by tc-1.",
+        summary=summary,
     ).alert.id
 
 
@@ -78,6 +91,21 @@ def test_alerts_api_by_role_and_patch(world: World) -> None:
         assert api.post(f"/api/v1/alerts/{north}/acknowledge").status_code == 404
         assert all(a["category"] != "fall" for a in api.get("/api/v1/alerts").json()["items"])
         assert api.get("/api/v1/alerts", params={"category": "fall"}).json()["items"] == []
+
+
+def test_an_account_without_a_patch_sees_no_alert(world: World) -> None:
+    # An empty patch list in the store's filter means "every home": it must never leak here.
+    alert = _fall(world.store, world.north, "fall-nopatch")
+    email = f"nopatch-{secrets.token_hex(3)}@example.org"
+    create_user(
+        world.store.engine, email=email, name="No Patch", role=Role.RESPONDER, password=PASSWORD
+    )
+    token = create_token(world.store.engine, email, "tests")
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=world.estate.url, headers=headers, timeout=30) as api:
+        assert api.get("/api/v1/alerts").json()["total"] == 0
+        assert api.get("/api/v1/alerts", params={"state": "any"}).json()["items"] == []
+        assert api.get(f"/api/v1/alerts/{alert}").status_code == 404
 
 
 def test_acting_through_the_api(world: World) -> None:
@@ -146,6 +174,30 @@ def test_the_stream_delivers_changes_for_the_callers_patch(world: World) -> None
     assert time.monotonic() - sent < 5
 
 
+def _subscribers(estate: Estate) -> float:
+    text = httpx.get(estate.url + "/metrics", timeout=10).text
+    found = re.search(r"^hof_dashboard_live_subscribers (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_closed_stream_ends_and_each_stream_is_audited(world: World) -> None:
+    headers = {"Authorization": f"Bearer {world.estate.accounts['south_responder'].token}"}
+    with httpx.Client(base_url=world.estate.url, headers=headers, timeout=20) as client:
+        before = _subscribers(world.estate)
+        with client.stream("GET", "/api/v1/alerts/stream") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            lines = response.iter_lines()
+            assert next(lines) == "retry: 3000"
+            assert _subscribers(world.estate) == before + 1
+        deadline = time.monotonic() + 5
+        while _subscribers(world.estate) > before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _subscribers(world.estate) == before, "the server kept a closed stream"
+    with world.estate.api("admin") as api:
+        events = api.get("/api/v1/admin/audit", params={"actor": "south_responder@example.org"})
+        assert any(e["action"] == "watch_alerts" for e in events.json())
+
+
 @pytest.fixture(scope="module")
 def alerts_worker(world: World) -> Iterator[AlertsProcess]:
     worker = AlertsProcess(world.stack.settings.state_dir, "alerts-dash-queue", **world.estate.env)
@@ -182,8 +234,15 @@ def test_a_fall_appears_in_an_open_queue_without_a_reload(
     ).first.wait_for()
     row = page.locator("tr", has_text="Fall detected by tc-live")
     row.get_by_text("Assign or resolve").click()
-    row.get_by_label("Outcome").select_option("fixed")
+    row.get_by_label("Outcome").select_option("false_alarm")
     row.get_by_label("Note").fill("Helped up, no injury")
+    # Another alert arrives while this one is being resolved: the rows are swapped under the
+    # responder, and what they chose and typed must still be there.
+    _fall(world.store, world.north, "fall-while-typing", "Fall detected by tc-2.")
+    page.locator("tr", has_text="Fall detected by tc-2").wait_for()
+    row = page.locator("tr", has_text="Fall detected by tc-live")
+    assert row.get_by_label("Note").input_value() == "Helped up, no injury"
+    assert row.get_by_label("Outcome").input_value() == "false_alarm"
     row.get_by_role("button", name="Resolve").click()
     page.locator("tr", has_text="Fall detected by tc-live").wait_for(state="detached")
     assert page.evaluate("() => window.__stayed === true")
@@ -196,10 +255,10 @@ def test_a_fall_appears_in_an_open_queue_without_a_reload(
     ]
     assert (resolved.state.value, resolved.outcome and resolved.outcome.value) == (
         "resolved",
-        "fixed",
+        "false_alarm",
     )
     history = world.store.get(resolved.id).history
-    assert history[-1].detail == {"outcome": "fixed", "note": "Helped up, no injury"}
+    assert history[-1].detail == {"outcome": "false_alarm", "note": "Helped up, no injury"}
 
 
 def test_officers_have_no_queue(world: World) -> None:
