@@ -51,12 +51,22 @@ Action = Literal["acknowledge", "assign", "resolve", "note", "duty"]
 
 
 def visible_filter(
-    who: Principal, *, categories: Collection[Category] = (), **kw: Any
+    who: Principal,
+    *,
+    categories: Collection[Category] = (),
+    patches: Collection[str] = (),
+    **kw: Any,
 ) -> AlertFilter | None:
-    """The filter for what this person may see, narrowed to `categories` if given; None when
-    they asked only for categories they may not see, or have no patch at all (an empty
-    `patches` in AlertFilter means every home, so it must never stand for "none")."""
-    if not who.all_patches and not who.patches:
+    """The filter for what this person may see, narrowed to `categories` and `patches` if
+    given; None when they asked only for categories or patches they may not see, or have no
+    patch at all (an empty `patches` in AlertFilter means every home, so it must never stand
+    for "none")."""
+    mine: tuple[str, ...] = () if who.all_patches else who.patches
+    if patches:
+        mine = tuple(p for p in patches if who.may_see_patch(p))
+        if not mine:
+            return None
+    elif not who.all_patches and not mine:
         return None
     allowed = categories_for(who)
     if categories:
@@ -67,7 +77,7 @@ def visible_filter(
     return AlertFilter(
         audiences=audiences_for(who),
         categories=allowed,
-        patches=() if who.all_patches else who.patches,
+        patches=mine,
         **kw,
     )
 

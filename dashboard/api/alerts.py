@@ -24,6 +24,7 @@ from hof.alertstore import (
     Duty,
     HistoryEntry,
     Outcome,
+    Severity,
     State,
     TransitionRefused,
 )
@@ -58,6 +59,8 @@ async def list_alerts(
     who: ApiUser,
     state: Literal["open", "resolved", "any"] = "open",
     category: Annotated[list[Category] | None, Query()] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    patch: Annotated[list[str] | None, Query(description="only these of your patches")] = None,
     home: str = "",
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -65,9 +68,15 @@ async def list_alerts(
 ) -> AlertsPage:
     states = {"open": LIVE_STATES, "resolved": (State.RESOLVED,), "any": ()}[state]
     where = visible_filter(
-        who, categories=category or (), states=states, homes=[home] if home else (), overdue=overdue
+        who,
+        categories=category or (),
+        patches=patch or (),
+        states=states,
+        severities=severity or (),
+        homes=[home] if home else (),
+        overdue=overdue,
     )
-    if where is None:  # only categories this person may not see, or no patch at all
+    if where is None:  # only categories or patches this person may not see, or no patch at all
         return AlertsPage(items=[], total=0, limit=limit, offset=offset)
     page = await run_in_threadpool(
         lambda: ctx.store.list(
@@ -75,7 +84,12 @@ async def list_alerts(
         )
     )
     await run_in_threadpool(
-        lambda: audit.record(ctx.engine, who, "list_alerts", detail={"state": state, "home": home})
+        lambda: audit.record(
+            ctx.engine,
+            who,
+            "list_alerts",
+            detail={"state": state, "home": home, "patch": patch or []},
+        )
     )
     return AlertsPage(
         items=[_out(ctx, a) for a in page.items], total=page.total, limit=limit, offset=offset

@@ -25,8 +25,12 @@ DONE = {
 }
 
 
-def _back(value: str) -> str:
-    return value if value.startswith("/") and not value.startswith("//") else "/"
+def _back(value: str, key: str, message: str) -> str:
+    """The page to return to (same site only), with `key=message` before any #anchor."""
+    target = value if value.startswith("/") and not value.startswith("//") else "/"
+    path, _, anchor = target.partition("#")
+    sep = "&" if "?" in path else "?"
+    return f"{path}{sep}{key}={quote(message)}{'#' + anchor if anchor else ''}"
 
 
 @router.post("/alerts/{alert_id}/do", response_model=None)
@@ -48,7 +52,6 @@ async def do(
     if action not in ACTIONS:
         raise HTTPException(422, f"unknown action {action!r}")
     scripted = request.headers.get("x-requested-with") == "fetch"
-    target = _back(back)
     try:
         view = await run_in_threadpool(
             lambda: act(
@@ -64,16 +67,12 @@ async def do(
             )
         )
     except (TransitionRefused, AlertStoreError) as exc:
+        # The store's own words for why (its reason code is for programs, not people).
         if scripted:
-            raise HTTPException(409, str(exc)) from exc
-        sep = "&" if "?" in target else "?"
-        return RedirectResponse(f"{target}{sep}problem={quote(str(exc))}", status_code=303)
+            raise HTTPException(409, exc.detail) from exc
+        return RedirectResponse(_back(back, "problem", exc.detail), status_code=303)
     if view is None:
         raise HTTPException(404, "There is no such alert that you may see.")
     if scripted:
         return Response(status_code=204)
-    sep = "&" if "?" in target.split("#")[0] else "?"
-    path, _, anchor = target.partition("#")
-    return RedirectResponse(
-        f"{path}{sep}done={quote(DONE[action])}{'#' + anchor if anchor else ''}", status_code=303
-    )
+    return RedirectResponse(_back(back, "done", DONE[action]), status_code=303)

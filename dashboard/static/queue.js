@@ -28,13 +28,19 @@
         var open = {};
         rows.querySelectorAll("details[open]").forEach(function (d) { var tr = d.closest("tr"); if (tr) open[tr.id] = true; });
         var values = {};
-        rows.querySelectorAll("input[id], select[id], textarea[id]").forEach(function (el) { values[el.id] = el.value; });
+        rows.querySelectorAll("input[id], select[id], textarea[id]").forEach(function (el) {
+          values[el.id] = el.type === "checkbox" || el.type === "radio" ? el.checked : el.value;
+        });
         var active = document.activeElement;
         var focused = active && rows.contains(active) && active.id;
         var caret = focused && typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd] : null;
         rows.innerHTML = html;
         Object.keys(open).forEach(function (id) { var d = document.querySelector("#" + id + " details"); if (d) d.open = true; });
-        Object.keys(values).forEach(function (id) { var el = document.getElementById(id); if (el && rows.contains(el)) el.value = values[id]; });
+        Object.keys(values).forEach(function (id) {
+          var el = document.getElementById(id);
+          if (!el || !rows.contains(el)) return;
+          if (typeof values[id] === "boolean") el.checked = values[id]; else el.value = values[id];
+        });
         if (focused) {
           var el = document.getElementById(focused);
           if (el) { el.focus(); if (caret && el.setSelectionRange) el.setSelectionRange(caret[0], caret[1]); }

@@ -65,3 +65,15 @@ def test_acknowledging_stops_it_and_officer_cases_do_not_escalate() -> None:
     assert stopped.text == "Acknowledged by r@example.org: escalation stopped"
     damp = _alert(audience=Audience.HOUSING_OFFICER, category=Category.DAMP_MOULD)
     assert escalation_of(damp, LADDER, T0) is None
+
+
+def test_resolved_alerts_and_an_empty_ladder() -> None:
+    done = _alert(state=State.RESOLVED, resolved_at=T0 + dt.timedelta(seconds=30))
+    ended = escalation_of(done, LADDER, T0 + dt.timedelta(hours=1))
+    assert ended is not None
+    assert (ended.stopped, ended.text) == (True, "Resolved: escalation ended")
+    assert escalation_of(_alert(), (), T0) is None
+    fresh = escalation_of(_alert(), LADDER[1:], T0 + dt.timedelta(seconds=5))
+    assert fresh is not None
+    assert fresh.text == "Not yet sent; next: team lead in 1:55"
+    assert fresh.reached == ()

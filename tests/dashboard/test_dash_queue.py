@@ -108,6 +108,48 @@ def test_an_account_without_a_patch_sees_no_alert(world: World) -> None:
         assert api.get(f"/api/v1/alerts/{alert}").status_code == 404
 
 
+def test_the_list_filters_by_severity_and_patch_within_what_you_may_see(world: World) -> None:
+    north = _fall(world.store, world.north, "fall-filter")
+    south = _fall(world.store, world.south, "fall-filter")
+    with world.estate.api("admin") as api:
+        only_south = api.get("/api/v1/alerts", params={"patch": "South", "limit": 500}).json()
+        ids = {a["id"] for a in only_south["items"]}
+        assert south in ids
+        assert north not in ids
+        calm = api.get("/api/v1/alerts", params={"severity": "watch"}).json()
+        assert all(a["severity"] == "watch" for a in calm["items"])
+        emergencies = api.get("/api/v1/alerts", params={"severity": "emergency", "limit": 500})
+        assert {north, south} <= {a["id"] for a in emergencies.json()["items"]}
+    with world.estate.api("responder") as api:
+        # Asking for another patch does not widen what a North responder sees.
+        assert api.get("/api/v1/alerts", params={"patch": "South"}).json()["total"] == 0
+
+
+def test_forms_work_without_javascript(world: World) -> None:
+    alert = _fall(world.store, world.north, "fall-form")
+    with http_page(world.estate, "responder") as page:
+        html = page.get("/queue").text
+        assert f'id="alert-{alert}"' in html
+        found = re.search(r'name="csrf" value="([^"]+)"', html)
+        assert found
+        form = {"csrf": found.group(1), "back": f"/queue#alert-{alert}"}
+        done = page.post(f"/alerts/{alert}/do", data={**form, "action": "acknowledge"})
+        assert done.status_code == 303
+        assert done.headers["location"] == f"/queue?done=Acknowledged#alert-{alert}"
+        again = page.post(f"/alerts/{alert}/do", data={**form, "action": "acknowledge"})
+        assert again.headers["location"].startswith("/queue?problem=")
+        page.post(
+            f"/alerts/{alert}/do",
+            data={**form, "action": "assign", "to": "Night team", "team": "yes"},
+        )
+        assert "Acknowledged" in page.get("/queue", params={"done": "Acknowledged"}).text
+    view = world.store.get(alert).alert
+    assert (view.assigned_to, view.assignee_kind and view.assignee_kind.value) == (
+        "Night team",
+        "team",
+    )
+
+
 def test_acting_through_the_api(world: World) -> None:
     alert = _fall(world.store, world.north, "fall-act")
     with world.estate.api("responder") as api:
