@@ -32,7 +32,7 @@ from hof.alertstore.records import AlertFilter, AlertView
 from hof.alertstore.vocabulary import SELF_CLEARING, Category, State
 from hof.climate import surface_humidity, surface_temperature
 from hof.errors import ContractError
-from hof.influx import InfluxClient, InfluxError
+from hof.influx import InfluxClient, InfluxError, InfluxRejected
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import Delivery, Link
 from hof.rooms import RoomWatcher
@@ -55,6 +55,7 @@ ENVIRONMENTAL = frozenset(
 SEEN_EVENTS = 100_000
 MOULD_OUTBOX = 500_000  # two hours of steps for a 50,000-home estate, at about 120 bytes each
 MOULD_FLUSH_S = 5.0
+MOULD_BATCH = 5_000  # points a write: about 600 kB, well under InfluxDB's request limits
 
 
 def _tag(value: str) -> str:
@@ -266,30 +267,44 @@ class AlertsWorker:
             return
         try:
             async with InfluxClient(self.settings.influx) as influx:
-                await asyncio.wait_for(influx.write(list(self.mould_out), precision="ms"), 5.0)
-            self.m_mould.inc(len(self.mould_out), outcome="written")
-            self.mould_out.clear()
-        except (InfluxError, TimeoutError) as exc:
-            log.warning("alerts_mould_not_written", points=len(self.mould_out), error=str(exc))
+                await asyncio.wait_for(self.flush_mould(influx), 5.0)
+        except TimeoutError:
+            log.warning("alerts_mould_not_written", points=len(self.mould_out))
 
     async def _write_mould(self) -> None:
-        """Write the queued mould-index points every few seconds; on failure keep them."""
+        """Write the queued mould-index points every few seconds, off the rules' path."""
         async with InfluxClient(self.settings.influx) as influx:
             while True:
                 await asyncio.sleep(MOULD_FLUSH_S)
-                if not self.mould_out:
-                    continue
-                lines = list(self.mould_out)
-                self.mould_out.clear()
-                try:
-                    await influx.write(lines, precision="ms")
-                except InfluxError as exc:
-                    # Put them back in front of anything newer (the bound drops the oldest).
-                    self.mould_out = deque([*lines, *self.mould_out], maxlen=MOULD_OUTBOX)
-                    self.m_mould.inc(outcome="retry")
-                    log.warning("alerts_mould_write_failed", points=len(lines), error=str(exc))
-                    continue
-                self.m_mould.inc(len(lines), outcome="written")
+                await self.flush_mould(influx)
+
+    async def flush_mould(self, influx: InfluxClient) -> bool:
+        """Write the outbox in batches; True when it is empty.
+
+        InfluxDB down or failing: the batch goes back in front (the outbox's bound drops the
+        oldest, counted) and the next round retries. A batch InfluxDB refuses (4xx) would be
+        refused again, so it is dropped and counted rather than blocking every later point.
+        Rewriting a point is harmless: the same room and hour is the same point.
+        """
+        while self.mould_out:
+            batch = [self.mould_out.popleft() for _ in range(min(MOULD_BATCH, len(self.mould_out)))]
+            try:
+                await influx.write(batch, precision="ms")
+            except InfluxRejected as exc:
+                self.m_mould.inc(len(batch), outcome="rejected")
+                log.error("alerts_mould_rejected", points=len(batch), error=str(exc))
+            except InfluxError as exc:
+                room = MOULD_OUTBOX - len(self.mould_out)
+                if len(batch) > room:  # newer points arrived meanwhile and filled the outbox
+                    self.m_mould.inc(len(batch) - room, outcome="dropped")
+                    batch = batch[len(batch) - room :]
+                self.mould_out.extendleft(reversed(batch))
+                self.m_mould.inc(outcome="retry")
+                log.warning("alerts_mould_write_failed", points=len(batch), error=str(exc))
+                return False
+            else:
+                self.m_mould.inc(len(batch), outcome="written")
+        return True
 
     def _first_time(self, record: Record) -> bool:
         """False for an event already judged (a redelivery): one alert per event."""
