@@ -160,6 +160,12 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # A bug: say so to the person in plain words, and log everything for us.
+        log.exception("dashboard_unhandled", path=request.url.path, error=repr(exc))
+        return JSONResponse({"detail": "something went wrong on our side; it has been logged"}, 500)
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> PlainTextResponse:
         ctx: Context = request.app.state.ctx

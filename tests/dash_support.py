@@ -159,9 +159,13 @@ def estate(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
 dashboard = estate
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright; skipped loudly if it is missing."""
+    """Debian's Chromium, headless, driven by Playwright; fails loudly if it is missing.
+
+    Per module, not per session: Playwright's sync API runs its own event loop in this
+    thread while it is started, and the asyncio tests of other modules need the thread free.
+    """
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: run scripts/setup")
     from playwright.sync_api import sync_playwright
