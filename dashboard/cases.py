@@ -60,10 +60,12 @@ def clocks_of(a: AlertView, now: dt.datetime) -> list[Clock]:
         if done is not None:
             late = f", {_days(done - due)} late" if due is not None and done > due else ""
             out.append(Clock(duty, due, done, "done", f"Done {done:%-d %b %Y}{late}"))
-        elif due is None:
-            out.append(Clock(duty, None, None, "waiting", f"Starts {starts}"))
+        elif c.clock_class is None:  # below the hazard level the duties start at
+            out.append(Clock(duty, None, None, "none", "No legal clock"))
         elif not running:
             out.append(Clock(duty, due, None, "none", "Case closed"))
+        elif due is None:
+            out.append(Clock(duty, None, None, "waiting", f"Starts {starts}"))
         elif now > due:
             out.append(Clock(duty, due, None, "overdue", f"Overdue by {_days(now - due)}"))
         else:

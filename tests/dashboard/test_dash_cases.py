@@ -108,6 +108,29 @@ def test_responders_and_other_patches_cannot_open_cases(cases: Cases) -> None:
         assert page.get(f"/cases/{cases.south}/print").status_code == 404
 
 
+def test_closed_cases_and_a_case_view_is_audited(cases: Cases) -> None:
+    kitchen = cases.store.raise_or_update(
+        home=cases.home, rule="damp_mould", rule_version=2, category="damp_mould",
+        audience="housing_officer", severity="watch", room="kitchen",
+        summary="Kitchen humidity above 70 % for 9 h of 24 h.",
+    ).alert.id  # fmt: skip
+    with cases.estate.api("officer") as api:
+        done = api.post(f"/api/v1/alerts/{kitchen}/resolve", json={"outcome": "fixed"})
+        assert done.json()["state"] == "resolved"
+    link = f'href="/cases/{kitchen}"'
+    with http_page(cases.estate, "officer") as page:
+        assert link not in page.get("/cases").text
+        closed = page.get("/cases", params={"state": "closed"}).text
+        assert link in closed
+        row = closed[closed.index(link) :].split("</tr>")[0]
+        assert "No legal clock" in row  # a watch-level case carries none
+        assert "Kitchen humidity above 70 %" in page.get(f"/cases/{kitchen}").text
+    with cases.estate.api("admin") as api:
+        events = api.get("/api/v1/admin/audit", params={"actor": "officer@example.org"}).json()
+    assert any(e["action"] == "view_case" and e["subject"] == f"alert {kitchen}" for e in events)
+    assert any(e["action"] == "resolve" and e["subject"] == f"alert {kitchen}" for e in events)
+
+
 def test_the_case_file_prints_with_its_chart_and_is_audited(cases: Cases) -> None:
     with http_page(cases.estate, "officer") as page:
         html = page.get(f"/cases/{cases.late}/print").text
