@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+from dash_support import make_estate
 
 from dashboard.access import Principal, Role
 from dashboard.live import SUBSCRIBER_QUEUE, Change, Hub
+from hof.stack import Stack
 
 
 def _who(role: Role, *patches: str) -> Principal:
@@ -51,3 +58,45 @@ def test_a_slow_subscriber_gets_a_resync_instead_of_a_backlog() -> None:
         assert slow.empty()
 
     asyncio.run(run())
+
+
+def test_open_streams_end_cleanly_when_the_dashboard_stops(
+    stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    made = make_estate(stack, tmp_path_factory.mktemp("dash-live-stop"))
+    estate = next(made)
+    try:
+        token = estate.accounts["responder"].token
+        ready = threading.Event()
+        ended: list[str] = []
+
+        def listen() -> None:
+            with httpx.stream(
+                "GET",
+                estate.url + "/api/v1/alerts/stream",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            ) as response:
+                for line in response.iter_lines():
+                    if line.startswith("event: ready"):
+                        ready.set()
+            ended.append("clean")  # the server closed the stream properly: no error raised
+
+        readers = [threading.Thread(target=listen, daemon=True) for _ in range(3)]
+        for reader in readers:
+            reader.start()
+        assert ready.wait(10)
+        time.sleep(0.5)
+        proc = estate.process.proc
+        assert proc is not None
+        started = time.monotonic()
+        proc.terminate()
+        # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught.
+        assert proc.wait(15) in (0, -15), estate.process.log_tail()
+        # Open streams do not hold the shutdown for uvicorn's whole graceful timeout (10 s).
+        assert time.monotonic() - started < 5
+        for reader in readers:
+            reader.join(5)
+        assert ended == ["clean"] * 3
+    finally:
+        next(made, None)
