@@ -3,7 +3,8 @@ firmware, battery, signal) and the rooms of retained `config`, kept in memory.
 
 Retained messages are the contract's own record of each device's latest state, so a dashboard
 that starts (or reconnects) reads the whole fleet at once; one small record per device keeps
-memory flat (about 200 bytes each: 40 MB at 200,000 devices).
+memory flat (about 200 bytes each: 40 MB at 200,000 devices), indexed by home so that a home
+page finds its devices without walking the fleet.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import json
 import os
 import time
-from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import structlog
@@ -23,10 +24,12 @@ from hof.mqtt import Delivery, Link
 from hof.rooms import RoomMap
 from hof.topic import Channel, Topic, subscription
 
-__all__ = ["DeviceStatus", "Fleet", "watch_forever"]
+__all__ = ["LOW_BATTERY", "MAX_DEVICES", "DeviceStatus", "Fleet", "watch_forever"]
 
 log = structlog.get_logger(__name__)
 LOW_BATTERY = 20.0  # %: the fleet page lists these for a battery round
+MAX_DEVICES = 1_000_000  # five times the 50,000-home estate's devices; more is a misbehaving client
+MAX_STATUS_BYTES = 4096  # the contract's status object is under 100 bytes
 
 
 @dataclass(slots=True)
@@ -36,7 +39,7 @@ class DeviceStatus:
     state: str = "unknown"
     firmware: str | None = None
     battery: float | None = None
-    rssi: float | None = None
+    rssi: float | None = None  # dBm, as the status object reports it
     reported_at: float | None = None  # the device's own `ts`
     received_at: float = 0.0
 
@@ -47,14 +50,25 @@ class DeviceStatus:
 
 @dataclass
 class Fleet:
-    devices: dict[tuple[str, str], DeviceStatus] = field(default_factory=dict)
+    by_home: dict[str, dict[str, DeviceStatus]] = field(default_factory=dict)
     rooms: RoomMap = field(default_factory=RoomMap)
-    connected: bool = False
+    link: Link | None = None
+    count: int = 0
+    refused: int = 0  # statuses not kept because the fleet was at MAX_DEVICES
+
+    @property
+    def connected(self) -> bool:
+        return self.link is not None and self.link.connected.is_set()
 
     def learn_status(self, topic: Topic, payload: bytes) -> None:
-        key = (topic.home, topic.device)
+        home = self.by_home.get(topic.home)
         if not payload:  # a cleared retained status: the device was removed
-            self.devices.pop(key, None)
+            if home is not None and home.pop(topic.device, None) is not None:
+                self.count -= 1
+                if not home:
+                    del self.by_home[topic.home]
+            return
+        if len(payload) > MAX_STATUS_BYTES:
             return
         try:
             body = json.loads(payload)
@@ -62,7 +76,14 @@ class Fleet:
             return
         if not isinstance(body, dict):
             return
-        status = self.devices.get(key) or DeviceStatus(topic.home, topic.device)
+        status = home.get(topic.device) if home is not None else None
+        if status is None:
+            if self.count >= MAX_DEVICES:
+                self.refused += 1
+                return
+            status = DeviceStatus(topic.home, topic.device)
+            self.by_home.setdefault(topic.home, {})[topic.device] = status
+            self.count += 1
         state = body.get("state")
         status.state = state if state in ("online", "offline") else "unknown"
         if isinstance(body.get("fw"), str):
@@ -71,32 +92,33 @@ class Fleet:
             value = body.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 setattr(status, name, float(value))
-        if isinstance(body.get("ts"), int | float):
+        if isinstance(body.get("ts"), int | float) and not isinstance(body.get("ts"), bool):
             status.reported_at = float(body["ts"])
         status.received_at = time.time()
-        self.devices[key] = status
 
     def of_home(self, home: str) -> list[DeviceStatus]:
-        return sorted(
-            (s for (h, _), s in self.devices.items() if h == home), key=lambda s: s.device
-        )
+        return sorted(self.by_home.get(home, {}).values(), key=lambda s: s.device)
+
+    def get(self, home: str, device: str) -> DeviceStatus | None:
+        return self.by_home.get(home, {}).get(device)
+
+    def all(self) -> Iterator[DeviceStatus]:
+        for devices in list(self.by_home.values()):
+            yield from list(devices.values())
 
     def room_of(self, home: str, device: str) -> str | None:
         return self.rooms.get((home, device))
 
-    def firmware_counts(self, homes: set[str] | None) -> Counter[str]:
-        return Counter(
-            s.firmware or "unknown"
-            for s in self.devices.values()
-            if homes is None or s.home in homes
-        )
-
 
 async def watch_forever(ctx: Context) -> None:
-    """Follow retained `status` and `config` topics; the link reconnects on its own."""
+    """Follow retained `status` and `config` topics, read-only with the platform's credential.
+
+    The link reconnects with backoff and jitter on its own (`hof.mqtt.Link.run`); at each
+    reconnection the broker sends the retained messages again, which rewrite the same records.
+    """
     fleet: Fleet = ctx.fleet
     queue: asyncio.Queue[Delivery] = asyncio.Queue(10_000)
-    link = Link(
+    link = fleet.link = Link(
         ctx.settings.mqtt,
         name="fleet",
         client_id=f"{ctx.settings.dashboard.client_id}-fleet-{os.getpid()}",
@@ -107,7 +129,6 @@ async def watch_forever(ctx: Context) -> None:
         tg.create_task(link.run())
         while True:
             delivery = await link.get()
-            fleet.connected = True
             try:
                 topic = Topic.parse(delivery.topic)
             except ContractError:

@@ -4,11 +4,14 @@ Each range has a bucket that keeps a series near or under 400 points (24 h of 5-
 is 288; a year of daily means is 365), so a year of a room's readings reaches the browser as
 a few kilobytes, not millions of points. Dew point is computed from each bucket's mean
 temperature and humidity. The mould index comes from the rules engine's hourly `mould`
-points.
+points. Each device's last reading, battery and signal come from the periodic telemetry fields of
+`reading` over the last `DEVICE_WINDOW`: never from `event` or movement fields, since when a
+telecare or movement sensor last fired is activity data.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,7 +22,18 @@ from hof.climate import dew_point
 from hof.influx import InfluxClient
 from hof.topic import is_valid_id
 
-__all__ = ["RANGES", "Range", "RoomNow", "Series", "home_series", "rooms_now", "thresholds"]
+__all__ = [
+    "DEVICE_WINDOW",
+    "RANGES",
+    "DeviceSeen",
+    "Range",
+    "RoomNow",
+    "Series",
+    "devices_seen",
+    "home_series",
+    "rooms_now",
+    "thresholds",
+]
 
 Range = Literal["24h", "7d", "30d", "1y"]
 # range -> (InfluxQL duration, bucket, bucket seconds)
@@ -146,3 +160,60 @@ async def rooms_now(influx: InfluxClient, home: str) -> list[RoomNow]:
             )
         )
     return sorted(out, key=lambda r: r.room)
+
+
+DEVICE_WINDOW = "7d"  # devices report battery hourly; a week bounds the scan and still tells
+TELEMETRY = ("temperature", "humidity", "co2", "pressure", "battery", "voltage", "rssi")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSeen:
+    device: str
+    room: str | None  # the room tag of its latest reading
+    last_seen: dt.datetime | None
+    battery: float | None
+    battery_at: dt.datetime | None
+    rssi_dbm: float | None  # SenML `rssi` is in dBW (the contract's names); shown in dBm
+
+
+async def devices_seen(influx: InfluxClient, home: str) -> dict[str, DeviceSeen]:
+    """Per device of the home: its latest reading's time, and its latest battery and signal."""
+    where = f"home = {_literal(home)} AND time > now() - {DEVICE_WINDOW}"
+    latest, battery, rssi = await asyncio.gather(
+        influx.query(
+            # Periodic telemetry only: a sensor that reports movement when it happens would
+            # otherwise tell its last movement as its "last seen" (activity data).
+            f"SELECT {', '.join(TELEMETRY)}, room FROM reading WHERE {where} "
+            "GROUP BY device ORDER BY time DESC LIMIT 1",
+            epoch="s",
+        ),
+        influx.query(f"SELECT last(battery) FROM reading WHERE {where} GROUP BY device", epoch="s"),
+        influx.query(f"SELECT last(rssi) FROM reading WHERE {where} GROUP BY device", epoch="s"),
+    )
+
+    def by_device(series: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        out = {}
+        for s in series:
+            device = s.get("tags", {}).get("device")
+            if device and s.get("values"):
+                out[device] = dict(zip(s["columns"], s["values"][0], strict=True))
+        return out
+
+    seen, charge, signal = by_device(latest), by_device(battery), by_device(rssi)
+    out = {}
+    for device in seen.keys() | charge.keys() | signal.keys():
+        last, level, dbw = seen.get(device, {}), charge.get(device, {}), signal.get(device, {})
+        room = last.get("room")
+        out[device] = DeviceSeen(
+            device=device,
+            room=room if isinstance(room, str) and room else None,
+            last_seen=_at(last.get("time")),
+            battery=None if level.get("last") is None else float(level["last"]),
+            battery_at=_at(level.get("time")),
+            rssi_dbm=None if dbw.get("last") is None else round(float(dbw["last"]) + 30.0, 1),
+        )
+    return out
+
+
+def _at(epoch_s: Any) -> dt.datetime | None:
+    return None if epoch_s is None else dt.datetime.fromtimestamp(float(epoch_s), dt.UTC)

@@ -220,6 +220,8 @@ class DashboardSettings(BaseModel):
     climate_refresh_s: float = Field(600.0, gt=0)
     # How often the live alert queue looks for changes in the alert store.
     live_poll_s: float = Field(1.0, gt=0)
+    # How long the devices page reuses a scan of the in-memory fleet for the same patches.
+    fleet_scan_s: float = Field(10.0, ge=0)
     page_size: int = Field(50, ge=1, le=500)
     # Thresholds the overview's hours-too-cold/hot count against (DOMAIN.md: 18 C for health,
     # 26 C a night-time overheating mark).

@@ -14,7 +14,7 @@ from dashboard.access import Principal
 from dashboard.api.models import AlertOut, EscalationOut
 from dashboard.context import Context
 from dashboard.deps import ApiUser, Ctx
-from dashboard.devices import FleetSummary, fleet_summary
+from dashboard.devices import FleetFilter, FleetSummary, fleet_summary
 from dashboard.escalation import escalation_of
 from dashboard.estate import find_home
 from dashboard.homeview import DeviceRow, HomeAlert, home_alerts, home_devices
@@ -143,13 +143,28 @@ class DeviceOut(BaseModel):
 @router.get(
     "/homes/{home_id}/devices",
     response_model=list[DeviceOut],
-    summary="The home's installed devices: battery, signal, firmware, last seen",
+    summary="The home's installed devices: battery, signal (dBm), firmware, last heard from",
+    description="From each device's retained `status` and its readings of the last 7 days. "
+    "Telecare devices are listed for every role (device health); their events never are.",
     responses=NOT_YOURS,
 )
 async def get_home_devices(home_id: str, ctx: Ctx, who: ApiUser) -> list[DeviceOut]:
     await _home_or_404(ctx, who, home_id)
-    alerts = await run_in_threadpool(home_alerts, ctx, who, home_id)
-    return [DeviceOut.of(d) for d in home_devices(ctx, who, home_id, alerts)]
+    devices = await home_devices(ctx, home_id)
+    await run_in_threadpool(lambda: audit.record(ctx.engine, who, "view_devices", home=home_id))
+    return [DeviceOut.of(d) for d in devices]
+
+
+class AttentionOut(BaseModel):
+    home: str
+    address: str
+    estate: str
+    device: str
+    kind: str
+    room: str | None
+    why: Literal["offline", "battery"]
+    battery: float | None
+    firmware: str | None
 
 
 class FleetOut(BaseModel):
@@ -159,8 +174,9 @@ class FleetOut(BaseModel):
     unknown: int
     low_battery: int
     firmware: dict[str, int]
-    attention: list[dict[str, Any]]
+    attention: list[AttentionOut]
     total_attention: int
+    as_of: dt.datetime
 
 
 @router.get(
@@ -168,21 +184,31 @@ class FleetOut(BaseModel):
     response_model=FleetOut,
     tags=["devices"],
     summary="Fleet health in your patches, and the devices that need a visit",
+    description="Counts and firmware versions from the devices' retained `status` (refreshed "
+    "every few seconds); `attention` lists offline devices first, then battery below 20 %, "
+    "filtered by `why` and `estate` and paged with `limit` and `offset`.",
 )
 async def get_fleet(
     ctx: Ctx,
     who: ApiUser,
+    why: Literal["", "offline", "battery"] = "",
+    estate: Annotated[str, Query(max_length=100)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> FleetOut:
-    summary: FleetSummary = await run_in_threadpool(fleet_summary, ctx, who, limit, offset)
+    where = FleetFilter(why=why, estate=estate)
+    summary: FleetSummary = await run_in_threadpool(fleet_summary, ctx, who, where, limit, offset)
+    await run_in_threadpool(
+        lambda: audit.record(ctx.engine, who, "view_devices", detail=where.as_dict())
+    )
     return FleetOut(
         devices=summary.devices,
         online=summary.online,
         offline=summary.offline,
         unknown=summary.unknown,
         low_battery=summary.low_battery,
-        firmware=dict(summary.firmware),
-        attention=[a.as_dict() for a in summary.attention],
+        firmware=dict(summary.firmware.most_common()),
+        attention=[AttentionOut.model_validate(a, from_attributes=True) for a in summary.attention],
         total_attention=summary.total_attention,
+        as_of=dt.datetime.fromtimestamp(summary.as_of, dt.UTC),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -27,6 +28,38 @@ QUANTITIES = (
     ("co2", "Carbon dioxide", "ppm"),
     ("mould_index", "Mould index", ""),
 )
+
+
+# How each evidence figure the rules record reads on the page: label and unit.
+EVIDENCE = {
+    "temperature": ("Air temperature", "°C"),
+    "humidity": ("Relative humidity", "%"),
+    "dew_point": ("Dew point", "°C"),
+    "surface_temperature": ("Wall surface temperature", "°C"),
+    "surface_estimated": ("Wall surface temperature estimated", ""),
+    "surface_rh": ("Humidity at the wall surface", "%"),
+    "hours_rh_high": ("Hours of high humidity in the last 24", "h"),
+    "hours_surface_rh_high": ("Hours of damp wall surface in the last 24", "h"),
+    "mould_index": ("Mould index (0 to 6)", ""),
+    "co2": ("Carbon dioxide", "ppm"),
+    "hours_above": ("Hours above the threshold", "h"),
+    "hours_below": ("Hours below the threshold", "h"),
+    "battery": ("Battery", "%"),
+    "silent_s": ("Silent for", "s"),
+}
+
+
+def evidence_figures(evidence: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The figures behind an alert, beside its summary sentence (which already says why)."""
+    rows = []
+    for key, (label, unit) in EVIDENCE.items():
+        value = evidence.get(key)
+        if isinstance(value, bool):
+            rows.append((label, "Yes" if value else "No"))
+        elif isinstance(value, int | float):
+            text = f"{value:,.0f}" if unit in ("ppm", "s", "%") else f"{value:.1f}"
+            rows.append((label, f"{text} {unit}".strip()))
+    return rows
 
 
 def _summary(series: Series) -> list[dict[str, Any]]:
@@ -83,4 +116,5 @@ async def home_page(
         chart_json=json.dumps(payload, separators=(",", ":")).replace("</", "<\\/"),
         escalation={a.alert.id: escalation_of(a.alert, conf.escalation, now) for a in view.alerts},
         case_categories={"damp_mould", "cold", "heat", "ventilation"},
+        evidence_figures=evidence_figures,
     )
