@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from dashboard.access import Principal, audiences_for
 from dashboard.context import Context
 from dashboard.db import reading
+from dashboard.templating import when, words
 from hof.alertstore import AlertView, Audience, Category, Outcome, State
 from hof.alertstore.models import Alert
 from hof.alertstore.queries import overdue_sql
 from hof.registry import Home
 
-__all__ = ["CASE_CATEGORIES", "CaseRow", "Clock", "case_list", "clocks_of"]
+__all__ = ["CASE_CATEGORIES", "CaseRow", "Clock", "case_list", "clocks_of", "evidence_rows"]
 
 # Hazards the landlord's Awaab's Law duties cover (damp and mould now; cold and heat from 2026).
 CASE_CATEGORIES = (Category.DAMP_MOULD, Category.COLD, Category.HEAT, Category.VENTILATION)
@@ -139,3 +140,42 @@ def case_list(
         view = AlertView.of(alert, now)
         out.append(CaseRow(view, address or alert.home, clocks_of(view, now), next_due))
     return out, total
+
+
+# Units of the figures the rules put in evidence (alerts/rules), so a surveyor reads "17.2 °C".
+UNITS = {
+    "temperature": " °C",
+    "dew_point": " °C",
+    "surface_temperature": " °C",
+    "humidity": " %",
+    "surface_rh": " %",
+    "rh": " %",
+    "co2": " ppm",
+    "hours_above": " h",
+    "hours_rh_high": " h",
+    "hours_surface_rh_high": " h",
+    "rh_hours_above": " h",
+}
+
+
+def _figure(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int | float):
+        return f"{value:g}{UNITS.get(key, '')}"
+    if isinstance(value, str):
+        try:
+            stamp = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return when(stamp) if stamp.tzinfo else value
+    if isinstance(value, dict):
+        return "; ".join(f"{words(k)}: {_figure(str(k), v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_figure(key, v) for v in value)
+    return str(value)
+
+
+def evidence_rows(evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """The sensors' evidence as (label, figure with its unit) for the case pages."""
+    return [(words(k), _figure(k, v)) for k, v in evidence.items() if k != "summary"]

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from dashboard import audit
 from dashboard.access import Principal, Role
 from dashboard.actions import PERSON_OUTCOMES, addresses, visible_alert
-from dashboard.cases import CASE_CATEGORIES, case_list, clocks_of
+from dashboard.cases import CASE_CATEGORIES, case_list, clocks_of, evidence_rows
 from dashboard.deps import Ctx, page_roles
 from dashboard.printchart import svg_chart
 from dashboard.series import home_series
@@ -91,6 +91,7 @@ async def case_page(request: Request, alert_id: int, ctx: Ctx, who: Officer) -> 
         a=a,
         history=detail.history,
         address=homes.get(a.home, a.home),
+        evidence=evidence_rows(a.evidence),
         clocks=clocks_of(a, dt.datetime.now(dt.UTC)),
         duties=[(d, DUTY_WORDS[d]) for d, done in done_duties.items() if done is None],
         outcomes=PERSON_OUTCOMES,
@@ -133,6 +134,7 @@ async def case_print(request: Request, alert_id: int, ctx: Ctx, who: Officer) ->
         a=a,
         history=detail.history,
         address=homes.get(a.home, a.home),
+        evidence=evidence_rows(a.evidence),
         clocks=clocks_of(a, dt.datetime.now(dt.UTC)),
         charts=[(label, svg) for label, svg in charts if svg],
         printed_at=dt.datetime.now(dt.UTC),

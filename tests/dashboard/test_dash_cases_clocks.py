@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from dashboard.cases import clocks_of
+from dashboard.cases import clocks_of, evidence_rows
 from hof.alertstore import AlertView, Audience, Category, Outcome, Severity, State
 from hof.alertstore.records import CaseClocks
 
@@ -55,3 +55,25 @@ def test_waiting_closed_and_clockless_cases() -> None:
     assert clocks_of(cleared, T0 + 30 * DAY)[1].status == "overdue"
     none = CaseClocks(*([None] * 10))
     assert {c.text for c in clocks_of(_case(none), T0)} == {"No legal clock"}
+
+
+def test_evidence_reads_with_units_and_local_times() -> None:
+    rows = evidence_rows(
+        {
+            "summary": "Bedroom humidity above 70 %.",
+            "temperature": 17.25,
+            "humidity": 81,
+            "surface_estimated": True,
+            "observed_at": "2026-10-24T02:53:36.722113+00:00",
+            "thresholds": {"rh": 70, "hours": 16},
+            "source": "env-1",
+        }
+    )
+    assert rows == [
+        ("Temperature", "17.25 °C"),
+        ("Humidity", "81 %"),
+        ("Surface estimated", "Yes"),
+        ("Observed at", "24 Oct 2026 03:53"),
+        ("Thresholds", "Rh: 70 %; Hours: 16"),
+        ("Source", "env-1"),
+    ]
