@@ -85,6 +85,8 @@ def seeded(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     store.raise_or_update(
         home=north, rule="damp_mould", category="damp_mould", audience="housing_officer",
         severity="significant", summary="Bedroom humidity above 70 % for 14 h of 24 h.",
+        evidence={"humidity": 78.0, "surface_rh": 91.5, "hours_rh_high": 14.0,
+                  "mould_index": 2.1},
         room="bedroom", **common,
     )  # fmt: skip
     store.raise_or_update(
@@ -163,6 +165,8 @@ def test_an_officer_never_sees_the_fall(seeded: Seeded) -> None:
     with http_page(seeded.estate, "officer") as page:
         html = page.get(f"/homes/{seeded.north}").text
     assert "Bedroom humidity above 70" in html
+    assert "Humidity at the wall surface</dt>" in html  # the rule's figures beside its words
+    assert "92 %" in html
     assert "Fall" not in html
     assert "fall" not in html
     with http_page(seeded.estate, "responder") as page:
