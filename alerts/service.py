@@ -475,11 +475,10 @@ class AlertsWorker:
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))
             room_state.mould = MouldState(state.m[row : row + 1], state.dry_hours[row : row + 1])
             environment.set_mould_severity(room_state, self.th)
-            last = int(series[i]["values"][-1][0]) // 3_600_000
-            rh_last = rh_surf[row, last - first]
-            room_state.mould_steps.append(
-                (last, float(state.m[row]), float(np.nan_to_num(rh_last)))
-            )
+            # The rebuilt end state, at the room's last hour of history, for the dashboard.
+            end = int(series[i]["values"][-1][0]) // 3_600_000
+            rh_end = rh_surf[row, end - first]
+            room_state.mould_steps.append((end, float(state.m[row]), float(np.nan_to_num(rh_end))))
             self._queue_mould(room_state)
         log.info("alerts_mould_rebuilt", rooms=len(keep), hours=t.shape[1])
 
