@@ -1,7 +1,7 @@
 """Fleet health for the devices page: counts, firmware versions, and who needs a visit.
 
 The fleet lives in memory (`dashboard.fleet`); a person's share of it is the devices of the
-homes of their patches. Walking 200,000 devices costs about 0.1 s, so each scope's scan
+homes of their patches. Walking 200,000 devices costs 0.06-0.17 s here, so each scope's scan
 (counts, firmware versions, the devices needing a visit in order) is kept for
 `dashboard.fleet_scan_s` (10 s) and filtered and paged from there; addresses are read from
 SQL for the page's rows only.
