@@ -80,6 +80,8 @@ class Fleet:
         if status is None:
             if self.count >= MAX_DEVICES:
                 self.refused += 1
+                if self.refused % 10_000 == 1:
+                    log.warning("fleet_full", devices=self.count, refused=self.refused)
                 return
             status = DeviceStatus(topic.home, topic.device)
             self.by_home.setdefault(topic.home, {})[topic.device] = status
@@ -125,6 +127,8 @@ async def watch_forever(ctx: Context) -> None:
         queue=queue,
         subscriptions=[(subscription(Channel.STATUS), 1), (subscription(Channel.CONFIG), 1)],
     )
+    known = ctx.metrics.gauge("hof_dashboard_fleet_devices", "Devices with a retained status")
+    refused = ctx.metrics.gauge("hof_dashboard_fleet_refused", "Statuses refused: fleet full")
     async with asyncio.TaskGroup() as tg:
         tg.create_task(link.run())
         while True:
@@ -136,6 +140,8 @@ async def watch_forever(ctx: Context) -> None:
                 continue
             if topic.channel is Channel.STATUS:
                 fleet.learn_status(topic, delivery.payload)
+                known.set(fleet.count)
+                refused.set(fleet.refused)
             else:
                 fleet.rooms.learn(delivery.topic, delivery.payload)
             link.ack(delivery)
