@@ -140,7 +140,14 @@ def make_estate(stack: Stack, db_dir: Path, **env: str) -> Iterator[Estate]:
             accounts[key] = Account(email, role, patches, create_token(engine, email, "tests"))
     finally:
         engine.dispose()
-    shared = {"HOF_ALERTSTORE__URL": url}
+    shared = {
+        "HOF_ALERTSTORE__URL": url,
+        # A rules worker started for a dashboard test must leave the broker when it stops: a
+        # persistent session left in the shared group `alerts` would go on taking a share of
+        # every later test's events into its offline queue (Mosquitto keeps the member).
+        "HOF_ALERTS__SHARE_GROUP": f"alerts-{db_dir.name}",
+        "HOF_ALERTS__SESSION_EXPIRY_S": "0",
+    }
     process = DashboardProcess(stack.settings.state_dir, f"dash-{db_dir.name}", **shared, **env)
     process.start()
     try:
