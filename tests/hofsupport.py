@@ -28,6 +28,7 @@ __all__ = [
     "ServiceProcess",
     "Watcher",
     "influx_query",
+    "publish_history",
     "wait_until",
 ]
 
@@ -218,3 +219,18 @@ def influx_query(settings: Settings, q: str) -> list[dict[str, Any]]:
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> bool:
     """Poll until true (for effects that cross processes); False at the timeout."""
     return _wait(predicate, timeout_s)
+
+
+def publish_history(
+    env: Device, start: float, hours: float, temperature: float, humidity: float
+) -> None:
+    """Publish `hours` of 5-minute readings from `start`, three hours to a pack."""
+    steps = int(hours * 12)
+    for first in range(0, steps, 36):
+        pack: list[dict[str, Any]] = []
+        for i in range(first, min(first + 36, steps)):
+            t = start + i * 300
+            pack.append({"n": "temperature", "u": "Cel", "v": temperature + (i % 3) / 10, "t": t})
+            pack.append({"n": "humidity", "u": "%RH", "v": humidity - (i % 2), "t": t})
+        pack[0]["bn"] = f"{env.device}/"
+        env.publish("reading", pack)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hofsupport import AlertsProcess
+from hofsupport import AlertsProcess, publish_history
 
 from hof.alertstore.api import AlertStore
 from hof.alertstore.records import AlertFilter, AlertView
@@ -143,19 +143,6 @@ def test_worker_log_explains_each_finding(alerts_process: Any) -> None:
     assert all({"rule", "action", "home", "summary"} <= set(x) for x in findings)
 
 
-def _history(env: Any, start: float, hours: float, temperature: float, humidity: float) -> None:
-    """Publish `hours` of 5-minute readings from `start`, three hours to a pack."""
-    steps = int(hours * 12)
-    for first in range(0, steps, 36):
-        pack: list[dict[str, Any]] = []
-        for i in range(first, min(first + 36, steps)):
-            t = start + i * 300
-            pack.append({"n": "temperature", "u": "Cel", "v": temperature + (i % 3) / 10, "t": t})
-            pack.append({"n": "humidity", "u": "%RH", "v": humidity - (i % 2), "t": t})
-        pack[0]["bn"] = f"{env.device}/"
-        env.publish("reading", pack)
-
-
 def test_a_cold_damp_bedroom_becomes_a_case_and_a_restart_rebuilds_its_state(
     device: Any,
     home_id: str,
@@ -172,7 +159,7 @@ def test_a_cold_damp_bedroom_becomes_a_case_and_a_restart_rebuilds_its_state(
     env.publish("config", json.dumps({"rooms": {"env-bed": "bedroom"}}), retain=True)
     time.sleep(0.5)  # both workers learn the room from the retained config
     now = time.time()
-    _history(env, now - 46 * 3600, 20, temperature=14.0, humidity=80.0)
+    publish_history(env, now - 46 * 3600, 20, temperature=14.0, humidity=80.0)
     damp_cold = (Category.DAMP_MOULD, Category.COLD)
 
     def damp_case() -> AlertView | None:
@@ -189,7 +176,7 @@ def test_a_cold_damp_bedroom_becomes_a_case_and_a_restart_rebuilds_its_state(
     assert "Bedroom humidity above 70 %" in damp.evidence["summary"]
 
     alerts_process.kill()
-    _history(env, now - 26 * 3600, 26, temperature=21.0, humidity=50.0)
+    publish_history(env, now - 26 * 3600, 26, temperature=21.0, humidity=50.0)
 
     def stored() -> int:
         q = f"SELECT count(humidity) FROM reading WHERE home = '{home_id}' AND room = 'bedroom'"
@@ -264,7 +251,7 @@ def test_the_mould_index_is_written_hourly_for_the_dashboard(
     env.publish("config", json.dumps({"rooms": {"env-mould": "bathroom"}}), retain=True)
     time.sleep(0.5)
     start = (time.time() // 3600 - 5) * 3600
-    _history(env, start, 4.5, temperature=16.0, humidity=90.0)
+    publish_history(env, start, 4.5, temperature=16.0, humidity=90.0)
 
     def points() -> list[Any]:
         series = query(f"SELECT mould_index, surface_rh FROM mould WHERE home = '{home_id}'")

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from dash_support import *  # noqa: F403
 from dash_support import Estate, axe_check, make_estate, screenshot, sign_in
-from hofsupport import AlertsProcess, Device
+from hofsupport import AlertsProcess, Device, publish_history
 
 from hof.alertstore import AlertFilter, AlertStore, Category
 from hof.registry import HomeIn, upsert_homes
@@ -39,19 +39,6 @@ class World:
     estate: Estate
     store: AlertStore
     damp_device: Device
-
-
-def _history(env: Device, start: float, hours: float, temperature: float, humidity: float) -> None:
-    """`hours` of 5-minute readings from `start`, three hours to a pack."""
-    steps = int(hours * 12)
-    for first in range(0, steps, 36):
-        pack: list[dict[str, Any]] = []
-        for i in range(first, min(first + 36, steps)):
-            t = start + i * 300
-            pack.append({"n": "temperature", "u": "Cel", "v": temperature + (i % 3) / 10, "t": t})
-            pack.append({"n": "humidity", "u": "%RH", "v": humidity - (i % 2), "t": t})
-        pack[0]["bn"] = f"{env.device}/"
-        env.publish("reading", pack)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +89,7 @@ def world(
     damp = Device(stack, DAMP_HOME, "env-bed")
     damp.publish("config", json.dumps({"rooms": {"env-bed": "bedroom"}}), retain=True)
     time.sleep(0.5)  # ingest and the rules learn the room from the retained config
-    _history(damp, time.time() - 21 * 3600, 21, temperature=14.0, humidity=80.0)
+    publish_history(damp, time.time() - 21 * 3600, 21, temperature=14.0, humidity=80.0)
     try:
         yield World(stack, estate, store, damp)
     finally:
