@@ -1,18 +1,21 @@
 """The estate summary each home is ranked by (`home_condition`), kept fresh in the background.
 
-Two sources at two paces: the alert store (open cases, overdue clocks, devices offline) every
-`refresh_s`, cheap SQL aggregates; InfluxDB (room-hours too cold or too hot this week, the
-latest mould index, the last reading) every `climate_refresh_s`, because at 50,000 homes those
-queries read a week of every room. Only rows that changed are written. A failing source is
-logged and retried next round; the loop itself never dies.
+Two loops at two paces. Every `refresh_s`, cheap SQL aggregates over the alert store (open
+cases by severity, overdue clocks, cold and heat alerts, devices offline, low batteries) are
+joined with the latest climate view and every home's row is recomputed; only rows that changed
+are written, in batches. Every `climate_refresh_s`, a pass over InfluxDB (see climate_summary)
+brings the room-hours, mould index and last readings up to date, and the next summary round
+follows at once. A failing source is logged and retried on the next turn; neither loop dies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,42 +26,40 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from dashboard.climate_summary import Climate, ClimateTracker, PassFigures
 from dashboard.context import Context
 from dashboard.db import reading, writing
 from dashboard.need import need_of
 from hof.alertstore import Category, Severity, State
 from hof.alertstore.models import Alert
 from hof.alertstore.queries import overdue_sql
-from hof.influx import InfluxClient, InfluxError
+from hof.influx import InfluxError
+from hof.metrics import Registry
 from hof.registry import Home, HomeCondition
 
 __all__ = [
-    "Climate",
+    "Cases",
     "Refresher",
+    "as_of",
+    "carried_over",
+    "climate_pass",
+    "home_ids",
     "read_cases",
-    "read_climate",
     "refresh_forever",
-    "refresh_round",
     "summarise",
+    "summary_round",
 ]
 
 log = structlog.get_logger(__name__)
 _BATCH = 1000
-
-
-@dataclass
-class Climate:
-    """What InfluxDB says of each home (refreshed at the slower pace)."""
-
-    cold_hours: dict[str, float] = field(default_factory=dict)
-    hot_hours: dict[str, float] = field(default_factory=dict)
-    mould: dict[str, tuple[float, str]] = field(default_factory=dict)  # home -> (index, room)
-    last_reading: dict[str, dt.datetime] = field(default_factory=dict)
-    at: float = 0.0
+SUMMARY_AT = "hof_dashboard_summary_at_seconds"
+CLIMATE_AT = "hof_dashboard_climate_at_seconds"
 
 
 @dataclass(frozen=True, slots=True)
 class Cases:
+    """A home's open alerts that count towards its need (never telecare: see need.py)."""
+
     damp_by_severity: dict[str, int]
     overdue: int = 0
     cold: int = 0
@@ -67,53 +68,18 @@ class Cases:
     low_battery: int = 0
 
 
-def _per_home(series: list[dict[str, Any]]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for s in series:
-        home = s.get("tags", {}).get("home", "")
-        if home and s.get("values"):
-            out[home] = float(s["values"][0][1] or 0)
-    return out
-
-
-async def read_climate(influx: InfluxClient, cold_c: float, hot_c: float) -> Climate:
-    hourly = (
-        "SELECT mean(temperature) FROM reading WHERE time > now() - 7d "
-        "GROUP BY time(1h), home, room fill(none)"
-    )
-    cold = await influx.query(
-        f"SELECT count(mean) FROM ({hourly}) WHERE mean < {cold_c} GROUP BY home"
-    )
-    hot = await influx.query(
-        f"SELECT count(mean) FROM ({hourly}) WHERE mean > {hot_c} GROUP BY home"
-    )
-    last = await influx.query(
-        "SELECT last(temperature) FROM reading WHERE time > now() - 7d GROUP BY home"
-    )
-    mould = await influx.query(
-        "SELECT last(mould_index) FROM mould WHERE time > now() - 2d GROUP BY home, room"
-    )
-    climate = Climate(_per_home(cold), _per_home(hot), at=time.monotonic())
-    for s in last:
-        home = s.get("tags", {}).get("home", "")
-        if home and s.get("values"):
-            climate.last_reading[home] = dt.datetime.fromtimestamp(s["values"][0][0] / 1000, dt.UTC)
-    for s in mould:
-        tags = s.get("tags", {})
-        home, room = tags.get("home", ""), tags.get("room", "")
-        if not home or not s.get("values") or s["values"][0][1] is None:
-            continue
-        value = float(s["values"][0][1])
-        if value > climate.mould.get(home, (-1.0, ""))[0]:
-            climate.mould[home] = (value, room)
-    return climate
-
-
 def read_cases(engine: Engine, now: dt.datetime) -> dict[str, Cases]:
     """Open alerts per home by kind, and damp cases past an Awaab's Law deadline."""
+    counted = [
+        Category.DAMP_MOULD,
+        Category.COLD,
+        Category.HEAT,
+        Category.DEVICE_OFFLINE,
+        Category.LOW_BATTERY,
+    ]
     open_alerts = (
         sa.select(Alert.home, Alert.category, Alert.severity, sa.func.count())
-        .where(Alert.state != State.RESOLVED)
+        .where(Alert.state != State.RESOLVED, Alert.category.in_(counted))
         .group_by(Alert.home, Alert.category, Alert.severity)
     )
     overdue = (
@@ -151,7 +117,7 @@ def _worst(by_severity: dict[str, int]) -> str | None:
 def summarise(home: str, cases: Cases | None, climate: Climate, now: dt.datetime) -> dict[str, Any]:
     c = cases or Cases({})
     mould = climate.mould.get(home)
-    cold, hot = climate.cold_hours.get(home, 0.0), climate.hot_hours.get(home, 0.0)
+    cold, hot = climate.cold_hours.get(home, 0), climate.hot_hours.get(home, 0)
     need = need_of(
         damp_by_severity=c.damp_by_severity,
         overdue=c.overdue,
@@ -172,8 +138,8 @@ def summarise(home: str, cases: Cases | None, climate: Climate, now: dt.datetime
         "overdue_cases": c.overdue,
         "mould_index": round(mould[0], 2) if mould else None,
         "mould_room": mould[1] if mould else None,
-        "cold_hours": cold,
-        "hot_hours": hot,
+        "cold_hours": float(cold),
+        "hot_hours": float(hot),
         "heat_alerts": c.heat,
         "cold_alerts": c.cold,
         "devices_offline": c.offline,
@@ -193,22 +159,63 @@ def _upsert(engine: Engine) -> Any:
     )
 
 
+def carried_over(engine: Engine) -> Climate:
+    """The climate figures already in the table, so a restart does not zero them meanwhile."""
+    query = sa.select(
+        HomeCondition.home,
+        HomeCondition.cold_hours,
+        HomeCondition.hot_hours,
+        HomeCondition.mould_index,
+        HomeCondition.mould_room,
+        HomeCondition.last_reading_at,
+    ).where(
+        sa.or_(
+            HomeCondition.cold_hours > 0,
+            HomeCondition.hot_hours > 0,
+            HomeCondition.mould_index.is_not(None),
+            HomeCondition.last_reading_at.is_not(None),
+        )
+    )
+    cold: dict[str, int] = {}
+    hot: dict[str, int] = {}
+    mould: dict[str, tuple[float, str]] = {}
+    last: dict[str, dt.datetime] = {}
+    with reading(engine) as session:
+        for home, c, h, index, room, at in session.execute(query):
+            if c:
+                cold[home] = int(c)
+            if h:
+                hot[home] = int(h)
+            if index is not None:
+                mould[home] = (float(index), room or "")
+            if at is not None:
+                last[home] = at
+    return Climate(cold, hot, mould, last, at=None)
+
+
+def home_ids(engine: Engine) -> list[str]:
+    with reading(engine) as session:
+        return list(session.scalars(sa.select(Home.id).order_by(Home.id)))
+
+
 @dataclass
 class Refresher:
     """One dashboard's summariser; remembers what it wrote so it writes only changes."""
 
     engine: Engine
+    climate: Climate | None = None  # replaced whole by each climate pass
     written: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    climate: Climate = field(default_factory=Climate)
 
     def write_round(self, now: dt.datetime) -> tuple[int, int]:
         """Recompute every home from the cases and the latest climate; (homes, rows written)."""
+        if self.climate is None:
+            self.climate = carried_over(self.engine)
+        climate = self.climate  # one view for the whole round, whatever a pass does meanwhile
         cases = read_cases(self.engine, now)
-        with reading(self.engine) as session:
-            homes = list(session.scalars(sa.select(Home.id)))
         changed = []
+        homes = home_ids(self.engine)
         for home in homes:
-            row = summarise(home, cases.get(home), self.climate, now)
+            row = summarise(home, cases.get(home), climate, now)
             key = tuple(v for k, v in row.items() if k != "refreshed_at")
             if self.written.get(home) != key:
                 changed.append((home, key, row))
@@ -222,36 +229,87 @@ class Refresher:
         return len(homes), len(changed)
 
 
-async def refresh_round(ctx: Context, refresher: Refresher) -> dict[str, float]:
-    """One round: climate from InfluxDB when due, then every home's summary."""
-    conf = ctx.settings.dashboard
-    started = time.monotonic()
-    if started - refresher.climate.at >= conf.climate_refresh_s or refresher.climate.at == 0:
+async def summary_round(ctx: Context, refresher: Refresher) -> dict[str, float]:
+    began = time.monotonic()
+    homes, written = await run_in_threadpool(refresher.write_round, dt.datetime.now(dt.UTC))
+    took = time.monotonic() - began
+    m = ctx.metrics
+    m.gauge("hof_dashboard_refresh_seconds", "duration of the last summary round").set(took)
+    m.counter("hof_dashboard_refresh_rounds_total", "summary rounds").inc()
+    m.counter("hof_dashboard_refresh_rows_total", "summary rows written").inc(written)
+    m.gauge(SUMMARY_AT, "when the last summary round ended (unix time)").set(time.time())
+    return {"homes": homes, "written": written, "seconds": took}
+
+
+async def climate_pass(ctx: Context, tracker: ClimateTracker, refresher: Refresher) -> PassFigures:
+    homes = await run_in_threadpool(home_ids, ctx.engine)
+    climate, figures = await tracker.run_pass(ctx.influx, homes, dt.datetime.now(dt.UTC))
+    refresher.climate = climate
+    m = ctx.metrics
+    m.gauge("hof_dashboard_climate_seconds", "duration of the last climate pass").set(
+        figures.seconds
+    )
+    m.counter("hof_dashboard_climate_passes_total", "climate passes").inc()
+    m.counter("hof_dashboard_climate_queries_total", "InfluxDB queries of climate passes").inc(
+        figures.queries
+    )
+    m.gauge(CLIMATE_AT, "when the last climate pass ended (unix time)").set(time.time())
+    return figures
+
+
+def as_of(metrics: Registry) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """When this process last finished a summary round and a climate pass (None: not yet)."""
+    out = []
+    for name in (SUMMARY_AT, CLIMATE_AT):
+        at = metrics.gauge(name, "").get()
+        out.append(dt.datetime.fromtimestamp(at, dt.UTC) if at else None)
+    return out[0], out[1]
+
+
+async def _forever(
+    what: str, ctx: Context, turn: Callable[[], Awaitable[Any]], wait: Callable[[], Awaitable[Any]]
+) -> None:
+    while True:
         try:
-            refresher.climate = await read_climate(ctx.influx, conf.cold_c, conf.hot_c)
+            figures = await turn()
+            log.debug(f"dashboard_{what}_done", figures=figures)
+        except asyncio.CancelledError:
+            raise
         except InfluxError as exc:
-            log.warning("dashboard_climate_unavailable", error=str(exc))
-    climate_s = time.monotonic() - started
-    now = dt.datetime.now(dt.UTC)
-    homes, written = await run_in_threadpool(refresher.write_round, now)
-    took = time.monotonic() - started
-    ctx.metrics.gauge("hof_dashboard_refresh_seconds", "last summary round").set(took)
-    ctx.metrics.counter("hof_dashboard_refresh_rounds_total", "summary rounds").inc()
-    return {"homes": homes, "written": written, "seconds": took, "climate_seconds": climate_s}
+            log.warning(f"dashboard_{what}_failed", error=str(exc))
+            ctx.metrics.counter(f"hof_dashboard_{what}_errors_total", "failed turns").inc()
+        except Exception as exc:  # a database outage must not end the loop: retry next turn
+            log.error(f"dashboard_{what}_failed", error=f"{type(exc).__name__}: {exc}")
+            ctx.metrics.counter(f"hof_dashboard_{what}_errors_total", "failed turns").inc()
+        await wait()
 
 
 async def refresh_forever(ctx: Context) -> None:
+    conf = ctx.settings.dashboard
     refresher = Refresher(ctx.engine)
-    while True:
-        try:
-            figures = await refresh_round(ctx, refresher)
-            if figures["written"]:
-                log.info(
-                    "dashboard_summary_refreshed", **{k: round(v, 3) for k, v in figures.items()}
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a database outage must not end the loop: retry next round
-            log.error("dashboard_summary_failed", error=f"{type(exc).__name__}: {exc}")
-            ctx.metrics.counter("hof_dashboard_refresh_errors_total", "failed rounds").inc()
-        await asyncio.sleep(ctx.settings.dashboard.refresh_s)
+    tracker = ClimateTracker(
+        cold_c=conf.cold_c,
+        hot_c=conf.hot_c,
+        recheck_h=conf.climate_recheck_h,
+        rebuild_s=conf.climate_rebuild_s,
+    )
+    fresh = asyncio.Event()  # a climate pass ended: recompute the rows now, not at the next tick
+
+    async def climate_turn() -> PassFigures:
+        figures = await climate_pass(ctx, tracker, refresher)
+        fresh.set()
+        return figures
+
+    async def summary_turn() -> dict[str, float]:
+        fresh.clear()
+        return await summary_round(ctx, refresher)
+
+    async def until_fresh_or_due() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(fresh.wait(), conf.refresh_s)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(
+            _forever("climate", ctx, climate_turn, lambda: asyncio.sleep(conf.climate_refresh_s))
+        )
+        group.create_task(_forever("summary", ctx, summary_turn, until_fresh_or_due))

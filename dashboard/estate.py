@@ -71,7 +71,7 @@ class HomeRow:
     devices_offline: int
     low_battery: int
     last_reading_at: dt.datetime | None
-    refreshed_at: dt.datetime | None
+    changed_at: dt.datetime | None  # when this home's figures last changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +100,15 @@ def _where(who: Principal, f: EstateFilter) -> list[sa.ColumnElement[bool]]:
     if f.risk:
         where.append(sa.func.coalesce(HomeCondition.risk, "none") == f.risk)
     if f.q:
-        text = f.q.strip().lower()
-        like = f"%{text.replace('%', '').replace('_', '')}%"
+        # A reference or postcode from its start (postcodes with or without their space), an
+        # address anywhere in it; case-insensitive, and the user's % and _ are plain text.
+        text = f.q.strip()
+        squeezed = "".join(text.split()).upper()
         where.append(
             sa.or_(
-                sa.func.lower(Home.reference) == text,
-                sa.func.lower(Home.address).like(like),
-                sa.func.lower(Home.postcode).like(like),
+                Home.reference.istartswith(text, autoescape=True),
+                sa.func.replace(Home.postcode, " ", "").startswith(squeezed, autoescape=True),
+                Home.address.icontains(text, autoescape=True),
             )
         )
     return where
@@ -164,7 +166,7 @@ def _row(home: Home, c: HomeCondition | None) -> HomeRow:
         devices_offline=c.devices_offline if c else 0,
         low_battery=c.low_battery if c else 0,
         last_reading_at=c.last_reading_at if c else None,
-        refreshed_at=c.refreshed_at if c else None,
+        changed_at=c.refreshed_at if c else None,
     )
 
 

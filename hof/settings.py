@@ -218,6 +218,11 @@ class DashboardSettings(BaseModel):
     # and from InfluxDB (hours cold or hot this week, mould index, last reading): heavier.
     refresh_s: float = Field(60.0, gt=0)
     climate_refresh_s: float = Field(600.0, gt=0)
+    # Each climate pass reads the clock hours it has not read, the last `climate_recheck_h`
+    # again (late points), and any hour last read over `climate_rebuild_s` ago (a gateway's
+    # queue delivered after an outage).
+    climate_recheck_h: int = Field(3, ge=0, le=168)
+    climate_rebuild_s: float = Field(86_400.0, gt=0)
     # How often the live alert queue looks for changes in the alert store.
     live_poll_s: float = Field(1.0, gt=0)
     # How long the devices page reuses a scan of the in-memory fleet for the same patches.

@@ -6,10 +6,11 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from dashboard import audit
+from dashboard.conditions import as_of
 from dashboard.deps import ApiUser, Ctx
 from dashboard.estate import EstateFilter, HomeRow, find_home, overview
 
@@ -35,8 +36,12 @@ class HomeOut(BaseModel):
     hot_hours: float
     devices_offline: int
     low_battery: int
-    last_reading_at: dt.datetime | None
-    refreshed_at: dt.datetime | None
+    last_reading_at: dt.datetime | None = Field(
+        description="The home's last temperature reading in the past week (null: none)"
+    )
+    changed_at: dt.datetime | None = Field(
+        description="When this home's figures last changed (null: not summarised yet)"
+    )
 
     @classmethod
     def of(cls, row: HomeRow) -> HomeOut:
@@ -56,14 +61,23 @@ class HomesOut(BaseModel):
     counts: CountsOut
     limit: int
     offset: int
+    cases_as_of: dt.datetime | None = Field(
+        description="When this server last counted open cases and alerts for every home"
+    )
+    readings_as_of: dt.datetime | None = Field(
+        description="When this server last summarised InfluxDB (hours, mould index, readings)"
+    )
 
 
 @router.get(
     "/homes",
     response_model=HomesOut,
     summary="Homes in your patches, most in need first",
-    description="Filter by estate, ward and risk; search `q` matches a property reference "
-    "exactly, or part of an address or postcode. `counts` cover every home that matches.",
+    description="Every role, within its patches (responders too: the need summary holds no "
+    "health data, so it is the same for every role). Filter by estate, ward and risk; `q` "
+    "matches the start of a property reference or postcode (with or without its space) or any "
+    "part of an address, case-insensitively. `counts` cover every home that matches, not only "
+    "this page. Audited as `list_homes`.",
 )
 async def list_homes(
     ctx: Ctx,
@@ -82,11 +96,14 @@ async def list_homes(
             ctx.engine, who, "list_homes", detail={**f.as_dict(), "offset": offset}
         )
     )
+    cases_at, readings_at = as_of(ctx.metrics)
     return HomesOut(
         items=[HomeOut.of(r) for r in page.rows],
         counts=CountsOut.model_validate(page.counts, from_attributes=True),
         limit=limit,
         offset=offset,
+        cases_as_of=cases_at,
+        readings_as_of=readings_at,
     )
 
 
@@ -94,6 +111,8 @@ async def list_homes(
     "/homes/{home_id}",
     response_model=HomeOut,
     summary="One home: its registry entry and need summary",
+    description="404 for a home outside your patches, as for one that does not exist. "
+    "Audited as `view_home`.",
     responses={404: {"description": "No such home in your patches"}},
 )
 async def get_home(home_id: str, ctx: Ctx, who: ApiUser) -> HomeOut:

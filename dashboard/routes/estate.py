@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard import audit
 from dashboard.access import Principal, Role
+from dashboard.conditions import as_of
 from dashboard.deps import Ctx, page_roles
-from dashboard.estate import RISKS, EstateFilter, options, overview
+from dashboard.estate import RISKS, EstateFilter, EstatePage, options, overview
 from dashboard.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -32,15 +33,16 @@ async def estate_page(
 ) -> HTMLResponse:
     size = ctx.settings.dashboard.page_size
     f = EstateFilter(estate, ward, risk if risk in RISKS else "", q.strip())
-    result = await run_in_threadpool(
-        lambda: overview(ctx.engine, who, f, limit=size, offset=(page - 1) * size)
-    )
-    estates, wards = await run_in_threadpool(options, ctx.engine, who)
-    await run_in_threadpool(
-        lambda: audit.record(ctx.engine, who, "view_estate", detail={**f.as_dict(), "page": page})
-    )
+
+    def read() -> tuple[EstatePage, tuple[list[str], list[str]]]:
+        audit.record(ctx.engine, who, "view_estate", detail={**f.as_dict(), "page": page})
+        found = overview(ctx.engine, who, f, limit=size, offset=(page - 1) * size)
+        return found, options(ctx.engine, who)
+
+    result, (estates, wards) = await run_in_threadpool(read)
     pages = max(1, -(-result.counts.homes // size))
     query = f.as_dict()
+    cases_at, readings_at = as_of(ctx.metrics)
     return render(
         request,
         "estate.html",
@@ -53,5 +55,9 @@ async def estate_page(
         risks=RISKS,
         page=page,
         pages=pages,
+        cases_at=cases_at,
+        readings_at=readings_at,
+        cold_c=f"{ctx.settings.dashboard.cold_c:g}",
+        hot_c=f"{ctx.settings.dashboard.hot_c:g}",
         link=lambda n: "/estate?" + urlencode({**query, "page": n}),
     )
