@@ -2,20 +2,22 @@
 week, its worst room's mould index and its last reading, read a slice of homes at a time.
 
 A week of every room of 50,000 homes is 33.6 million hourly means. Asked for in one InfluxQL
-subquery, InfluxDB 1.x holds all of it at once: 5,000 homes of hourly data took 67 s and
-1.7 GB there, so the estate would not finish. Here each query covers `homes_per_query` homes
-and at most `HOURS_PER_QUERY` clock hours and returns hourly means, counted against the limits
-in this process; the counts are kept per completed clock hour (one byte per home and hour, a
-numpy array), so a pass reads only the hours it has not read, the last `recheck_h` again (late
-points), and any hour last read more than `rebuild_s` ago (points held back longer, such as a
-gateway's queue after an outage). Memory stays flat in both processes as the estate grows.
+subquery, InfluxDB 1.x holds all of it at once (5,000 homes took 67 s and 1.7 GB there), so
+here each query covers a slice of homes and returns hourly means, counted against the limits in
+this process and kept per completed clock hour (one byte per home and hour, a numpy array).
+InfluxDB's cost goes with the series a query touches (about 50 µs each), so a pass reads only
+the hours that are due: each hour once when it ends, once more `recheck_h` later (points that
+arrived late), and again when its last read is `rebuild_s` old (a gateway's queue delivered
+after an outage); the mould index (written once an hour) when an hour was read; the last
+reading each pass, from the last pass on. Memory stays bounded in both processes: a query's
+answer by its slice, this process's counts by a byte per home and hour.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +26,10 @@ import numpy.typing as npt
 
 from hof.influx import InfluxClient
 
-__all__ = ["HOURS_PER_QUERY", "WEEK_H", "Climate", "ClimateTracker", "PassFigures"]
+__all__ = ["HOME_HOURS_PER_QUERY", "WEEK_H", "Climate", "ClimateTracker", "PassFigures"]
 
 WEEK_H = 168
-HOURS_PER_QUERY = 24
+HOME_HOURS_PER_QUERY = 24_000
 _HOUR_MS = 3_600_000
 
 Counts = npt.NDArray[np.uint8]  # shape (2, homes): rooms too cold, rooms too hot in one hour
@@ -62,69 +64,74 @@ def _homes_clause(homes: Sequence[str]) -> str:
     return "(" + " OR ".join(f"home = {_literal(h)}" for h in homes) + ")"
 
 
-def _runs(hours: list[int]) -> Iterator[tuple[int, int]]:
-    """Consecutive hours (epoch seconds, sorted) as [start, end) spans of at most a day."""
-    i = 0
-    while i < len(hours):
-        j = i
-        while (
-            j + 1 < len(hours) and hours[j + 1] == hours[j] + 3600 and j + 1 - i < HOURS_PER_QUERY
-        ):
-            j += 1
-        yield hours[i], hours[j] + 3600
-        i = j + 1
-
-
 @dataclass
 class ClimateTracker:
     """One dashboard's running counts; `run_pass` brings them up to date and returns a view."""
 
     cold_c: float
     hot_c: float
-    recheck_h: int = 3
+    recheck_h: int = 2
     rebuild_s: float = 86_400.0
     homes_per_query: int = 500
     mould_window_h: int = 48
     index: dict[str, int] = field(default_factory=dict)  # home -> column, only ever appended
     hours: dict[int, Counts] = field(default_factory=dict)  # hour start (epoch s) -> counts
-    read_at: dict[int, float] = field(default_factory=dict)  # hour -> when it was last read
+    read_at: dict[int, float] = field(default_factory=dict)  # hour -> when read (epoch s)
+    mould: dict[str, tuple[float, str]] = field(default_factory=dict)
     last_reading: dict[str, dt.datetime] = field(default_factory=dict)
     last_pass: dt.datetime | None = None
 
     def due(self, now: dt.datetime) -> list[int]:
-        """The completed hours of the week that this pass should read."""
-        end = int(now.timestamp()) // 3600 * 3600  # the current hour is not over: left out
-        window = range(end - WEEK_H * 3600, end, 3600)
-        recheck = end - self.recheck_h * 3600
-        stale = time.monotonic() - self.rebuild_s
-        return [
-            h for h in window if h not in self.read_at or h >= recheck or self.read_at[h] < stale
-        ]
+        """The completed hours of the week that a pass at `now` should read: those not read
+        yet, those read before `recheck_h` had passed since they ended (once more, for late
+        points), and those read more than `rebuild_s` ago."""
+        t = now.timestamp()
+        end = int(t) // 3600 * 3600  # the current hour is not over: left out
+        late = self.recheck_h * 3600
+        out = []
+        for h in range(end - WEEK_H * 3600, end, 3600):
+            read = self.read_at.get(h)
+            ended = h + 3600
+            if read is None or (read < ended + late <= t) or t - read >= self.rebuild_s:
+                out.append(h)
+        return out
 
     async def run_pass(
         self, influx: InfluxClient, homes: Sequence[str], now: dt.datetime
     ) -> tuple[Climate, PassFigures]:
+        """Read what is due; InfluxDB's cost is about 50 µs per series (home, device, room)
+        and query, whatever the hours, so the hours due are read in one span."""
         began = time.perf_counter()
         for home in homes:
             self.index.setdefault(home, len(self.index))
-        slices = [
-            homes[i : i + self.homes_per_query] for i in range(0, len(homes), self.homes_per_query)
-        ]
-        queries = values = 0
+        queries = values = hours = 0
         due = self.due(now)
-        for start, end in _runs(due):
+        if due:
+            # One span from the first hour due to the last: the hours between cost nothing more.
+            start, end = due[0], due[-1] + 3600
+            hours = (end - start) // 3600
+            # At most ~24,000 home-hours an answer (~100,000 hourly means, a few MB of JSON).
+            size = max(1, min(self.homes_per_query, HOME_HOURS_PER_QUERY // hours))
             # Counted into a fresh array and swapped in only when every slice has answered,
             # so a failure part way leaves the hours as they were (and due next pass).
-            span = np.zeros(((end - start) // 3600, 2, len(self.index)), np.uint16)
-            for chunk in slices:
-                values += await self._count_hours(influx, chunk, start, end, span)
+            span = np.zeros((hours, 2, len(self.index)), np.uint16)
+            for i in range(0, len(homes), size):
+                values += await self._count_hours(influx, homes[i : i + size], start, end, span)
                 queries += 1
-            read = time.monotonic()
+            read = now.timestamp()
             for k, counts in enumerate(np.minimum(span, 255).astype(np.uint8)):
                 self.hours[start + k * 3600] = counts
                 self.read_at[start + k * 3600] = read
-        mould: dict[str, tuple[float, str]] = {}
-        last: dict[str, dt.datetime] = {}
+        slices = [
+            homes[i : i + self.homes_per_query] for i in range(0, len(homes), self.homes_per_query)
+        ]
+        if due or self.last_pass is None:
+            # The rules engine writes a room's index once a clock hour: a new hour, a new view.
+            mould: dict[str, tuple[float, str]] = {}
+            for chunk in slices:
+                await self._mould(influx, chunk, now, mould)
+                queries += 1
+            self.mould = mould
         week_start = now - dt.timedelta(hours=WEEK_H)
         # The last reading since the last pass (an hour's margin), or since the oldest hour
         # this pass reads: the readings a rebuild finds late may be a home's newest.
@@ -133,17 +140,17 @@ class ClimateTracker:
             since = max(week_start, self.last_pass - dt.timedelta(hours=1))
         if due:
             since = min(since, dt.datetime.fromtimestamp(due[0], dt.UTC))
+        last: dict[str, dt.datetime] = {}
         for chunk in slices:
-            await self._mould(influx, chunk, now, mould)
             await self._last(influx, chunk, since, last)
-            queries += 2
+            queries += 1
         for home, at in last.items():
             if home not in self.last_reading or at > self.last_reading[home]:
                 self.last_reading[home] = at
         self.last_reading = {h: t for h, t in self.last_reading.items() if t >= week_start}
         self.last_pass = now
-        figures = PassFigures(len(due), queries, values, time.perf_counter() - began)
-        return self._view(now, mould), figures
+        figures = PassFigures(hours, queries, values, time.perf_counter() - began)
+        return self._view(now), figures
 
     async def _count_hours(
         self,
@@ -211,7 +218,7 @@ class ClimateTracker:
             if home and s.get("values"):
                 out[home] = dt.datetime.fromtimestamp(s["values"][0][0] / 1000, dt.UTC)
 
-    def _view(self, now: dt.datetime, mould: dict[str, tuple[float, str]]) -> Climate:
+    def _view(self, now: dt.datetime) -> Climate:
         end = int(now.timestamp()) // 3600 * 3600
         for h in [h for h in self.hours if h < end - WEEK_H * 3600]:
             del self.hours[h], self.read_at[h]
@@ -221,7 +228,7 @@ class ClimateTracker:
         names = list(self.index)
         cold = {names[j]: int(total[0, j]) for j in np.flatnonzero(total[0])}
         hot = {names[j]: int(total[1, j]) for j in np.flatnonzero(total[1])}
-        return Climate(cold, hot, mould, dict(self.last_reading), at=now)
+        return Climate(cold, hot, self.mould, dict(self.last_reading), at=now)
 
 
 def _first_value(series: Mapping[str, Any]) -> float | None:

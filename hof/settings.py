@@ -218,10 +218,10 @@ class DashboardSettings(BaseModel):
     # and from InfluxDB (hours cold or hot this week, mould index, last reading): heavier.
     refresh_s: float = Field(60.0, gt=0)
     climate_refresh_s: float = Field(600.0, gt=0)
-    # Each climate pass reads the clock hours it has not read, the last `climate_recheck_h`
-    # again (late points), and any hour last read over `climate_rebuild_s` ago (a gateway's
+    # A climate pass reads each clock hour when it ends, once more `climate_recheck_h` later
+    # (late points), and again when its last read is `climate_rebuild_s` old (a gateway's
     # queue delivered after an outage).
-    climate_recheck_h: int = Field(3, ge=0, le=168)
+    climate_recheck_h: int = Field(2, ge=0, le=168)
     climate_rebuild_s: float = Field(86_400.0, gt=0)
     # How often the live alert queue looks for changes in the alert store.
     live_poll_s: float = Field(1.0, gt=0)

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from hof.errors import HofError
-from hof.registry.models import Home
+from hof.registry.models import Home, HomeCondition
 from hof.topic import is_valid_id
 
 __all__ = ["CSV_COLUMNS", "HomeIn", "import_homes", "read_homes_csv", "upsert_homes"]
@@ -58,6 +58,14 @@ def upsert(engine: Engine) -> sa.Insert:
     return statement.on_conflict_do_update(index_elements=[Home.id], set_=kept)
 
 
+def _placeholder_condition(engine: Engine) -> sa.Insert:
+    """A new home's empty need summary, so that it is listed (last, needing nothing) from the
+    moment it is registered; the overview walks `home_condition`, and the dashboard's next
+    round fills it in. An existing summary is left as it is."""
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    return insert(HomeCondition).on_conflict_do_nothing(index_elements=[HomeCondition.home])
+
+
 def upsert_homes(engine: Engine, homes: Iterable[HomeIn], *, now: dt.datetime | None = None) -> int:
     """Insert or update homes by id, in batches; returns how many were written."""
     when = now or dt.datetime.now(dt.UTC)
@@ -70,6 +78,10 @@ def upsert_homes(engine: Engine, homes: Iterable[HomeIn], *, now: dt.datetime | 
             return
         with engine.begin() as conn:
             conn.execute(upsert(engine), [{**h.model_dump(), "created_at": when} for h in batch])
+            conn.execute(
+                _placeholder_condition(engine),
+                [{"home": h.id, "refreshed_at": when} for h in batch],
+            )
         written += len(batch)
         batch.clear()
 

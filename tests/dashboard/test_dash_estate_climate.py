@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from dashboard.access import Principal, Role
 from dashboard.climate_summary import WEEK_H, ClimateTracker
 from dashboard.conditions import refresh_forever
 from dashboard.context import Context
-from hof.alertstore import AlertStore, migrate, store_url
+from dashboard.estate import EstateFilter, overview
+from hof.alertstore import AlertStore, make_engine, migrate, store_url
 from hof.influx import InfluxClient, InfluxUnavailable
 from hof.registry import HomeCondition, HomeIn, upsert_homes
 from hof.settings import Settings
@@ -74,39 +76,41 @@ async def test_a_pass_counts_room_hours_against_the_limits(settings: Settings) -
     assert climate.last_reading[a] == dt.datetime.fromtimestamp(hour + 1, dt.UTC)
     assert climate.last_reading[b] == dt.datetime.fromtimestamp(hour - 3 * HOUR, dt.UTC)
     assert c not in climate.last_reading
-    # Two slices of homes: each of the 7 day-long spans of the week twice, then mould and last.
-    assert (figures.hours_read, figures.queries, figures.values) == (WEEK_H, 7 * 2 + 2 * 2, 10)
+    # The week in one span, for two slices of homes; then mould and last reading for each.
+    assert (figures.hours_read, figures.queries, figures.values) == (WEEK_H, 2 + 2 + 2, 10)
 
 
-async def test_later_passes_read_new_and_recent_hours_and_rebuild_the_week(
+async def test_later_passes_read_new_and_late_hours_and_rebuild_the_week(
     settings: Settings,
 ) -> None:
     (home,) = _homes(1)
-    now = _now()
-    hour = _hour(now)
-    tracker = ClimateTracker(cold_c=18.0, hot_c=26.0, recheck_h=3)
+    hour = _hour(_now())
+    now = dt.datetime.fromtimestamp(hour + HOUR // 2, dt.UTC)  # half past: the sums are exact
+    tracker = ClimateTracker(cold_c=18.0, hot_c=26.0, recheck_h=2)
     async with InfluxClient(settings.influx) as influx:
         oldest = hour - WEEK_H * HOUR  # the first hour of this week
         await influx.write(
             [_point(home, "bedroom", hour - 20 * HOUR, 12.0), _point(home, "bedroom", oldest, 12.0)]
         )
-        climate, _ = await tracker.run_pass(influx, [home], now)
-        assert climate.cold_hours == {home: 2}
-        assert tracker.due(now) == [hour - h * HOUR for h in (3, 2, 1)]
+        climate, figures = await tracker.run_pass(influx, [home], now)
+        assert (climate.cold_hours, figures.hours_read) == ({home: 2}, WEEK_H)
+        assert tracker.due(now) == []
+        climate, figures = await tracker.run_pass(influx, [home], now)
+        assert (figures.hours_read, figures.queries) == (0, 1)  # only the last reading
 
-        # Late points: 2 hours ago is re-read, 10 hours ago waits for the week's rebuild.
+        # Points that arrive late: from 2 hours ago, caught when that hour is read again 2
+        # hours after it ended; from 10 hours ago, left for the week's rebuild.
         await influx.write(
             [
                 _point(home, "bedroom", hour - 2 * HOUR, 12.0),
                 _point(home, "bedroom", hour - 10 * HOUR, 12.0),
+                _point(home, "bedroom", hour + 60, 12.0),
             ]
         )
-        climate, figures = await tracker.run_pass(influx, [home], now)
-        assert (climate.cold_hours, figures.hours_read) == ({home: 3}, 3)
-
-        # An hour on: the new hour is read, and the one that left the week no longer counts.
+        # An hour on: the hour just ended, and the one ended 2 hours ago, are due (and read in
+        # one span with the hour between); the hour that left the week no longer counts.
         later = now + dt.timedelta(hours=1)
-        await influx.write([_point(home, "bedroom", hour + 60, 12.0)])
+        assert tracker.due(later) == [hour - 2 * HOUR, hour]
         climate, figures = await tracker.run_pass(influx, [home], later)
         assert (climate.cold_hours, figures.hours_read) == ({home: 3}, 3)
         assert oldest not in tracker.hours
@@ -177,3 +181,18 @@ async def test_the_summary_goes_on_while_influxdb_is_down(
     assert rows == {homes[0]: 80.0, homes[1]: 0.0, homes[2]: 0.0}
     assert ctx.metrics.counter("hof_dashboard_climate_errors_total", "").total() >= 2
     assert ctx.metrics.counter("hof_dashboard_refresh_rounds_total", "").total() >= 2
+
+
+def test_a_home_is_listed_from_its_registration(tmp_path: Path) -> None:
+    # The overview walks the need summary; a new home has an empty one until the next round.
+    url = f"sqlite:///{tmp_path / 'platform.sqlite3'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        upsert_homes(engine, [HomeIn(id="NEW-1", reference="REF-NEW-1", address="1 New Row")])
+        admin = Principal(1, "admin@example.org", "Admin", Role.ADMIN, ("*",), "api")
+        page = overview(engine, admin, EstateFilter(q="REF-NEW"), limit=10, offset=0)
+        assert [(r.id, r.risk) for r in page.rows] == [("NEW-1", "none")]
+        assert page.counts.homes == 1
+    finally:
+        engine.dispose()
