@@ -122,9 +122,9 @@ def overview(
 ) -> EstatePage:
     """A page of homes, most in need first, and the counts over every home that matches.
 
-    Driven from `home_condition` (every home has a row once the summary has run, within
-    `refresh_s` of its registration), so that a page walks the need index instead of sorting
-    the estate. Ties go by SQLite's rowid, which that index holds, or by home id elsewhere.
+    Driven from `home_condition` (every home has a row from its registration, filled in by
+    the summary's next round), so that a page walks the need index instead of sorting the
+    estate. Ties go by SQLite's rowid, which that index holds, or by home id elsewhere.
     """
     where = _where(who, f, engine.dialect.name)
     tie = (
