@@ -85,7 +85,12 @@
 
   if (window.EventSource) {
     var source = new EventSource("/api/v1/alerts/stream");
-    source.addEventListener("ready", function () { status.textContent = "Live: new alerts appear here as they happen."; });
+    // Each (re)connection reloads the rows: a stream only carries what changes after it
+    // starts, and an alert raised while it was away (or before it first opened) must show.
+    source.addEventListener("ready", function () {
+      status.textContent = "Live: new alerts appear here as they happen.";
+      refresh();
+    });
     source.addEventListener("change", refresh);
     source.addEventListener("resync", refresh);
     source.onerror = function () { status.textContent = "Reconnecting to live updates…"; };

@@ -313,6 +313,30 @@ def test_a_fall_appears_in_an_open_queue_without_a_reload(
     assert history[-1].detail == {"outcome": "false_alarm", "note": "Helped up, no injury"}
 
 
+def test_a_fall_raised_while_the_stream_was_away_shows_when_it_reconnects(
+    world: World, browser: Any
+) -> None:
+    page = sign_in(browser, world.estate, "responder")
+    refused = threading.Event()
+
+    def unreachable(route: Any) -> None:
+        refused.set()
+        route.abort()
+
+    page.route("**/api/v1/alerts/stream", unreachable)
+    page.goto("/queue")
+    page.get_by_text("Reconnecting to live updates").wait_for()
+    assert refused.is_set()
+    _fall(world.store, world.north, "fall-while-away", "Fall detected by tc-away.")
+    # Longer than the dashboard's poll: the change has gone out to the streams open then (none
+    # of them this page's), so only reloading the rows on reconnection can show it.
+    time.sleep(2.0)
+    page.unroute("**/api/v1/alerts/stream")
+    page.get_by_text("Live: new alerts appear here as they happen.").wait_for(timeout=15_000)
+    page.locator("tr", has_text="Fall detected by tc-away").wait_for(timeout=5_000)
+    page.context.close()
+
+
 def test_officers_have_no_queue(world: World) -> None:
     with http_page(world.estate, "officer") as page:
         assert page.get("/queue", headers={"accept": "text/html"}).status_code == 403
