@@ -28,9 +28,21 @@ def run_until_signalled(work: Callable[[asyncio.Event], Coroutine[Any, Any, None
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await work(stop)
+
+        def request_stop(_signum: int, _frame: object) -> None:
+            loop.call_soon_threadsafe(stop.set)
+
+        # Python-level handlers, not `loop.add_signal_handler`: asyncio learns of those from a
+        # byte in its self-pipe, which is also written once per `call_soon_threadsafe`. A burst
+        # of MQTT messages can fill that pipe; a SIGTERM arriving then lost its byte and was
+        # never seen (CI: a worker ignored SIGTERM for 30 s). A Python-level handler runs in
+        # the main thread whatever the pipe holds.
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            await work(stop)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     asyncio.run(runner())
     return 0

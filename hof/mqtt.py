@@ -13,6 +13,7 @@ the message came on, and after a reconnect the broker redelivers whatever was no
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import random
 import ssl
@@ -97,6 +98,12 @@ class Link:
         self.password = password
         # Room in `queue`, counted where paho's thread can wait for it.
         self._room = threading.Semaphore(queue.maxsize if queue is not None else 0)
+        # Messages from paho's thread on their way to `queue`, handed over by one loop callback
+        # a burst: a `call_soon_threadsafe` each wrote a byte each to asyncio's self-pipe,
+        # and a burst of a thousand filled it (and lost a SIGTERM's byte with it).
+        self._arriving: collections.deque[Delivery] = collections.deque()
+        self._arriving_lock = threading.Lock()
+        self._handover_due = False
         self._closing = False
         self.waits = 0  # times paho's thread waited for room: the consumer is the bottleneck
         self.connected = asyncio.Event()
@@ -157,13 +164,27 @@ class Link:
             delivery = Delivery(
                 msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid, time.time(), c
             )
-            self._loop.call_soon_threadsafe(self.queue.put_nowait, delivery)
+            self._arriving.append(delivery)
+            with self._arriving_lock:
+                if self._handover_due:
+                    return  # the callback already asked for will take this one too
+                self._handover_due = True
+            self._loop.call_soon_threadsafe(self._hand_over)
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_subscribe = on_subscribe
         client.on_message = on_message
         return client, connack, lost
+
+    def _hand_over(self) -> None:
+        """On the loop: move what paho's thread received into the queue, in order. Cleared
+        before draining, so a message appended meanwhile is drained now or asks again."""
+        with self._arriving_lock:
+            self._handover_due = False
+        assert self.queue is not None
+        while self._arriving:
+            self.queue.put_nowait(self._arriving.popleft())  # room was taken in paho's thread
 
     def _subscribed(self, refused: list[str]) -> None:
         if refused:
