@@ -21,8 +21,6 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -35,7 +33,7 @@ from hof.alertstore.models import Alert
 from hof.alertstore.queries import overdue_sql
 from hof.influx import InfluxError
 from hof.metrics import Registry
-from hof.registry import Home, HomeCondition
+from hof.registry import Home, HomeCondition, insert_for
 
 __all__ = [
     "Cases",
@@ -150,8 +148,7 @@ def summarise(home: str, cases: Cases | None, climate: Climate, now: dt.datetime
 
 
 def _upsert(engine: Engine) -> Any:
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(HomeCondition)
+    statement = insert_for(engine)(HomeCondition)
     columns = [c.name for c in HomeCondition.__table__.columns if c.name != "home"]
     return statement.on_conflict_do_update(
         index_elements=[HomeCondition.home],

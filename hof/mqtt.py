@@ -99,8 +99,8 @@ class Link:
         # Room in `queue`, counted where paho's thread can wait for it.
         self._room = threading.Semaphore(queue.maxsize if queue is not None else 0)
         # Messages from paho's thread on their way to `queue`, handed over by one loop callback
-        # a burst: a `call_soon_threadsafe` each wrote a byte each to asyncio's self-pipe,
-        # and a burst of a thousand filled it (and lost a SIGTERM's byte with it).
+        # a burst: each `call_soon_threadsafe` writes a byte to asyncio's self-pipe, and one
+        # a message filled it in a burst of a thousand (losing a SIGTERM's byte with it).
         self._arriving: collections.deque[Delivery] = collections.deque()
         self._arriving_lock = threading.Lock()
         self._handover_due = False

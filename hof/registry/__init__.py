@@ -4,7 +4,7 @@ dashboard ranks them by, and the dashboard's accounts, sessions, API tokens and 
 The tables live in the same database as the alert store and migrate with it.
 """
 
-from hof.registry.homes import HomeIn, import_homes, upsert_homes
+from hof.registry.homes import HomeIn, import_homes, insert_for, upsert_homes
 from hof.registry.models import (
     ApiToken,
     AuditEvent,
@@ -23,5 +23,6 @@ __all__ = [
     "User",
     "UserSession",
     "import_homes",
+    "insert_for",
     "upsert_homes",
 ]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
@@ -17,7 +20,14 @@ from hof.errors import HofError
 from hof.registry.models import Home, HomeCondition
 from hof.topic import is_valid_id
 
-__all__ = ["CSV_COLUMNS", "HomeIn", "import_homes", "read_homes_csv", "upsert_homes"]
+__all__ = [
+    "CSV_COLUMNS",
+    "HomeIn",
+    "import_homes",
+    "insert_for",
+    "read_homes_csv",
+    "upsert_homes",
+]
 
 CSV_COLUMNS = ("id", "reference", "address", "postcode", "estate", "ward", "patch", "telecare")
 _BATCH = 1000
@@ -50,10 +60,14 @@ class HomeIn(BaseModel):
         return " ".join(value.upper().split())
 
 
+def insert_for(engine: Engine) -> Callable[[Any], PgInsert | SqliteInsert]:
+    """The `insert` of `engine`'s dialect (SQLite or PostgreSQL), which has ON CONFLICT."""
+    return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+
 def upsert(engine: Engine) -> sa.Insert:
-    """INSERT ... ON CONFLICT (id) DO UPDATE, in the dialect of `engine` (SQLite or PostgreSQL)."""
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(Home)
+    """INSERT ... ON CONFLICT (id) DO UPDATE, in the dialect of `engine`."""
+    statement = insert_for(engine)(Home)
     kept = {c: statement.excluded[c] for c in CSV_COLUMNS if c != "id"}
     return statement.on_conflict_do_update(index_elements=[Home.id], set_=kept)
 
@@ -62,8 +76,8 @@ def _placeholder_condition(engine: Engine) -> sa.Insert:
     """A new home's empty need summary, so that it is listed (last, needing nothing) from the
     moment it is registered; the overview walks `home_condition`, and the dashboard's next
     round fills it in. An existing summary is left as it is."""
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    return insert(HomeCondition).on_conflict_do_nothing(index_elements=[HomeCondition.home])
+    statement = insert_for(engine)(HomeCondition)
+    return statement.on_conflict_do_nothing(index_elements=[HomeCondition.home])
 
 
 def upsert_homes(engine: Engine, homes: Iterable[HomeIn], *, now: dt.datetime | None = None) -> int:
