@@ -208,12 +208,23 @@ class DashboardSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)  # 0 picks a free port (tests)
     client_id: str = "dashboard"  # names this instance in STATE_DIR/run for `hof status`
-    # Behind TLS (production) the session cookie must only travel over HTTPS.
-    secure_cookies: bool = False
+    # Served over HTTPS: the session cookie is Secure and Strict-Transport-Security is sent.
+    # None means on in production (environment = "production") and off otherwise.
+    secure_cookies: bool | None = None
+    hsts_max_age_s: int = Field(365 * 86400, ge=0)
     session_idle_s: float = Field(30 * 60.0, gt=0)  # signed out after this long unused
     session_max_s: float = Field(12 * 3600.0, gt=0)  # and after a working day at most
     login_attempts: int = Field(5, ge=1)  # wrong passwords in a row before a lock
     login_lock_s: float = Field(15 * 60.0, ge=0)
+    # Sign-in tries per client address, a token bucket in each dashboard process.
+    sign_in_burst: int = Field(10, ge=1)
+    sign_in_per_minute: float = Field(6.0, ge=0)
+    # Request bodies: refused with 413 past these (the homes CSV upload has its own bound).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    # /metrics asks for 'Authorization: Bearer <token>' when one is set; without one it
+    # answers loopback clients only, and nobody in production.
+    metrics_token: SecretStr | None = None
     # How often the estate summary is recomputed from the alert store (cases, devices offline),
     # and from InfluxDB (hours cold or hot this week, mould index, last reading): heavier.
     refresh_s: float = Field(60.0, gt=0)
