@@ -8,6 +8,7 @@ from drivers.adxl345 import ADXL345
 from drivers.mpu6050 import MPU6050
 from drivers.sensirion import SensorError
 from fall import FallDetector
+from lib.ring import ALARM, LIFE, READING, ROUTINE, Outbox
 from lib.senml import PackWriter
 from node import Node, heap_free
 
@@ -15,11 +16,12 @@ PERIOD_MS = 20  # 50 Hz
 INPUT_EVERY = 5  # inputs are polled at 10 Hz: a press lasts far longer than 100 ms
 LINK_EVERY = 5
 RETRY_MS = 3000
-OUTBOX = 32
+OUTBOX = 48  # 48 events or summaries; a motion summary is dropped first when it is full
 
-# Event kinds: (name, channel is event?) and their string values.
+# Event kinds (motion summaries go on `reading`, the rest on `event`) and their string values.
 FALL, BUTTON, LEAK, CONTACT, MOTION = 0, 1, 2, 3, 4
 NAMES = (b"fall", b"button", b"leak", b"contact", b"motion")
+PRIORITY = (LIFE, LIFE, ALARM, ROUTINE, READING)
 V_FALSE, V_TRUE, V_DETECTED, V_CANCELLED, V_PRESSED = 0, 1, 2, 3, 4
 STRINGS = (b"", b"", b"detected", b"cancelled", b"pressed")
 
@@ -52,13 +54,10 @@ class TelecareNode(Node):
         self.fall_ms = 0
         self.motion_seen = False
         self.motion_since = 0
-        # The outbox: fixed arrays, oldest first; when full the oldest goes, counted in ob_discards.
-        self.ob_kind = array.array("B", bytes(OUTBOX))
-        self.ob_value = array.array("B", bytes(OUTBOX))
-        self.ob_ms = [0] * OUTBOX
-        self.ob_head = 0
-        self.ob_count = 0
-        self.ob_discards = 0
+        # Events and motion summaries wait here until acknowledged; a full box drops a
+        # summary before any event (lib/ring.py), counted on status.
+        self.outbox = Outbox(int(cfg.get("outbox", OUTBOX)))
+        self.link.status_extra["outbox"] = self.outbox.stats
         self.inflight = 0
         self.sent_at = 0
         self.sent_connects = 0
@@ -125,16 +124,10 @@ class TelecareNode(Node):
             self.queue(BUTTON, V_PRESSED)
 
     def queue(self, kind: int, value: int) -> None:
-        if self.ob_count == OUTBOX:
-            self.ob_head = (self.ob_head + 1) % OUTBOX
-            self.ob_count -= 1
-            self.ob_discards += 1
-        slot = (self.ob_head + self.ob_count) % OUTBOX
-        self.ob_kind[slot] = kind
-        self.ob_value[slot] = value
-        self.ob_ms[slot] = self.board.time_ms()
-        self.ob_count += 1
+        dropped = self.outbox.push(kind, value, PRIORITY[kind], self.board.time_ms())
         self.board.log("event", NAMES[kind].decode(), value)
+        if dropped >= 0:
+            self.board.log("outbox", "full", "dropped_priority=%d" % dropped)
 
     # -- between samples: the cancel window, the motion summary, the outbox, the link ----------
 
@@ -154,11 +147,12 @@ class TelecareNode(Node):
 
     def send_next(self) -> None:
         link = self.link
+        box = self.outbox
         if self.inflight and link.acked(self.inflight):
-            self.ob_head = (self.ob_head + 1) % OUTBOX
-            self.ob_count -= 1
+            if box.inflight >= 0:
+                box.remove(box.inflight)
             self.inflight = 0
-        if not self.ob_count or not link.up():
+        if not box.count or not link.up():
             return
         now = self.board.ticks_ms()
         retry = self.inflight and (
@@ -166,11 +160,15 @@ class TelecareNode(Node):
         )
         if self.inflight and not retry:
             return
-        slot = self.ob_head
-        kind = self.ob_kind[slot]
+        if not retry or box.inflight < 0:
+            # Events first: a fall queued behind half an hour of summaries is the next sent.
+            retry = False
+            box.inflight = box.next_index()
+        slot = box.inflight
+        kind = box.kind[slot]
         w = self.pack
-        w.start(self.device, self.ob_ms[slot])
-        value = self.ob_value[slot]
+        w.start(self.device, box.ms[slot])
+        value = box.value[slot]
         if value >= V_DETECTED:
             w.string(NAMES[kind], STRINGS[value])
         else:

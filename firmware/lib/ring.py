@@ -1,4 +1,6 @@
-"""A fixed ring of readings kept in RTC memory across deep sleep: drops oldest, counts it.
+"""The device's bounded buffers: the env node's ring of readings kept in RTC memory across
+deep sleep (drops oldest, counts it), and the telecare node's outbox, where a reading is
+always dropped before an event and a fall or help call last of all.
 
 Each reading is 16 bytes (struct "<IhHHhHBx"): epoch seconds, temperature (centi-degC),
 humidity (centi-%RH), CO2 (ppm), surface temperature (centi-degC), battery (mV), and
@@ -6,6 +8,7 @@ a pad byte. A value the node could not read is stored as the field's ABSENT mark
 The ESP32 gives 2 KiB of RTC memory: an 8-byte header and 127 readings, ten hours at 300 s.
 """
 
+import array
 import struct
 
 RECORD = "<IhHHhHBx"
@@ -59,3 +62,86 @@ class Ring:
         n = min(n, self.count)
         self.head = (self.head + n) % self.capacity
         self.count -= n
+
+
+# Outbox priorities: what is dropped first when it is full, and what is sent first.
+READING = 0  # a motion summary: the next window says much the same
+ROUTINE = 1  # a door contact
+ALARM = 2  # a leak, smoke
+LIFE = 3  # a fall, a help call, an answer to a check
+
+
+class Outbox:
+    """Entries (kind, value, priority, epoch ms) waiting to be sent, oldest first.
+
+    Fixed arrays, allocated once. When full, the oldest entry of the lowest priority goes to
+    make room, and only if its priority is not above the newcomer's; otherwise the newcomer is
+    the one dropped. So readings are dropped first, an event never for a reading, and a fall
+    only for a newer event as urgent. Every drop is counted (`dropped_readings`,
+    `dropped_events`, reported on status). The entry in flight (`inflight`, its index) is
+    never dropped: its PUBACK may be on the way.
+    """
+
+    def __init__(self, capacity: int = 48) -> None:
+        self.capacity = capacity
+        self.kind = array.array("B", bytes(capacity))
+        self.value = array.array("B", bytes(capacity))
+        self.prio = array.array("B", bytes(capacity))
+        self.ms = [0] * capacity
+        self.count = 0
+        self.inflight = -1
+        self.stats = {"dropped_readings": 0, "dropped_events": 0}
+
+    def _victim(self) -> int:
+        """The index of the oldest entry of the lowest priority, not the one in flight."""
+        best = -1
+        for i in range(self.count):
+            if i != self.inflight and (best < 0 or self.prio[i] < self.prio[best]):
+                best = i
+        return best
+
+    def _count_drop(self, prio: int) -> None:
+        if prio == READING:
+            self.stats["dropped_readings"] += 1
+        else:
+            self.stats["dropped_events"] += 1
+
+    def push(self, kind: int, value: int, prio: int, ms: int) -> int:
+        """Queue an entry; the priority of what was dropped to make room, or -1 if nothing."""
+        dropped = -1
+        if self.count == self.capacity:
+            victim = self._victim()
+            if victim < 0 or self.prio[victim] > prio:
+                self._count_drop(prio)
+                return prio  # everything queued matters more than this
+            dropped = self.prio[victim]
+            self._count_drop(dropped)
+            self.remove(victim)
+        i = self.count
+        self.kind[i] = kind
+        self.value[i] = value
+        self.prio[i] = prio
+        self.ms[i] = ms
+        self.count += 1
+        return dropped
+
+    def remove(self, i: int) -> None:
+        """Forget entry i (sent and acknowledged, or dropped); later entries move up."""
+        for j in range(i, self.count - 1):
+            self.kind[j] = self.kind[j + 1]
+            self.value[j] = self.value[j + 1]
+            self.prio[j] = self.prio[j + 1]
+            self.ms[j] = self.ms[j + 1]
+        self.count -= 1
+        if self.inflight == i:
+            self.inflight = -1
+        elif self.inflight > i:
+            self.inflight -= 1
+
+    def next_index(self) -> int:
+        """What to send next: the oldest entry of the highest priority (-1 when empty)."""
+        best = -1
+        for i in range(self.count):
+            if best < 0 or self.prio[i] > self.prio[best]:
+                best = i
+        return best

@@ -3,14 +3,18 @@ once, with their own timestamps; a battery node does the same across deep sleeps
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fw_support import *  # noqa: F403  (pytest fixtures, by name)
-from fw_support import Firmware, Subscriber, until
+from fw_support import FIRMWARE, Firmware, Subscriber, until
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hof.senml import Record, parse_pack
 from hof.settings import Settings
@@ -82,3 +86,87 @@ def test_a_battery_node_sleeps_between_readings_and_keeps_them_in_rtc_memory(
     assert voltages, "a battery node reports its voltage"
     times = sorted({r.time_ms for r in _humidity(sub)})
     assert all(1500 <= b - a <= 3500 for a, b in itertools.pairwise(times)), times
+
+
+def test_a_fall_outlives_an_outage_that_overfills_the_telecare_outbox(
+    make_stack: Callable[[], tuple[Stack, Settings]],
+    firmware: Callable[..., Firmware],
+    subscriber: Callable[..., Subscriber],
+) -> None:
+    """Motion summaries every 0.1 s stand in for one a minute: a home link outage of about
+    32 minutes, compressed. The box overflows with readings after the fall was queued; the
+    readings are dropped (and counted on status), the fall is delivered."""
+    from fw_support import events, fall_trace
+
+    private, settings = make_stack()
+    node = firmware("telecare", settings_=settings, cancel_s=1, keepalive_s=4, motion_summary_s=0.1)
+    detect_at = fall_trace(node.workdir, "backward", seed=5)
+    node.sim_path.write_text(json.dumps({"adxl345": {"trace": str(node.workdir / "trace.bin")}}))
+    sub = subscriber(node.topic("#"), settings, client_id="fw-tc-overfill-watch")
+    node.start()
+    node.wait_line("link up")
+    private.broker.stop()
+    node.wait_line("event fall", timeout_s=detect_at + 15)
+    fall_line = next(i for i, ln in enumerate(node.lines) if ln.startswith("event fall"))
+    # 60 motion summaries after the fall: more than the outbox holds, whatever its size
+    assert until(
+        lambda: sum(ln.startswith("event motion") for ln in node.lines[fall_line:]) >= 60, 30
+    ), node.output()
+    private.broker.start()
+    assert until(lambda: any(r.name == "fall" for r in events(sub)), 30), node.output()
+    assert [(r.name, r.value) for r in events(sub) if r.name == "fall"] == [("fall", "detected")]
+    assert until(lambda: any(b'"outbox"' in p for _t, p, _r in sub.on("/status")), 10)
+    status = json.loads([p for _t, p, _r in sub.on("/status") if b'"outbox"' in p][-1])
+    assert status["outbox"]["dropped_readings"] > 0
+    assert status["outbox"]["dropped_events"] == 0
+
+
+def _ring_module() -> Any:
+    spec = importlib.util.spec_from_file_location("fw_ring", FIRMWARE / "lib" / "ring.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RING = _ring_module()
+
+
+@given(
+    st.lists(
+        st.one_of(st.integers(0, 3), st.just("ack"), st.just("send")), min_size=1, max_size=300
+    ),
+    st.integers(1, 12),
+)
+def test_the_outbox_drops_readings_first_and_never_an_event_for_a_reading(
+    ops: list[int | str], capacity: int
+) -> None:
+    box = RING.Outbox(capacity)
+    pushed = 0
+    for op in ops:
+        if op == "send":
+            if box.inflight < 0 and box.count:
+                box.inflight = box.next_index()
+                # events first: nothing queued has a higher priority than what is sent
+                assert box.prio[box.inflight] == max(box.prio[: box.count])
+            continue
+        if op == "ack":
+            if box.inflight >= 0:
+                box.remove(box.inflight)
+            continue
+        assert isinstance(op, int)
+        before = [box.prio[i] for i in range(box.count) if i != box.inflight]
+        events_dropped = box.stats["dropped_events"]
+        held = box.prio[box.inflight] if box.inflight >= 0 else None
+        box.push(op % 256, 0, op, pushed)
+        pushed += 1
+        assert box.count <= capacity
+        if box.stats["dropped_events"] > events_dropped:
+            # an event went only because nothing droppable mattered less
+            assert not before or min(before) >= 1
+        if held is not None:
+            assert box.inflight >= 0
+            assert box.prio[box.inflight] == held  # the entry in flight stays put
+        stamps = [box.ms[i] for i in range(box.count)]
+        assert stamps == sorted(stamps)  # oldest first
