@@ -11,17 +11,22 @@ __all__ = ["Band", "BandedRule", "Thresholds"]
 
 
 class Band(BaseModel):
-    """`hours` or more in the last 24 h beyond `limit` gives this severity."""
+    """`hours` or more in the last 24 h beyond `limit` gives this severity; it is held until
+    fewer than `clear_hours` are (None: the rule's proportion of the mildest band's)."""
 
     severity: str
     limit: float
     hours: float = Field(gt=0)
+    clear_hours: float | None = Field(None, ge=0)
 
 
 class BandedRule(BaseModel):
-    """Hours-in-band over a rolling 24 h: raise by the worst band met, clear below `clear_hours`.
+    """Hours-in-band over a rolling 24 h, with hysteresis per band.
 
-    Bands go from mildest to worst; clearing is judged against the mildest band's limit.
+    Bands go from mildest to worst. A band is held once its hours are met and let go when they
+    fall below its own clear figure; the case's severity is the worst band held, so it moves up
+    or down, and the case clears only when no band is held. `clear_hours` is the mildest band's
+    clear figure; a worse band without its own clears at the same proportion of its hours.
     """
 
     above: bool
@@ -33,9 +38,22 @@ class BandedRule(BaseModel):
     def _clear_below_raise(self) -> BandedRule:
         if not self.bands:
             raise ValueError("a banded rule needs at least one band")
-        if self.bands[0].hours <= self.clear_hours:
-            raise ValueError("clear_hours must be below the mildest band's hours (hysteresis)")
+        for i, band in enumerate(self.bands):
+            if band.hours <= self.band_clear_hours(i):
+                raise ValueError(
+                    f"band {i} ({band.severity}): its clear hours must be below its hours "
+                    "(hysteresis)"
+                )
         return self
+
+    def band_clear_hours(self, index: int) -> float:
+        """Below this many hours in the last 24 the band `index` is no longer held."""
+        band = self.bands[index]
+        if band.clear_hours is not None:
+            return band.clear_hours
+        if index == 0:
+            return self.clear_hours
+        return band.hours * self.clear_hours / self.bands[0].hours
 
 
 class Thresholds(BaseModel):

@@ -13,10 +13,11 @@ __all__ = ["BandedState", "Step", "banded_step"]
 
 @dataclass
 class BandedState:
-    """One rule in one room: a window per band, and the severity raised so far (None: none)."""
+    """One rule in one room: a window per band, which bands are held, and the severity so far."""
 
     windows: list[HourlyWindow] = field(default_factory=list)
     severity: Severity | None = None
+    held: list[bool] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +31,18 @@ class Step:
 def banded_step(
     state: BandedState, rule: BandedRule, t: float, value: float, *, counts: bool = True
 ) -> Step | None:
-    """Add one reading; a Step when the alert should be raised, escalated or cleared.
+    """Add one reading; a Step when the alert should be raised, change severity or clear.
 
-    `counts=False` records the time as observed but never in band (e.g. a bedroom by day for
-    a night-time rule).
+    Each band has its own hysteresis: held once its hours are met, let go only below its own
+    clear figure. Judging the clear on the mildest band alone flapped: a room at 9 °C met the
+    severe band (2 h below 10 °C) long before the mild one (16 h below 18 °C), so it cleared
+    and reopened on every reading. `counts=False` records the time as observed but never in
+    band (e.g. a bedroom by day for a night-time rule).
     """
     if len(state.windows) != len(rule.bands):
         state.windows = [HourlyWindow() for _ in rule.bands]
+    if len(state.held) != len(rule.bands):
+        state.held = [False] * len(rule.bands)
     last = state.windows[0].last_t
     if last is not None and t < last:
         return None  # older than what this room has seen (a redelivery, a replay): no news
@@ -46,19 +52,19 @@ def banded_step(
     looks = [window.hours_inside(t) for window in state.windows]
     hours = [inside for inside, _ in looks]
     observed = looks[0][1]
-    worst: Severity | None = None
-    for band, inside in zip(rule.bands, hours, strict=True):
-        if inside >= band.hours:
-            worst = Severity(band.severity)
-    if state.severity is None:
-        if worst is not None and observed >= rule.min_observed_hours:
-            state.severity = worst
-            return Step(Action.RAISE, worst, hours, observed)
+    for i, (band, inside) in enumerate(zip(rule.bands, hours, strict=True)):
+        if state.held[i]:
+            state.held[i] = inside >= rule.band_clear_hours(i)
+        else:
+            state.held[i] = inside >= band.hours and observed >= rule.min_observed_hours
+    now: Severity | None = None
+    for band, held in zip(rule.bands, state.held, strict=True):
+        if held and (now is None or Severity(band.severity).rank > now.rank):
+            now = Severity(band.severity)
+    before, state.severity = state.severity, now
+    if now == before:
         return None
-    if hours[0] < rule.clear_hours:
-        cleared, state.severity = state.severity, None
-        return Step(Action.CLEAR, cleared, hours, observed)
-    if worst is not None and worst.rank > state.severity.rank:
-        state.severity = worst
-        return Step(Action.RAISE, worst, hours, observed)
-    return None
+    if now is None:
+        assert before is not None
+        return Step(Action.CLEAR, before, hours, observed)
+    return Step(Action.RAISE, now, hours, observed)

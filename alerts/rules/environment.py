@@ -111,10 +111,11 @@ def _judge(
     summary: str,
     evidence: Mapping[str, object],
 ) -> Finding | None:
-    """Raise when the rule's worst signal rises; clear when every signal has cleared."""
+    """Raise when the rule's worst signal changes (up or down); clear when every signal has
+    cleared. A case changes severity, it does not close and reopen."""
     now = _combined(state, keys)
     before = state.raised.get(info.name)
-    if now is not None and (before is None or now.rank > before.rank):
+    if now is not None and now != before:
         state.raised[info.name] = now
         return Finding(Action.RAISE, info, state.home, state.room, now, t, summary, dict(evidence))
     if now is None and before is not None:

@@ -69,11 +69,15 @@ def test_banded_rule_escalates_then_clears_with_hysteresis() -> None:
     assert [(a, s) for a, s, _ in seen] == [
         (Action.RAISE, Severity.WATCH),
         (Action.RAISE, Severity.SIGNIFICANT),
-        (Action.CLEAR, Severity.SIGNIFICANT),
+        (Action.RAISE, Severity.WATCH),
+        (Action.CLEAR, Severity.WATCH),
     ]
-    watch_at, significant_at, cleared_at = (h for _, _, h in seen)
+    watch_at, significant_at, down_at, cleared_at = (h for _, _, h in seen)
     assert watch_at == 12.0
     assert significant_at == 18.0
+    # the significant band (18 h above 75 %) lets go below its own clear figure (6 h): the
+    # case steps down to watch before it clears
+    assert 26.0 < down_at < cleared_at
     # clears once fewer than 4 of the last 24 h were above 70 %: 20 h after the air dried
     assert cleared_at == 26.0 + 20.0
 
