@@ -1,0 +1,282 @@
+"""The SCAIP channel against a real SIP peer: SIPp (Debian's sip-tester) as the receiving ARC.
+
+SIPp runs tests/notify/scaip_arc.xml: it checks each MESSAGE's content type and the <mrq>'s
+mandatory tags (a failed check fails the call, so no 200 is sent and SIPp exits non-zero),
+answers 200 and sends back an <mrs> with the same ref. The failure paths (no answer, a final
+error response) use a plain UDP socket in the test as the far end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from notify.channels.base import DeliveryStatus, Message, Recipient
+from notify.channels.scaip import (
+    ScaipChannel,
+    ScaipConfig,
+    build_mrq,
+    mrq_for,
+    parse_mrs,
+    scaip_ref,
+)
+
+SCENARIO = Path(__file__).with_name("scaip_arc.xml")
+SIPP = shutil.which("sipp")
+
+needs_sipp = pytest.mark.skipif(SIPP is None, reason="sipp (Debian's sip-tester) is not installed")
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Arc:
+    """One SIPp process answering `calls` SCAIP exchanges, then exiting."""
+
+    def __init__(self, workdir: Path, calls: int) -> None:
+        assert SIPP is not None
+        self.port = _free_udp_port()
+        self.workdir = workdir
+        self.proc = subprocess.Popen(
+            [
+                SIPP,
+                *("-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(self.port)),
+                *("-m", str(calls), "-t", "u1", "-nostdin"),
+                *("-timeout", "30s", "-timeout_error"),
+                *("-trace_msg", "-trace_err", "-trace_logs"),
+            ],
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_bound()
+
+    def _wait_bound(self) -> None:
+        # SIPp is ready once its UDP port is taken.
+        for _ in range(100):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", self.port))
+                except OSError:
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"sipp did not start: {self.errors()}")
+
+    def wait(self, timeout_s: float = 20.0) -> int:
+        return self.proc.wait(timeout=timeout_s)
+
+    def _read(self, pattern: str) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.workdir.glob(pattern))
+
+    def messages(self) -> str:
+        return self._read("*_messages.log")
+
+    def errors(self) -> str:
+        return self._read("*_errors.log")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def arc(tmp_path: Path) -> Iterator[Callable[[int], Arc]]:
+    """Starts SIPp as the ARC for a number of exchanges; stops it at the end of the test."""
+    started: list[Arc] = []
+
+    def start(calls: int) -> Arc:
+        one = Arc(tmp_path, calls)
+        started.append(one)
+        return one
+
+    yield start
+    for one in started:
+        one.stop()
+
+
+def _message(kind: str = "fall", key: str = "41:2:0:arc", device: str = "pendant-1") -> Message:
+    return Message(
+        alert_id=41,
+        home="HOME-0042",
+        kind=kind,
+        level=2,
+        subject="Fall at HOME-0042 <kitchen> & hall",
+        text="A fall was detected at 03:12. Reply 1A to acknowledge.",
+        recipient=Recipient(name="Alarm receiving centre", address="sip:arc@127.0.0.1"),
+        idempotency_key=key,
+        raised_at=dt.datetime(2026, 11, 30, 3, 12, tzinfo=dt.UTC),
+        data={"device": device},
+    )
+
+
+def _config(port: int, timeout_s: float = 8.0) -> ScaipConfig:
+    return ScaipConfig(
+        arc_host="127.0.0.1", arc_port=port, controller_id="4711", timeout_s=timeout_s
+    )
+
+
+def _bodies(trace: str) -> list[str]:
+    return re.findall(r"<mrq>.*?</mrq>", trace)
+
+
+@needs_sipp
+async def test_a_fall_reaches_the_arc_and_is_accepted(arc: Callable[[int], Arc]) -> None:
+    peer = arc(1)
+    channel = ScaipChannel(_config(peer.port))
+    try:
+        delivery = await channel.send(_message("fall"))
+    finally:
+        await channel.aclose()
+    assert delivery.status is DeliveryStatus.DELIVERED, delivery
+    assert delivery.provider_ref
+    assert delivery.provider_ref.endswith("@127.0.0.1")
+    assert await asyncio.to_thread(peer.wait) == 0, peer.errors()
+    [body] = _bodies(peer.messages())
+    assert f"<ref>{scaip_ref('41:2:0:arc')}</ref>" in body
+    assert "<mty>ME</mty><cid>4711</cid><dty>0005</dty>" in body  # fall detector
+    assert "<stc>0009</stc>" in body  # automatic alarm
+    # escaped, and clipped to the 32 characters stt allows
+    assert "<stt>Fall at HOME-0042 &lt;kitchen&gt; &amp; ha</stt>" in body
+    assert "<lte>HOME-0042</lte>" in body
+    assert "Content-Type: application/scaip+xml" in peer.messages()
+
+
+@needs_sipp
+async def test_a_pendant_press_is_a_manual_alarm(
+    arc: Callable[[int], Arc],
+) -> None:
+    peer = arc(1)
+    channel = ScaipChannel(_config(peer.port))
+    try:
+        delivery = await channel.send(_message("button", key="9:0:0:arc", device="pend-7"))
+    finally:
+        await channel.aclose()
+    assert delivery.status is DeliveryStatus.DELIVERED, delivery
+    assert await asyncio.to_thread(peer.wait) == 0, peer.errors()
+    [body] = _bodies(peer.messages())
+    assert "<dty>0003</dty><did>pend-7</did><dte>pend-7</dte>" in body
+    assert "<stc>0010</stc>" in body
+
+
+@needs_sipp
+async def test_heartbeats_on_a_timer_reach_the_arc(arc: Callable[[int], Arc]) -> None:
+    peer = arc(3)
+    channel = ScaipChannel(_config(peer.port))
+    stop = asyncio.Event()
+    task = asyncio.create_task(channel.run_heartbeats(0.2, stop))
+    try:
+        rc = await asyncio.to_thread(peer.wait)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await channel.aclose()
+    assert rc == 0, peer.errors()
+    bodies = _bodies(peer.messages())
+    assert len(bodies) >= 3
+    assert all("<mty>PI</mty><cid>4711</cid><dty>0002</dty>" in b for b in bodies[:3])
+    assert len({re.search(r"<ref>(\w+)</ref>", b).group(1) for b in bodies[:3]}) == 3  # type: ignore[union-attr]
+
+
+async def test_no_answer_is_retransmitted_on_timer_e_then_fails_retryably() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.setblocking(False)
+        port = silent.getsockname()[1]
+        channel = ScaipChannel(_config(port, timeout_s=2.0))
+        try:
+            delivery = await channel.send(_message())
+        finally:
+            await channel.aclose()
+        copies: list[bytes] = []
+        while True:
+            try:
+                copies.append(silent.recv(65535))
+            except BlockingIOError:
+                break
+    assert delivery.status is DeliveryStatus.FAILED, delivery
+    assert delivery.retryable
+    assert "no answer from the ARC within 2 s" in delivery.detail
+    # sent at 0, 0.5 and 1.5 s (T1 doubling); the next would be at 3.5 s, after the timeout
+    assert len(copies) == 3
+    branches = {re.search(rb"branch=(\S+?);", c).group(1) for c in copies}  # type: ignore[union-attr]
+    assert len(branches) == 1
+    assert next(iter(branches)).startswith(b"z9hG4bK")
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(503, True), (403, False), (488, False)])
+async def test_a_final_error_response_fails(status: int, retryable: bool) -> None:
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as far:
+        far.bind(("127.0.0.1", 0))
+        port = far.getsockname()[1]
+
+        def answer() -> None:
+            data, addr = far.recvfrom(65535)
+            head = data.split(b"\r\n\r\n", 1)[0].decode()
+            keep = [
+                line
+                for line in head.split("\r\n")[1:]
+                if line.split(":", 1)[0] in ("Via", "From", "To", "Call-ID", "CSeq")
+            ]
+            reply = f"SIP/2.0 {status} Refused\r\n" + "\r\n".join(keep)
+            far.sendto((reply + "\r\nContent-Length: 0\r\n\r\n").encode(), addr)
+
+        far.settimeout(5)
+        responder = loop.run_in_executor(None, answer)
+        channel = ScaipChannel(_config(port))
+        try:
+            delivery = await channel.send(_message())
+        finally:
+            await channel.aclose()
+        await responder
+    assert delivery.status is DeliveryStatus.FAILED
+    assert delivery.retryable is retryable
+    assert delivery.detail == f"SIP {status} Refused"
+
+
+def test_a_retry_carries_the_same_ref_and_tags_keep_the_schema_order() -> None:
+    first = mrq_for(_message(device="pend-1"), "4711")
+    again = mrq_for(_message(device="pend-1"), "4711")
+    assert first.ref == again.ref
+    assert re.fullmatch(r"[0-9a-f]{16}", first.ref)
+    body = build_mrq(first).decode()
+    tags = re.findall(r"<(\w+)>", body)
+    order = ["mrq", "ref", "ver", "mty", "cid", "dty", "did", "dte", "crd", "stc", "stt", "lte"]
+    assert tags[: len(order)] == order
+    long_device = mrq_for(_message(device="a-very-long-device-id"), "4711")
+    assert long_device.did is None
+    assert long_device.dte == "a-very-long-device-id"
+
+
+def test_mrs_is_parsed_and_anything_else_is_not() -> None:
+    mrs = parse_mrs(b"<?xml version='1.0'?><mrs><ref>abc1</ref><snu>6</snu><ste>busy</ste></mrs>")
+    assert mrs is not None
+    assert (mrs.ref, mrs.snu, mrs.ste) == ("abc1", 6, "busy")
+    assert parse_mrs(b"<mrq><ref>abc1</ref></mrq>") is None
+    assert parse_mrs(b"not xml") is None
+    assert parse_mrs(b"<mrs><ref>abc1</ref><snu>x</snu></mrs>") is None
+
+
+def test_controller_id_must_be_digits() -> None:
+    with pytest.raises(ValueError, match="1-16 digits"):
+        ScaipConfig(arc_host="127.0.0.1", controller_id="arc-1")
