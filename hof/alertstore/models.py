@@ -25,7 +25,14 @@ __all__ = [
     "OPEN_WHERE",
     "Alert",
     "AlertHistory",
+    "AttemptStatus",
     "Base",
+    "JobPurpose",
+    "JobState",
+    "NotifyAck",
+    "NotifyAttempt",
+    "NotifyCursor",
+    "NotifyJob",
     "UTCDateTime",
     "check_in",
     "open_alert_key",
@@ -179,3 +186,125 @@ class AlertHistory(Base):
         check_in("action", Action, "ck_alert_history_action"),
         sa.Index("ix_alert_history_alert", "alert_id", "id"),
     )
+
+
+# -- the notifier's tables (notify/): escalation jobs, delivery attempts, acknowledgement tokens --
+
+
+class JobPurpose(StrEnum):
+    """What an escalation job does when it comes due."""
+
+    ESCALATE = "escalate"  # send one level of the alert's policy (only while the alert is open)
+    ACK_TIMEOUT = "ack_timeout"  # acknowledged but not resolved in time: tell people again
+    NOTICE_ACKNOWLEDGED = "notice_acknowledged"  # tell the home's devices help is coming
+    NOTICE_RESOLVED = "notice_resolved"  # tell the home's devices the alert is closed
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"  # a notifier holds it until `lease_until`; then anyone may take it
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class AttemptStatus(StrEnum):
+    """One delivery attempt's outcome (the channel adapters' `DeliveryStatus` values)."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class NotifyJob(Base):
+    """One step of one alert's escalation, due at a time; claimed under a lease, done once."""
+
+    __tablename__ = "notify_job"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("alert.id", ondelete="CASCADE", name="fk_notify_job_alert")
+    )
+    purpose: Mapped[JobPurpose] = mapped_column(_enum(JobPurpose))
+    level: Mapped[int] = mapped_column(sa.Integer)
+    repeat: Mapped[int] = mapped_column(sa.Integer)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    state: Mapped[JobState] = mapped_column(_enum(JobState))
+    owner: Mapped[str | None] = mapped_column(sa.String(200))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(sa.String(300))
+
+    __table_args__ = (
+        check_in("purpose", JobPurpose, "ck_notify_job_purpose"),
+        check_in("state", JobState, "ck_notify_job_state"),
+        # A level is never created twice, however many notifiers discover the alert.
+        sa.UniqueConstraint("alert_id", "purpose", "level", "repeat", name="uq_notify_job_step"),
+        sa.Index("ix_notify_job_due", "state", "due_at"),
+    )
+
+
+class NotifyAttempt(Base):
+    """One delivery attempt: which channel, to whom, what happened. What screens show."""
+
+    __tablename__ = "notify_attempt"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("alert.id", ondelete="CASCADE", name="fk_notify_attempt_alert")
+    )
+    job_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("notify_job.id", ondelete="SET NULL", name="fk_notify_attempt_job")
+    )
+    level: Mapped[int] = mapped_column(sa.Integer)
+    repeat: Mapped[int] = mapped_column(sa.Integer)
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    recipient_name: Mapped[str] = mapped_column(sa.String(200))
+    recipient_address: Mapped[str] = mapped_column(sa.String(500))
+    attempt: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[AttemptStatus] = mapped_column(_enum(AttemptStatus))
+    detail: Mapped[str] = mapped_column(sa.String(1000))
+    provider_ref: Mapped[str | None] = mapped_column(sa.String(200))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(200))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        check_in("status", AttemptStatus, "ck_notify_attempt_status"),
+        sa.Index("ix_notify_attempt_alert", "alert_id", "id"),
+        sa.Index("ix_notify_attempt_provider_ref", "provider_ref"),
+        sa.Index("ix_notify_attempt_key", "idempotency_key"),
+    )
+
+
+class NotifyAck(Base):
+    """How one recipient may acknowledge one alert: a link token (hash only) and an SMS code."""
+
+    __tablename__ = "notify_ack"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("alert.id", ondelete="CASCADE", name="fk_notify_ack_alert")
+    )
+    recipient_name: Mapped[str] = mapped_column(sa.String(200))
+    recipient_address: Mapped[str] = mapped_column(sa.String(500))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    code: Mapped[str] = mapped_column(sa.String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    used_via: Mapped[str | None] = mapped_column(sa.String(32))
+
+    __table_args__ = (
+        sa.UniqueConstraint("alert_id", "recipient_address", name="uq_notify_ack_recipient"),
+        sa.Index("ix_notify_ack_code", "recipient_address", "code"),
+    )
+
+
+class NotifyCursor(Base):
+    """How far a notifier has read the alert history (its ids only grow)."""
+
+    __tablename__ = "notify_cursor"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    history_id: Mapped[int] = mapped_column(sa.BigInteger)
