@@ -83,6 +83,10 @@ class BoardBase:
     def deep_sleep(self, ms: int) -> None:
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Restart the chip (a firmware update is swapped in by the boot that follows)."""
+        raise NotImplementedError
+
     def light_sleep(self, ms: int) -> None:
         self.sleep_ms(ms)
 

@@ -140,6 +140,9 @@ class Board:
     def wdt_start(self, timeout_ms: int) -> None:
         self._wdt = machine.WDT(timeout=timeout_ms)
 
+    def reset(self) -> None:
+        machine.reset()
+
     def wdt_feed(self) -> None:
         if self._wdt is not None:
             self._wdt.feed()
