@@ -198,10 +198,12 @@ class AlertsWorker:
             return []
         self.m_messages.inc(channel=topic.channel.value)
         if topic.channel is Channel.STATUS:
+            # The battery a status reports is the device's last word on it, retained or not.
+            found = self._status(topic.home, topic.device, delivery)
             # A retained status replayed on subscription is old news, not a sign of life.
             if delivery.retain or b'"online"' not in delivery.payload:
-                return []
-            return self._alive(topic.home, topic.device, delivery.received_at)
+                return found
+            return self._alive(topic.home, topic.device, delivery.received_at) + found
         try:
             records = parse_pack(
                 topic, delivery.payload, received_at=delivery.received_at, limits=self.limits
@@ -211,6 +213,13 @@ class AlertsWorker:
             return []
         findings = self._alive(topic.home, topic.device, delivery.received_at)
         return findings + self._judge(topic.home, topic.device, records)
+
+    def _status(self, home: str, device: str, delivery: Delivery) -> list[Finding]:
+        status = devices.parse_status(delivery.payload)
+        if status is None:
+            return []
+        at = status.ts if status.ts is not None else delivery.received_at
+        return devices.on_status(self._device(home, device), status, at, self.th)
 
     def _alive(self, home: str, device: str, at: float) -> list[Finding]:
         state = self._device(home, device)
@@ -237,6 +246,11 @@ class AlertsWorker:
                 )
             elif record.name == "battery" and isinstance(record.value, float):
                 found = devices.on_battery(
+                    self._device(home, device), record.value, record.time, self.th
+                )
+                findings += [found] if found else []
+            elif record.name == "voltage" and isinstance(record.value, float):
+                found = devices.on_voltage(
                     self._device(home, device), record.value, record.time, self.th
                 )
                 findings += [found] if found else []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, model_validator
 
-__all__ = ["Band", "BandedRule", "Thresholds"]
+__all__ = ["Band", "BandedRule", "CellVoltage", "Thresholds"]
 
 
 class Band(BaseModel):
@@ -54,6 +54,31 @@ class BandedRule(BaseModel):
         if index == 0:
             return self.clear_hours
         return band.hours * self.clear_hours / self.bands[0].hours
+
+
+class CellVoltage(BaseModel):
+    """A battery chemistry's figures: low below `low` volts, good again from `ok`."""
+
+    low: float = Field(gt=0)
+    ok: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ok_above_low(self) -> CellVoltage:
+        if self.ok <= self.low:
+            raise ValueError("ok must be above low (hysteresis)")
+        return self
+
+
+# Loaded voltages near the end of useful life (about the last 10-15 % of charge), from the
+# makers' discharge curves: a Li-ion cell's plateau ends near 3.5 V; two alkaline AA cells
+# fall away below about 1.15 V each; Li-SOCl2 (3.6 V bobbin cells) hold 3.3-3.5 V to the end;
+# a CR2032 is spent below about 2.5 V.
+_CELLS = {
+    "li-ion": CellVoltage(low=3.45, ok=3.65),
+    "alkaline-2aa": CellVoltage(low=2.3, ok=2.6),
+    "li-socl2": CellVoltage(low=3.3, ok=3.45),
+    "cr2032": CellVoltage(low=2.5, ok=2.8),
+}
 
 
 class Thresholds(BaseModel):
@@ -134,10 +159,16 @@ class Thresholds(BaseModel):
     )
     # Telecare: a `cancelled` this soon after `detected`/`pressed` withdraws the alert.
     confirm_window_s: float = Field(120.0, gt=0)
-    # Device health: offline after this long with no telemetry; battery with hysteresis.
+    # Device health: offline after this long with no telemetry (a device whose status gives
+    # its reporting `interval_s`: after that many of its intervals); battery with hysteresis.
     offline_grace_s: float = Field(600.0, gt=0)
+    offline_after_intervals: float = Field(3.0, ge=1)
     battery_low: float = 15.0
     battery_ok: float = 25.0
+    # A `voltage` reading is judged by the device's chemistry (status `battery_chemistry`);
+    # the project's battery env node runs on one Li-ion cell (firmware: ~3.9-4.0 V full).
+    battery_chemistry: str = "li-ion"
+    battery_voltage: dict[str, CellVoltage] = Field(default_factory=lambda: dict(_CELLS))
     # Inactivity (Tunstall's default range 12-14 h; "no movement by 10:00" is common).
     inactivity_hours: float = Field(12.0, gt=0)
     # "No movement anywhere by 10:00": the morning check, from `morning_from_hour` local time;
