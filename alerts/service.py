@@ -212,7 +212,7 @@ class AlertsWorker:
             self.m_ignored.inc(why=exc.reason.value)  # ingest dead-letters it; nothing to judge
             return []
         findings = self._alive(topic.home, topic.device, delivery.received_at)
-        return findings + self._judge(topic.home, topic.device, records)
+        return findings + self._judge(topic.home, topic.device, records, topic.channel)
 
     def _status(self, home: str, device: str, delivery: Delivery) -> list[Finding]:
         status = devices.parse_status(delivery.payload)
@@ -232,7 +232,9 @@ class AlertsWorker:
             state = self.devices[(home, device)] = devices.DeviceState(home, device)
         return state
 
-    def _judge(self, home: str, device: str, records: list[Record]) -> list[Finding]:
+    def _judge(
+        self, home: str, device: str, records: list[Record], channel: Channel = Channel.EVENT
+    ) -> list[Finding]:
         room = self.room_watcher.rooms.get((home, device))
         findings: list[Finding] = []
         climate: list[Record] = []
@@ -256,6 +258,12 @@ class AlertsWorker:
                 findings += [found] if found else []
             elif record.name in ("temperature", "humidity", "co2", "surface_temperature"):
                 climate.append(record)
+            elif record.name == "checkin" and record.value is True and channel is Channel.EVENT:
+                answered = self.activity.setdefault(home, activity.ActivityState(home))
+                if self._first_time(record):
+                    findings.append(activity.on_checkin(answered, record.time, device))
+            elif refused := telecare.cancel_refusal(record, channel):
+                self._ignore_cancel(refused, home, device, record.name)
             else:
                 event = telecare.on_event(home, room, record)
                 if event is not None and self._first_time(record):
@@ -267,6 +275,10 @@ class AlertsWorker:
             findings += environment.on_readings(state, climate, self.th)
             self._queue_mould(state)
         return findings
+
+    def _ignore_cancel(self, why: str, home: str, device: str, name: str) -> None:
+        self.m_ignored.inc(why=why)
+        log.warning("cancel_ignored", why=why, home=home, device=device, name=name)
 
     def _queue_mould(self, state: RoomState) -> None:
         for step in state.mould_steps:
@@ -407,8 +419,16 @@ class AlertsWorker:
         return any(a.rule == f.rule.name and a.evidence.get("time") == when for a in page.items)
 
     async def _withdraw(self, f: Finding) -> None:
+        if f.rule is activity.INACTIVITY:  # the tenant answered the check: no window applies
+            await self.aio.call(
+                self.store.withdraw, home=f.home, rule=f.rule.name, room=None, reason=f.summary
+            )
+            return
         for alert in await self._open(f.home, (f.rule.category,)):
             if alert.rule != f.rule.name or alert.room != f.room:
+                continue
+            if refused := telecare.withdraw_refusal(alert.evidence, f):
+                self._ignore_cancel(refused, f.home, str(f.evidence.get("device")), f.rule.name)
                 continue
             # Both times from the device's own clock: the event that raised it, and the cancel.
             raised_at = float(alert.evidence.get("time", alert.first_raised_at.timestamp()))

@@ -1,4 +1,9 @@
-"""Inactivity: no movement in a home for longer than its tenant's usual span."""
+"""Inactivity: no movement in a home for longer than its tenant's usual span.
+
+Before anyone is called out the tenant is asked (a `check` notice: "press the button if you
+are all right"); the device answers with an event `checkin` (vb true), which is activity and
+withdraws the open inactivity alert, so the escalation stops.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,17 @@ from zoneinfo import ZoneInfo
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from alerts.thresholds import Thresholds
 
-__all__ = ["INACTIVITY", "ActivityState", "on_data", "on_motion", "on_tick"]
+__all__ = [
+    "ANSWERED",
+    "INACTIVITY",
+    "ActivityState",
+    "on_checkin",
+    "on_data",
+    "on_motion",
+    "on_tick",
+]
+
+ANSWERED = "The tenant answered the check on {device}: they pressed to say they are all right."
 
 INACTIVITY = RuleInfo(
     "inactivity",
@@ -86,4 +101,19 @@ def on_tick(state: ActivityState, now: float, th: Thresholds) -> Finding | None:
             "hours": round(silent_h, 2),
             "limit_hours": th.inactivity_hours,
         },
+    )
+
+
+def on_checkin(state: ActivityState, t: float, device: str) -> Finding:
+    """The tenant answered a check: they are up and about, and the open alert (if any) ends."""
+    on_motion(state, t)
+    return Finding(
+        Action.WITHDRAW,
+        INACTIVITY,
+        state.home,
+        None,
+        Severity.SIGNIFICANT,
+        t,
+        ANSWERED.format(device=device),
+        {"device": device, "time": t, "answered": "check"},
     )

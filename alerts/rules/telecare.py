@@ -1,11 +1,31 @@
-"""Telecare events: falls, help buttons and pull cords, leaks, smoke, tamper — at once."""
+"""Telecare events: falls, help buttons and pull cords, leaks, smoke, tamper — at once.
+
+A cancel (`fall` or `button` = `cancelled`) withdraws only what the same device raised, and
+only when it comes on `event` (CONTRACT.md): a pull cord in the hall cannot withdraw the
+pendant's fall, nor can a sensor's `reading`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from hof.senml import Record
+from hof.topic import Channel
 
-__all__ = ["FALL", "HELP", "LEAK", "SMOKE", "TAMPER", "on_event"]
+__all__ = [
+    "FALL",
+    "HELP",
+    "LEAK",
+    "SMOKE",
+    "TAMPER",
+    "cancel_refusal",
+    "on_event",
+    "withdraw_refusal",
+]
+
+CANCELLABLE = frozenset({"fall", "button"})
 
 FALL = RuleInfo("fall", 1, Category.FALL, Audience.RESPONDER, "DOMAIN.md Telecare: fall detection")
 HELP = RuleInfo("help_button", 1, Category.BUTTON, Audience.RESPONDER, "pendant or pull cord")
@@ -86,4 +106,25 @@ def on_event(home: str, room: str | None, record: Record) -> Finding | None:
                 else f"{device} is closed and in place again."
             )
             return Finding(action, TAMPER, home, room, Severity.WATCH, record.time, text, evidence)
+    return None
+
+
+def cancel_refusal(record: Record, channel: Channel) -> str | None:
+    """Why this record may not withdraw anything, as a reason code; None when it is not a
+    cancel, or is one on the right channel."""
+    if record.name not in CANCELLABLE or record.value != "cancelled":
+        return None
+    if channel is not Channel.EVENT:
+        return "cancel_not_on_event"
+    return None
+
+
+def withdraw_refusal(raised: Mapping[str, Any], cancel: Finding) -> str | None:
+    """Why `cancel` may not withdraw the alert whose evidence is `raised`; None when it may.
+
+    Only the device that raised it can: an alert with no device in its evidence is never
+    withdrawn by a device (a person closes it)."""
+    raised_by = raised.get("device")
+    if raised_by is None or raised_by != cancel.evidence.get("device"):
+        return "cancel_other_device"
     return None

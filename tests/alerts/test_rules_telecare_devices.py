@@ -117,3 +117,18 @@ def test_no_movement_by_ten_in_the_morning() -> None:
     on_motion(other, datetime(2026, 1, 15, 7, 40, tzinfo=london).timestamp())
     on_data(other, datetime(2026, 1, 15, 10, 5, tzinfo=london).timestamp())
     assert activity_tick(other, evening + 86400, th) is None  # up and about at 07:40
+
+
+def test_a_cancel_counts_only_on_event_and_only_from_the_device_that_raised() -> None:
+    from alerts.rules.telecare import cancel_refusal, withdraw_refusal
+    from hof.topic import Channel
+
+    cancel = rec("fall", "cancelled")
+    assert cancel_refusal(cancel, Channel.EVENT) is None
+    assert cancel_refusal(cancel, Channel.READING) == "cancel_not_on_event"
+    assert cancel_refusal(rec("fall", "detected"), Channel.READING) is None  # never lose a fall
+    finding = on_event("LCC-1", None, cancel)
+    assert finding is not None
+    assert withdraw_refusal({"device": "tc-1"}, finding) is None
+    assert withdraw_refusal({"device": "cord-2"}, finding) == "cancel_other_device"
+    assert withdraw_refusal({}, finding) == "cancel_other_device"
