@@ -33,6 +33,7 @@ __all__ = [
     "InfluxSettings",
     "IngestSettings",
     "MqttSettings",
+    "NotifySettings",
     "Settings",
     "SimulatorSettings",
     "StackSettings",
@@ -251,6 +252,48 @@ class DashboardSettings(BaseModel):
     )
 
 
+class NotifySettings(BaseModel):
+    """The notifier (`hof notify`): policies, channels, the acknowledgement link, timing."""
+
+    client_id: str = "hof-notify-1"
+    # Escalation policies, people, centres and rotas (TOML, docs/notify.md); None: the
+    # built-in default policy, which tells only `webhook_url` until people are configured.
+    policy_file: Path | None = None
+    # A webhook told of every responder alert at the default policy's first level: the one
+    # variable a third-party harness sets (HOF_NOTIFY__WEBHOOK_URL).
+    webhook_url: str | None = None
+    # HMAC-SHA256 key of the webhook's X-Hof-Signature, and of the acknowledgement links.
+    # None: a random key made once and kept owner-only under STATE_DIR/notify/.
+    webhook_secret: SecretStr | None = None
+    ack_secret: SecretStr | None = None
+    ack_ttl_s: float = Field(24 * 3600.0, gt=0)
+    # The acknowledgement link's app; `public_url` is the address people open (e.g. behind a
+    # TLS proxy); None: http://{http_host}:{http_port}.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8090, ge=0, le=65535)  # 0 picks a free port (tests)
+    public_url: str | None = None
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    # SMTP with STARTTLS (the landlord's relay); no host: no email.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: Path | None = None  # a private CA (tests, a relay with its own certificate)
+    smtp_from: str = "House of the Future <alerts@localhost>"
+    smtp_timeout_s: float = Field(10.0, gt=0)
+    # One channel's failing recipient is tried this many times, backing off from
+    # `retry_backoff_s` (doubling), and then recorded as failed; the others are not held up.
+    attempts: int = Field(3, ge=1, le=10)
+    retry_backoff_s: float = Field(0.5, ge=0)
+    # How often the store is looked at for new alerts and due jobs (an event on MQTT also
+    # wakes it at once), and how long a claimed job is held before another notifier may take it.
+    poll_s: float = Field(0.2, gt=0)
+    lease_s: float = Field(60.0, gt=1)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
+
+
 def endpoints_path(state_dir: Path) -> Path:
     """Where `hof stack up` records the endpoints and credentials of the stack it started."""
     return state_dir / "stack" / "endpoints.json"
@@ -305,6 +348,7 @@ class Settings(BaseSettings):
     stack: StackSettings = StackSettings()
     alertstore: AlertStoreSettings = AlertStoreSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -314,6 +358,9 @@ class Settings(BaseSettings):
             "mqtt.password": self.mqtt.password,
             "influx.password": self.influx.password,
             "alertstore.password": self.alertstore.password,
+            "notify.smtp_password": self.notify.smtp_password,
+            "notify.webhook_secret": self.notify.webhook_secret,
+            "notify.ack_secret": self.notify.ack_secret,
         }
         for name, secret in secrets.items():
             if secret is not None and secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
