@@ -142,6 +142,27 @@ def _hours(state: RoomState, key: str) -> float:
     return signal.windows[0].hours_inside(signal.windows[0].last_t or 0)[0] if signal else 0.0
 
 
+def _band(state: RoomState, key: str, rule: BandedRule) -> tuple[float, float, bool]:
+    """(limit, hours beyond it in the last 24, held) of the worst band held, else the mildest.
+
+    A finding's words name the figure that raised it: "below 10 °C for 2.0 h" for a severe
+    cold case, not the mildest band's "below 18 °C for 2.0 of the last 24 hours".
+    """
+    signal = state.signals.get(key)
+    if signal is None or not signal.windows:
+        return rule.bands[0].limit, 0.0, False
+    pick = 0
+    for i, held in enumerate(signal.held):
+        if (
+            held
+            and Severity(rule.bands[i].severity).rank >= Severity(rule.bands[pick].severity).rank
+        ):
+            pick = i
+    window = signal.windows[pick]
+    held = bool(signal.held) and signal.held[pick]
+    return rule.bands[pick].limit, window.hours_inside(window.last_t or 0)[0], held
+
+
 def on_readings(
     state: RoomState, records: list[Record], th: Thresholds, outdoor: float | None = None
 ) -> list[Finding]:
@@ -161,12 +182,12 @@ def on_readings(
             state.surface = v
         elif record.name == "co2":
             _signal(state, "co2", th.co2, t, v)
-            hours = _hours(state, "co2")
+            limit, hours, _ = _band(state, "co2", th.co2)
             summary = (
-                f"{_room(state)} CO2 above {th.co2.bands[0].limit:,.0f} ppm for {hours:.1f} "
+                f"{_room(state)} CO2 above {limit:,.0f} ppm for {hours:.1f} "
                 f"of the last 24 hours; now {v:,.0f} ppm."
             )
-            evidence = {"co2": v, "hours_above": round(hours, 2)}
+            evidence = {"co2": v, "hours_above": round(hours, 2), "limit": limit}
             findings += filter(None, [_judge(state, VENTILATION, ("co2",), t, summary, evidence)])
         if record.name in ("humidity", "temperature", "surface_temperature") and (
             state.temperature is not None and state.humidity is not None
@@ -179,25 +200,26 @@ def _temperature(state: RoomState, t: float, v: float, th: Thresholds) -> list[F
     _signal(state, "cold", th.cold, t, v)
     heat = th.heat_bedroom_night if state.is_bedroom else th.heat
     _signal(state, "heat", heat, t, v, counts=not state.is_bedroom or _is_night(t, th))
-    cold_h, heat_h = _hours(state, "cold"), _hours(state, "heat")
+    cold_limit, cold_h, _ = _band(state, "cold", th.cold)
+    heat_limit, heat_h, _ = _band(state, "heat", heat)
     night = " at night" if state.is_bedroom else ""
     cold = _judge(
         state,
         COLD,
         ("cold",),
         t,
-        f"{_room(state)} below {th.cold.bands[0].limit:g} °C for {cold_h:.1f} of the last "
+        f"{_room(state)} below {cold_limit:g} °C for {cold_h:.1f} of the last "
         f"24 hours; now {v:.1f} °C.",
-        {"temperature": v, "hours_below": round(cold_h, 2)},
+        {"temperature": v, "hours_below": round(cold_h, 2), "limit": cold_limit},
     )
     hot = _judge(
         state,
         HEAT,
         ("heat",),
         t,
-        f"{_room(state)} above {heat.bands[0].limit:g} °C for {heat_h:.1f} of the last 24 "
+        f"{_room(state)} above {heat_limit:g} °C for {heat_h:.1f} of the last 24 "
         f"hours{night}; now {v:.1f} °C.",
-        {"temperature": v, "hours_above": round(heat_h, 2)},
+        {"temperature": v, "hours_above": round(heat_h, 2), "limit": heat_limit},
     )
     return [f for f in (cold, hot) if f is not None]
 
@@ -219,11 +241,9 @@ def _damp(state: RoomState, t: float, th: Thresholds, outdoor: float | None) -> 
     m_now = float(state.mould.m[0])
     rh_h, surf_h = _hours(state, "humidity"), _hours(state, "surface_rh")
     td = float(dew_point(t_air, rh))
-    summary = (
-        f"{_room(state)} humidity above {th.humidity.bands[0].limit:g} % for {rh_h:.1f} of the "
-        f"last 24 hours; {'estimated ' if estimated else ''}wall surface RH above "
-        f"{th.surface_rh.bands[0].limit:g} % for {surf_h:.1f} h (now {rh_surf:.0f} %, "
-        f"dew point {td:.1f} °C, air {t_air:.1f} °C / {rh:.0f} %); mould index "
+    summary = _damp_words(state, th, estimated, m_before, m_now) + (
+        f" Now: air {t_air:.1f} °C / {rh:.0f} %, dew point {td:.1f} °C, "
+        f"{'estimated ' if estimated else ''}wall surface RH {rh_surf:.0f} %, mould index "
         f"{m_now:.1f}{_trend(m_before, m_now)}."
     )
     evidence: dict[str, object] = {
@@ -237,8 +257,39 @@ def _damp(state: RoomState, t: float, th: Thresholds, outdoor: float | None) -> 
         "hours_surface_rh_high": round(surf_h, 2),
         "f_rsi": th.f_rsi,
         "mould_index": round(m_now, 3),
+        "raised_by": [
+            key
+            for key in ("humidity", "surface_rh", "mould")
+            if (signal := state.signals.get(key)) and signal.severity is not None
+        ],
     }
     return _judge(state, DAMP, ("humidity", "surface_rh", "mould"), t, summary, evidence)
+
+
+def _damp_words(
+    state: RoomState, th: Thresholds, estimated: bool, m_before: float, m_now: float
+) -> str:
+    """What raised the damp case, in words, naming only the signals that hold (all when none
+    does yet): "humidity above 70 % for 0.0 h" was said of a case the surface alone raised."""
+    rh_limit, rh_h, rh_held = _band(state, "humidity", th.humidity)
+    s_limit, s_h, s_held = _band(state, "surface_rh", th.surface_rh)
+    mould = state.signals.get("mould")
+    m_held = mould is not None and mould.severity is not None
+    surface = f"{'estimated ' if estimated else ''}wall surface RH"
+    parts = []
+    if rh_held:
+        parts.append(f"humidity above {rh_limit:g} % for {rh_h:.1f} of the last 24 hours")
+    if s_held:
+        parts.append(f"{surface} above {s_limit:g} % for {s_h:.1f} of the last 24 hours")
+    if m_held:
+        growth = "visible growth" if m_now >= th.mould_severe else "growth begun"
+        parts.append(f"mould index {m_now:.1f} ({growth}){_trend(m_before, m_now)}")
+    if not parts:
+        parts = [
+            f"humidity above {rh_limit:g} % for {rh_h:.1f} of the last 24 hours",
+            f"{surface} above {s_limit:g} % for {s_h:.1f} h",
+        ]
+    return f"{_room(state)} {'; '.join(parts)}."
 
 
 def _trend(before: float, now: float) -> str:

@@ -77,3 +77,33 @@ def test_every_band_must_have_hysteresis() -> None:
             ],
             clear_hours=8.0,
         )
+
+
+def _room_for(hours: float, temp: float, rh: float, outdoor: float | None) -> list[Finding]:
+    state, th, found = RoomState("H1", "bedroom"), Thresholds(), []
+    t = MIDNIGHT
+    while t <= MIDNIGHT + hours * H:
+        records = [
+            Record("H1", "env", "temperature", round(t * 1000), temp),
+            Record("H1", "env", "humidity", round(t * 1000), rh),
+        ]
+        found += on_readings(state, records, th, outdoor=outdoor)
+        t += 300
+    return found
+
+
+def test_damp_words_name_the_surface_when_the_surface_alone_raised_it() -> None:
+    """18 °C at 68 % RH with 5 °C outside: the estimated wall is at ~84 % RH, the air never
+    passes 70 %. Today's words: "humidity above 70 % for 0.0 of the last 24 hours"."""
+    damp = [f for f in _room_for(30, 18.0, 68.0, 5.0) if f.rule.name == "damp_mould"]
+    assert [f.action for f in damp] == [Action.RAISE]
+    words = damp[0].summary
+    assert "humidity above 70 %" not in words
+    assert "estimated wall surface RH above 80 % for 20.0 of the last 24 hours" in words
+    assert damp[0].evidence["raised_by"] == ["surface_rh"]
+
+
+def test_cold_words_name_the_band_that_raised_it() -> None:
+    [case] = _bedroom_heating_fails_at_noon(6.0)
+    assert "below 10 °C for 2.0 of the last 24 hours" in case.summary
+    assert case.evidence["limit"] == 10.0
