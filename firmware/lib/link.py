@@ -26,6 +26,8 @@ class Link:
         self.t_event = (prefix + "event").encode()
         self.t_status = (prefix + "status").encode()
         self.t_config = (prefix + "config").encode()
+        self.t_notice = (prefix + "notice").encode()
+        self.on_notice = None  # a node that shows notices sets this; then they are subscribed
         self.keepalive_s = int(cfg.get("keepalive_s", 60))
         self.client = MQTTClient(
             ("%s-%s" % (cfg["home"], cfg["device"])).encode(),
@@ -58,6 +60,8 @@ class Link:
     def _message(self, topic: memoryview, msg: memoryview) -> None:
         if bytes(topic) == self.t_config:
             self.on_config(bytes(msg))
+        elif bytes(topic) == self.t_notice and self.on_notice is not None:
+            self.on_notice(bytes(msg))
 
     def _jitter(self, ms: int) -> int:
         return ms + (os.urandom(1)[0] * ms) // 1024
@@ -107,6 +111,8 @@ class Link:
                     board.ntp_sync()
                 self.subscribed = False
                 self.client.subscribe(self.t_config, 1)
+                if self.on_notice is not None:
+                    self.client.subscribe(self.t_notice, 1)
                 self.publish_status()
                 board.log("link", "up", "connects=%d" % self.connects)
             except (OSError, MQTTException) as exc:
