@@ -108,4 +108,7 @@ def create_app(ctx: WebContext) -> FastAPI:
             "Nobody else will be called; the tenant's device says help is on the way.</p>",
         )
 
+    from notify import callbacks  # here: it imports this module's WebContext
+
+    app.include_router(callbacks.router)
     return app

@@ -7,16 +7,26 @@ loopback port; no Notify account can be reached from here.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import jwt
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from notify_fake_server import FakeNotify, notify_api_key
 
+from hof.alertstore import AlertStore, State, make_engine, migrate
+from hof.alertstore import notifications as n
+from hof.alertstore.models import AttemptStatus
+from hof.stack.process import free_port
+from notify.callbacks import INBOUND_PATH, RECEIPT_PATH, CallbackTokens, configure, reply_code
 from notify.channels.base import DeliveryStatus, Message, Recipient
 from notify.channels.notify_gov import (
     NotifyGovChannel,
@@ -24,6 +34,7 @@ from notify.channels.notify_gov import (
     delivery_for_status,
     phone_variants,
 )
+from notify.web import WebContext, create_app
 
 
 @pytest.fixture
@@ -241,3 +252,214 @@ def test_statuses_and_phone_forms() -> None:
     assert set(phone_variants("07700 900123")) >= {"447700900123", "07700900123"}
     with pytest.raises(ValueError, match="key_name"):
         NotifyGovConfig(api_key="short", sms_template_id="x", email_template_id="y")
+
+
+# -- the callbacks: receipts update attempts, a reply code acknowledges -------------------------
+
+SECRET = b"test-secret-for-ack-links"
+
+
+class _Served:
+    """The notifier's web app (notify/web.py with the callbacks) served by uvicorn on loopback."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.server.started, "the notifier's web app did not start"
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def alert_store(tmp_path: Path) -> Iterator[AlertStore]:
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    migrate(url)
+    store = AlertStore(make_engine(url))
+    yield store
+    store.engine.dispose()
+
+
+@pytest.fixture
+def notifier_web(alert_store: AlertStore, fake: FakeNotify) -> Iterator[_Served]:
+    woken: list[int] = []
+    app = create_app(
+        WebContext(engine=alert_store.engine, secret=SECRET, wake=lambda: woken.append(1))
+    )
+    configure(app, CallbackTokens(delivery=fake.callback_token, inbound=fake.inbound_token))
+    served = _Served(app)
+    fake.callback_url = served.url(RECEIPT_PATH)
+    fake.inbound_url = served.url(INBOUND_PATH)
+    app.state.woken = woken
+    yield served
+    served.stop()
+
+
+def _fall(store: AlertStore, home: str = "HOME-0042") -> int:
+    result = store.raise_or_update(
+        home=home,
+        rule="fall",
+        rule_version=1,
+        category="fall",
+        audience="responder",
+        severity="emergency",
+        summary="Fall detected by pendant-1.",
+        evidence={"device": "pendant-1", "time": 1764000000},
+    )
+    return result.alert.id
+
+
+def _record(store: AlertStore, alert_id: int, address: str, ref: str | None) -> None:
+    with n.transaction(store.engine) as s:
+        n.record_attempt(
+            s,
+            alert_id=alert_id,
+            job_id=None,
+            level=0,
+            repeat=0,
+            channel="notify_sms",
+            recipient_name="Sam Responder",
+            recipient_address=address,
+            attempt=1,
+            status="sent",
+            detail="accepted by GOV.UK Notify",
+            provider_ref=ref,
+            idempotency_key=f"{alert_id}:0:0:{address}",
+            at=dt.datetime.now(dt.UTC),
+        )
+
+
+def _attempts(store: AlertStore, alert_id: int) -> list[n.AttemptView]:
+    with n.transaction(store.engine, write=False) as s:
+        return n.attempts_for(s, [alert_id]).get(alert_id, [])
+
+
+@pytest.mark.parametrize(
+    ("number", "status", "detail"),
+    [
+        ("07700900123", AttemptStatus.DELIVERED, "GOV.UK Notify: delivered"),
+        ("07700900002", AttemptStatus.FAILED, "GOV.UK Notify: permanent-failure"),
+    ],
+)
+async def test_a_delivery_receipt_updates_the_attempt(
+    fake: FakeNotify,
+    alert_store: AlertStore,
+    notifier_web: _Served,
+    number: str,
+    status: AttemptStatus,
+    detail: str,
+) -> None:
+    alert = _fall(alert_store)
+    fake.receipt_delay_s = 0.5  # the engine records the attempt before Notify's receipt comes
+    delivery = await NotifyGovChannel(_config(fake), "sms").send(_message(number))
+    assert delivery.status is DeliveryStatus.SENT
+    _record(alert_store, alert, number, delivery.provider_ref)
+    assert await asyncio.to_thread(fake.wait_for_callbacks, 1)
+    _url, payload, outcome = fake.callbacks[0]
+    assert outcome == 200
+    assert payload["id"] == delivery.provider_ref
+    [shown] = _attempts(alert_store, alert)
+    assert (shown.status, shown.detail) == (status, detail)
+    assert (shown.delivered_at is not None) is (status is AttemptStatus.DELIVERED)
+
+
+async def test_a_receipt_without_the_token_is_refused(
+    fake: FakeNotify, alert_store: AlertStore, notifier_web: _Served
+) -> None:
+    alert = _fall(alert_store)
+    _record(alert_store, alert, "07700900123", "5a8e3c52-0000-4000-8000-000000000001")
+    receipt = {
+        "id": "5a8e3c52-0000-4000-8000-000000000001",
+        "reference": None,
+        "to": "07700900123",
+        "status": "delivered",
+        "created_at": "2026-11-30T03:12:00.000000Z",
+        "completed_at": "2026-11-30T03:12:02.000000Z",
+        "sent_at": "2026-11-30T03:12:01.000000Z",
+        "notification_type": "sms",
+    }
+    url = notifier_web.url(RECEIPT_PATH)
+    async with httpx.AsyncClient(timeout=5) as client:
+        bare = await client.post(url, json=receipt)
+        wrong = await client.post(url, json=receipt, headers={"Authorization": "Bearer nope"})
+        other = await client.post(  # the inbound token is not the receipts' token
+            url, json=receipt, headers={"Authorization": f"Bearer {fake.inbound_token}"}
+        )
+    assert (bare.status_code, wrong.status_code, other.status_code) == (401, 401, 401)
+    [shown] = _attempts(alert_store, alert)
+    assert shown.status is AttemptStatus.SENT
+
+
+async def test_an_sms_reply_with_the_code_acknowledges_from_that_phone_only(
+    fake: FakeNotify, alert_store: AlertStore, notifier_web: _Served
+) -> None:
+    alert = _fall(alert_store)
+    now = dt.datetime.now(dt.UTC)
+    with n.transaction(alert_store.engine) as s:
+        _, code = n.issue_ack(
+            s,
+            alert,
+            "Sam Responder",
+            "07700900123",
+            secret=SECRET,
+            now=now,
+            ttl=dt.timedelta(hours=1),
+        )
+    # The text Notify sent says the code.
+    delivery = await NotifyGovChannel(_config(fake), "sms").send(
+        dataclasses.replace(_message("07700900123"), ack_code=code)
+    )
+    assert delivery.provider_ref is not None
+    assert f"Reply {code} to acknowledge." in fake.notifications[delivery.provider_ref].body
+
+    stranger = await asyncio.to_thread(fake.inbound_sms, "447700900999", code)
+    assert stranger == 200
+    assert alert_store.get(alert).alert.state is State.OPEN
+
+    replied = await asyncio.to_thread(fake.inbound_sms, "447700900123", f"ok {code.lower()} thanks")
+    assert replied == 200
+    got = alert_store.get(alert)
+    assert got.alert.state is State.ACKNOWLEDGED
+    assert got.alert.acknowledged_by == "Sam Responder"
+    assert got.history[-1].detail == {"via": "sms"}
+    assert notifier_web.server.config.app.state.woken  # the engine was told at once
+
+    again = await asyncio.to_thread(fake.inbound_sms, "447700900123", code)
+    assert again == 200
+    assert fake.callbacks[-1][1]["message"] == code
+
+
+async def test_an_inbound_text_without_the_token_acknowledges_nothing(
+    fake: FakeNotify, alert_store: AlertStore, notifier_web: _Served
+) -> None:
+    alert = _fall(alert_store)
+    now = dt.datetime.now(dt.UTC)
+    with n.transaction(alert_store.engine) as s:
+        _, code = n.issue_ack(
+            s, alert, "Sam", "07700900123", secret=SECRET, now=now, ttl=dt.timedelta(hours=1)
+        )
+    fake.inbound_token = "not-the-configured-token"
+    assert await asyncio.to_thread(fake.inbound_sms, "447700900123", code) == 401
+    assert alert_store.get(alert).alert.state is State.OPEN
+
+
+def test_reply_codes_are_read_from_ordinary_texts() -> None:
+    assert reply_code("1A") == "1A"
+    assert reply_code(" ok 1a thanks") == "1A"
+    assert reply_code("12 b") == "12B"
+    assert reply_code("on my way") is None
+    assert reply_code("A1") is None
+    assert reply_code("call 07700900123") is None
+    with pytest.raises(ValueError, match="10 characters"):
+        CallbackTokens(delivery="short", inbound="long-enough-token")
