@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from dashboard.access import ALL_PATCHES, Principal, Role
 from dashboard.db import reading, writing
@@ -159,32 +160,49 @@ def set_password(engine: Engine, email: str, password: str) -> None:
 
 
 def authenticate(engine: Engine, email: str, password: str, policy: DashboardSettings) -> UserView:
-    """The account for these credentials, or SignInRefused (same words for every failure)."""
+    """The account for these credentials, or SignInRefused (same words for every failure).
+
+    A wrong password is counted in a transaction that commits: the refusal is raised only
+    after it, or the count (and the lock it leads to) would be rolled back with the error.
+    """
+    with writing(engine) as session:
+        outcome = _check_password(session, email, password, policy)
+    if isinstance(outcome, SignInRefused):
+        raise outcome
+    return outcome
+
+
+def _check_password(
+    session: Session, email: str, password: str, policy: DashboardSettings
+) -> UserView | SignInRefused:
     refused = SignInRefused("The email address or password is not right")
     now = _now()
-    with writing(engine) as session:
-        user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
-        if user is None or not user.active:
-            with contextlib.suppress(VerificationError):
-                _hasher.verify(_DUMMY_HASH, password)
-            raise refused
-        if user.locked_until is not None and user.locked_until > now:
-            raise SignInRefused(
-                "This account is locked after too many wrong passwords. Try again later "
-                "or ask an administrator."
-            )
-        try:
-            _hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            user.failed_logins += 1
-            if user.failed_logins >= policy.login_attempts:
-                user.locked_until = now + dt.timedelta(seconds=policy.login_lock_s)
-                user.failed_logins = 0
-            raise refused from None
-        if _hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = _hasher.hash(password)
-        user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
-        return _view(user)
+    # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises): guesses sent in
+    # parallel must not each read the same count and lose each other's increment.
+    user = session.scalar(
+        sa.select(User).where(User.email == email.strip().lower()).with_for_update()
+    )
+    if user is None or not user.active:
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(_DUMMY_HASH, password)
+        return refused
+    if user.locked_until is not None and user.locked_until > now:
+        return SignInRefused(
+            "This account is locked after too many wrong passwords. Try again later "
+            "or ask an administrator."
+        )
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= policy.login_attempts:
+            user.locked_until = now + dt.timedelta(seconds=policy.login_lock_s)
+            user.failed_logins = 0
+        return refused
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    return _view(user)
 
 
 def start_session(engine: Engine, user_id: int, policy: DashboardSettings) -> str:

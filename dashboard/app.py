@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -16,9 +18,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.status import HTTP_403_FORBIDDEN
 
 from dashboard.context import Context
-from dashboard.deps import SignInRequired
+from dashboard.deps import SignInRequired, served_over_https
+from dashboard.gate import AuthGate, BodyLimit
+from dashboard.ratelimit import TokenBuckets
 from dashboard.templating import render
 from hof import __version__
 from hof.alertstore import AlertStore, StoreUnavailable, migrate, store_url
@@ -42,6 +47,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+
+# Bodies bigger than dashboard.max_body_bytes: the homes CSV; smaller: a sign-in form.
+SIGN_IN_MAX_BYTES = 16 * 1024
+UPLOAD_PATHS = ("/admin/homes", "/api/v1/admin/homes")
 
 Background = Callable[[Context], Coroutine[Any, Any, None]]
 
@@ -88,6 +97,23 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/assets", StaticFiles(directory=STATIC / "build" / "govuk-assets"), name="assets")
+    conf = settings.dashboard
+    app.state.sign_in_buckets = TokenBuckets(
+        burst=conf.sign_in_burst, per_minute=conf.sign_in_per_minute
+    )
+    https = served_over_https(settings)
+    hsts = f"max-age={conf.hsts_max_age_s}; includeSubDomains"
+    # Added innermost first: the body bound wraps the gate, so a body is bounded wherever it
+    # is read, and the gate refuses an anonymous body before anything reads it.
+    app.add_middleware(AuthGate)
+    app.add_middleware(
+        BodyLimit,
+        limit=conf.max_body_bytes,
+        limits={
+            "/sign-in": SIGN_IN_MAX_BYTES,
+            **dict.fromkeys(UPLOAD_PATHS, conf.max_upload_bytes),
+        },
+    )
 
     @app.middleware("http")
     async def headers_and_metrics(
@@ -97,6 +123,8 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", hsts)
         # Time spent in the app (bench/dashboard reads it; browsers show it in their tools).
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         if not request.url.path.startswith(("/static", "/assets")):
@@ -168,6 +196,8 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> PlainTextResponse:
+        if not _metrics_allowed(settings, request):
+            raise HTTPException(HTTP_403_FORBIDDEN, "the metrics need the metrics token")
         ctx: Context = request.app.state.ctx
         return PlainTextResponse(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -186,3 +216,24 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     for api in (api_homes, api_home_data, api_alerts, api_admin):
         app.include_router(api.router, prefix="/api/v1")
     return app
+
+
+def _metrics_allowed(settings: Settings, request: Request) -> bool:
+    """/metrics: the metrics token when one is set; else loopback clients, never in production.
+
+    Request counts by route and the live queue's subscribers say who works when; a scraper on
+    another machine, or behind a proxy on this one (its requests come from loopback), needs
+    the token.
+    """
+    token = settings.dashboard.metrics_token
+    if token is not None:
+        sent = request.headers.get("authorization", "")
+        expected = "Bearer " + token.get_secret_value()
+        return secrets.compare_digest(sent.encode(), expected.encode())
+    if settings.environment == "production":
+        return False
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -13,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from dashboard.access import Principal, Role
 from dashboard.accounts import principal_for_session, principal_for_token
 from dashboard.context import Context, context
+from dashboard.gate import PRINCIPAL
+from hof.settings import Settings
 
 __all__ = [
     "SESSION_COOKIE",
@@ -22,7 +24,9 @@ __all__ = [
     "SignInRequired",
     "api_roles",
     "check_csrf",
+    "lookup_principal",
     "page_roles",
+    "served_over_https",
 ]
 
 SESSION_COOKIE = "hof_session"
@@ -37,6 +41,15 @@ class SignInRequired(Exception):
 
 
 async def _principal(request: Request, ctx: Context) -> Principal | None:
+    # The gate (dashboard.gate) has already looked up whoever sends a body.
+    if PRINCIPAL in request.scope:
+        found: Principal | None = request.scope[PRINCIPAL]
+        return found
+    return await lookup_principal(request, ctx)
+
+
+async def lookup_principal(request: Request, ctx: Context) -> Principal | None:
+    """Who sends this request: an API token (401 if unknown), a live session, or nobody."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         token = header[7:].strip()
@@ -112,3 +125,9 @@ def api_roles(*allowed: Role) -> Callable[..., Awaitable[Principal]]:
 def page_roles(*allowed: Role) -> Callable[..., Awaitable[Principal]]:
     """A page dependency admitting only these roles (a 403 page otherwise)."""
     return _roles(allowed, _page_user)
+
+
+def served_over_https(settings: Settings) -> bool:
+    """Secure cookies and HSTS: as configured, else on in production."""
+    configured = settings.dashboard.secure_cookies
+    return settings.environment == "production" if configured is None else configured

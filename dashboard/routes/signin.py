@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -11,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from dashboard import audit
 from dashboard.access import Principal, Role
 from dashboard.accounts import SignInRefused, authenticate, end_session, start_session
-from dashboard.deps import SESSION_COOKIE, Ctx, PageUser, check_csrf
+from dashboard.deps import SESSION_COOKIE, Ctx, PageUser, check_csrf, served_over_https
+from dashboard.ratelimit import TokenBuckets
 from dashboard.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -45,6 +47,22 @@ async def sign_in(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     policy = ctx.settings.dashboard
+    # Before the password is checked: Argon2 is the costly part, and guessing is the threat.
+    buckets: TokenBuckets = request.app.state.sign_in_buckets
+    wait_s = buckets.take(request.client.host if request.client else "")
+    if wait_s > 0:
+        ctx.metrics.counter("hof_dashboard_sign_in_limited_total", "sign-ins rate limited").inc()
+        limited = render(
+            request,
+            "signin.html",
+            None,
+            status_code=429,
+            next=_safe_next(next),
+            email=email,
+            error="Too many tries to sign in from here. Wait a minute, then try again.",
+        )
+        limited.headers["Retry-After"] = str(max(1, math.ceil(min(wait_s, 3600.0))))
+        return limited
     try:
         user = await run_in_threadpool(authenticate, ctx.engine, email, password, policy)
     except SignInRefused as exc:
@@ -68,7 +86,7 @@ async def sign_in(
         cookie,
         max_age=int(policy.session_max_s),
         httponly=True,
-        secure=policy.secure_cookies,
+        secure=served_over_https(ctx.settings),
         samesite="lax",
         path="/",
     )

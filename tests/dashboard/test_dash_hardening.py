@@ -1,0 +1,223 @@
+"""Issue 11, the dashboard: account lock-out, sign-in rate limit, bounded bodies read only after
+authentication, /metrics, HTTPS-only cookies and HSTS in production.
+
+Everything goes through the real dashboard process over HTTP on loopback; the bodies are sent
+over a raw socket so that the test sees when the server answers, not when the client is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from dash_support import *  # noqa: F403
+from dash_support import PASSWORD, Estate, make_estate
+
+from dashboard.access import Role
+from dashboard.accounts import create_user
+from hof.alertstore import make_engine, store_url
+from hof.stack import Stack
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def roomy(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
+    """A dashboard whose sign-in rate limit is out of the way (the lock-out is tested alone)."""
+    yield from make_estate(
+        stack, tmp_path_factory.mktemp("hardening"), HOF_DASHBOARD__SIGN_IN_BURST="1000"
+    )
+
+
+@pytest.fixture(scope="module")
+def strict(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
+    """A dashboard allowing 3 sign-in tries at once, then one every 10 minutes."""
+    yield from make_estate(
+        stack,
+        tmp_path_factory.mktemp("ratelimit"),
+        HOF_DASHBOARD__SIGN_IN_BURST="3",
+        HOF_DASHBOARD__SIGN_IN_PER_MINUTE="0.1",
+    )
+
+
+def _account(estate: Estate, email: str) -> str:
+    engine = make_engine(store_url(estate.settings))
+    try:
+        create_user(
+            engine, email=email, name=email, role=Role.RESPONDER, password=PASSWORD, patches=()
+        )
+    finally:
+        engine.dispose()
+    return email
+
+
+def _sign_in(estate: Estate, email: str, password: str) -> httpx.Response:
+    return httpx.post(
+        estate.url + "/sign-in", data={"email": email, "password": password}, timeout=30.0
+    )
+
+
+# --- item 5: lock-out and rate limit ---------------------------------------------------------
+
+
+def test_five_wrong_passwords_lock_the_account(roomy: Estate) -> None:
+    email = _account(roomy, "locked@example.org")
+    for _ in range(5):
+        assert _sign_in(roomy, email, "wrong password, again").status_code == 400
+    # The right password no longer signs in while the lock lasts (it was rolled back with the
+    # refusal, and 30 wrong passwords left the account open).
+    refused = _sign_in(roomy, email, PASSWORD)
+    assert refused.status_code == 400
+    assert "locked" in refused.text
+    assert "hof_session" not in refused.cookies
+
+
+def test_fewer_wrong_passwords_than_the_limit_do_not_lock(roomy: Estate) -> None:
+    email = _account(roomy, "careless@example.org")
+    for _ in range(4):
+        assert _sign_in(roomy, email, "wrong password, again").status_code == 400
+    assert _sign_in(roomy, email, PASSWORD).status_code == 303
+    # A sign-in clears the count: four more wrong ones still do not lock.
+    for _ in range(4):
+        assert _sign_in(roomy, email, "wrong password, again").status_code == 400
+    assert _sign_in(roomy, email, PASSWORD).status_code == 303
+
+
+def test_sign_in_is_rate_limited_per_client(strict: Estate) -> None:
+    email = strict.accounts["officer"].email
+    for _ in range(3):
+        assert _sign_in(strict, "nobody@example.org", "wrong password").status_code == 400
+    # The fourth try is refused before any password is checked, even the right one.
+    limited = _sign_in(strict, email, PASSWORD)
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    assert "Too many tries" in limited.text
+    assert strict.process.metrics().get("hof_dashboard_sign_in_limited_total") == 1.0
+
+
+# --- item 6: bounded bodies, authenticated before they are read ------------------------------
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _raw_post(
+    url: str,
+    path: str,
+    *,
+    headers: dict[str, str],
+    body_bytes: int,
+    chunked: bool,
+    form: bool = False,
+    timeout_s: float = 30.0,
+) -> tuple[int, float]:
+    """POST `body_bytes` of JSON-ish filler; stop sending once the server answers.
+
+    Returns the status and the seconds until the answer came.
+    """
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    kind = "application/x-www-form-urlencoded" if form else "application/json"
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Type: {kind}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {body_bytes}")
+    started = time.monotonic()
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        if chunked:
+            chunk = (b"note=" + b"a" * (MiB - 5)) if form else (b'"' + b"a" * (MiB - 2) + b'"')
+            sent = 0
+            while sent < body_bytes and time.monotonic() - started < timeout_s:
+                if select.select([sock], [], [], 0.05)[0]:
+                    break  # the server has answered
+                try:
+                    sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                sent += len(chunk)
+            else:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    sock.sendall(b"0\r\n\r\n")
+        answer = b""
+        while b"\r\n" not in answer and time.monotonic() - started < timeout_s:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            answer += data
+    elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 "), f"no answer after {elapsed:.1f} s: {answer[:80]!r}"
+    return int(answer.split()[1]), elapsed
+
+
+def test_an_anonymous_body_is_refused_before_it_is_read(roomy: Estate) -> None:
+    assert roomy.process.proc is not None
+    pid = roomy.process.proc.pid
+    before = _rss_kib(pid)
+    # Declared size over the bound: 413 before a byte of it is read.
+    status, seconds = _raw_post(
+        roomy.url, "/api/v1/alerts/1/notes", headers={}, body_bytes=20 * MiB, chunked=False
+    )
+    assert (status, seconds < 2.0) == (413, True)
+    # Chunked, so no size is declared: refused as anonymous before the body is read.
+    status, seconds = _raw_post(
+        roomy.url, "/api/v1/alerts/1/notes", headers={}, body_bytes=20 * MiB, chunked=True
+    )
+    assert (status, seconds < 2.0) == (401, True)
+    # A page's form the same way (a redirect to sign in).
+    status, seconds = _raw_post(
+        roomy.url, "/alerts/1/do", headers={}, body_bytes=20 * MiB, chunked=True, form=True
+    )
+    assert (status, seconds < 2.0) == (303, True)
+    grown_mib = (_rss_kib(pid) - before) / 1024
+    assert grown_mib < 4.0, f"the dashboard grew by {grown_mib:.1f} MiB"
+
+
+def test_an_authenticated_body_over_the_bound_is_refused(roomy: Estate) -> None:
+    bearer = {"Authorization": f"Bearer {roomy.accounts['admin'].token}"}
+    status, seconds = _raw_post(
+        roomy.url, "/api/v1/alerts/1/notes", headers=bearer, body_bytes=20 * MiB, chunked=False
+    )
+    assert (status, seconds < 2.0) == (413, True)
+    # Chunked: counted as it arrives, and refused once past the bound (1 MiB by default).
+    status, seconds = _raw_post(
+        roomy.url, "/api/v1/alerts/1/notes", headers=bearer, body_bytes=20 * MiB, chunked=True
+    )
+    assert status == 413
+    assert seconds < 5.0
+    # Under the bound it is read as before (no such alert: 404).
+    with roomy.api("admin") as api:
+        assert api.post("/api/v1/alerts/1/notes", json={"text": "a note"}).status_code == 404
+
+
+def test_the_homes_upload_takes_more_than_other_bodies(roomy: Estate) -> None:
+    # 5,000 homes a call is more than the general bound of 1 MiB.
+    homes = [
+        {
+            "id": f"BIG-{i:05d}",
+            "reference": f"REF-BIG-{i:05d}",
+            "address": f"{i} A Rather Long Street Name, Somewhere Quite Far, {'y' * 80}",
+            "postcode": "ZZ1 1ZZ",
+            "estate": "Big Estate",
+            "ward": "Big Ward",
+            "patch": "Big",
+        }
+        for i in range(5000)
+    ]
+    with roomy.api("admin") as api:
+        response = api.post("/api/v1/admin/homes", json=homes)
+    assert len(response.request.content) > MiB
+    assert response.json() == {"written": 5000}
