@@ -10,7 +10,6 @@ page finds its devices without walking the fleet.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -19,17 +18,17 @@ from dataclasses import dataclass, field
 import structlog
 
 from dashboard.context import Context
+from hof.devicestatus import parse_status
 from hof.errors import ContractError
 from hof.mqtt import Delivery, Link
 from hof.rooms import RoomMap
 from hof.topic import Channel, Topic, subscription
 
-__all__ = ["LOW_BATTERY", "MAX_DEVICES", "DeviceStatus", "Fleet", "watch_forever"]
+__all__ = ["LOW_BATTERY", "MAX_DEVICES", "DeviceStatus", "Fleet", "learn", "watch_forever"]
 
 log = structlog.get_logger(__name__)
 LOW_BATTERY = 20.0  # %: the fleet page lists these for a battery round
 MAX_DEVICES = 1_000_000  # five times the 50,000-home estate's devices; more is a misbehaving client
-MAX_STATUS_BYTES = 4096  # the contract's status object is under 100 bytes
 
 
 @dataclass(slots=True)
@@ -55,6 +54,7 @@ class Fleet:
     link: Link | None = None
     count: int = 0
     refused: int = 0  # statuses not kept because the fleet was at MAX_DEVICES
+    unreadable: int = 0  # statuses and configs that are not the contract's (logged, skipped)
 
     @property
     def connected(self) -> bool:
@@ -68,14 +68,7 @@ class Fleet:
                 if not home:
                     del self.by_home[topic.home]
             return
-        if len(payload) > MAX_STATUS_BYTES:
-            return
-        try:
-            body = json.loads(payload)
-        except ValueError:
-            return
-        if not isinstance(body, dict):
-            return
+        report = parse_status(payload)  # ContractError: the caller counts and skips it
         status = home.get(topic.device) if home is not None else None
         if status is None:
             if self.count >= MAX_DEVICES:
@@ -86,16 +79,15 @@ class Fleet:
             status = DeviceStatus(topic.home, topic.device)
             self.by_home.setdefault(topic.home, {})[topic.device] = status
             self.count += 1
-        state = body.get("state")
-        status.state = state if state in ("online", "offline") else "unknown"
-        if isinstance(body.get("fw"), str):
-            status.firmware = body["fw"][:40]
-        for name in ("battery", "rssi"):
-            value = body.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                setattr(status, name, float(value))
-        if isinstance(body.get("ts"), int | float) and not isinstance(body.get("ts"), bool):
-            status.reported_at = float(body["ts"])
+        status.state = report.state
+        if report.firmware is not None:
+            status.firmware = report.firmware
+        if report.battery is not None:
+            status.battery = report.battery
+        if report.rssi is not None:
+            status.rssi = report.rssi
+        if report.ts is not None:
+            status.reported_at = report.ts
         status.received_at = time.time()
 
     def of_home(self, home: str) -> list[DeviceStatus]:
@@ -129,19 +121,37 @@ async def watch_forever(ctx: Context) -> None:
     )
     known = ctx.metrics.gauge("hof_dashboard_fleet_devices", "Devices with a retained status")
     refused = ctx.metrics.gauge("hof_dashboard_fleet_refused", "Statuses refused: fleet full")
+    unreadable = ctx.metrics.counter(
+        "hof_dashboard_fleet_unreadable_total", "Statuses and configs not read, by reason"
+    )
     async with asyncio.TaskGroup() as tg:
         tg.create_task(link.run())
         while True:
             delivery = await link.get()
             try:
-                topic = Topic.parse(delivery.topic)
-            except ContractError:
-                link.ack(delivery)
-                continue
-            if topic.channel is Channel.STATUS:
-                fleet.learn_status(topic, delivery.payload)
-                known.set(fleet.count)
-                refused.set(fleet.refused)
-            else:
-                fleet.rooms.learn(delivery.topic, delivery.payload)
+                learn(fleet, delivery)
+            except ContractError as exc:  # ingest dead-letters configs; statuses are logged
+                fleet.unreadable += 1
+                unreadable.inc(reason=exc.reason.value)
+                log.warning(
+                    "fleet_message_refused",
+                    topic=delivery.topic[:200],
+                    reason=exc.reason.value,
+                    detail=exc.detail[:200],
+                )
+            except Exception:  # one message must never stop the watcher (issue 11)
+                fleet.unreadable += 1
+                unreadable.inc(reason="internal_error")
+                log.exception("fleet_message_failed", topic=delivery.topic[:200])
+            known.set(fleet.count)
+            refused.set(fleet.refused)
             link.ack(delivery)
+
+
+def learn(fleet: Fleet, delivery: Delivery) -> None:
+    """Apply one retained `status` or `config`; ContractError for one that cannot be read."""
+    topic = Topic.parse(delivery.topic)
+    if topic.channel is Channel.STATUS:
+        fleet.learn_status(topic, delivery.payload)
+    elif topic.channel is Channel.CONFIG:
+        fleet.rooms.learn(delivery.topic, delivery.payload)

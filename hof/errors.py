@@ -19,6 +19,7 @@ class Reason(StrEnum):
     BAD_TOPIC = "bad_topic"
     TOO_LARGE = "too_large"
     NOT_JSON = "not_json"
+    TOO_DEEP = "too_deep"
     NOT_SENML = "not_senml"
     EMPTY_PACK = "empty_pack"
     TOO_MANY_RECORDS = "too_many_records"
@@ -34,6 +35,7 @@ class Reason(StrEnum):
     DUPLICATE_RECORD = "duplicate_record"
     RETAINED = "retained"
     STORAGE_REJECTED = "storage_rejected"
+    INTERNAL_ERROR = "internal_error"  # the service failed on it: a bug, logged with its trace
 
 
 class HofError(Exception):

@@ -29,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hof.errors import HofError
 from hof.settings import MqttSettings
@@ -73,7 +74,7 @@ class Link:
         name: str,
         client_id: str,
         queue: asyncio.Queue[Delivery] | None = None,
-        subscriptions: Sequence[tuple[str, int]] = (),
+        subscriptions: Sequence[tuple[str, int | SubscribeOptions]] = (),
         clean_start: bool = True,
         session_expiry_s: int = 0,
         receive_maximum: int | None = None,
@@ -86,7 +87,10 @@ class Link:
         self.name = name
         self.client_id = client_id
         self.queue = queue
-        self.subscriptions = list(subscriptions)
+        self.subscriptions = [
+            (f, o if isinstance(o, SubscribeOptions) else SubscribeOptions(qos=o))
+            for f, o in subscriptions
+        ]
         self.clean_start = clean_start
         self.session_expiry_s = session_expiry_s
         self.receive_maximum = receive_maximum

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hof import devicejson
 from hof.errors import ContractError, Reason
 from hof.topic import Topic
 from hof.vocabulary import NAMES, Kind
@@ -20,6 +21,7 @@ from hof.vocabulary import NAMES, Kind
 __all__ = [
     "DEFAULT_LIMITS",
     "RELATIVE_TIME_LIMIT",
+    "RESERVED_NAMES",
     "Limits",
     "Record",
     "Value",
@@ -36,6 +38,12 @@ RELATIVE_TIME_LIMIT = 2**28
 SENML_VERSION = 10
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*")
+# CONTRACT.md: the storage's tag keys and its time. A field of one of these names would shadow
+# the tag in every InfluxQL query that does not say `::tag` (docs/storage.md).
+RESERVED_NAMES = frozenset({"home", "device", "room", "time"})
+# A string value is text for a display: no control characters (and so never a line break in
+# line protocol, whatever the storage's version makes of one inside quotes).
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _BASE_FIELDS = {"bn", "bt", "bu", "bv", "bs", "bver"}
 _RECORD_FIELDS = {"n", "u", "v", "vs", "vb", "t", "ut"}
 _VALUE_FIELDS = ("v", "vb", "vs")
@@ -78,28 +86,6 @@ class Record:
         return (self.home, self.device, self.name, self.time_ms)
 
 
-def _reject_constant(token: str) -> Any:
-    raise ValueError(f"{token} is not a JSON number")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ValueError(f"duplicate key {key!r}")
-        obj[key] = value
-    return obj
-
-
-def _load(payload: bytes) -> Any:
-    try:
-        return json.loads(
-            payload, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
-        )
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ContractError(Reason.NOT_JSON, str(exc)[:200]) from exc
-
-
 def _number(record: dict[str, Any], field: str, index: int) -> float | None:
     if field not in record:
         return None
@@ -123,7 +109,7 @@ def _string(record: dict[str, Any], field: str, index: int) -> str | None:
     value = record[field]
     if not isinstance(value, str):
         raise ContractError(
-            Reason.NOT_SENML, f"{field} must be a string, got {value!r}", index=index
+            Reason.NOT_SENML, f"{field} must be a string, got {value!r:.40}", index=index
         )
     return value
 
@@ -139,11 +125,7 @@ def parse_pack(
 
     The whole pack is refused if any record breaks the contract (CONTRACT.md, "Bad input").
     """
-    if len(payload) > limits.max_bytes:
-        raise ContractError(
-            Reason.TOO_LARGE, f"{len(payload)} bytes, the limit is {limits.max_bytes}"
-        )
-    pack = _load(payload)
+    pack = devicejson.loads(payload, max_bytes=limits.max_bytes)
     if not isinstance(pack, list):
         raise ContractError(Reason.NOT_SENML, f"a pack is a JSON array, got {type(pack).__name__}")
     if not pack:
@@ -168,12 +150,12 @@ def parse_pack(
             if field.endswith("_"):
                 raise ContractError(
                     Reason.BAD_FIELD,
-                    f"must-understand field {field!r} is not supported",
+                    f"must-understand field {field!r:.40} is not supported",
                     index=index,
                 )
             if field in _REFUSED_FIELDS:
                 raise ContractError(
-                    Reason.BAD_FIELD, f"field {field!r} is not used by contract v1", index=index
+                    Reason.BAD_FIELD, f"field {field!r:.40} is not used by contract v1", index=index
                 )
 
         if "bver" in raw:
@@ -192,7 +174,7 @@ def parse_pack(
             if bn != device_prefix:
                 raise ContractError(
                     Reason.BASE_NAME_MISMATCH,
-                    f"bn is {bn!r}; on this topic it must be {device_prefix!r}",
+                    f"bn is {bn!r:.80}; on this topic it must be {device_prefix!r}",
                     index=index,
                 )
             base_name = bn
@@ -228,7 +210,14 @@ def _resolve_name(full: str, device_prefix: str, index: int) -> str:
         raise ContractError(Reason.BAD_NAME, "the record has no name", index=index)
     name = full.removeprefix(device_prefix)
     if not name or "/" in name or _NAME_RE.fullmatch(name) is None:
-        raise ContractError(Reason.BAD_NAME, f"{full!r} is not a valid name", index=index)
+        raise ContractError(Reason.BAD_NAME, f"{full!r:.80} is not a valid name", index=index)
+    if name in RESERVED_NAMES:
+        raise ContractError(
+            Reason.BAD_NAME,
+            f"{name!r} is reserved (the storage's tag keys and time: "
+            f"{', '.join(sorted(RESERVED_NAMES))})",
+            index=index,
+        )
     return name
 
 
@@ -249,10 +238,18 @@ def _value(raw: dict[str, Any], base_value: float, index: int) -> Value:
         return total
     if field == "vb" and not isinstance(value, bool):
         raise ContractError(
-            Reason.NOT_SENML, f"vb must be true or false, got {value!r}", index=index
+            Reason.NOT_SENML, f"vb must be true or false, got {value!r:.40}", index=index
         )
     if field == "vs" and not isinstance(value, str):
-        raise ContractError(Reason.NOT_SENML, f"vs must be a string, got {value!r}", index=index)
+        raise ContractError(
+            Reason.NOT_SENML, f"vs must be a string, got {value!r:.40}", index=index
+        )
+    if field == "vs" and (control := _CONTROL_RE.search(value)) is not None:
+        raise ContractError(
+            Reason.OUT_OF_RANGE,
+            f"vs holds a control character (U+{ord(control.group()):04X})",
+            index=index,
+        )
     return bool(value) if field == "vb" else str(value)
 
 
@@ -293,7 +290,7 @@ def _check_known(name: str, unit: str | None, value: Value, index: int) -> None:
     if unit is not None and unit != spec.unit:
         expected = f"unit {spec.unit!r}" if spec.unit else "no unit"
         raise ContractError(
-            Reason.UNKNOWN_UNIT, f"{name} takes {expected}, got {unit!r}", index=index
+            Reason.UNKNOWN_UNIT, f"{name} takes {expected}, got {unit!r:.40}", index=index
         )
     if isinstance(value, float):
         assert spec.low is not None
@@ -307,7 +304,7 @@ def _check_known(name: str, unit: str | None, value: Value, index: int) -> None:
     if isinstance(value, str) and spec.choices is not None and value not in spec.choices:
         raise ContractError(
             Reason.OUT_OF_RANGE,
-            f"{name} is one of {sorted(spec.choices)}, got {value!r}",
+            f"{name} is one of {sorted(spec.choices)}, got {value!r:.40}",
             index=index,
         )
 

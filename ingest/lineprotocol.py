@@ -4,23 +4,61 @@ Measurement `reading` or `event` (the topic's channel); tags `home`, `device` an
 device's config names one, `room`; one field per SenML name; the record's own time in ms.
 Records of one device at one instant share a point, so a point is (measurement, tags, time)
 and a redelivered record overwrites itself with the same value: storage is idempotent.
+
+Escaping, as InfluxDB's line protocol has it: a measurement escapes comma and space; tag keys,
+tag values and field keys escape comma, equals sign and space; a string field value escapes
+double quote and backslash. Two things have no escape that every InfluxDB version reads the
+same way, and are refused with ValueError rather than written: a line break or any other
+control character anywhere (a line break ends a point, and what follows would be a point of
+the sender's making), and a backslash outside a string value (InfluxDB 1.x keeps `\\` in a tag
+as two characters where 2.x reads one, and a tag ending in one breaks the line). Nothing the
+contract lets in has either: ids, names and rooms are checked where they enter.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from hof.senml import Record, Value
 
-__all__ = ["encode_records", "escape_key", "escape_tag"]
+__all__ = ["encode_records", "escape_key", "escape_measurement", "escape_tag", "string_field"]
+
+_UNWRITABLE = re.compile(r"[\x00-\x1f\x7f\\]")
+_PLAIN = re.compile(r"[^\x00-\x1f\x7f\\, =]+")  # nothing to escape, nothing to refuse
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
+_MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
+
+
+def _writable(text: str, what: str) -> str:
+    if not text:
+        raise ValueError(f"an empty {what} cannot be written")
+    if (bad := _UNWRITABLE.search(text)) is not None:
+        raise ValueError(f"{what} {text!r:.80} holds {bad.group()!r}, which cannot be written")
+    return text
 
 
 def escape_key(text: str) -> str:
-    """Escape a measurement-safe tag key, tag value or field key."""
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    """A tag key, tag value or field key: comma, equals sign and space escaped."""
+    if _PLAIN.fullmatch(text) is not None:
+        return text
+    return _writable(text, "key").translate(_KEY)
 
 
 escape_tag = escape_key
+
+
+def escape_measurement(text: str) -> str:
+    """A measurement name: comma and space escaped."""
+    return _writable(text, "measurement").translate(_MEASUREMENT)
+
+
+def string_field(text: str) -> str:
+    """A string field value, quoted: double quote and backslash escaped, no control character."""
+    if (bad := _CONTROL.search(text)) is not None:
+        raise ValueError(f"string value holds {bad.group()!r}, which cannot be written")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _field_value(value: Value) -> str:
@@ -29,7 +67,7 @@ def _field_value(value: Value) -> str:
     if isinstance(value, float):
         # repr keeps a decimal point ("18.0"), so InfluxDB never types a number as integer.
         return repr(value)
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return string_field(value)
 
 
 def encode_records(
@@ -39,12 +77,22 @@ def encode_records(
     points: dict[tuple[str, str, int], list[Record]] = {}
     for record in records:
         points.setdefault((record.home, record.device, record.time_ms), []).append(record)
+    name = escape_measurement(measurement)
+    series: dict[tuple[str, str], str] = {}  # a device's points share their tags: escape once
+    keys: dict[str, str] = {}
     lines: list[str] = []
     for (home, device, time_ms), group in points.items():
-        tags = f"{measurement},device={escape_tag(device)},home={escape_tag(home)}"
-        room = rooms.get((home, device))
-        if room:
-            tags += f",room={escape_tag(room)}"
-        fields = ",".join(f"{escape_key(r.name)}={_field_value(r.value)}" for r in group)
+        tags = series.get((home, device))
+        if tags is None:
+            tags = f"{name},device={escape_tag(device)},home={escape_tag(home)}"
+            room = rooms.get((home, device))
+            if room:
+                tags += f",room={escape_tag(room)}"
+            series[(home, device)] = tags
+        fields = ",".join(
+            f"{keys.get(r.name) or keys.setdefault(r.name, escape_key(r.name))}="
+            f"{_field_value(r.value)}"
+            for r in group
+        )
         lines.append(f"{tags} {fields} {time_ms}")
     return lines

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import structlog
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hof.deadletter import deadletter_message
 from hof.errors import ContractError, Reason
@@ -70,8 +71,6 @@ class Ingest:
         )
         self.stop = asyncio.Event()
         self.ready = asyncio.Event()
-        self.room_watcher = RoomWatcher(settings.mqtt, f"{cfg.client_id}-config")
-        self.rooms = self.room_watcher.rooms
         # Bounded by the broker: it sends at most Receive Maximum unacknowledged QoS 1 messages.
         self.inbox: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
         self.batches: asyncio.Queue[list[Item] | None] = asyncio.Queue(2)
@@ -96,14 +95,23 @@ class Ingest:
         self.m_started = m.gauge("hof_ingest_start_time_seconds", "When this worker started")
         self.m_started.set(time.time())
         m.collectors.append(self._collect_gauges)
+        # Ingest is the one service that dead-letters a config it cannot read.
+        self.room_watcher = RoomWatcher(
+            settings.mqtt, f"{cfg.client_id}-config", service="ingest", metrics=m, deadletters=True
+        )
+        self.rooms = self.room_watcher.rooms
+        # Retain As Published (MQTT 5): a reading published retained reaches us flagged as
+        # retained, live or replayed, so that it can be refused (CONTRACT.md); by default the
+        # broker clears the flag on a live one and it would be stored.
+        as_published = SubscribeOptions(qos=1, retainAsPublished=True)
         self.data = Link(
             settings.mqtt,
             name="data",
             client_id=cfg.client_id,
             queue=self.inbox,
             subscriptions=[
-                (subscription(Channel.READING, share_group=cfg.share_group), 1),
-                (subscription(Channel.EVENT, share_group=cfg.share_group), 1),
+                (subscription(Channel.READING, share_group=cfg.share_group), as_published),
+                (subscription(Channel.EVENT, share_group=cfg.share_group), as_published),
             ],
             clean_start=False,
             session_expiry_s=cfg.session_expiry_s,
@@ -155,19 +163,28 @@ class Ingest:
                 task.cancel()
 
     def _parse(self, delivery: Delivery) -> Item:
+        """One message's records, or why it is refused; never raises, whatever it holds."""
+        counted = False
         try:
             topic = Topic.parse(delivery.topic)
             channel = topic.channel.value
             self.m_messages.inc(channel=channel)
+            counted = True
             if delivery.retain:
                 raise ContractError(Reason.RETAINED, f"{channel} must not be retained")
             records = parse_pack(
                 topic, delivery.payload, received_at=delivery.received_at, limits=self.limits
             )
         except ContractError as exc:
-            if exc.reason is Reason.BAD_TOPIC:
+            if not counted:
                 self.m_messages.inc(channel="invalid")
             return Item(delivery, "", [], exc)
+        except Exception as exc:  # a bug must cost one message, never the worker (issue 11)
+            log.exception("message_failed", topic=delivery.topic[:200])
+            if not counted:
+                self.m_messages.inc(channel="invalid")
+            error = ContractError(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:200])
+            return Item(delivery, "", [], error)
         self.m_records.inc(len(records), channel=channel)
         return Item(delivery, channel, records)
 
@@ -243,6 +260,20 @@ class Ingest:
         return await self._deadletter(batch)
 
     def _lines(self, batch: list[Item]) -> list[str]:
+        try:
+            return self._encode(batch)
+        except ValueError:
+            # Something the parser let through cannot be line protocol (it never should:
+            # names, ids and rooms are checked where they enter). Find the message; refuse it.
+            for item in batch:
+                if item.error is None:
+                    try:
+                        encode_records(item.channel, item.records, self.rooms)
+                    except ValueError as exc:
+                        item.error = ContractError(Reason.STORAGE_REJECTED, str(exc)[:200])
+            return self._encode(batch)
+
+    def _encode(self, batch: list[Item]) -> list[str]:
         lines: list[str] = []
         for channel in (Channel.READING.value, Channel.EVENT.value):
             records = [

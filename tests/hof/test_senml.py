@@ -97,7 +97,9 @@ def test_missing_unit_takes_the_tables_unit_and_wrong_unit_is_refused() -> None:
         (b'[{"n":"co2","v":1,"v":2}]', Reason.NOT_JSON),  # duplicate key
         (b'[{"n":"co2","v":Infinity}]', Reason.NOT_JSON),
         (b"[" * 100_00 + b"]" * 100_00, Reason.TOO_LARGE),
-        (b"[" * 5000 + b"]" * 5000, Reason.NOT_JSON),  # nesting too deep for the decoder
+        (b"[" * 5000 + b"]" * 5000, Reason.TOO_DEEP),  # refused before the decoder recurses
+        (b"[" * 3000, Reason.NOT_JSON),  # issue 11: RecursionError in json, never reached now
+        (b"\xff\xfe[\x00]\x00", Reason.NOT_JSON),  # UTF-16: not UTF-8 (RFC 8259 §8.1)
         ({"n": "co2"}, Reason.NOT_SENML),
         ([], Reason.EMPTY_PACK),
         (["x"], Reason.NOT_SENML),
@@ -126,10 +128,28 @@ def test_missing_unit_takes_the_tables_unit_and_wrong_unit_is_refused() -> None:
         ([{"bv": 1e308, "n": "x", "v": 1e308}], Reason.OUT_OF_RANGE),
         ([{"n": "co2", "v": 1, "t": NOW + 3600, "bt": 0}], Reason.BAD_TIME),
         ([{"n": "co2", "v": 1}, {"n": "co2", "v": 2}], Reason.DUPLICATE_RECORD),
+        ([{"n": "note", "vs": "line\nbreak"}], Reason.OUT_OF_RANGE),
+        ([{"n": "note", "vs": "nul\u0000"}], Reason.OUT_OF_RANGE),
     ],
 )
 def test_refusals_carry_their_reason(pack: Any, why: Reason) -> None:
     assert reason(pack) is why
+
+
+@pytest.mark.parametrize("name", ["home", "device", "room", "time"])
+@pytest.mark.parametrize("value", [{"vs": "SIM-000003"}, {"v": 1}, {"vb": True}])
+def test_reserved_names_are_refused(name: str, value: dict[str, Any]) -> None:
+    """Issue 11: a field named as a tag shadows the tag in InfluxQL; CONTRACT.md reserves them."""
+    with pytest.raises(ContractError) as info:
+        parse([{"n": "co2", "u": "ppm", "v": 500}, {"n": name, **value}])
+    assert info.value.reason is Reason.BAD_NAME
+    assert info.value.index == 1
+    assert "reserved" in info.value.detail
+    # ... as a whole name only, and with the base name too
+    with pytest.raises(ContractError):
+        parse([{"bn": "env-3f2a1c/", "n": name, **value}])
+    assert parse([{"n": f"{name}_x", **value}])[0].name == f"{name}_x"
+    assert parse([{"n": name.upper(), **value}])[0].name == name.upper()
 
 
 def test_refusal_says_which_record_and_how() -> None:
