@@ -71,6 +71,12 @@ def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     return run_until_signalled(lambda stop: serve(settings, stop=stop))
 
 
+def _cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    from notify.service import serve
+
+    return run_until_signalled(lambda stop: serve(settings, stop=stop))
+
+
 def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     from hof.stack_cli import stack_command
 
@@ -154,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
         "InfluxDB at start-up. Runs until SIGTERM or Ctrl-C.",
     )
     p.set_defaults(handler=_cmd_alerts)
+
+    p = sub.add_parser(
+        "notify",
+        help="run the notifier (responder alerts -> escalation -> people and devices)",
+        description="Watch the alert store for responder alerts (falls, help calls, smoke, "
+        "leaks, inactivity, telecare devices offline) and run each one's escalation policy "
+        "until it is acknowledged or resolved: webhook, email and the other configured "
+        "channels, retried and recorded per attempt; the tenant's devices are told when help "
+        "is coming. Serves the acknowledgement link on notify.http_host:http_port. Policies, "
+        "people and rotas come from notify.policy_file (docs/notify.md); "
+        "HOF_NOTIFY__WEBHOOK_URL posts every responder alert to one URL. Timers live in the "
+        "store, so a restart resumes them; several notifiers may run at once. Runs until "
+        "SIGTERM or Ctrl-C.",
+    )
+    p.set_defaults(handler=_cmd_notify)
 
     p = sub.add_parser(
         "status",

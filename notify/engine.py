@@ -1,0 +1,585 @@
+"""The escalation engine: alert history -> jobs in the store -> claimed, sent, recorded.
+
+Every timer is a row (`notify_job`): when a responder alert is raised, all of its policy's
+levels are created at once with their due times, so a notifier killed between two levels
+leaves the later ones in the store and a restarted (or another) notifier sends each at its
+time. A job is taken under a lease with a conditional UPDATE, so of several notifiers exactly
+one sends it; a recipient already reached by a job taken over after a crash is not sent to
+again. Acknowledging (link, SMS, dashboard) cancels the alert's pending jobs in the store and
+the sends in flight here; every send checks that the alert is still open just before it goes.
+
+The engine learns of changes from the append-only alert history (ids only grow), read every
+`poll_s`; an event on MQTT (a fall, a button) makes it look every 20 ms for a few seconds, so
+the rules engine's write is seen within a few milliseconds of landing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from hof.alertstore import Category, State
+from hof.alertstore import notifications as n
+from hof.alertstore.models import Alert, AlertHistory, JobPurpose, JobState, NotifyJob
+from hof.alertstore.vocabulary import Action
+from hof.metrics import Registry
+from hof.registry.models import Home
+from hof.settings import NotifySettings
+from notify.channels.base import Channel, Delivery, DeliveryStatus, Message, Recipient
+from notify.deliver import deliver
+from notify.policy import (
+    RESPONDER_KINDS,
+    HomeInfo,
+    NotifyConfig,
+    Policy,
+    Target,
+    recipients,
+    steps_for,
+)
+
+__all__ = ["AlertFacts", "Notifier"]
+
+log = structlog.get_logger(__name__)
+
+LONDON = ZoneInfo("Europe/London")
+HISTORY_BATCH = 2000
+FAST_POLL_S = 0.02
+FAST_WINDOW_S = 3.0
+HOME_CACHE_S = 60.0
+DEVICES_KEPT = 200_000  # homes whose devices are remembered (oldest forgotten first)
+STOPPING = frozenset({Action.ACKNOWLEDGED, Action.ASSIGNED})
+ENDING = frozenset({Action.RESOLVED, Action.WITHDRAWN, Action.CLEARED})
+NOTICE_TEXT = {
+    "check": "Are you all right? Press your button if you are.",
+    "acknowledged": "Help is on the way",
+    "resolved": "Your alert is closed",
+}
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFacts:
+    """What a send needs of an alert, read in one transaction."""
+
+    id: int
+    home: str
+    room: str | None
+    category: Category
+    severity: str
+    state: State
+    summary: str
+    evidence: dict[str, Any]
+    raised_at: dt.datetime
+    acknowledged_by: str | None
+    acknowledged_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: Alert) -> AlertFacts:
+        return cls(
+            row.id,
+            row.home,
+            row.room,
+            row.category,
+            row.severity.value,
+            row.state,
+            str(row.evidence.get("summary", "")),
+            dict(row.evidence),
+            row.first_raised_at,
+            row.acknowledged_by,
+            row.acknowledged_at,
+        )
+
+
+def _key(job: n.ClaimedJob, channel: str, recipient: Recipient) -> str:
+    who = hashlib.sha256(f"{channel}|{recipient.address}".encode()).hexdigest()[:16]
+    return f"hof-{job.alert_id}-{job.purpose.value}-{job.level}-{job.repeat}-{who}"
+
+
+class Notifier:
+    """One notifier process's engine; `run(stop)` until `stop` is set."""
+
+    def __init__(
+        self,
+        settings: NotifySettings,
+        config: NotifyConfig,
+        channels: Mapping[str, Channel],
+        engine: Engine,
+        *,
+        ack_secret: bytes,
+        public_url: str,
+        metrics: Registry | None = None,
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.channels = dict(channels)
+        self.engine = engine
+        self.ack_secret = ack_secret
+        self.public_url = public_url.rstrip("/")
+        self.clock = clock
+        self.owner = settings.client_id
+        self.lease = dt.timedelta(seconds=settings.lease_s)
+        self._wake = asyncio.Event()
+        self._fast_until = 0.0
+        self._db = asyncio.Semaphore(4)  # database calls in threads at once
+        self.running: dict[int, tuple[n.ClaimedJob, asyncio.Task[None]]] = {}
+        self.stopped: set[int] = set()  # alerts acknowledged or resolved: send nothing more
+        self.devices: OrderedDict[str, dict[str, None]] = OrderedDict()
+        self._homes: dict[str, tuple[float, HomeInfo, bool]] = {}
+        m = self.metrics = metrics or Registry()
+        self.m_sends = m.counter(
+            "hof_notify_attempts_total", "Delivery attempts, by channel/status"
+        )
+        self.m_jobs = m.counter("hof_notify_jobs_total", "Jobs finished, by purpose and outcome")
+        self.m_latency = m.gauge(
+            "hof_notify_last_first_send_seconds", "Alert raised to its first level's first send"
+        )
+
+    # -- waking ---------------------------------------------------------------------------
+
+    def wake(self, *, fast: bool = False) -> None:
+        """Look at the store now; with `fast`, keep looking every 20 ms for a few seconds (an
+        event was seen on MQTT and its alert is about to land)."""
+        if fast:
+            self._fast_until = time.monotonic() + FAST_WINDOW_S
+        self._wake.set()
+
+    def saw_device(self, home: str, device: str) -> None:
+        """A device of a home spoke (an event or a status): it may be sent notices."""
+        known = self.devices.get(home)
+        if known is None:
+            known = self.devices[home] = {}
+            if len(self.devices) > DEVICES_KEPT:
+                self.devices.popitem(last=False)
+        known[device] = None
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async with self._db:
+            return await asyncio.to_thread(fn, *args)
+
+    # -- life -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._call(self._start)
+        renewer = asyncio.create_task(self._renew_forever())
+        try:
+            while not stop.is_set():
+                await self._call(self._watch_once)
+                await self._dispatch_once()
+                fast = time.monotonic() < self._fast_until
+                wait = FAST_POLL_S if fast else self.settings.poll_s
+                self._wake.clear()
+                stopping = asyncio.create_task(stop.wait())
+                woken = asyncio.create_task(self._wake.wait())
+                await asyncio.wait(
+                    {stopping, woken}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                stopping.cancel()
+                woken.cancel()
+        finally:
+            renewer.cancel()
+            # Sends in flight end here; their jobs stay claimed and are taken over (skipping
+            # whoever was reached) by the next notifier once the lease runs out, or at once by
+            # this one when it starts again with the same client id.
+            for _job, task in list(self.running.values()):
+                task.cancel()
+            await asyncio.gather(*(t for _, t in self.running.values()), return_exceptions=True)
+
+    def _start(self) -> None:
+        now = self.clock()
+        with n.transaction(self.engine) as s:
+            # Our own claims from before a crash: ours to take again at once.
+            s.execute(
+                sa.update(NotifyJob)
+                .where(NotifyJob.owner == self.owner, NotifyJob.state == JobState.CLAIMED)
+                .values(state=JobState.PENDING, owner=None, lease_until=None)
+            )
+            if n.read_cursor(s, self.owner) is None:
+                newest = s.scalar(sa.select(sa.func.max(AlertHistory.id))) or 0
+                n.write_cursor(s, self.owner, newest)
+            # Open responder alerts, however we missed them: their levels exist or are made.
+            for row in s.scalars(
+                sa.select(Alert).where(
+                    Alert.state == State.OPEN, Alert.category.in_(list(RESPONDER_KINDS))
+                )
+            ):
+                self._on_raised(s, row, row.first_raised_at, now)
+
+    # -- watching the history -------------------------------------------------------------
+
+    def _watch_once(self) -> None:
+        with n.transaction(self.engine, write=False) as s:
+            cursor = n.read_cursor(s, self.owner) or 0
+            newest = s.scalar(sa.select(sa.func.max(AlertHistory.id))) or 0
+        if newest <= cursor:
+            return
+        now = self.clock()
+        stopped: list[int] = []
+        with n.transaction(self.engine) as s:
+            rows = s.execute(
+                sa.select(AlertHistory.id, AlertHistory.action, AlertHistory.at, Alert)
+                .join(Alert, Alert.id == AlertHistory.alert_id)
+                .where(AlertHistory.id > cursor)
+                .order_by(AlertHistory.id)
+                .limit(HISTORY_BATCH)
+            ).all()
+            last = cursor
+            for history_id, action, at, alert in rows:
+                last = history_id
+                if alert.category not in RESPONDER_KINDS:
+                    continue
+                if action in (Action.RAISED, Action.REOPENED):
+                    self._on_raised(s, alert, at, now)
+                elif action in STOPPING:
+                    stopped.append(alert.id)
+                    self._on_acknowledged(s, alert, at, now)
+                elif action in ENDING:
+                    stopped.append(alert.id)
+                    n.cancel_pending(
+                        s,
+                        alert.id,
+                        now,
+                        purposes=(JobPurpose.ESCALATE, JobPurpose.ACK_TIMEOUT),
+                        note=f"alert {action.value}",
+                    )
+                    if self._telecare(s, alert):
+                        n.schedule(
+                            s, alert.id, [self._notice(JobPurpose.NOTICE_RESOLVED, now)], now
+                        )
+            n.write_cursor(s, self.owner, last)
+        for alert_id in stopped:
+            self._stop_alert(alert_id)
+
+    def _stop_alert(self, alert_id: int) -> None:
+        self.stopped.add(alert_id)
+        for job, task in list(self.running.values()):
+            if job.alert_id == alert_id and job.purpose in (
+                JobPurpose.ESCALATE,
+                JobPurpose.ACK_TIMEOUT,
+            ):
+                task.cancel()
+
+    @staticmethod
+    def _notice(purpose: JobPurpose, now: dt.datetime) -> n.Step:
+        return n.Step(purpose, 0, 0, now)
+
+    def _home(self, s: Any, home_id: str) -> tuple[HomeInfo, bool]:
+        cached = self._homes.get(home_id)
+        if cached is not None and time.monotonic() - cached[0] < HOME_CACHE_S:
+            devices = tuple(self.devices.get(home_id, {}))
+            return HomeInfo(home_id, cached[1].estate, cached[1].patch, devices), cached[2]
+        row = s.get(Home, home_id)
+        info = HomeInfo(
+            home_id,
+            row.estate if row else None,
+            row.patch if row else None,
+            tuple(self.devices.get(home_id, {})),
+        )
+        telecare = bool(row.telecare) if row else False
+        self._homes[home_id] = (time.monotonic(), info, telecare)
+        return info, telecare
+
+    def _telecare(self, s: Any, alert: Alert) -> bool:
+        """Whether the alert calls people out: every responder kind, and a device offline
+        only in a home that has telecare (a dead pendant matters; a damp sensor can wait)."""
+        if alert.category is not Category.DEVICE_OFFLINE:
+            return alert.category in RESPONDER_KINDS
+        return self._home(s, alert.home)[1]
+
+    def _policy(self, s: Any, alert: Alert | AlertFacts) -> Policy | None:
+        info, _ = self._home(s, alert.home)
+        return self.config.policy_for(alert.category, info.estate)
+
+    def _on_raised(self, s: Any, alert: Alert, at: dt.datetime, now: dt.datetime) -> None:
+        if alert.state is not State.OPEN or not self._telecare(s, alert):
+            return
+        self.stopped.discard(alert.id)
+        policy = self._policy(s, alert)
+        if policy is None:
+            log.warning("notify_no_policy", alert=alert.id, kind=alert.category.value)
+            return
+        created = n.schedule(s, alert.id, steps_for(policy, at), now)
+        if created:
+            log.info("notify_scheduled", alert=alert.id, policy=policy.name, jobs=created)
+
+    def _on_acknowledged(self, s: Any, alert: Alert, at: dt.datetime, now: dt.datetime) -> None:
+        n.cancel_pending(s, alert.id, now, note=f"acknowledged by {alert.acknowledged_by}")
+        if not self._telecare(s, alert):
+            return
+        steps = [self._notice(JobPurpose.NOTICE_ACKNOWLEDGED, now)]
+        policy = self._policy(s, alert)
+        if policy is not None and policy.ack_timeout_s is not None and policy.ack_repeats:
+            due = (alert.acknowledged_at or at) + dt.timedelta(seconds=policy.ack_timeout_s)
+            steps.append(n.Step(JobPurpose.ACK_TIMEOUT, 0, 0, due))
+        n.schedule(s, alert.id, steps, now)
+
+    # -- sending --------------------------------------------------------------------------
+
+    async def _dispatch_once(self) -> None:
+        def claim() -> list[n.ClaimedJob]:
+            with n.transaction(self.engine) as s:
+                return n.claim_due(s, self.owner, self.clock(), self.lease)
+
+        for job in await self._call(claim):
+            if job.id in self.running:
+                continue
+            task = asyncio.create_task(self._run_job(job))
+            self.running[job.id] = (job, task)
+            task.add_done_callback(self._forget(job.id))
+
+    def _forget(self, job_id: int) -> Callable[[asyncio.Task[None]], None]:
+        def done(_task: asyncio.Task[None]) -> None:
+            self.running.pop(job_id, None)
+
+        return done
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            await self._call(self._renew, list(self.running))
+
+    def _renew(self, ids: list[int]) -> int:
+        with n.transaction(self.engine) as s:
+            return n.renew(s, ids, self.owner, self.clock() + self.lease)
+
+    def _load(self, job: n.ClaimedJob) -> tuple[AlertFacts, HomeInfo, Policy | None, set[str]]:
+        with n.transaction(self.engine, write=False) as s:
+            row = s.get(Alert, job.alert_id)
+            assert row is not None  # jobs cascade with their alert
+            facts = AlertFacts.of(row)
+            info, _ = self._home(s, row.home)
+            device = facts.evidence.get("device")
+            if isinstance(device, str) and device not in info.devices:
+                info = HomeInfo(info.id, info.estate, info.patch, (device, *info.devices))
+            return facts, info, self._policy(s, row), n.sent_keys(s, job.id)
+
+    def _finish(self, job: n.ClaimedJob, state: JobState, note: str | None = None) -> bool:
+        with n.transaction(self.engine) as s:
+            return n.finish(s, job.id, self.owner, self.clock(), state=state, note=note)
+
+    async def _run_job(self, job: n.ClaimedJob) -> None:
+        log_ = log.bind(alert=job.alert_id, purpose=job.purpose.value, level=job.level)
+        try:
+            facts, home, policy, done = await self._call(self._load, job)
+            outcome = await self._perform(job, facts, home, policy, done)
+            state = JobState.CANCELLED if outcome.startswith("cancelled") else JobState.DONE
+            await self._call(self._finish, job, state, outcome[:300])
+            self.m_jobs.inc(purpose=job.purpose.value, outcome=state.value)
+            log_.info("notify_job_done", outcome=outcome)
+        except asyncio.CancelledError:
+            log_.info("notify_job_stopped")  # acknowledged or resolved meanwhile, or shutdown
+            raise
+        except Exception:
+            # Left claimed: the lease runs out and the job is tried again (skipping whoever
+            # was reached), rather than a level lost to one bad moment.
+            log_.exception("notify_job_failed")
+
+    async def _perform(
+        self,
+        job: n.ClaimedJob,
+        facts: AlertFacts,
+        home: HomeInfo,
+        policy: Policy | None,
+        done: set[str],
+    ) -> str:
+        if job.purpose is JobPurpose.NOTICE_ACKNOWLEDGED:
+            return await self._notices(job, facts, home, "acknowledged", done)
+        if job.purpose is JobPurpose.NOTICE_RESOLVED:
+            return await self._notices(job, facts, home, "resolved", done)
+        if policy is None:
+            return "cancelled: no policy"
+        if job.purpose is JobPurpose.ACK_TIMEOUT:
+            if facts.state not in (State.ACKNOWLEDGED, State.ASSIGNED):
+                return f"cancelled: alert {facts.state.value}"
+            # Told again: the level after the first (the next responder and the lead).
+            targets = policy.levels[min(1, len(policy.levels) - 1)].to
+            sent = await self._send_level(job, facts, home, targets, done)
+            if job.repeat + 1 < policy.ack_repeats and policy.ack_timeout_s is not None:
+                due = self.clock() + dt.timedelta(seconds=policy.ack_timeout_s)
+                step = n.Step(JobPurpose.ACK_TIMEOUT, 0, job.repeat + 1, due)
+
+                def again() -> None:
+                    with n.transaction(self.engine) as s:
+                        n.schedule(s, facts.id, [step], self.clock())
+
+                await self._call(again)
+            return sent
+        if facts.state is not State.OPEN or facts.id in self.stopped:
+            return f"cancelled: alert {facts.state.value}"
+        if job.level >= len(policy.levels):
+            return "cancelled: the policy has fewer levels now"
+        return await self._send_level(job, facts, home, policy.levels[job.level].to, done)
+
+    async def _notices(
+        self, job: n.ClaimedJob, facts: AlertFacts, home: HomeInfo, state: str, done: set[str]
+    ) -> str:
+        targets = (Target(devices=True, via=("device_notice",)),)
+        return await self._send_level(job, facts, home, targets, done, notice=state)
+
+    def _issue(self, facts: AlertFacts, people: list[Recipient]) -> dict[str, tuple[str, str]]:
+        now = self.clock()
+        ttl = dt.timedelta(seconds=self.settings.ack_ttl_s)
+        with n.transaction(self.engine) as s:
+            return {
+                r.address: n.issue_ack(
+                    s, facts.id, r.name, r.address, secret=self.ack_secret, now=now, ttl=ttl
+                )
+                for r in people
+            }
+
+    async def _send_level(
+        self,
+        job: n.ClaimedJob,
+        facts: AlertFacts,
+        home: HomeInfo,
+        targets: tuple[Target, ...],
+        done: set[str],
+        *,
+        notice: str | None = None,
+    ) -> str:
+        now = self.clock()
+        pairs = [
+            pair
+            for target in targets
+            for pair in recipients(
+                self.config, target, home, now, hook_url=self.settings.webhook_url
+            )
+        ]
+        if not pairs:
+            log.warning("notify_nobody_to_tell", alert=facts.id, level=job.level)
+            return "done: nobody to tell at this level"
+        todo = [(c, r, _key(job, c, r)) for c, r in pairs]
+        todo = [(c, r, k) for c, r, k in todo if k not in done]
+        people = [r for c, r, _ in todo if c != "device_notice"]
+        tokens = await self._call(self._issue, facts, people) if people else {}
+        outcomes = await asyncio.gather(
+            *(
+                self._send_one(job, facts, channel, recipient, key, tokens, notice)
+                for channel, recipient, key in todo
+            )
+        )
+        sent = sum(1 for o in outcomes if o)
+        if job.level == 0 and job.repeat == 0 and job.purpose is JobPurpose.ESCALATE and sent:
+            self.m_latency.set((self.clock() - facts.raised_at).total_seconds())
+        return f"done: {sent} of {len(todo)} reached ({len(pairs) - len(todo)} earlier)"
+
+    def _message(
+        self,
+        job: n.ClaimedJob,
+        facts: AlertFacts,
+        recipient: Recipient,
+        key: str,
+        token: tuple[str, str] | None,
+        notice: str | None,
+    ) -> Message:
+        kind = facts.category.value.replace("_", " ")
+        local = facts.raised_at.astimezone(LONDON).strftime("%H:%M:%S on %d %b")
+        if notice is not None:
+            subject, text = f"{kind} {notice}", NOTICE_TEXT.get(notice, notice)
+        elif job.purpose is JobPurpose.ACK_TIMEOUT:
+            subject = f"Still open: {kind} at {facts.home}"
+            text = (
+                f"{facts.summary} Acknowledged by {facts.acknowledged_by} but not resolved. "
+                f"Home {facts.home}, raised at {local}."
+            )
+        else:
+            subject = f"{kind.capitalize()} at {facts.home}"
+            if job.level or job.repeat:
+                subject = f"Not yet acknowledged: {subject}"
+            text = f"{facts.summary} Home {facts.home}, raised at {local} (UK time)."
+        data: dict[str, Any] = {
+            "name": facts.evidence.get("name", facts.category.value),
+            "ts": facts.evidence.get("time"),
+            "device": facts.evidence.get("device"),
+            "value": facts.evidence.get("value"),
+            "room": facts.room,
+            "severity": facts.severity,
+            "state": facts.state.value,
+            "repeat": job.repeat,
+            "purpose": job.purpose.value,
+        }
+        if notice is not None:
+            data["notice"] = notice
+        return Message(
+            alert_id=facts.id,
+            home=facts.home,
+            kind=facts.category.value,
+            level=job.level,
+            subject=subject,
+            text=text,
+            recipient=recipient,
+            idempotency_key=key,
+            raised_at=facts.raised_at,
+            ack_url=f"{self.public_url}/ack/{token[0]}" if token else None,
+            ack_code=token[1] if token else None,
+            data=data,
+        )
+
+    async def _send_one(
+        self,
+        job: n.ClaimedJob,
+        facts: AlertFacts,
+        channel_name: str,
+        recipient: Recipient,
+        key: str,
+        tokens: dict[str, tuple[str, str]],
+        notice: str | None,
+    ) -> bool:
+        message = self._message(job, facts, recipient, key, tokens.get(recipient.address), notice)
+
+        async def record(number: int, outcome: Delivery) -> None:
+            self.m_sends.inc(channel=channel_name, status=outcome.status.value)
+
+            def write() -> None:
+                with n.transaction(self.engine) as s:
+                    n.record_attempt(
+                        s,
+                        alert_id=facts.id,
+                        job_id=job.id,
+                        level=job.level,
+                        repeat=job.repeat,
+                        channel=channel_name,
+                        recipient_name=recipient.name,
+                        recipient_address=recipient.address,
+                        attempt=number,
+                        status=outcome.status.value,
+                        detail=outcome.detail,
+                        provider_ref=outcome.provider_ref,
+                        idempotency_key=key,
+                        at=self.clock(),
+                    )
+
+            await self._call(write)
+
+        channel = self.channels.get(channel_name)
+        if channel is None:
+            await record(1, _unconfigured(channel_name))
+            return False
+        escalating = notice is None
+        outcome = await deliver(
+            channel,
+            message,
+            attempts=self.settings.attempts,
+            backoff_s=self.settings.retry_backoff_s,
+            record=record,
+            wanted=lambda: not (escalating and facts.id in self.stopped),
+        )
+        return outcome is not None and outcome.status is not DeliveryStatus.FAILED
+
+
+def _unconfigured(channel: str) -> Delivery:
+    return Delivery(DeliveryStatus.FAILED, f"channel {channel} is not configured")

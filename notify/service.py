@@ -1,0 +1,198 @@
+"""`hof notify`: the notifier process. The engine, its channels, the ack link's app, MQTT.
+
+MQTT is used two ways: device notices are published on it, and events and statuses are
+read from it, not as the source of truth (that is the alert store) but as a hint: an event
+wakes the engine to look at the store at once, and a device seen on a home's topics may be
+sent that home's notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+import uvicorn
+
+from hof.alertstore import make_engine, migrate, store_url
+from hof.errors import ContractError
+from hof.metrics import Registry, register_endpoint, serve_metrics
+from hof.mqtt import Delivery, Link
+from hof.settings import Settings
+from hof.topic import Channel as TopicChannel
+from hof.topic import Topic, subscription
+from notify.channels.base import Channel
+from notify.channels.device_notice import DeviceNoticeChannel
+from notify.channels.email import EmailChannel
+from notify.channels.webhook import WebhookChannel
+from notify.engine import Notifier
+from notify.policy import load_config
+from notify.web import WebContext, create_app
+
+__all__ = ["load_secrets", "serve"]
+
+log = structlog.get_logger(__name__)
+
+
+def load_secrets(settings: Settings) -> tuple[bytes, bytes]:
+    """(webhook signing key, ack link key): from the settings, or made once and kept
+    owner-only under STATE_DIR/notify/ so that links survive a restart."""
+    conf = settings.notify
+    path = settings.state_dir / "notify" / "secrets.json"
+    stored: dict[str, str] = {}
+    if conf.webhook_secret is None or conf.ack_secret is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError):
+            stored = {"webhook": secrets.token_hex(32), "ack": secrets.token_hex(32)}
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(stored, out)
+    webhook = conf.webhook_secret.get_secret_value() if conf.webhook_secret else stored["webhook"]
+    ack = conf.ack_secret.get_secret_value() if conf.ack_secret else stored["ack"]
+    return webhook.encode(), ack.encode()
+
+
+def build_channels(settings: Settings, link: Link, webhook_secret: bytes) -> dict[str, Channel]:
+    """The channels this notifier can use; a policy naming another records its sends as
+    failed ("not configured"), so a screen shows the gap rather than nothing."""
+    conf = settings.notify
+    channels: dict[str, Channel] = {
+        "webhook": WebhookChannel(webhook_secret, timeout_s=conf.webhook_timeout_s),
+        "device_notice": DeviceNoticeChannel(lambda topic, body: link.publish(topic, body)),
+    }
+    if conf.smtp_host:
+        channels["email"] = EmailChannel(
+            conf.smtp_host,
+            conf.smtp_port,
+            sender=conf.smtp_from,
+            starttls=conf.smtp_starttls,
+            username=conf.smtp_username,
+            password=conf.smtp_password.get_secret_value() if conf.smtp_password else None,
+            ca_file=conf.smtp_ca_file,
+            timeout_s=conf.smtp_timeout_s,
+        )
+    return channels
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside our own loop: the process's signal handling stays ours."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # TCP named so that asyncio sets TCP_NODELAY (a small answer must not wait on delayed ACKs)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+async def _watch_mqtt(link: Link, notifier: Notifier) -> None:
+    while True:
+        delivery: Delivery = await link.get()
+        try:
+            topic = Topic.parse(delivery.topic)
+        except ContractError:
+            continue
+        if topic.channel is TopicChannel.EVENT:
+            notifier.saw_device(topic.home, topic.device)
+            notifier.wake(fast=True)
+        elif topic.channel is TopicChannel.STATUS and delivery.payload:
+            notifier.saw_device(topic.home, topic.device)
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the notifier until `stop` is set."""
+    stop = stop or asyncio.Event()
+    conf = settings.notify
+    config = load_config(conf.policy_file)  # refuses a bad file before anything starts
+    url = store_url(settings)
+    await asyncio.to_thread(migrate, url)
+    engine = make_engine(url, sqlite_busy_timeout_s=settings.alertstore.sqlite_busy_timeout_s)
+    webhook_secret, ack_secret = load_secrets(settings)
+    sock = _listen(conf.http_host, conf.http_port)
+    host = f"[{conf.http_host}]" if ":" in conf.http_host else conf.http_host
+    public_url = conf.public_url or f"http://{host}:{sock.getsockname()[1]}"
+    link = Link(
+        settings.mqtt,
+        name="notify",
+        client_id=conf.client_id,
+        queue=asyncio.Queue(10_000),
+        subscriptions=[
+            (subscription(TopicChannel.EVENT), 0),
+            (subscription(TopicChannel.STATUS), 0),
+        ],
+        manual_ack=False,
+    )
+    channels = build_channels(settings, link, webhook_secret)
+    metrics = Registry()
+    ready = metrics.gauge("hof_notify_ready", "1 once the notifier is running")
+    notifier = Notifier(
+        conf,
+        config,
+        channels,
+        engine,
+        ack_secret=ack_secret,
+        public_url=public_url,
+        metrics=metrics,
+    )
+    app = create_app(WebContext(engine, ack_secret, wake=notifier.wake))
+    web = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    metrics_server = await serve_metrics(metrics, conf.metrics_host, conf.metrics_port)
+    m_host, m_port = metrics_server.sockets[0].getsockname()[:2]
+    registration = register_endpoint(
+        settings.state_dir, "notify", conf.client_id, f"http://{m_host}:{m_port}/metrics"
+    )
+    web_file = _write_web_url(settings.state_dir, conf.client_id, public_url)
+    background = [
+        asyncio.create_task(link.run()),
+        asyncio.create_task(_watch_mqtt(link, notifier)),
+    ]
+    web_task = asyncio.create_task(web.serve(sockets=[sock]))
+    engine_task = asyncio.create_task(notifier.run(stop))
+    try:
+        subscribed = asyncio.create_task(link.subscribed.wait())
+        await asyncio.wait({subscribed, engine_task}, timeout=settings.mqtt.timeout_s)
+        subscribed.cancel()
+        ready.set(1.0)
+        log.info("notify_ready", ack_url=public_url, channels=sorted(channels))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({stopping, engine_task, web_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        await engine_task  # raises what stopped the engine, if it was not `stop`
+    finally:
+        web.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(web_task, 5.0)
+        for task in (*background, web_task, engine_task):
+            task.cancel()
+        await asyncio.gather(*background, web_task, engine_task, return_exceptions=True)
+        metrics_server.close()
+        registration.unlink(missing_ok=True)
+        web_file.unlink(missing_ok=True)
+        for channel in channels.values():
+            await channel.aclose()
+        engine.dispose()
+        sock.close()
+        log.info("notify_stopped")
+
+
+def _write_web_url(state_dir: Path, client_id: str, url: str) -> Path:
+    """Where the ack link's app listens, for the demo and the tests."""
+    path = state_dir / "run" / f"notify-web-{client_id}.url"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(url + "\n")
+    return path

@@ -1,0 +1,163 @@
+"""Real receivers for the notifier's tests: an HTTP webhook server and an SMTP server (aiosmtpd)
+with STARTTLS and a self-signed certificate made for the test. Both on loopback, free ports."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from hof.stack.process import free_port
+
+__all__ = ["Hook", "Mailbox", "Received", "hook", "mailbox", "self_signed"]
+
+
+@dataclass
+class Received:
+    at: float
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        data = json.loads(self.body)
+        assert isinstance(data, dict)
+        return data
+
+
+@dataclass
+class Hook:
+    """A webhook receiver: records every POST; answers `status` (a path ending /fail: 503,
+    /slow: after `slow_s`)."""
+
+    server: ThreadingHTTPServer
+    received: list[Received] = field(default_factory=list)
+    slow_s: float = 3.0
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def posts(self, path: str | None = None) -> list[Received]:
+        return [r for r in list(self.received) if path is None or r.path == path]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _handler(hook_ref: list[Hook]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            hook = hook_ref[0]
+            hook.received.append(Received(time.time(), self.path, dict(self.headers), body))
+            if self.path.endswith("/slow"):
+                time.sleep(hook.slow_s)
+            status = 503 if self.path.endswith("/fail") else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    ref: list[Hook] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
+    server.daemon_threads = True
+    ref.append(Hook(server))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield ref[0]
+    ref[0].close()
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here with openssl."""
+    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@dataclass
+class Mailbox:
+    """A real SMTP server (aiosmtpd) that requires STARTTLS before it takes mail."""
+
+    controller: Controller
+    cert: Path
+    messages: list[tuple[float, EmailMessage, bool]] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    def mails(self) -> list[EmailMessage]:
+        return [m for _, m, _ in list(self.messages)]
+
+
+class _Handler:
+    def __init__(self, box: list[Mailbox]) -> None:
+        self.box = box
+
+    async def handle_DATA(  # noqa: N802  (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        content = envelope.original_content or b""
+        parsed = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        tls = session.ssl is not None
+        self.box[0].messages.append((time.time(), parsed, tls))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path) -> Iterator[Mailbox]:
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    ref: list[Mailbox] = []
+    controller = Controller(
+        _Handler(ref),
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=context,
+        require_starttls=True,
+        ready_timeout=10,
+    )
+    ref.append(Mailbox(controller, cert))
+    controller.start()
+    yield ref[0]
+    controller.stop()

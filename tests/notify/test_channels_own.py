@@ -1,0 +1,152 @@
+"""The notifier's own channels against real receivers: webhook (signed, idempotency key) over a
+local HTTP server, email over a local aiosmtpd with STARTTLS required, and the retry policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import time
+from pathlib import Path
+
+import pytest
+from notify_support import *  # noqa: F403  (pytest fixtures, by name)
+from notify_support import Hook, Mailbox
+
+from notify.channels.base import Delivery, DeliveryStatus, Message, Recipient
+from notify.channels.email import EmailChannel
+from notify.channels.webhook import WebhookChannel
+from notify.deliver import deliver
+
+SECRET = b"webhook-secret"
+
+
+def _message(address: str, key: str = "hof-1-escalate-0-0-abc") -> Message:
+    return Message(
+        alert_id=1042,
+        home="H-1",
+        kind="fall",
+        level=0,
+        subject="Fall at H-1",
+        text="Fall detected by wear-1. Home H-1.",
+        recipient=Recipient("Sam", address),
+        idempotency_key=key,
+        raised_at=dt.datetime(2026, 11, 30, 5, 0, tzinfo=dt.UTC),
+        ack_url="http://127.0.0.1:8090/ack/tok",
+        ack_code="1A",
+        data={"name": "fall", "ts": 1764478800.0, "device": "wear-1"},
+    )
+
+
+async def test_webhook_posts_signed_json_with_an_idempotency_key(hook: Hook) -> None:
+    channel = WebhookChannel(SECRET, timeout_s=2)
+    try:
+        done = await channel.send(_message(hook.url + "/alert"))
+    finally:
+        await channel.aclose()
+    assert done.status is DeliveryStatus.SENT
+    assert done.detail == "HTTP 200"
+    (post,) = hook.posts("/alert")
+    body = post.json()
+    assert body["home"] == "H-1"
+    assert body["name"] == "fall"
+    assert body["ts"] == 1764478800.0
+    assert body["alert"] == 1042
+    assert body["ack_url"].endswith("/ack/tok")
+    assert post.headers["Idempotency-Key"] == "hof-1-escalate-0-0-abc"
+    t, v1 = (part.split("=", 1)[1] for part in post.headers["X-Hof-Signature"].split(","))
+    expected = hmac.new(SECRET, t.encode() + b"." + post.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(v1, expected)
+    assert abs(int(t) - time.time()) < 10
+
+
+async def test_webhook_failures_say_whether_to_retry(hook: Hook) -> None:
+    channel = WebhookChannel(SECRET, timeout_s=0.5)
+    try:
+        failed = await channel.send(_message(hook.url + "/fail"))
+        slow = await channel.send(_message(hook.url + "/slow"))
+        refused = await channel.send(_message("http://127.0.0.1:1/nothing"))
+    finally:
+        await channel.aclose()
+    assert (failed.status, failed.detail, failed.retryable) == (
+        DeliveryStatus.FAILED,
+        "HTTP 503",
+        True,
+    )
+    assert slow.status is DeliveryStatus.FAILED
+    assert "timed out" in slow.detail
+    assert refused.status is DeliveryStatus.FAILED
+    assert refused.retryable
+
+
+async def test_email_goes_over_starttls_with_the_ack_link(mailbox: Mailbox) -> None:
+    channel = EmailChannel(
+        mailbox.host, mailbox.port, sender="alerts@hof.invalid", ca_file=mailbox.cert, timeout_s=5
+    )
+    done = await channel.send(_message("sam@example.org"))
+    assert done.status is DeliveryStatus.SENT, done.detail
+    ((_, mail, tls),) = mailbox.messages
+    assert tls, "the message was sent after STARTTLS"
+    assert mail["To"] == "sam@example.org"
+    assert mail["Subject"] == "Fall at H-1"
+    assert mail["Message-ID"] == done.provider_ref
+    body = mail.get_content()
+    assert "http://127.0.0.1:8090/ack/tok" in body
+    assert "1A" in body
+
+
+async def test_email_refuses_a_certificate_it_cannot_verify(
+    mailbox: Mailbox, tmp_path: Path
+) -> None:
+    channel = EmailChannel(mailbox.host, mailbox.port, sender="a@hof.invalid", timeout_s=5)
+    done = await channel.send(_message("sam@example.org"))
+    assert done.status is DeliveryStatus.FAILED
+    assert "CERTIFICATE_VERIFY_FAILED" in done.detail or "certificate" in done.detail.lower()
+    assert mailbox.messages == []
+
+
+async def test_a_failing_recipient_is_retried_with_backoff_then_failed(hook: Hook) -> None:
+    channel = WebhookChannel(SECRET, timeout_s=2)
+    seen: list[tuple[int, Delivery]] = []
+
+    async def record(number: int, outcome: Delivery) -> None:
+        seen.append((number, outcome))
+
+    started = time.monotonic()
+    try:
+        last = await deliver(
+            channel, _message(hook.url + "/fail"), attempts=3, backoff_s=0.2, record=record
+        )
+    finally:
+        await channel.aclose()
+    elapsed = time.monotonic() - started
+    assert last is not None
+    assert last.status is DeliveryStatus.FAILED
+    assert [n for n, _ in seen] == [1, 2, 3]
+    assert len(hook.posts("/fail")) == 3
+    assert {p.headers["Idempotency-Key"] for p in hook.posts("/fail")} == {
+        "hof-1-escalate-0-0-abc"
+    }, "a retry reuses the key"
+    assert 0.2 * 0.8 + 0.4 * 0.8 <= elapsed < 5, "backed off 0.2 s then 0.4 s"
+
+
+@pytest.mark.parametrize("wanted_after", [0, 1])
+async def test_delivery_stops_once_no_longer_wanted(hook: Hook, wanted_after: int) -> None:
+    channel = WebhookChannel(SECRET, timeout_s=2)
+    seen: list[int] = []
+
+    async def record(number: int, outcome: Delivery) -> None:
+        seen.append(number)
+
+    try:
+        await deliver(
+            channel,
+            _message(hook.url + "/fail"),
+            attempts=5,
+            backoff_s=0.01,
+            record=record,
+            wanted=lambda: len(seen) < wanted_after,
+        )
+    finally:
+        await channel.aclose()
+    assert seen == list(range(1, wanted_after + 1))
