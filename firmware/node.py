@@ -1,10 +1,12 @@
-"""What both kinds of node share: config from the platform, heap figures, the watchdog rule."""
+"""What both kinds of node share: config and notices from the platform, heap figures, the
+watchdog rule."""
 
 import gc
 import json
 
 from lib import config
 from lib.link import Link
+from lib.notice import Indicator, NoticeError, parse
 
 
 def heap_free() -> int:
@@ -25,6 +27,24 @@ class Node:
         self.wdt_samples = -1
         self.link_down_since = 0
         self.link_grace_ms = int(cfg.get("wdt_link_grace_s", 600)) * 1000
+        self.indicator = Indicator(board)
+        self.notices = {"shown": 0, "refused": 0}
+
+    def show_notices(self) -> None:
+        """Subscribe to this device's notice topic and show what comes (a node with a LED)."""
+        self.link.on_notice = self.on_notice  # type: ignore[assignment]
+        self.link.status_extra["notices"] = self.notices
+
+    def on_notice(self, raw: bytes) -> None:
+        # Whatever arrives, the device carries on: a bad notice is logged and counted only.
+        try:
+            state, alert = parse(raw)
+        except NoticeError as exc:
+            self.notices["refused"] += 1
+            self.board.log("notice", "refused", str(exc))
+            return
+        self.notices["shown"] += 1
+        self.indicator.show(state, alert)
 
     def on_config(self, raw: bytes) -> None:
         # The retained config comes back on every (re)subscribe: only a change is news.

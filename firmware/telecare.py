@@ -1,6 +1,9 @@
 """The telecare node: 50 Hz fall detection with a local cancel window, the help button, PIR
 motion summarised per window, leak and door contact; events go out at once on `event`, QoS 1,
-one in flight at a time and resent until acknowledged (also across reconnects)."""
+one in flight at a time and resent until acknowledged (also across reconnects).
+
+It shows the platform's notices (lib/notice.py); a press while a `check` is showing answers
+it with a `checkin` event instead of a help call."""
 
 import array
 
@@ -19,9 +22,9 @@ RETRY_MS = 3000
 OUTBOX = 48  # 48 events or summaries; a motion summary is dropped first when it is full
 
 # Event kinds (motion summaries go on `reading`, the rest on `event`) and their string values.
-FALL, BUTTON, LEAK, CONTACT, MOTION = 0, 1, 2, 3, 4
-NAMES = (b"fall", b"button", b"leak", b"contact", b"motion")
-PRIORITY = (LIFE, LIFE, ALARM, ROUTINE, READING)
+FALL, BUTTON, LEAK, CONTACT, MOTION, CHECKIN = 0, 1, 2, 3, 4, 5
+NAMES = (b"fall", b"button", b"leak", b"contact", b"motion", b"checkin")
+PRIORITY = (LIFE, LIFE, ALARM, ROUTINE, READING, LIFE)
 V_FALSE, V_TRUE, V_DETECTED, V_CANCELLED, V_PRESSED = 0, 1, 2, 3, 4
 STRINGS = (b"", b"", b"detected", b"cancelled", b"pressed")
 
@@ -66,6 +69,7 @@ class TelecareNode(Node):
         self.events_sent = 0
         self.bytes_published = 0
         self.link.status_extra["sensors"] = {"accel": self.accel_status}
+        self.show_notices()
 
     def apply(self, changes: dict) -> None:
         super().apply(changes)
@@ -120,6 +124,10 @@ class TelecareNode(Node):
             # The wearer is conscious and says so: the fall is reported as cancelled.
             self.fall_pending = False
             self.queue(FALL, V_CANCELLED)
+        elif self.indicator.checking():
+            # "Press the button if you are all right": this press is the answer, not a call.
+            self.queue(CHECKIN, V_TRUE)
+            self.indicator.answered()
         else:
             self.queue(BUTTON, V_PRESSED)
 
@@ -144,6 +152,7 @@ class TelecareNode(Node):
             self.motion_since = now
         self.link.step()
         self.send_next()
+        self.indicator.step(now)
 
     def send_next(self) -> None:
         link = self.link

@@ -109,6 +109,14 @@ class BoardBase:
     def unique_id(self) -> str:
         raise NotImplementedError
 
+    # -- what the tenant sees and hears (lib/notice.py) --------------------------------------
+    def led(self, colour: int, blink_hz: int) -> None:
+        """Show a colour (0 off, 1 green, 2 amber, 3 red), steady (0) or blinking; a board with
+        no LED shows nothing."""
+
+    def buzzer(self, hz: int) -> None:
+        """Sound a tone (0: silence); the caller times beeps. A board with no buzzer is silent."""
+
     # -- watchdog --------------------------------------------------------------------------
     def wdt_start(self, timeout_ms: int) -> None:
         raise NotImplementedError

@@ -5,7 +5,18 @@ import network
 import time
 
 # Pins of the reference board (ESP32-DevKitC); a device's config may name others under "pins".
-DEFAULT_PINS = {"sda": 21, "scl": 22, "button": 0, "pir": 27, "leak": 26, "door": 25, "vbat": 35}
+DEFAULT_PINS = {
+    "sda": 21,
+    "scl": 22,
+    "button": 0,
+    "pir": 27,
+    "leak": 26,
+    "door": 25,
+    "vbat": 35,
+    "led_red": 32,
+    "led_green": 33,
+    "buzzer": 4,
+}
 # The contract's epoch is 1970-01-01; MicroPython ports count from 2000-01-01 unless built
 # with MICROPY_EPOCH_IS_1970: ask the port rather than assume.
 EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
@@ -38,6 +49,7 @@ class Board:
         self._inputs: dict = {}
         self._adc: machine.ADC | None = None
         self._rtc = machine.RTC()
+        self._pwm: dict = {}
 
     # The HAL keeps ticks as plain ints; the stubs' _Ticks types are only a tag.
     def ticks_ms(self) -> int:
@@ -136,6 +148,28 @@ class Board:
 
     def unique_id(self) -> str:
         return "".join("%02x" % b for b in machine.unique_id()[-3:])
+
+    def _drive(self, name: str, hz: int, duty_u16: int) -> None:
+        """A pin steady (hz 0: on when duty_u16, else off) or square-wave at hz, by LEDC PWM,
+        so a blink or a tone costs the sampling loop nothing."""
+        pwm = self._pwm.pop(name, None)
+        if pwm is not None:
+            pwm.deinit()
+        pin = machine.Pin(self.pins[name], machine.Pin.OUT)
+        if hz > 0 and duty_u16:
+            self._pwm[name] = machine.PWM(pin, freq=hz, duty_u16=duty_u16)
+        else:
+            pin.value(1 if duty_u16 else 0)
+
+    def led(self, colour: int, blink_hz: int) -> None:
+        # A red/green LED: amber is both.
+        red = colour in (2, 3)
+        green = colour in (1, 2)
+        self._drive("led_red", blink_hz, 32768 if red else 0)
+        self._drive("led_green", blink_hz, 32768 if green else 0)
+
+    def buzzer(self, hz: int) -> None:
+        self._drive("buzzer", hz, 32768 if hz else 0)  # a passive piezo wants a square wave
 
     def wdt_start(self, timeout_ms: int) -> None:
         self._wdt = machine.WDT(timeout=timeout_ms)

@@ -14,6 +14,9 @@ a test, named by HOF_FW_SIM) sets what the world does, in simulated seconds sinc
      "inputs": {"button": [[5.0, 5.3]], "pir": [[t_on, t_off]], "leak": [], "door": []},
      "battery_mv": 3900}
 Values between the points of a series are interpolated linearly.
+
+What the device shows (LED, buzzer) is recorded by SimIndicator and logged, one line a change:
+`led colour=1 hz=1`, `buzzer hz=2000`, so a test can read what the tenant saw and heard.
 """
 
 import array
@@ -312,3 +315,32 @@ class SimInput:
             if self.on[i] <= now < self.off[i]:
                 return 1
         return 0
+
+
+class SimIndicator:
+    """The pendant's LED and buzzer on the Unix port: each change recorded with its time."""
+
+    def __init__(self, clock, log) -> None:  # type: ignore[no-untyped-def]
+        self.clock = clock
+        self.log = log
+        self.shown: list = []  # (ms, "led", colour, hz) or (ms, "buzzer", hz, 0); bounded below
+        self.colour = 0
+        self.blink_hz = 0
+        self.tone_hz = 0
+
+    def _record(self, what: str, a: int, b: int) -> None:
+        if len(self.shown) >= 256:
+            self.shown.pop(0)
+        self.shown.append((self.clock(), what, a, b))
+
+    def led(self, colour: int, blink_hz: int) -> None:
+        self.colour, self.blink_hz = colour, blink_hz
+        self._record("led", colour, blink_hz)
+        self.log("led", "colour=%d" % colour, "hz=%d" % blink_hz)
+
+    def buzzer(self, hz: int) -> None:
+        if hz == self.tone_hz:
+            return
+        self.tone_hz = hz
+        self._record("buzzer", hz, 0)
+        self.log("buzzer", "hz=%d" % hz)

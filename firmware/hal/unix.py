@@ -11,7 +11,7 @@ import os
 import time
 
 from hal.base import BoardBase, DeepSleep
-from hal.sim import SimI2C, SimInput, build_bus
+from hal.sim import SimI2C, SimIndicator, SimInput, build_bus
 
 try:
     from typing import Any
@@ -49,6 +49,7 @@ class Board(BoardBase):
         self.wdt_last = 0
         self.wdt_feeds = 0
         self.wdt_misses = 0
+        self.indicator = SimIndicator(self.ticks_ms, self.log)
 
     def ticks_ms(self) -> int:
         return time.ticks_diff(time.ticks_ms(), self.t0) * self.scale
@@ -120,6 +121,12 @@ class Board(BoardBase):
         # The process is the chip: it ends, and whoever runs it (a test) starts it again.
         self.log("reset")
         raise SystemExit(75)
+
+    def led(self, colour: int, blink_hz: int) -> None:
+        self.indicator.led(colour, blink_hz)
+
+    def buzzer(self, hz: int) -> None:
+        self.indicator.buzzer(hz)
 
     def wifi_start(self, ssid: str, psk: str) -> None:
         pass
