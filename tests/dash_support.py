@@ -41,6 +41,7 @@ __all__ = [
     "estate",
     "http_page",
     "screenshot",
+    "served_in_thread",
     "sign_in",
 ]
 
@@ -238,6 +239,40 @@ def http_page(estate: Estate, who: str) -> Iterator[httpx.Client]:
         )
         assert response.status_code == 303, response.text
         yield client
+
+
+@contextmanager
+def served_in_thread(settings: Settings) -> Iterator[str]:
+    """The dashboard app of these settings under uvicorn in a thread, on a free loopback port
+    (no background work); yields its URL. For settings a child process could not be given
+    (production's, a metrics token the fixtures' readiness probe would not send)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from dashboard.app import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    config = uvicorn.Config(
+        create_app(settings, background=False), log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30.0
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the dashboard did not start in its thread"
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15.0)
+        sock.close()
 
 
 Factory = Callable[..., Any]

@@ -18,11 +18,15 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from dash_support import *  # noqa: F403
-from dash_support import PASSWORD, Estate, make_estate
+from dash_support import PASSWORD, Estate, make_estate, served_in_thread
+from fastapi import Request
+from pydantic import SecretStr
 
 from dashboard.access import Role
 from dashboard.accounts import create_user
+from dashboard.app import _metrics_allowed
 from hof.alertstore import make_engine, store_url
+from hof.settings import Settings
 from hof.stack import Stack
 
 MiB = 1024 * 1024
@@ -221,3 +225,59 @@ def test_the_homes_upload_takes_more_than_other_bodies(roomy: Estate) -> None:
         response = api.post("/api/v1/admin/homes", json=homes)
     assert len(response.request.content) > MiB
     assert response.json() == {"written": 5000}
+
+
+# --- item 9: HTTPS-only cookies and HSTS in production; /metrics --------------------------
+
+
+def _with(estate: Estate, environment: str = "test", **dashboard: object) -> Settings:
+    conf = estate.settings.dashboard.model_copy(update=dashboard)
+    return estate.settings.model_copy(update={"environment": environment, "dashboard": conf})
+
+
+def test_production_cookies_are_secure_and_hsts_is_sent(roomy: Estate) -> None:
+    with served_in_thread(_with(roomy, "production")) as url:
+        response = httpx.post(
+            url + "/sign-in",
+            data={"email": roomy.accounts["officer"].email, "password": PASSWORD},
+        )
+        assert response.status_code == 303
+        cookie = response.headers["set-cookie"]
+        assert "hof_session=" in cookie
+        assert "secure" in cookie.lower().replace(" ", "").split(";")
+        assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+        assert "strict-transport-security" in httpx.get(url + "/sign-in").headers
+    # Outside production neither, unless configured.
+    response = _sign_in(roomy, roomy.accounts["officer"].email, PASSWORD)
+    assert "secure" not in response.headers["set-cookie"].lower()
+    assert "strict-transport-security" not in response.headers
+
+
+def test_metrics_need_the_token_when_one_is_set(roomy: Estate) -> None:
+    # The fixtures' own dashboards have no token: loopback clients read /metrics.
+    assert httpx.get(roomy.url + "/metrics").status_code == 200
+    with served_in_thread(_with(roomy, metrics_token=SecretStr("scrape-me-please"))) as url:
+        assert httpx.get(url + "/metrics").status_code == 403
+        wrong = {"Authorization": "Bearer scrape-me-not"}
+        assert httpx.get(url + "/metrics", headers=wrong).status_code == 403
+        right = {"Authorization": "Bearer scrape-me-please"}
+        response = httpx.get(url + "/metrics", headers=right)
+        assert response.status_code == 200
+        assert "hof_dashboard_ready 1" in response.text
+    # In production, without a token, nobody: a proxy on this machine would come from loopback.
+    with served_in_thread(_with(roomy, "production")) as url:
+        assert httpx.get(url + "/metrics").status_code == 403
+
+
+def test_metrics_without_a_token_answer_loopback_clients_only(roomy: Estate) -> None:
+    settings = _with(roomy)
+
+    def asked_from(host: str) -> bool:
+        scope = {"type": "http", "method": "GET", "path": "/metrics", "headers": []}
+        return _metrics_allowed(settings, Request({**scope, "client": (host, 40000)}))
+
+    assert asked_from("127.0.0.1")
+    assert asked_from("::1")
+    assert not asked_from("192.0.2.10")  # documentation addresses: nothing is sent anywhere
+    assert not asked_from("2001:db8::1")
+    assert not asked_from("testclient")
