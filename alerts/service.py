@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import structlog
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerts.findings import Action, Finding
 from alerts.mould import MouldState, mould_state_many
@@ -31,10 +32,12 @@ from hof.alertstore.migrate import migrate
 from hof.alertstore.records import AlertFilter, AlertView
 from hof.alertstore.vocabulary import SELF_CLEARING, Category, State
 from hof.climate import surface_humidity, surface_temperature
-from hof.errors import ContractError
+from hof.deadletter import deadletter_message
+from hof.devicestatus import parse_status
+from hof.errors import ContractError, Reason
 from hof.influx import InfluxClient, InfluxError, InfluxRejected
 from hof.metrics import Registry, register_endpoint, serve_metrics
-from hof.mqtt import Delivery, Link
+from hof.mqtt import Delivery, Link, LinkDownError
 from hof.rooms import RoomWatcher
 from hof.senml import Limits, Record, parse_pack
 from hof.settings import Settings
@@ -91,7 +94,6 @@ class AlertsWorker:
         self.ready = asyncio.Event()
         self.store = AlertStore.from_settings(settings)
         self.aio = AsyncAlertStore(self.store)
-        self.room_watcher = RoomWatcher(settings.mqtt, f"{cfg.client_id}-config")
         # Two sessions, two queues: a fall must never wait behind a backlog of readings (after
         # an outage, or a gateway replaying a day), neither at the broker nor in this process.
         self.inbox: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
@@ -114,6 +116,11 @@ class AlertsWorker:
         self.m_ready = m.gauge("hof_alerts_ready", "1 once rebuilt and consuming")
         self.m_latency = m.gauge("hof_alerts_last_latency_seconds", "Receipt to stored finding")
         self.m_mould = m.counter("hof_alerts_mould_points_total", "Mould-index points, by outcome")
+        # Ingest dead-letters the configs it cannot read; here they are counted and logged.
+        self.room_watcher = RoomWatcher(
+            settings.mqtt, f"{cfg.client_id}-config", service="alerts", metrics=m
+        )
+        self._letters: set[asyncio.Task[None]] = set()
 
     def _link(
         self,
@@ -128,7 +135,16 @@ class AlertsWorker:
             name=name,
             client_id=client_id,
             queue=queue,
-            subscriptions=[(subscription(c, share_group=cfg.share_group), 1) for c in channels],
+            # Retain As Published on readings and events, so that one published retained is
+            # seen as such and refused (CONTRACT.md); a status is retained by design, and its
+            # live publication is the sign of life, so it keeps MQTT's default.
+            subscriptions=[
+                (
+                    subscription(c, share_group=cfg.share_group),
+                    SubscribeOptions(qos=1, retainAsPublished=c is not Channel.STATUS),
+                )
+                for c in channels
+            ],
             clean_start=False,
             session_expiry_s=cfg.session_expiry_s,
             receive_maximum=cfg.receive_maximum,
@@ -181,7 +197,12 @@ class AlertsWorker:
     async def _consume(self, link: Link) -> None:
         while True:
             delivery = await link.get()
-            findings = self._evaluate(delivery)
+            try:
+                findings = self._evaluate(delivery)
+            except Exception:  # a bug must cost one message, never the worker (issue 11)
+                log.exception("alerts_message_failed", topic=delivery.topic[:200])
+                self.m_ignored.inc(why="internal_error")
+                findings = []
             await self._apply(findings)
             link.ack(delivery)  # only once every finding is stored
             if findings:
@@ -198,12 +219,20 @@ class AlertsWorker:
             return []
         self.m_messages.inc(channel=topic.channel.value)
         if topic.channel is Channel.STATUS:
+            try:
+                report = parse_status(delivery.payload)  # bounded in size and depth
+            except ContractError as exc:
+                self._refuse(delivery, exc)
+                return []
             # The battery a status reports is the device's last word on it, retained or not.
             found = self._status(topic.home, topic.device, delivery)
             # A retained status replayed on subscription is old news, not a sign of life.
-            if delivery.retain or b'"online"' not in delivery.payload:
+            if delivery.retain or not report.online:
                 return found
             return self._alive(topic.home, topic.device, delivery.received_at) + found
+        if delivery.retain:  # ingest dead-letters it (CONTRACT.md: never retained)
+            self.m_ignored.inc(why=Reason.RETAINED.value)
+            return []
         try:
             records = parse_pack(
                 topic, delivery.payload, received_at=delivery.received_at, limits=self.limits
@@ -213,6 +242,29 @@ class AlertsWorker:
             return []
         findings = self._alive(topic.home, topic.device, delivery.received_at)
         return findings + self._judge(topic.home, topic.device, records, topic.channel)
+
+    def _refuse(self, delivery: Delivery, error: ContractError) -> None:
+        """Count, log and dead-letter a status that cannot be read; the worker carries on."""
+        self.m_ignored.inc(why=error.reason.value)
+        log.warning(
+            "status_refused",
+            topic=delivery.topic[:200],
+            reason=error.reason.value,
+            detail=error.detail[:200],
+        )
+        target, body = deadletter_message(
+            delivery.topic, delivery.payload, error, delivery.received_at, service="alerts"
+        )
+        if target is not None:  # off the urgent path: a fall must not wait for this PUBACK
+            task = asyncio.create_task(self._letter(target, body))
+            self._letters.add(task)
+            task.add_done_callback(self._letters.discard)
+
+    async def _letter(self, target: str, body: bytes) -> None:
+        try:
+            await self.events.publish(target, body, qos=1)
+        except LinkDownError as exc:
+            log.warning("deadletter_failed", topic=target, error=str(exc))
 
     def _status(self, home: str, device: str, delivery: Delivery) -> list[Finding]:
         status = devices.parse_status(delivery.payload)
@@ -483,7 +535,7 @@ class AlertsWorker:
         series = await influx.query(
             "SELECT mean(temperature), mean(humidity) FROM reading "
             f"WHERE time > now() - {int(days * 24)}h AND time <= now() - {int(recent_hours)}h "
-            "GROUP BY time(1h), home, room fill(none)"
+            'GROUP BY time(1h), "home"::tag, "room"::tag fill(none)'
         )
         rooms = [
             (s.get("tags", {}).get("home", ""), s.get("tags", {}).get("room", "")) for s in series
@@ -519,7 +571,8 @@ class AlertsWorker:
     async def _replay(self, influx: InfluxClient, hours: float) -> int:
         series = await influx.query(
             "SELECT temperature, humidity, co2, surface_temperature FROM reading "
-            f"WHERE time > now() - {int(hours * 60)}m GROUP BY home, device, room"
+            f"WHERE time > now() - {int(hours * 60)}m "
+            'GROUP BY "home"::tag, "device"::tag, "room"::tag'
         )
         rows = 0
         for s in series:
@@ -541,7 +594,7 @@ class AlertsWorker:
                 self._queue_mould(state)
         motion = await influx.query(
             f"SELECT last(motion) FROM event WHERE time > now() - {int(hours * 60)}m "
-            "AND motion = true GROUP BY home"
+            'AND motion = true GROUP BY "home"::tag'
         )
         for s in motion:
             home = s.get("tags", {}).get("home", "")

@@ -61,7 +61,7 @@ def _literal(text: str) -> str:
 def _homes_clause(homes: Sequence[str]) -> str:
     # Equalities joined by OR are index lookups in InfluxDB; a regex alternation of the same
     # homes is matched against every home in the index, once per query.
-    return "(" + " OR ".join(f"home = {_literal(h)}" for h in homes) + ")"
+    return "(" + " OR ".join(f'"home"::tag = {_literal(h)}' for h in homes) + ")"
 
 
 @dataclass
@@ -162,7 +162,8 @@ class ClimateTracker:
     ) -> int:
         series = await influx.query(
             f"SELECT mean(temperature) FROM reading WHERE {_homes_clause(homes)} "
-            f"AND time >= {start}s AND time < {end}s GROUP BY time(1h), home, room fill(none)"
+            f"AND time >= {start}s AND time < {end}s "
+            'GROUP BY time(1h), "home"::tag, "room"::tag fill(none)'
         )
         slot: list[int] = []
         column: list[int] = []
@@ -193,7 +194,7 @@ class ClimateTracker:
         since = int(now.timestamp()) - self.mould_window_h * 3600
         series = await influx.query(
             f"SELECT last(mould_index) FROM mould WHERE {_homes_clause(homes)} "
-            f"AND time > {since}s GROUP BY home, room"
+            f'AND time > {since}s GROUP BY "home"::tag, "room"::tag'
         )
         for s in series:
             tags = s.get("tags", {})
@@ -211,7 +212,7 @@ class ClimateTracker:
     ) -> None:
         series = await influx.query(
             f"SELECT last(temperature) FROM reading WHERE {_homes_clause(homes)} "
-            f"AND time > {int(since.timestamp())}s GROUP BY home"
+            f'AND time > {int(since.timestamp())}s GROUP BY "home"::tag'
         )
         for s in series:
             home = s.get("tags", {}).get("home", "")

@@ -87,15 +87,15 @@ def _round(values: list[Any], digits: int) -> list[float | None]:
 
 async def home_series(influx: InfluxClient, home: str, range_: str) -> Series:
     duration, bucket, bucket_s = RANGES[range_]
-    where = f"home = {_literal(home)} AND time > now() - {duration}"
+    where = f'"home"::tag = {_literal(home)} AND time > now() - {duration}'
     climate = await influx.query(
         "SELECT mean(temperature), mean(humidity), mean(co2) FROM reading "
-        f"WHERE {where} GROUP BY time({bucket}), room fill(none)",
+        f'WHERE {where} GROUP BY time({bucket}), "room"::tag fill(none)',
         epoch="s",
     )
     mould = await influx.query(
         f"SELECT max(mould_index) FROM mould WHERE {where} "
-        f"GROUP BY time({bucket}), room fill(none)",
+        f'GROUP BY time({bucket}), "room"::tag fill(none)',
         epoch="s",
     )
     out = Series(range_, bucket_s)
@@ -135,8 +135,8 @@ class RoomNow:
 async def rooms_now(influx: InfluxClient, home: str) -> list[RoomNow]:
     """Each room's latest reading in the last day (one point: a device's records share it)."""
     series = await influx.query(
-        "SELECT temperature, humidity, co2, device FROM reading "
-        f"WHERE home = {_literal(home)} AND time > now() - 1d GROUP BY room "
+        'SELECT temperature, humidity, co2, "device"::tag FROM reading '
+        f'WHERE "home"::tag = {_literal(home)} AND time > now() - 1d GROUP BY "room"::tag '
         "ORDER BY time DESC LIMIT 1",
         epoch="s",
     )
@@ -178,17 +178,21 @@ class DeviceSeen:
 
 async def devices_seen(influx: InfluxClient, home: str) -> dict[str, DeviceSeen]:
     """Per device of the home: its latest reading's time, and its latest battery and signal."""
-    where = f"home = {_literal(home)} AND time > now() - {DEVICE_WINDOW}"
+    where = f'"home"::tag = {_literal(home)} AND time > now() - {DEVICE_WINDOW}'
     latest, battery, rssi = await asyncio.gather(
         influx.query(
             # Periodic telemetry only: a sensor that reports movement when it happens would
             # otherwise tell its last movement as its "last seen" (activity data).
-            f"SELECT {', '.join(TELEMETRY)}, room FROM reading WHERE {where} "
-            "GROUP BY device ORDER BY time DESC LIMIT 1",
+            f'SELECT {", ".join(TELEMETRY)}, "room"::tag FROM reading WHERE {where} '
+            'GROUP BY "device"::tag ORDER BY time DESC LIMIT 1',
             epoch="s",
         ),
-        influx.query(f"SELECT last(battery) FROM reading WHERE {where} GROUP BY device", epoch="s"),
-        influx.query(f"SELECT last(rssi) FROM reading WHERE {where} GROUP BY device", epoch="s"),
+        influx.query(
+            f'SELECT last(battery) FROM reading WHERE {where} GROUP BY "device"::tag', epoch="s"
+        ),
+        influx.query(
+            f'SELECT last(rssi) FROM reading WHERE {where} GROUP BY "device"::tag', epoch="s"
+        ),
     )
 
     def by_device(series: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

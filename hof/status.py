@@ -45,7 +45,9 @@ def _influx_recent(settings: Settings, minutes: int = 5) -> dict[str, Any]:
         auth = (settings.influx.username, settings.influx.password.get_secret_value())
     out: dict[str, Any] = {"url": settings.influx.url, "database": settings.influx.database}
     queries = {
-        "readings": f"SELECT count(*) FROM reading WHERE time > now() - {minutes}m GROUP BY home",
+        "readings": (
+            f'SELECT count(*) FROM reading WHERE time > now() - {minutes}m GROUP BY "home"::tag'
+        ),
         "events": f"SELECT count(*) FROM event WHERE time > now() - {minutes}m",
     }
     try:
