@@ -136,12 +136,15 @@ class GatewaySettings(BaseModel):
     offline_after_intervals: float = Field(3.0, gt=0)
     default_interval_s: float = Field(300.0, gt=0)
     status_interval_s: float = Field(30.0, gt=0)
-    # Local telecare escalation: a command (argv) and/or a webhook URL, used when a fall or a
-    # button press cannot reach the platform within escalate_after_s.
+    # Local telecare escalation: a command (argv) and/or a webhook URL, used when a fall, a
+    # button press, smoke or a leak cannot reach the platform within escalate_after_s.
     escalation_command: list[str] | None = None
     escalation_webhook: str | None = None
     escalation_timeout_s: float = Field(10.0, gt=0)
     escalate_after_s: float = Field(10.0, ge=0)
+    # Each route is tried this many times, the wait doubling from escalation_backoff_s.
+    escalation_attempts: int = Field(3, ge=1, le=10)
+    escalation_backoff_s: float = Field(1.0, gt=0, le=60)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
 
