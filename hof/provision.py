@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,8 @@ def provision(
     broker_port: int | None = None,
     wifi_ssid: str = "",
     wifi_psk: str = "",
+    tls_ca: Path | None = None,
+    fw_key: str | None = None,
 ) -> Provisioned:
     """Make a device's id and password, register them with the broker, write its config."""
     if kind not in KINDS:
@@ -154,6 +157,13 @@ def provision(
     )
     path = out / f"{device}.json" if out.is_dir() else out
     path.parent.mkdir(parents=True, exist_ok=True)
+    if tls_ca is not None:
+        # The device's mbedtls may parse no PEM: its copy of the CA goes beside it in DER.
+        der = ssl.PEM_cert_to_DER_cert(tls_ca.read_text())
+        (path.parent / "ca.der").write_bytes(der)
+        cfg.update(tls=True, ca_file="ca.der")
+    if fw_key is not None:
+        cfg["fw_key"] = fw_key  # Ed25519 public key (base64) that firmware updates must match
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(cfg, f, indent=2)
@@ -173,6 +183,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--wifi-psk-env",
         default="HOF_WIFI_PSK",
         help="environment variable holding the Wi-Fi passphrase (kept off the command line)",
+    )
+    parser.add_argument(
+        "--tls-ca",
+        type=Path,
+        help="the broker's CA (PEM): the device speaks MQTT over TLS only, verifying against it"
+        " (written beside the config as ca.der)",
+    )
+    parser.add_argument(
+        "--fw-key",
+        type=Path,
+        help="the firmware signing public key (hof firmware keygen's .pub): updates must match",
     )
     parser.add_argument(
         "--out",
@@ -195,6 +216,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         broker_port=args.broker_port,
         wifi_ssid=args.wifi_ssid,
         wifi_psk=os.environ.get(args.wifi_psk_env, ""),
+        tls_ca=args.tls_ca,
+        fw_key=args.fw_key.read_text().strip() if args.fw_key else None,
     )
     print(f"provisioned {made.username}; config written to {made.config_path} (owner-only)")
     print("copy it to the board as /config.json: mpremote cp FILE :/config.json")

@@ -65,6 +65,18 @@ def load_file(path: str) -> dict:
     cfg.setdefault("cancel_s", 10)
     cfg.setdefault("keepalive_s", 60)
     cfg.setdefault("room", None)
+    if cfg.get("tls"):
+        # TLS is never optional once named: without its CA the device refuses to start.
+        ca = cfg.get("ca_file")
+        if not isinstance(ca, str) or not ca:
+            raise ConfigError("tls is on but the config names no ca_file")
+        if not ca.startswith("/") and "/" in path:
+            ca = path[: path.rfind("/") + 1] + ca  # beside the config file
+        try:
+            open(ca, "rb").close()
+        except OSError:
+            raise ConfigError("tls is on but ca_file %s cannot be read" % ca)
+        cfg["ca_file"] = ca
     return cfg
 
 

@@ -4,16 +4,31 @@
 (`begin_connect`/`poll_connect`), so a telecare node keeps sampling at 50 Hz while the link
 comes and goes; an attempt is abandoned after `connect_timeout_ms`. Backoff doubles from 0.5 s to `max_backoff_ms`
 with jitter, so a home full of devices does not reconnect in step after a broker restart.
+
+With `"tls": true` in its config the link speaks MQTT over TLS only, verifying the broker's
+certificate against `ca_file` (DER) and the broker's name; a refused handshake is logged
+(`link tls-refused <why>`) on every attempt and never falls back to plain MQTT.
 """
 
 import json
 import os
 
-from lib.mqtt import MQTTClient, MQTTException
+from lib.mqtt import MQTTClient, MQTTException, TLSError
 
 DOWN = 0
 CONNECTING = 1
 UP = 2
+
+
+def tls_context(ca_file: str):  # type: ignore[no-untyped-def]
+    """A client context that requires the broker's certificate to chain to our CA."""
+    import tls
+
+    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = tls.CERT_REQUIRED  # type: ignore[attr-defined]
+    with open(ca_file, "rb") as f:
+        ctx.load_verify_locations(f.read())  # DER: the Unix port's mbedtls parses no PEM
+    return ctx
 
 
 class Link:
@@ -37,6 +52,8 @@ class Link:
             password=cfg["password"].encode(),
             keepalive=self.keepalive_s,
             ticks=board.ticks_ms,
+            ssl=tls_context(cfg["ca_file"]) if cfg.get("tls") else None,
+            server_hostname=cfg.get("tls_server_name"),  # the certificate's name; else broker_host
         )
         self.client.set_last_will(self.t_status, b'{"state":"offline"}', retain=True, qos=1)
         self.client.set_callback(self._message)
@@ -75,6 +92,11 @@ class Link:
         self.next_try = self.board.ticks_add(self.board.ticks_ms(), self._jitter(self.backoff_ms))
         self.backoff_ms = min(self.backoff_ms * 2, self.max_backoff_ms)
 
+    def _tls_refused(self, exc: Exception) -> None:
+        # Said every time (the backoff bounds it): an installer must see why nothing connects.
+        self.board.log("link", "tls-refused", str(exc))
+        self._failed("tls")
+
     def step(self) -> bool:
         """Do what the link needs now (connect, read, ping); True while connected."""
         board = self.board
@@ -91,6 +113,9 @@ class Link:
                 return False
             try:
                 self.client.begin_connect(self.clean_session, 2.0)  # a packet started arrives within 2 s
+            except TLSError as exc:
+                self._tls_refused(exc)
+                return False
             except OSError as exc:
                 self._failed("connect %r" % (exc,))
                 return False
@@ -115,6 +140,10 @@ class Link:
                     self.client.subscribe(self.t_notice, 1)
                 self.publish_status()
                 board.log("link", "up", "connects=%d" % self.connects)
+            except TLSError as exc:
+                self.state = DOWN
+                self._tls_refused(exc)
+                return False
             except (OSError, MQTTException) as exc:
                 self.state = DOWN
                 self._failed("connect %r" % (exc,))

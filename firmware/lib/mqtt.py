@@ -6,6 +6,12 @@ will, retained. `publish(..., qos=1)` returns the packet id at once and never wa
 PUBACK arrives through check_msg() and is recorded in `acked`, so a caller can retry on its
 own schedule (a telecare event must not wait behind a slow broker). The server's address is
 resolved once, at construction, so an outage never blocks on DNS.
+
+TLS: given an `ssl` context (tls.SSLContext, CERT_REQUIRED with the project's CA loaded),
+the socket is wrapped once TCP is up, the broker's certificate checked against that CA and
+`server_hostname`, and the handshake driven without blocking by the non-blocking write of
+CONNECT (None until the handshake is done). A refused handshake raises TLSError: never a
+fallback to plain MQTT.
 """
 
 import errno
@@ -29,6 +35,21 @@ class MQTTException(Exception):
     """The broker refused or broke the protocol; args[0] is the CONNACK code or a reason."""
 
 
+class TLSError(OSError):
+    """The TLS handshake failed: an untrusted or misnamed certificate, or not a TLS port."""
+
+
+def _tls_reason(exc: Exception) -> str:
+    # mbedtls's verify failures arrive as ValueError("\nThe certificate is not ...\n");
+    # a plain MQTT port answers a ClientHello by closing (ECONNRESET).
+    arg = exc.args[0] if exc.args else exc
+    if isinstance(arg, int):
+        if arg in (errno.ECONNRESET, -1):
+            return "handshake failed (errno %d): the port does not speak TLS?" % arg
+        return "handshake failed (errno %d)" % arg
+    return str(arg).strip()
+
+
 class MQTTClient:
     def __init__(
         self,
@@ -41,6 +62,8 @@ class MQTTClient:
         bufsize: int = 640,
         addr: tuple | None = None,
         ticks=time.ticks_ms,  # type: ignore[no-untyped-def]
+        ssl=None,  # type: ignore[no-untyped-def]
+        server_hostname: str | None = None,
     ) -> None:
         self.client_id = client_id
         self.server = server
@@ -53,7 +76,10 @@ class MQTTClient:
         self.rx = bytearray(bufsize)
         self.rxmv = memoryview(self.rx)
         self.addr = addr
-        self.sock: socket.socket | None = None
+        self.sock: socket.socket | None = None  # what MQTT reads and writes (TLS or plain)
+        self.raw: socket.socket | None = None  # the TCP socket under it: timeouts, poll
+        self.ssl = ssl
+        self.server_hostname = server_hostname or server
         self.pid = 0
         self.cb = None
         self.lw_topic: bytes | None = None
@@ -185,7 +211,14 @@ class MQTTClient:
         else:
             sock.settimeout(timeout_s)
         self.timeout_s = timeout_s
+        self.raw = sock
         self.sock = sock
+        if self.ssl is not None:
+            try:
+                self.sock = self.ssl.wrap_socket(sock, server_hostname=self.server_hostname)
+            except (OSError, ValueError) as exc:
+                self.close()
+                raise TLSError(_tls_reason(exc))
         try:
             self._send(self.mv[: self._connect_packet(clean_session)])
         except OSError:
@@ -208,6 +241,7 @@ class MQTTClient:
                 sock.close()
                 raise
         self.sock = sock
+        self.raw = sock
         self.timeout_s = timeout_s
         self.clean = clean_session
         self.stage = 1
@@ -217,8 +251,10 @@ class MQTTClient:
     def poll_connect(self) -> int:
         """-1 while the connection is still being made; then the session-present flag (0 or
         1). Raises OSError (refused, unreachable) or MQTTException (CONNACK refused)."""
-        if self.poller is None or self.sock is None:
+        if self.poller is None or self.sock is None or self.raw is None:
             raise OSError(errno.ENOTCONN)
+        if self.stage == 3:
+            return self._handshake()
         ready = self.poller.poll(0)
         if not ready:
             return -1
@@ -226,8 +262,18 @@ class MQTTClient:
         if events & (select.POLLERR | select.POLLHUP):
             self.close()
             raise OSError(errno.ECONNREFUSED)
+        if self.stage == 1 and self.ssl is not None:
+            try:
+                self.sock = self.ssl.wrap_socket(
+                    self.raw, server_hostname=self.server_hostname, do_handshake_on_connect=False
+                )
+            except (OSError, ValueError) as exc:
+                self.close()
+                raise TLSError(_tls_reason(exc))
+            self.stage = 3
+            return self._handshake()
         if self.stage == 1:
-            self.sock.settimeout(self.timeout_s)
+            self.raw.settimeout(self.timeout_s)
             try:
                 self._send(self.mv[: self._connect_packet(self.clean)])
             except OSError:
@@ -240,13 +286,33 @@ class MQTTClient:
         self.poller = None
         return 1 if self._connack() else 0
 
+    def _handshake(self) -> int:
+        """Advance the TLS handshake by offering CONNECT (non-blocking); -1 until it is sent."""
+        n = self._connect_packet(self.clean)
+        try:
+            sent = self.sock.write(self.mv[:n])  # type: ignore[union-attr]
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise TLSError(_tls_reason(exc))
+        if sent is None:
+            return -1  # the handshake waits for the broker
+        self.raw.settimeout(self.timeout_s)  # type: ignore[union-attr]
+        self.bytes_out += sent
+        if sent < n:
+            self._send(self.mv[sent:n])
+        self.stage = 2
+        self.poller.modify(self.raw, select.POLLIN)  # type: ignore[union-attr]
+        return -1
+
     def close(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
+        for s in (self.sock, self.raw):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
         self.sock = None
+        self.raw = None
         self.poller = None
         self.stage = 0
 
@@ -320,7 +386,7 @@ class MQTTClient:
         if r == 0:
             raise OSError(-1)
         # The rest of a packet follows its first byte closely; wait for it, within the timeout.
-        self.sock.settimeout(self.timeout_s)
+        self.raw.settimeout(self.timeout_s)  # type: ignore[union-attr]
         op = rx[0]
         n = 0
         shift = 0
@@ -363,7 +429,7 @@ class MQTTClient:
         """Handle one waiting packet without blocking if none is there; its type or None."""
         if self.sock is None:
             raise OSError(107)
-        self.sock.setblocking(False)
+        self.raw.setblocking(False)  # type: ignore[union-attr]
         try:
             return self.wait_msg()
         except OSError as exc:
@@ -371,5 +437,5 @@ class MQTTClient:
                 return None
             raise
         finally:
-            if self.sock is not None:
-                self.sock.settimeout(self.timeout_s)
+            if self.raw is not None:
+                self.raw.settimeout(self.timeout_s)
