@@ -14,16 +14,21 @@ import random
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
+from itertools import groupby
+from typing import Any
 
+import httpx
 import numpy as np
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerts.findings import Action, Finding
 from alerts.mould import MouldState, mould_state_many
+from alerts.outdoor import OUTDOOR_ROOM, OutdoorTemperatures
 from alerts.rules import activity, devices, environment, telecare
 from alerts.rules.environment import RoomState
 from alerts.thresholds import Thresholds
+from alerts.weather import WeatherError, fetch_open_meteo
 from hof.alertstore.aio import AsyncAlertStore
 from hof.alertstore.api import AlertStore
 from hof.alertstore.engine import store_url
@@ -103,6 +108,7 @@ class AlertsWorker:
             "events", f"{cfg.client_id}-events", self.urgent, (Channel.EVENT, Channel.STATUS)
         )
         self.rooms: dict[tuple[str, str], RoomState] = {}
+        self.outdoor = OutdoorTemperatures()
         self.devices: dict[tuple[str, str], devices.DeviceState] = {}
         self.activity: dict[str, activity.ActivityState] = {}
         self.seen: OrderedDict[tuple[str, str, str, int], None] = OrderedDict()
@@ -173,6 +179,7 @@ class AlertsWorker:
                 ]
                 ticker = tg.create_task(self._tick())
                 mould_writer = tg.create_task(self._write_mould())
+                weather = tg.create_task(self._poll_weather())
                 subscribed = asyncio.gather(
                     self.data.subscribed.wait(), self.events.subscribed.wait()
                 )
@@ -183,7 +190,7 @@ class AlertsWorker:
                 await self.stop.wait()
                 log.info("alerts_stopping", inbox=self.inbox.qsize(), urgent=self.urgent.qsize())
                 # What is not yet acknowledged is redelivered to the next worker.
-                for task in (*consumers, ticker, mould_writer, *links, watcher):
+                for task in (*consumers, ticker, mould_writer, weather, *links, watcher):
                     task.cancel()
             await self._flush_mould_now()
         finally:
@@ -320,11 +327,18 @@ class AlertsWorker:
                 event = telecare.on_event(home, room, record)
                 if event is not None and self._first_time(record):
                     findings.append(event)
-        if climate and room:
+        if climate and room == OUTDOOR_ROOM:
+            # An outdoor sensor is the home's (and the estate's) outdoor temperature, never a
+            # room to judge: it would be "excess cold" every winter night.
+            for record in climate:
+                if record.name == "temperature" and isinstance(record.value, float):
+                    self.outdoor.observe(home, record.time, record.value)
+        elif climate and room:
             state = self.rooms.get((home, room))
             if state is None:
                 state = self.rooms[(home, room)] = RoomState(home, room)
-            findings += environment.on_readings(state, climate, self.th)
+            outdoor = self.outdoor.at(home, max(r.time for r in climate))
+            findings += environment.on_readings(state, climate, self.th, outdoor)
             self._queue_mould(state)
         return findings
 
@@ -392,6 +406,30 @@ class AlertsWorker:
         if len(self.seen) > SEEN_EVENTS:
             self.seen.popitem(last=False)
         return True
+
+    async def weather_once(self, client: httpx.AsyncClient, past_days: int = 2) -> bool:
+        """One read of the weather service into the outdoor temperatures; False if it failed
+        (the last figures stay, and go stale after a few hours)."""
+        cfg = self.settings.alerts
+        if cfg.weather_url is None:
+            return False
+        try:
+            hours = await fetch_open_meteo(
+                client, cfg.weather_url, cfg.latitude, cfg.longitude, past_days=past_days
+            )
+        except WeatherError as exc:
+            log.warning("alerts_weather_failed", error=str(exc))
+            return False
+        self.outdoor.forecast(hours)
+        return True
+
+    async def _poll_weather(self) -> None:
+        if self.settings.alerts.weather_url is None:
+            return
+        async with httpx.AsyncClient() as client:
+            while True:
+                await self.weather_once(client)
+                await asyncio.sleep(self.settings.alerts.weather_poll_s)
 
     async def _tick(self) -> None:
         while True:
@@ -509,6 +547,11 @@ class AlertsWorker:
         hours = self.settings.alerts.history_hours
         started = time.monotonic()
         rows = 0
+        if self.settings.alerts.weather_url is not None:
+            # The mould history is estimated from it where no outdoor sensor reported.
+            days = max(2, min(92, int(self.settings.alerts.mould_history_days) + 1))
+            async with httpx.AsyncClient() as client:
+                await self.weather_once(client, past_days=days)
         if hours > 0:
             try:
                 async with InfluxClient(self.settings.influx) as influx:
@@ -540,7 +583,7 @@ class AlertsWorker:
         rooms = [
             (s.get("tags", {}).get("home", ""), s.get("tags", {}).get("room", "")) for s in series
         ]
-        keep = [i for i, (_, room) in enumerate(rooms) if room]
+        keep = [i for i, (_, room) in enumerate(rooms) if room and room != OUTDOOR_ROOM]
         if not keep:
             return
         first = min(int(series[i]["values"][0][0]) for i in keep) // 3_600_000
@@ -552,7 +595,7 @@ class AlertsWorker:
                 if temp is not None and hum is not None:
                     t[row, int(stamp) // 3_600_000 - first] = temp
                     rh[row, int(stamp) // 3_600_000 - first] = hum
-        t_surf = surface_temperature(t, self.th.outdoor_temperature, self.th.f_rsi)
+        t_surf = self._surface_history(series, rooms, keep, first, t)
         rh_surf = surface_humidity(t, rh, t_surf)
         # Only the end state is kept: memory stays flat however many weeks are read.
         state = await asyncio.to_thread(mould_state_many, t_surf, rh_surf, 1.0)
@@ -568,6 +611,49 @@ class AlertsWorker:
             self._queue_mould(room_state)
         log.info("alerts_mould_rebuilt", rooms=len(keep), hours=t.shape[1])
 
+    def _surface_history(
+        self,
+        series: list[dict[str, Any]],
+        rooms: list[tuple[str, str]],
+        keep: list[int],
+        first: int,
+        t: np.ndarray,
+    ) -> np.ndarray:
+        """Each room's hourly wall surface temperature over the mould history: estimated from
+        its home's outdoor sensor, else the estate's, else the weather service; the air's own
+        temperature (no estimate) for an hour nothing real knows."""
+        if self.th.outdoor_temperature is not None:
+            return surface_temperature(t, self.th.outdoor_temperature, self.th.f_rsi)
+        hours = t.shape[1]
+        homes: dict[str, np.ndarray] = {}
+        for i, (home, room) in enumerate(rooms):
+            if room != OUTDOOR_ROOM:
+                continue
+            te = homes.setdefault(home, np.full(hours, np.nan))
+            for stamp, temp, _ in series[i]["values"]:
+                k = int(stamp) // 3_600_000 - first
+                if temp is not None and 0 <= k < hours:
+                    te[k] = temp
+        weather = np.full(hours, np.nan)
+        for hour, (total, n) in self.outdoor.weather.sums.items():
+            if 0 <= hour - first < hours:
+                weather[hour - first] = total / n
+        estate = weather
+        if homes:
+            with np.errstate(all="ignore"):
+                stacked = np.nanmean(np.vstack(list(homes.values())), axis=0)
+            estate = np.where(np.isnan(stacked), weather, stacked)
+        te_rows = np.vstack(
+            [
+                np.where(np.isnan(own), estate, own)
+                if (own := homes.get(rooms[i][0])) is not None
+                else estate
+                for i in keep
+            ]
+        )
+        estimated = surface_temperature(t, te_rows, self.th.f_rsi)
+        return np.where(np.isnan(te_rows), t, estimated)
+
     async def _replay(self, influx: InfluxClient, hours: float) -> int:
         series = await influx.query(
             "SELECT temperature, humidity, co2, surface_temperature FROM reading "
@@ -575,6 +661,8 @@ class AlertsWorker:
             'GROUP BY "home"::tag, "device"::tag, "room"::tag'
         )
         rows = 0
+        # Outdoor sensors first: the rooms' replay estimates their walls from them.
+        series.sort(key=lambda s: s.get("tags", {}).get("room") != OUTDOOR_ROOM)
         for s in series:
             tags: dict[str, str] = s.get("tags", {})
             home, device, room = tags.get("home", ""), tags.get("device", ""), tags.get("room")
@@ -588,9 +676,17 @@ class AlertsWorker:
             rows += len(s["values"])
             if records:
                 self._device(home, device).last_seen = max(r.time for r in records)
-            if room:
+            if room == OUTDOOR_ROOM:
+                for r in records:
+                    if r.name == "temperature" and isinstance(r.value, float):
+                        self.outdoor.observe(home, r.time, r.value)
+            elif room:
                 state = self.rooms.setdefault((home, room), RoomState(home, room))
-                environment.on_readings(state, records, self.th)  # findings come from reconcile
+                # An hour at a time, each with that hour's outdoor temperature; the findings
+                # come from the reconcile.
+                for hour, chunk in groupby(records, key=lambda r: r.time_ms // 3_600_000):
+                    outdoor = self.outdoor.at(home, hour * 3600 + 3599)
+                    environment.on_readings(state, list(chunk), self.th, outdoor)
                 self._queue_mould(state)
         motion = await influx.query(
             f"SELECT last(motion) FROM event WHERE time > now() - {int(hours * 60)}m "

@@ -113,8 +113,10 @@ class Thresholds(BaseModel):
     mould_clear: float = Field(0.8, ge=0, le=6)
     # BRE IP1/06: the temperature factor a sound dwelling meets; lower for poor stock.
     f_rsi: float = Field(0.75, gt=0, le=1)
-    # Outdoor temperature used for the surface estimate when no weather feed is configured.
-    outdoor_temperature: float = 5.0
+    # A fixed outdoor temperature for the surface estimate, for an estate that wants one; by
+    # default None: the figure comes from an outdoor sensor or the weather service, and with
+    # neither no surface is estimated (a fixed 5 °C made summer damp cases).
+    outdoor_temperature: float | None = None
     # WHO (2018) / UKHSA: at least 18 °C in rooms in use; HHSRS: serious below 16 °C,
     # hypothermia risk below 10 °C. Occupancy is not known, so the hours are set to what a
     # normal heating schedule never reaches (heating off overnight and while out is ~8-10 h):

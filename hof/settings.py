@@ -108,6 +108,13 @@ class AlertsSettings(BaseModel):
     # and declines over weeks.
     mould_history_days: float = Field(60.0, ge=0)
     thresholds_file: Path | None = None
+    # The outdoor temperature where no outdoor sensor reports: a weather service speaking
+    # Open-Meteo's forecast API (e.g. https://api.open-meteo.com), polled every
+    # `weather_poll_s` for the estate's position (default Leeds). None: sensors only.
+    weather_url: str | None = None
+    latitude: float = Field(53.80, ge=-90, le=90)
+    longitude: float = Field(-1.55, ge=-180, le=180)
+    weather_poll_s: float = Field(1800.0, ge=10)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
 

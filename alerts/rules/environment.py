@@ -16,6 +16,7 @@ import numpy as np
 
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from alerts.mould import MouldState, mould_index
+from alerts.outdoor import Outdoor
 from alerts.rules.banded import BandedState, Step, banded_step
 from alerts.thresholds import BandedRule, Thresholds
 from hof.climate import dew_point, surface_humidity, surface_temperature
@@ -164,9 +165,15 @@ def _band(state: RoomState, key: str, rule: BandedRule) -> tuple[float, float, b
 
 
 def on_readings(
-    state: RoomState, records: list[Record], th: Thresholds, outdoor: float | None = None
+    state: RoomState,
+    records: list[Record],
+    th: Thresholds,
+    outdoor: Outdoor | float | None = None,
 ) -> list[Finding]:
-    """Feed one device's records (any order) into the room; the findings they cause."""
+    """Feed one device's records (any order) into the room; the findings they cause.
+
+    `outdoor` is the home's outdoor temperature now (alerts/outdoor.py); None when nothing
+    real knows it, and then no wall surface is estimated."""
     findings: list[Finding] = []
     for record in sorted(records, key=lambda r: r.time_ms):
         if not isinstance(record.value, float):
@@ -224,35 +231,64 @@ def _temperature(state: RoomState, t: float, v: float, th: Thresholds) -> list[F
     return [f for f in (cold, hot) if f is not None]
 
 
-def _damp(state: RoomState, t: float, th: Thresholds, outdoor: float | None) -> Finding | None:
+def _outdoor_figure(outdoor: Outdoor | float | None, th: Thresholds) -> Outdoor | None:
+    if isinstance(outdoor, Outdoor):
+        return outdoor
+    if outdoor is not None:
+        return Outdoor(outdoor, "given")
+    if th.outdoor_temperature is not None:
+        return Outdoor(th.outdoor_temperature, "fixed setting")
+    return None
+
+
+def _damp(
+    state: RoomState, t: float, th: Thresholds, outdoor: Outdoor | float | None
+) -> Finding | None:
     assert state.temperature is not None
     assert state.humidity is not None
     t_air, rh = state.temperature, state.humidity
     estimated = state.surface is None
-    if state.surface is None:
-        t_out = th.outdoor_temperature if outdoor is None else outdoor
-        t_surf = float(surface_temperature(t_air, t_out, th.f_rsi))
-    else:
+    te = _outdoor_figure(outdoor, th)
+    known = True
+    if state.surface is not None:
         t_surf = state.surface
+        surface_from = "measured"
+    elif te is not None:
+        t_surf = float(surface_temperature(t_air, te.temperature, th.f_rsi))
+        surface_from = f"estimated from outdoor {te.temperature:.1f} °C ({te.source})"
+    else:
+        # No outdoor temperature from anywhere real: no wall estimate (5 °C all year made
+        # summer damp cases). Air RH and the mould index on the air's own conditions remain.
+        t_surf, known = t_air, False
+        surface_from = "not estimated: no outdoor temperature (no outdoor sensor, no weather)"
     rh_surf = float(surface_humidity(t_air, rh, t_surf))
-    _signal(state, "surface_rh", th.surface_rh, t, rh_surf)
+    if known:
+        _signal(state, "surface_rh", th.surface_rh, t, rh_surf)
     m_before = float(state.mould.m[0])
     _mould_hour(state, t, t_surf, rh_surf, th)
     m_now = float(state.mould.m[0])
     rh_h, surf_h = _hours(state, "humidity"), _hours(state, "surface_rh")
     td = float(dew_point(t_air, rh))
+    wall = (
+        f"{'estimated ' if estimated else ''}wall surface RH {rh_surf:.0f} %"
+        if known
+        else "wall surface not estimated (no outdoor temperature from a sensor or a weather "
+        "service)"
+    )
     summary = _damp_words(state, th, estimated, m_before, m_now) + (
-        f" Now: air {t_air:.1f} °C / {rh:.0f} %, dew point {td:.1f} °C, "
-        f"{'estimated ' if estimated else ''}wall surface RH {rh_surf:.0f} %, mould index "
+        f" Now: air {t_air:.1f} °C / {rh:.0f} %, dew point {td:.1f} °C, {wall}, mould index "
         f"{m_now:.1f}{_trend(m_before, m_now)}."
     )
     evidence: dict[str, object] = {
         "temperature": t_air,
         "humidity": rh,
         "dew_point": round(td, 2),
-        "surface_temperature": round(t_surf, 2),
-        "surface_estimated": estimated,
-        "surface_rh": round(rh_surf, 1),
+        "surface_temperature": round(t_surf, 2) if known else None,
+        "surface_estimated": estimated and known,
+        "surface": surface_from,
+        "outdoor_temperature": te.temperature if te is not None else None,
+        "outdoor_source": te.source if te is not None else None,
+        "surface_rh": round(rh_surf, 1) if known else None,
         "hours_rh_high": round(rh_h, 2),
         "hours_surface_rh_high": round(surf_h, 2),
         "f_rsi": th.f_rsi,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from alerts.findings import Action, Finding, Severity
+from alerts.outdoor import Outdoor
 from alerts.rules.environment import RoomState, on_readings
 from alerts.thresholds import Thresholds
 from hof.senml import Record
@@ -29,7 +30,8 @@ def simulate_week() -> dict[tuple[Archetype, str], list[Finding]]:
     """Every finding the rules make for a week of four homes of each archetype."""
     mix = {kind: 1.0 for kind in Archetype}
     dwellings = draw_dwellings(PER_KIND * len(Archetype), seed=7, mix=mix)
-    sim = Simulation(dwellings, Weather(7), seed=7, start=START - 2 * 86400)
+    weather = Weather(7)
+    sim = Simulation(dwellings, weather, seed=7, start=START - 2 * 86400)
     sim.advance(START)
     th = Thresholds()
     states = {
@@ -41,13 +43,15 @@ def simulate_week() -> dict[tuple[Archetype, str], list[Finding]]:
     for k in range(1, int(DAYS * 86400 / STEP) + 1):
         c = sim.advance(START + k * STEP)
         t_ms = round(c.time * 1000)
+        # The simulator's own weather, as an outdoor sensor of the estate would report it.
+        outdoor = Outdoor(float(weather.temperature(c.time)), "estate sensor")
         for (h, r), state in states.items():
             records = [
                 Record(state.home, "env", "temperature", t_ms, float(c.temperature[h, r])),
                 Record(state.home, "env", "humidity", t_ms, float(c.humidity[h, r])),
                 Record(state.home, "env", "co2", t_ms, float(c.co2[h, r])),
             ]
-            for finding in on_readings(state, records, th, outdoor=None):
+            for finding in on_readings(state, records, th, outdoor):
                 key = (Archetype(int(dwellings.archetype[h])), ROOMS[r])
                 out.setdefault(key, []).append(finding)
     return out

@@ -1,0 +1,106 @@
+"""The outdoor temperature the rules use, from somewhere real: a sensor or a weather service.
+
+CONTRACT.md: a device mapped to room `outdoor` measures outdoors; its temperature is its home's
+outdoor temperature, and (for the homes without one) the estate's. A weather service's hourly
+series (`alerts/weather.py`) stands in where no sensor has reported lately. When none of them
+knows, `at` says so (None) and the rules do not estimate a wall surface: a guessed 5 °C all
+year made a July bedroom at 23 °C and 65 % a significant damp case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["FRESH_S", "OUTDOOR_ROOM", "Outdoor", "OutdoorTemperatures"]
+
+OUTDOOR_ROOM = "outdoor"
+FRESH_S = 3 * 3600.0  # an outdoor figure older than this says little about the hour now
+_KEEP_HOURS = 24 * 35  # hourly means kept per source: a month for TM52's running mean
+
+
+@dataclass(frozen=True, slots=True)
+class Outdoor:
+    """An outdoor temperature and where it came from (said in the case's evidence)."""
+
+    temperature: float
+    source: str  # "home sensor", "estate sensor" or "weather service"
+
+
+@dataclass
+class _Hourly:
+    """Hourly means of one source, bounded to the last `_KEEP_HOURS` clock hours."""
+
+    sums: dict[int, tuple[float, int]] = field(default_factory=dict)
+
+    def add(self, t: float, value: float) -> None:
+        hour = int(t // 3600)
+        total, n = self.sums.get(hour, (0.0, 0))
+        self.sums[hour] = (total + value, n + 1)
+        if len(self.sums) > _KEEP_HOURS:
+            for old in sorted(self.sums)[: len(self.sums) - _KEEP_HOURS]:
+                del self.sums[old]
+
+    def set(self, hour: int, value: float) -> None:
+        self.sums[hour] = (value, 1)
+        if len(self.sums) > _KEEP_HOURS:
+            for old in sorted(self.sums)[: len(self.sums) - _KEEP_HOURS]:
+                del self.sums[old]
+
+    def at(self, t: float) -> float | None:
+        """The mean of the newest hour at or before `t`, if within FRESH_S of it."""
+        hour = int(t // 3600)
+        for back in range(int(FRESH_S // 3600) + 1):
+            found = self.sums.get(hour - back)
+            if found is not None:
+                return found[0] / found[1]
+        return None
+
+    def mean(self, first_hour: int, last_hour: int) -> float | None:
+        values = [s / n for h, (s, n) in self.sums.items() if first_hour <= h <= last_hour]
+        return sum(values) / len(values) if values else None
+
+
+@dataclass
+class OutdoorTemperatures:
+    """Outdoor temperatures by source; `at(home, t)` picks the best one that is fresh."""
+
+    homes: dict[str, _Hourly] = field(default_factory=dict)
+    estate: _Hourly = field(default_factory=_Hourly)
+    weather: _Hourly = field(default_factory=_Hourly)
+
+    def observe(self, home: str, t: float, value: float) -> None:
+        """A reading of an outdoor sensor of `home`."""
+        self.homes.setdefault(home, _Hourly()).add(t, value)
+        self.estate.add(t, value)
+
+    def forecast(self, hours: dict[int, float]) -> None:
+        """A weather service's hourly temperatures (clock hour since the epoch -> °C)."""
+        for hour, value in hours.items():
+            self.weather.set(hour, value)
+
+    def at(self, home: str, t: float) -> Outdoor | None:
+        own = self.homes.get(home)
+        for source, series in (
+            ("home sensor", own),
+            ("estate sensor", self.estate),
+            ("weather service", self.weather),
+        ):
+            value = series.at(t) if series is not None else None
+            if value is not None:
+                return Outdoor(value, source)
+        return None
+
+    def daily_means(self, home: str, t: float, days: int) -> list[float | None]:
+        """Mean outdoor temperature of each of the `days` whole days before `t`, newest first
+        (for TM52's running mean); None for a day no source covers."""
+        today = int(t // 86400)
+        out: list[float | None] = []
+        own = self.homes.get(home)
+        for back in range(1, days + 1):
+            first = (today - back) * 24
+            value = None
+            for series in (own, self.estate, self.weather):
+                if series is not None and (value := series.mean(first, first + 23)) is not None:
+                    break
+            out.append(value)
+        return out

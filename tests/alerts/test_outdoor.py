@@ -1,0 +1,209 @@
+"""Issue 12, item 2: the outdoor temperature comes from somewhere real, or is not guessed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, cast
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from alerts.findings import Finding
+from alerts.outdoor import Outdoor, OutdoorTemperatures
+from alerts.rules.environment import RoomState, on_readings
+from alerts.service import AlertsWorker
+from alerts.thresholds import Thresholds
+from alerts.weather import WeatherError, fetch_open_meteo
+from hof.mqtt import Delivery
+from hof.senml import Record
+from hof.settings import Settings
+
+H = 3600.0
+JULY = datetime(2026, 7, 14, tzinfo=UTC).timestamp()
+
+
+def _july_bedroom(outdoor: Outdoor | float | None, hours: float = 36.0) -> list[Finding]:
+    """23 °C and 65 % RH: well inside BS 5250's normal range."""
+    state, th, found = RoomState("H1", "bedroom"), Thresholds(), []
+    t = JULY
+    while t <= JULY + hours * H:
+        records = [
+            Record("H1", "env", "temperature", round(t * 1000), 23.0),
+            Record("H1", "env", "humidity", round(t * 1000), 65.0),
+        ]
+        found += [
+            f for f in on_readings(state, records, th, outdoor) if f.rule.name == "damp_mould"
+        ]
+        t += 300
+    return found
+
+
+def test_a_july_bedroom_with_no_outdoor_source_raises_no_damp_case() -> None:
+    """Today the wall is estimated with 5 °C outside all year: significant damp after 20 h."""
+    assert _july_bedroom(None) == []
+
+
+def test_a_july_bedroom_with_a_real_outdoor_temperature_raises_no_damp_case() -> None:
+    assert _july_bedroom(Outdoor(17.0, "home sensor")) == []
+
+
+def test_the_case_says_where_the_outdoor_figure_came_from_or_that_there_was_none() -> None:
+    state, th = RoomState("H1", "bedroom"), Thresholds()
+    found: list[Finding] = []
+    for k in range(30 * 12):  # a cold, wet winter bedroom: humidity alone raises it
+        t_ms = round((JULY + k * 300) * 1000)
+        found += on_readings(
+            state,
+            [
+                Record("H1", "env", "temperature", t_ms, 16.0),
+                Record("H1", "env", "humidity", t_ms, 80.0),
+            ],
+            th,
+            None,
+        )
+    case = next(f for f in found if f.rule.name == "damp_mould")
+    assert "wall surface not estimated (no outdoor temperature" in case.summary
+    assert case.evidence["outdoor_source"] is None
+    assert case.evidence["surface_rh"] is None
+    state = RoomState("H1", "bedroom")
+    found = []
+    for k in range(30 * 12):
+        t_ms = round((JULY + k * 300) * 1000)
+        found += on_readings(
+            state,
+            [
+                Record("H1", "env", "temperature", t_ms, 16.0),
+                Record("H1", "env", "humidity", t_ms, 80.0),
+            ],
+            th,
+            Outdoor(4.0, "weather service"),
+        )
+    case = next(f for f in found if f.rule.name == "damp_mould")
+    assert case.evidence["outdoor_source"] == "weather service"
+    assert "estimated wall surface RH" in case.summary
+
+
+def test_sources_in_order_and_only_while_fresh() -> None:
+    out = OutdoorTemperatures()
+    assert out.at("H1", JULY) is None
+    out.forecast({int(JULY // 3600): 15.0})
+    assert out.at("H1", JULY + 600) == Outdoor(15.0, "weather service")
+    out.observe("H2", JULY, 17.0)  # another home's sensor: the estate's figure
+    assert out.at("H1", JULY + 600) == Outdoor(17.0, "estate sensor")
+    out.observe("H1", JULY + 60, 18.0)
+    out.observe("H1", JULY + 120, 19.0)
+    assert out.at("H1", JULY + 600) == Outdoor(18.5, "home sensor")
+    assert out.at("H1", JULY + 5 * H) is None  # hours old: says nothing about now
+
+
+# -- the weather service: a local server speaking Open-Meteo's documented format ------------
+
+
+class _OpenMeteo(BaseHTTPRequestHandler):
+    asked: ClassVar[list[dict[str, list[str]]]] = []
+    iso = False
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        if url.path != "/v1/forecast":
+            self.send_error(404)
+            return
+        query = parse_qs(url.query)
+        type(self).asked.append(query)
+        now_hour = int(time.time() // 3600)
+        hours = [(now_hour - 48 + k) * 3600 for k in range(72)]
+        stamps: list[Any] = hours
+        if self.iso:
+            stamps = [datetime.fromtimestamp(h, UTC).strftime("%Y-%m-%dT%H:%M") for h in hours]
+        body = {
+            "latitude": float(query["latitude"][0]),
+            "longitude": float(query["longitude"][0]),
+            "generationtime_ms": 0.05,
+            "utc_offset_seconds": 0,
+            "timezone": "GMT",
+            "timezone_abbreviation": "GMT",
+            "elevation": 60.0,
+            "hourly_units": {"time": "iso8601" if self.iso else "unixtime", "temperature_2m": "°C"},
+            "hourly": {
+                "time": stamps,
+                "temperature_2m": [None if k == 0 else 11.5 for k in range(72)],
+            },
+        }
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def open_meteo() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenMeteo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _OpenMeteo.asked.clear()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+async def test_open_meteo_hourly_temperatures_are_read(open_meteo: str) -> None:
+    async with httpx.AsyncClient() as client:
+        hours = await fetch_open_meteo(client, open_meteo, 53.8, -1.55)
+        _OpenMeteo.iso = True
+        try:
+            iso_hours = await fetch_open_meteo(client, open_meteo, 53.8, -1.55)
+        finally:
+            _OpenMeteo.iso = False
+    asked = _OpenMeteo.asked[0]
+    assert asked["hourly"] == ["temperature_2m"]
+    assert asked["latitude"] == ["53.8"]
+    assert len(hours) == 71  # the null hour is no figure
+    assert set(hours.values()) == {11.5}
+    assert hours == iso_hours
+    assert int(time.time() // 3600) in hours
+
+
+async def test_a_weather_service_that_is_down_or_speaks_otherwise_is_an_error(
+    open_meteo: str,
+) -> None:
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(WeatherError):
+            await fetch_open_meteo(client, open_meteo + "/elsewhere", 53.8, -1.55)
+        with pytest.raises(WeatherError):
+            await fetch_open_meteo(client, "http://127.0.0.1:9", 53.8, -1.55, timeout_s=2)
+
+
+def _reading(topic: str, pack: list[dict[str, Any]]) -> Delivery:
+    return Delivery(topic, json.dumps(pack).encode(), 1, False, 1, time.time(), cast(Any, None))
+
+
+async def test_the_worker_takes_the_outdoor_sensor_then_the_weather_service(
+    settings: Settings, home_id: str, open_meteo: str
+) -> None:
+    cfg = settings.alerts.model_copy(update={"weather_url": open_meteo})
+    worker = AlertsWorker(settings.model_copy(update={"alerts": cfg}))
+    now = time.time()
+    async with httpx.AsyncClient() as client:
+        assert await worker.weather_once(client) is True
+    assert worker.outdoor.at(home_id, now) == Outdoor(11.5, "weather service")
+    worker.room_watcher.rooms[(home_id, "out-1")] = "outdoor"
+    pack = [{"bn": "out-1/", "bt": now, "n": "temperature", "u": "Cel", "v": -3.0}]
+    for k in range(3 * 12):  # three hours of frost outside: no "excess cold" in the garden
+        pack[0]["bt"] = now - 3 * H + k * 300
+        found = worker._evaluate(_reading(f"hof/v1/{home_id}/out-1/reading", pack))
+        assert [f for f in found if f.rule.name == "excess_cold"] == []
+    assert worker.outdoor.at(home_id, now) == Outdoor(-3.0, "home sensor")
+    assert (home_id, "outdoor") not in worker.rooms
+    worker.store.close()
