@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import structlog
 
 from gateway.clock import clock_synced
-from gateway.escalation import ALERTING, Alert, Escalation
+from gateway.escalation import Alert, Escalation, is_alerting
 from gateway.packs import Pack, build_packs
 from gateway.registry import Registry as Devices
 from gateway.store import PutResult, QueueStats, QueueStore
@@ -42,6 +42,12 @@ T = TypeVar("T")
 # How long a graceful stop keeps forwarding the queue before leaving the rest on disk.
 DRAIN_GRACE_S = 5.0
 OFFLINE = b'{"state":"offline"}'
+# What the device may say or show for each of the gateway's own notice states (CONTRACT.md).
+NOTICE_TEXT = {
+    "escalated-locally": "No internet: your call was passed on another way",
+    "escalation-failed": "No internet and the call could not be passed on",
+    "queued": "No internet: your call will be sent when it is back",
+}
 
 
 class Gateway:
@@ -69,7 +75,11 @@ class Gateway:
             offline_after_intervals=cfg.offline_after_intervals,
         )
         self.escalation = Escalation(
-            cfg.escalation_command, cfg.escalation_webhook, cfg.escalation_timeout_s
+            cfg.escalation_command,
+            cfg.escalation_webhook,
+            cfg.escalation_timeout_s,
+            attempts=cfg.escalation_attempts,
+            backoff_s=cfg.escalation_backoff_s,
         )
         self._alerts: dict[tuple[str, str, int], asyncio.Task[None]] = {}
         self._escalating = asyncio.Semaphore(4)
@@ -273,7 +283,7 @@ class Gateway:
             alerts.extend(
                 Alert(self.home, r.device, r.name, r.time_ms, r.value)
                 for r in records
-                if isinstance(r.value, str) and ALERTING.get(r.name) == r.value
+                if isinstance(r.value, str | bool) and is_alerting(r.name, r.value)
             )
         elif channel is Channel.STATUS and topic.device != "gateway":
             self.m_messages.inc(channel=channel.value)
@@ -320,10 +330,12 @@ class Gateway:
                 notice: dict[str, object] = {
                     "alert": alert.name,
                     "state": state,
+                    "text": NOTICE_TEXT[state],
                     "via": list(outcome.via),
+                    "attempts": dict(outcome.attempts),
                 }
             else:
-                notice = {"alert": alert.name, "state": "queued"}
+                notice = {"alert": alert.name, "state": "queued", "text": NOTICE_TEXT["queued"]}
                 self.m_escalations.inc(result="queued")
         notice["ts"] = round(time.time(), 3)
         target = str(Topic(self.home, alert.device, Channel.NOTICE))

@@ -1,8 +1,10 @@
-"""When the internet is down a fall still reaches someone: a local hook and a webhook run, and
-the pendant is told; bad input is dead-lettered on the home broker with its reason."""
+"""When the internet is down a fall, a help call, smoke or a leak still reaches someone: a local
+hook and a webhook run, retried with backoff, and the device is told; bad input is dead-lettered
+on the home broker with its reason."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import threading
@@ -29,16 +31,27 @@ with open(sys.argv[1], "a") as out:
 
 
 class Webhook:
-    """A real HTTP server on loopback that records what it is sent."""
+    """A real HTTP server on loopback that records what it is sent; it answers 503 to the
+    first `failing` posts (each post's time is kept in `tries`)."""
 
     def __init__(self) -> None:
         received: list[dict[str, Any]] = []
         self.received = received
+        self.tries: list[float] = []
+        self.failing = 0
+        hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
+                body = json.loads(self.rfile.read(length))
+                hook.tries.append(time.monotonic())
+                if hook.failing > 0:
+                    hook.failing -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                received.append(body)
                 self.send_response(204)
                 self.end_headers()
 
@@ -169,3 +182,63 @@ def test_notices_and_configs_from_the_platform_reach_the_home(home: Home) -> Non
     late = home.recorder(f"hof/v1/{home.id}/pendant-1/config", on_platform=False)
     assert until(lambda: bool(late.messages), 5)
     assert late.messages[0][1:] == (config, True)
+
+
+def test_smoke_and_a_leak_without_internet_are_escalated_locally_too(
+    home: Home, webhook: Webhook
+) -> None:
+    home.platform.broker.stop()
+    gateway = home.gateway(HOF_GATEWAY__ESCALATION_WEBHOOK=webhook.url)
+    gateway.start()
+    notices = home.recorder(f"hof/v1/{home.id}/+/notice", on_platform=False)
+    alarm, probe = home.device("smoke-1"), home.device("leak-1")
+    at = round(time.time(), 3)
+    probe.publish("event", [{"bn": "leak-1/", "bt": at, "n": "leak", "vb": False}])  # dry: no
+    alarm.publish("event", [{"bn": "smoke-1/", "bt": at, "n": "smoke", "vb": True}])
+    probe.publish("event", [{"bn": "leak-1/", "bt": at + 1, "n": "leak", "vb": True}])
+    assert until(lambda: len(notices.on("notice")) == 2, 15), gateway.log_tail()
+    by_device = {t.split("/")[3]: body for t, body in notices.on("notice")}
+    assert by_device["smoke-1"]["state"] == "escalated-locally"
+    assert by_device["leak-1"]["state"] == "escalated-locally"
+    assert by_device["leak-1"]["text"]
+    posted = sorted((b["alert"], b["device"], b["value"]) for b in webhook.received)
+    assert posted == [("leak", "leak-1", True), ("smoke", "smoke-1", True)]
+    time.sleep(1)
+    assert len(webhook.received) == 2  # "dry again" is not an alarm
+
+
+def test_a_failing_route_is_retried_with_backoff_and_the_retries_are_bounded(
+    home: Home, webhook: Webhook
+) -> None:
+    home.platform.broker.stop()
+    gateway = home.gateway(
+        HOF_GATEWAY__ESCALATION_WEBHOOK=webhook.url,
+        HOF_GATEWAY__ESCALATION_ATTEMPTS="3",
+        HOF_GATEWAY__ESCALATION_BACKOFF_S="0.5",
+    )
+    gateway.start()
+    notices = home.recorder(f"hof/v1/{home.id}/+/notice", on_platform=False)
+    pendant = home.device("pendant-1")
+    at = round(time.time(), 3)
+    webhook.failing = 2  # the route's far end is busy twice, then takes it
+    pendant.publish("event", [{"bn": "pendant-1/", "bt": at, "n": "fall", "vs": "detected"}])
+    assert until(lambda: bool(notices.on("notice")), 20), gateway.log_tail()
+    notice = notices.on("notice")[0][1]
+    assert notice["state"] == "escalated-locally", notice  # one try would have failed
+    assert (notice["state"], notice["via"], notice["attempts"]) == (
+        "escalated-locally",
+        ["webhook"],
+        {"webhook": 3},
+    )
+    assert len(webhook.tries) == 3
+    gaps = [b - a for a, b in itertools.pairwise(webhook.tries)]
+    assert 0.35 < gaps[0] < gaps[1], gaps  # backing off: about 0.5 s, then about 1 s
+
+    webhook.failing = 100  # never answers well: three tries, then the pendant is told
+    webhook.tries.clear()
+    pendant.publish("event", [{"bn": "pendant-1/", "bt": at + 5, "n": "button", "vs": "pressed"}])
+    assert until(lambda: len(notices.on("notice")) == 2, 20), gateway.log_tail()
+    failed = notices.on("notice")[1][1]
+    assert (failed["state"], failed["attempts"]) == ("escalation-failed", {"webhook": 3})
+    time.sleep(2)
+    assert len(webhook.tries) == 3
