@@ -1,60 +1,168 @@
-"""Where an unacknowledged responder alert is on the escalation ladder, and who is next.
+"""What the notifier actually did for a responder alert: who was told, how, with what result.
 
-The ladder is the landlord's policy (settings.dashboard.escalation: after so long, whom); the
-state is computed from the alert's own times, so every page, API client and (later) the
-notifier agree without a clock of their own. Acknowledging stops it.
+Screens say what happened, not what should have (docs/DESIGN.md): every line here is a
+delivery attempt the notifier recorded in the alert store (`notify_attempt`, read through
+`hof.alertstore.notifications.attempts_for`), and "acknowledged by" comes from the alert's own
+history, with the way it came (the dashboard, the link in a message, an SMS reply). Nothing is
+derived from the clock: an alert nobody has been told of reads "Nobody contacted yet" however
+long it has been open. (This module used to compute "With team lead" from the time since the
+alert was raised, although nobody had been contacted.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from hof.alertstore import AlertView, Audience, State
-from hof.settings import EscalationStep
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
-__all__ = ["Escalation", "countdown", "escalation_of"]
+from hof.alertstore import AlertView, Audience, State
+from hof.alertstore import notifications as n
+from hof.alertstore.models import AlertHistory, AttemptStatus
+from hof.alertstore.vocabulary import Action
+
+__all__ = [
+    "CHANNEL_WORDS",
+    "AttemptLine",
+    "Escalation",
+    "Notifications",
+    "escalation_of",
+    "escalations",
+    "notifications_for",
+]
+
+# How each channel reads on a screen.
+CHANNEL_WORDS: dict[str, str] = {
+    "webhook": "webhook",
+    "email": "email",
+    "notify_sms": "text message",
+    "notify_email": "email (GOV.UK Notify)",
+    "scaip": "alarm receiving centre (SCAIP)",
+    "device_notice": "notice to the tenant's device",
+}
+# How an acknowledgement came in (the `via` of its history entry; none: a person signed in).
+VIA_WORDS: dict[str, str] = {
+    "dashboard": "the dashboard",
+    "link": "the link in a message",
+    "sms": "an SMS reply",
+    "scaip": "the alarm receiving centre",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLine:
+    """One recorded delivery attempt, in words a responder reads."""
+
+    level: int
+    repeat: int
+    channel: str  # the adapter's name: webhook, email, notify_sms, notify_email, scaip, ...
+    channel_words: str
+    recipient: str
+    address: str
+    attempt: int
+    status: str  # sent, delivered, failed
+    detail: str
+    at: dt.datetime
+    delivered_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notifications:
+    """What the store holds for one alert: its attempts and how it was acknowledged."""
+
+    attempts: tuple[n.AttemptView, ...] = ()
+    acknowledged_via: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Escalation:
     stopped: bool
-    reached: tuple[str, ...]
-    next_to: str | None
-    next_at: dt.datetime | None
+    attempts: tuple[AttemptLine, ...]
+    reached: tuple[str, ...]  # recipients a message was handed to or delivered to, in order
+    acknowledged_by: str | None
+    acknowledged_via: str | None
     text: str
 
 
-def countdown(seconds: float) -> str:
-    """0:42, 12:05, 1:02:05: minutes and seconds, hours when it is that long."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+def notifications_for(engine: Engine, alert_ids: Collection[int]) -> dict[int, Notifications]:
+    """Attempts and the acknowledgement's channel for each alert (absent: nothing recorded)."""
+    ids = list(alert_ids)
+    if not ids:
+        return {}
+    with n.transaction(engine, write=False) as session:
+        attempts = n.attempts_for(session, ids)
+        acks = session.execute(
+            sa.select(AlertHistory.alert_id, AlertHistory.detail)
+            .where(AlertHistory.alert_id.in_(ids), AlertHistory.action == Action.ACKNOWLEDGED)
+            .order_by(AlertHistory.id)
+        ).all()
+    via: dict[int, str] = {}
+    for alert_id, detail in acks:
+        # The last acknowledgement is the one that stands (a reopened alert is acked again).
+        via[alert_id] = str((detail or {}).get("via") or "dashboard")
+    return {
+        i: Notifications(tuple(attempts.get(i, ())), via.get(i))
+        for i in ids
+        if i in attempts or i in via
+    }
 
 
-def escalation_of(
-    alert: AlertView, steps: Sequence[EscalationStep], now: dt.datetime
-) -> Escalation | None:
+def _line(a: n.AttemptView) -> AttemptLine:
+    return AttemptLine(
+        level=a.level,
+        repeat=a.repeat,
+        channel=a.channel,
+        channel_words=CHANNEL_WORDS.get(a.channel, a.channel.replace("_", " ")),
+        recipient=a.recipient_name,
+        address=a.recipient_address,
+        attempt=a.attempt,
+        status=a.status.value,
+        detail=a.detail,
+        at=a.at,
+        delivered_at=a.delivered_at,
+    )
+
+
+def _contacts(attempts: Sequence[n.AttemptView]) -> tuple[str, ...]:
+    reached = [a.recipient_name for a in attempts if a.status is not AttemptStatus.FAILED]
+    return tuple(dict.fromkeys(reached))
+
+
+def escalation_of(alert: AlertView, notes: Notifications | None) -> Escalation | None:
     """None for alerts that do not escalate (housing officers' cases)."""
-    if alert.audience is Audience.HOUSING_OFFICER or not steps:
+    if alert.audience is Audience.HOUSING_OFFICER:
         return None
-    ladder = sorted(steps, key=lambda s: s.after_s)
-    raised = alert.first_raised_at
-    if alert.state is State.RESOLVED:
-        return Escalation(True, (), None, None, "Resolved: escalation ended")
+    notes = notes or Notifications()
+    lines = tuple(_line(a) for a in notes.attempts)
+    reached = _contacts(notes.attempts)
+    failed = tuple(
+        dict.fromkeys(
+            a.recipient_name
+            for a in notes.attempts
+            if a.status is AttemptStatus.FAILED and a.recipient_name not in reached
+        )
+    )
+    via = notes.acknowledged_via
     if alert.acknowledged_at is not None:
-        at = alert.acknowledged_at
-        reached = tuple(s.to for s in ladder if raised + dt.timedelta(seconds=s.after_s) <= at)
-        who = alert.acknowledged_by or "someone"
-        return Escalation(True, reached, None, None, f"Acknowledged by {who}: escalation stopped")
-    elapsed = (now - raised).total_seconds()
-    reached = tuple(s.to for s in ladder if s.after_s <= elapsed)
-    upcoming = next((s for s in ladder if s.after_s > elapsed), None)
-    current = f"With {reached[-1]}" if reached else "Not yet sent"
-    if upcoming is None:
-        return Escalation(False, reached, None, None, f"{current} (last step)")
-    due = raised + dt.timedelta(seconds=upcoming.after_s)
-    text = f"{current}; next: {upcoming.to} in {countdown((due - now).total_seconds())}"
-    return Escalation(False, reached, upcoming.to, due, text)
+        how = f" via {VIA_WORDS.get(via, via)}" if via else ""
+        head = f"Acknowledged by {alert.acknowledged_by or 'someone'}{how}"
+    else:
+        head = ""
+    told = f"Told {', '.join(reached)}" if reached else "Nobody contacted yet"
+    if failed:
+        told += f"; could not reach {', '.join(failed)}"
+    if alert.state is State.RESOLVED:
+        text = f"Resolved; {told[0].lower()}{told[1:]}" if lines else "Resolved"
+        return Escalation(True, lines, reached, alert.acknowledged_by, via, text)
+    if head:
+        return Escalation(True, lines, reached, alert.acknowledged_by, via, f"{head}. {told}")
+    return Escalation(False, lines, reached, None, None, told)
+
+
+def escalations(
+    alerts: Sequence[AlertView], notes: Mapping[int, Notifications]
+) -> dict[int, Escalation | None]:
+    """`escalation_of` for each alert, by id."""
+    return {a.id: escalation_of(a, notes.get(a.id)) for a in alerts}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -15,7 +15,7 @@ from dashboard.actions import LIVE_STATES, Action, act, visible_alert, visible_f
 from dashboard.api.models import AlertOut, EscalationOut
 from dashboard.context import Context
 from dashboard.deps import ApiUser, Ctx
-from dashboard.escalation import escalation_of
+from dashboard.escalation import escalation_of, notifications_for
 from dashboard.live import sse_stream
 from hof.alertstore import (
     AlertStoreError,
@@ -36,10 +36,25 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _out(ctx: Context, a: AlertView, history: tuple[HistoryEntry, ...] | None = None) -> AlertOut:
-    esc = escalation_of(a, ctx.settings.dashboard.escalation, dt.datetime.now(dt.UTC))
-    escalation = EscalationOut.model_validate(esc, from_attributes=True) if esc else None
-    return AlertOut.of(a, history, escalation)
+def _outs(
+    ctx: Context, alerts: Sequence[AlertView], history: tuple[HistoryEntry, ...] | None = None
+) -> list[AlertOut]:
+    """The alerts as the API shows them, each with the attempts the notifier recorded (one
+    read of the store for the lot; blocking: call it in a worker thread)."""
+    notes = notifications_for(ctx.engine, [a.id for a in alerts])
+    out = []
+    for a in alerts:
+        esc = escalation_of(a, notes.get(a.id))
+        escalation = EscalationOut.model_validate(esc, from_attributes=True) if esc else None
+        out.append(AlertOut.of(a, history, escalation))
+    return out
+
+
+async def _out(
+    ctx: Context, a: AlertView, history: tuple[HistoryEntry, ...] | None = None
+) -> AlertOut:
+    [one] = await run_in_threadpool(_outs, ctx, [a], history)
+    return one
 
 
 class AlertsPage(BaseModel):
@@ -91,9 +106,8 @@ async def list_alerts(
             detail={"state": state, "home": home, "patch": patch or []},
         )
     )
-    return AlertsPage(
-        items=[_out(ctx, a) for a in page.items], total=page.total, limit=limit, offset=offset
-    )
+    items = await run_in_threadpool(_outs, ctx, page.items)
+    return AlertsPage(items=items, total=page.total, limit=limit, offset=offset)
 
 
 @router.get(
@@ -130,7 +144,7 @@ async def get_alert(alert_id: int, ctx: Ctx, who: ApiUser) -> AlertOut:
             ctx.engine, who, "view_alert", home=detail.alert.home, subject=f"alert {alert_id}"
         )
     )
-    return _out(ctx, detail.alert, detail.history)
+    return await _out(ctx, detail.alert, detail.history)
 
 
 async def _act(ctx: Context, who: Any, alert_id: int, action: Action, **kw: Any) -> AlertOut:
@@ -142,7 +156,7 @@ async def _act(ctx: Context, who: Any, alert_id: int, action: Action, **kw: Any)
         raise HTTPException(422, str(exc)) from exc
     if view is None:
         raise HTTPException(404, f"no alert {alert_id} that you may see")
-    return _out(ctx, view)
+    return await _out(ctx, view)
 
 
 @router.post(

@@ -15,7 +15,7 @@ from dashboard.api.models import AlertOut, EscalationOut
 from dashboard.context import Context
 from dashboard.deps import ApiUser, Ctx
 from dashboard.devices import FleetFilter, FleetSummary, fleet_summary
-from dashboard.escalation import escalation_of
+from dashboard.escalation import Notifications, escalation_of, notifications_for
 from dashboard.estate import find_home
 from dashboard.homeview import DeviceRow, HomeAlert, home_alerts, home_devices
 from dashboard.series import RANGES, home_series, rooms_now, thresholds
@@ -104,8 +104,10 @@ class AlertsOut(BaseModel):
     items: list[AlertOut]
 
 
-def alert_out(ctx: Context, a: HomeAlert, now: dt.datetime) -> AlertOut:
-    esc = escalation_of(a.alert, ctx.settings.dashboard.escalation, now)
+def alert_out(
+    ctx: Context, a: HomeAlert, now: dt.datetime, notes: Notifications | None = None
+) -> AlertOut:
+    esc = escalation_of(a.alert, notes)
     escalation = EscalationOut.model_validate(esc, from_attributes=True) if esc else None
     return AlertOut.of(a.alert, a.history, escalation)
 
@@ -121,7 +123,8 @@ async def get_home_alerts(home_id: str, ctx: Ctx, who: ApiUser) -> AlertsOut:
     alerts = await run_in_threadpool(home_alerts, ctx, who, home_id)
     await run_in_threadpool(lambda: audit.record(ctx.engine, who, "view_alerts", home=home_id))
     now = dt.datetime.now(dt.UTC)
-    return AlertsOut(items=[alert_out(ctx, a, now) for a in alerts])
+    notes = await run_in_threadpool(notifications_for, ctx.engine, [a.alert.id for a in alerts])
+    return AlertsOut(items=[alert_out(ctx, a, now, notes.get(a.alert.id)) for a in alerts])
 
 
 class DeviceOut(BaseModel):

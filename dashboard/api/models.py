@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from hof.alertstore import AlertView, HistoryEntry
 
-__all__ = ["AlertOut", "ClocksOut", "EscalationOut", "HistoryOut"]
+__all__ = ["AlertOut", "AttemptOut", "ClocksOut", "EscalationOut", "HistoryOut"]
 
 
 class HistoryOut(BaseModel):
@@ -38,14 +38,34 @@ class ClocksOut(BaseModel):
     further_works_started_at: dt.datetime | None
 
 
+class AttemptOut(BaseModel):
+    """One delivery attempt the notifier made and recorded (channel, recipient, result)."""
+
+    level: int
+    repeat: int
+    channel: str  # webhook, email, notify_sms, notify_email, scaip, device_notice
+    channel_words: str
+    recipient: str
+    address: str
+    attempt: int
+    status: str  # sent, delivered, failed
+    detail: str
+    at: dt.datetime
+    delivered_at: dt.datetime | None
+
+
 class EscalationOut(BaseModel):
-    """Who an unacknowledged alert has reached on the escalation ladder, and who is next."""
+    """What the notifier actually did: every attempt, who was reached, how it was acknowledged.
+
+    Recorded facts only; nothing here is computed from the time since the alert was raised.
+    """
 
     stopped: bool
     reached: list[str]
-    next_to: str | None
-    next_at: dt.datetime | None
+    acknowledged_by: str | None
+    acknowledged_via: str | None
     text: str
+    attempts: list[AttemptOut]
 
 
 class AlertOut(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard import audit
 from dashboard.deps import Ctx, PageUser
-from dashboard.escalation import escalation_of
+from dashboard.escalation import escalation_of, notifications_for
 from dashboard.homeview import load_home
 from dashboard.series import RANGES, Series, home_series, thresholds
 from dashboard.templating import render
@@ -103,7 +102,8 @@ async def home_page(
     await run_in_threadpool(
         lambda: audit.record(ctx.engine, who, "view_home", home=home_id, detail={"range": range})
     )
-    now = dt.datetime.now(dt.UTC)
+    ids = [a.alert.id for a in view.alerts]
+    notes = await run_in_threadpool(notifications_for, ctx.engine, ids)
     return render(
         request,
         "home.html",
@@ -114,7 +114,7 @@ async def home_page(
         ranges=RANGE_LABELS,
         summary=_summary(series),
         chart_json=json.dumps(payload, separators=(",", ":")).replace("</", "<\\/"),
-        escalation={a.alert.id: escalation_of(a.alert, conf.escalation, now) for a in view.alerts},
+        escalation={a.alert.id: escalation_of(a.alert, notes.get(a.alert.id)) for a in view.alerts},
         case_categories={"damp_mould", "cold", "heat", "ventilation"},
         evidence_figures=evidence_figures,
     )

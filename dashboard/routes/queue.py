@@ -14,7 +14,7 @@ from dashboard.access import Principal, Role
 from dashboard.actions import PERSON_OUTCOMES, addresses, live_alerts
 from dashboard.context import Context
 from dashboard.deps import Ctx, page_roles
-from dashboard.escalation import escalation_of
+from dashboard.escalation import escalations, notifications_for
 from dashboard.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -25,14 +25,14 @@ QUEUE_ROWS = 200
 async def _rows(ctx: Context, who: Principal) -> dict[str, Any]:
     page = await run_in_threadpool(lambda: live_alerts(ctx, who, limit=QUEUE_ROWS))
     homes = await run_in_threadpool(addresses, ctx, {a.home for a in page.items})
+    notes = await run_in_threadpool(notifications_for, ctx.engine, [a.id for a in page.items])
     now = dt.datetime.now(dt.UTC)
     return {
         "alerts": page.items,
         "total": page.total,
         "homes": homes,
-        "escalation": {
-            a.id: escalation_of(a, ctx.settings.dashboard.escalation, now) for a in page.items
-        },
+        # What the notifier did for each alert, as recorded: never a ladder from the clock.
+        "escalation": escalations(page.items, notes),
         "outcomes": PERSON_OUTCOMES,
         "now": now,
     }

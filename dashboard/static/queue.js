@@ -1,6 +1,9 @@
 // The live queue: Server-Sent Events say something changed, the rows are fetched again and
 // swapped in place (no page reload), new alerts are announced to screen readers, actions are
-// sent without leaving the page, and escalation countdowns tick each second.
+// sent without leaving the page, and, once the responder turns it on with the button, a new
+// fall (or help call, or smoke) sounds a short tone made with the Web Audio API (no sound file
+// is fetched) and shows a browser notification. What each row says about escalation is what
+// the notifier recorded; nothing here counts down to a step nobody has taken.
 (function () {
   "use strict";
   var rows = document.getElementById("queue-rows");
@@ -26,7 +29,7 @@
         // Taken just before the swap: a note half typed, an outcome chosen or an open
         // "Assign or resolve" must survive another alert arriving.
         var open = {};
-        rows.querySelectorAll("details[open]").forEach(function (d) { var tr = d.closest("tr"); if (tr) open[tr.id] = true; });
+        rows.querySelectorAll("details[open][id]").forEach(function (d) { open[d.id] = true; });
         var values = {};
         rows.querySelectorAll("input[id], select[id], textarea[id]").forEach(function (el) {
           values[el.id] = el.type === "checkbox" || el.type === "radio" ? el.checked : el.value;
@@ -35,7 +38,7 @@
         var focused = active && rows.contains(active) && active.id;
         var caret = focused && typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd] : null;
         rows.innerHTML = html;
-        Object.keys(open).forEach(function (id) { var d = document.querySelector("#" + id + " details"); if (d) d.open = true; });
+        Object.keys(open).forEach(function (id) { var d = document.getElementById(id); if (d && rows.contains(d)) d.open = true; });
         Object.keys(values).forEach(function (id) {
           var el = document.getElementById(id);
           if (!el || !rows.contains(el)) return;
@@ -49,22 +52,97 @@
         var fresh = Object.keys(now).filter(function (id) { return !(id in known); });
         if (fresh.length) live.textContent = fresh.map(function (id) { return "New alert: " + now[id]; }).join(". ");
         known = now;
-        tick();
+        alertFor(fresh);
       })
       .catch(function () { status.textContent = "Could not refresh the queue; retrying."; })
       .finally(function () { busy = false; });
   }
 
-  function tick() {
-    var now = Date.now() / 1000;
-    rows.querySelectorAll("[data-next-at]").forEach(function (el) {
-      var left = Math.max(0, Math.round(parseFloat(el.dataset.nextAt) - now));
-      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
-      var clock = (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
-      el.textContent = el.dataset.current + "; next: " + el.dataset.nextTo + " in " + clock;
+  // -- sound and browser notification for new falls, after the responder opts in ----------
+  var ALERTING = { fall: true, button: true, smoke: true };
+  var optin = document.getElementById("queue-alerts");
+  var optinButton = document.getElementById("queue-alerts-on");
+  var optinStatus = document.getElementById("queue-alerts-status");
+  var audio = null;
+  var alertsOn = false;
+
+  function tone() {
+    // Two short beeps at 880 Hz, made here: no file to fetch, nothing outside the page's CSP.
+    if (!audio) return;
+    if (audio.state === "suspended") audio.resume();
+    var t = audio.currentTime;
+    [0, 0.3].forEach(function (start) {
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.type = "square";
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.0001, t + start);
+      gain.gain.exponentialRampToValueAtTime(0.2, t + start + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + start + 0.2);
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start(t + start);
+      osc.stop(t + start + 0.22);
+    });
+    document.documentElement.dataset.hofToneCount = String(Number(document.documentElement.dataset.hofToneCount || 0) + 1);
+  }
+
+  function notify(id, words) {
+    if (!window.Notification || Notification.permission !== "granted") return;
+    var n = new Notification("New alert: " + words, {
+      body: "Open the queue to acknowledge it.",
+      tag: "hof-alert-" + id,
+      requireInteraction: true,
+    });
+    n.onclick = function () {
+      window.focus();
+      var tr = document.getElementById("alert-" + id);
+      if (tr) tr.scrollIntoView({ block: "center" });
+      n.close();
+    };
+  }
+
+  function alertFor(fresh) {
+    if (!alertsOn) return;
+    var urgent = fresh.filter(function (id) {
+      var tr = rows.querySelector('tr[data-alert-id="' + id + '"]');
+      return tr && ALERTING[tr.dataset.category];
+    });
+    if (!urgent.length) return;
+    tone();
+    urgent.forEach(function (id) {
+      var tr = rows.querySelector('tr[data-alert-id="' + id + '"]');
+      notify(id, tr.dataset.announce);
     });
   }
-  setInterval(tick, 1000);
+
+  if (optin && optinButton) {
+    optin.hidden = false;
+    optinButton.addEventListener("click", function () {
+      if (alertsOn) {
+        alertsOn = false;
+        optinButton.textContent = "Sound and notify me of new falls";
+        optinStatus.textContent = "Sound and notifications are off.";
+        return;
+      }
+      // Made inside the click: browsers let a page play sound only after a gesture.
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (Ctx && !audio) audio = new Ctx();
+      alertsOn = true;
+      optinButton.textContent = "Turn off sound and notifications";
+      var said = "Sound is on for new falls, help calls and smoke.";
+      if (window.Notification && Notification.permission === "default") {
+        Notification.requestPermission().then(function (p) {
+          optinStatus.textContent = said + (p === "granted" ? " Browser notifications are on." : " Browser notifications were not allowed.");
+        });
+      } else if (window.Notification && Notification.permission === "granted") {
+        optinStatus.textContent = said + " Browser notifications are on.";
+      } else {
+        optinStatus.textContent = said + " This browser will not show notifications.";
+      }
+      tone();  // one beep now: the responder hears what it sounds like, and that it works
+    });
+  }
 
   document.addEventListener("submit", function (event) {
     var form = event.target;

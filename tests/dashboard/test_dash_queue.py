@@ -3,6 +3,7 @@ and a fall from a real device reaching an open queue without a reload."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import secrets
@@ -29,6 +30,7 @@ from hofsupport import AlertsProcess, Device
 from dashboard.access import Role
 from dashboard.accounts import create_token, create_user
 from hof.alertstore import AlertStore
+from hof.alertstore import notifications as n
 from hof.registry import HomeIn, upsert_homes
 from hof.stack import Stack
 
@@ -85,12 +87,77 @@ def test_alerts_api_by_role_and_patch(world: World) -> None:
         assert api.get(f"/api/v1/alerts/{south}").status_code == 404
         one = api.get(f"/api/v1/alerts/{north}").json()
         assert one["history"][0]["action"] == "raised"
-        assert one["escalation"]["text"].startswith("With on-duty responder; next: team lead in")
+        # Nobody has been told of it: the screen says so (it used to say "With on-duty
+        # responder; next: team lead in 1:59", a ladder computed from the clock).
+        assert one["escalation"]["text"] == "Nobody contacted yet"
+        assert one["escalation"]["attempts"] == []
     with world.estate.api("officer") as api:
         assert api.get(f"/api/v1/alerts/{north}").status_code == 404
         assert api.post(f"/api/v1/alerts/{north}/acknowledge").status_code == 404
         assert all(a["category"] != "fall" for a in api.get("/api/v1/alerts").json()["items"])
         assert api.get("/api/v1/alerts", params={"category": "fall"}).json()["items"] == []
+
+
+def _attempt(
+    store: AlertStore, alert: int, channel: str, name: str, address: str, status: str, ref: str
+) -> None:
+    with n.transaction(store.engine) as s:
+        n.record_attempt(
+            s,
+            alert_id=alert,
+            job_id=None,
+            level=0,
+            repeat=0,
+            channel=channel,
+            recipient_name=name,
+            recipient_address=address,
+            attempt=1,
+            status=status,
+            detail={"sent": "HTTP 200", "failed": "HTTP 503"}.get(status, ""),
+            provider_ref=ref,
+            idempotency_key=f"{alert}:0:0:{address}",
+            at=dt.datetime.now(dt.UTC),
+        )
+
+
+def test_the_api_and_the_queue_show_the_attempts_actually_made(world: World) -> None:
+    alert = _fall(world.store, world.north, "fall-attempts")
+    ref = f"notify-{secrets.token_hex(4)}"
+    _attempt(world.store, alert, "webhook", "Estate webhook", "http://127.0.0.1:9/h", "sent", "w1")
+    _attempt(world.store, alert, "notify_sms", "Sam Responder", "07700900123", "sent", ref)
+    _attempt(world.store, alert, "email", "Team lead", "lead@example.org", "failed", "m1")
+    now = dt.datetime.now(dt.UTC)
+    with n.transaction(world.store.engine) as s:
+        n.record_receipt(s, ref, "delivered", now)  # GOV.UK Notify's receipt came
+        _, code = n.issue_ack(
+            s, alert, "Sam Responder", "07700900123", secret=b"k", now=now, ttl=dt.timedelta(1)
+        )
+    with world.estate.api("responder") as api:
+        esc = api.get(f"/api/v1/alerts/{alert}").json()["escalation"]
+    assert esc["text"] == "Told Estate webhook, Sam Responder; could not reach Team lead"
+    assert [(a["channel"], a["recipient"], a["status"]) for a in esc["attempts"]] == [
+        ("webhook", "Estate webhook", "sent"),
+        ("notify_sms", "Sam Responder", "delivered"),
+        ("email", "Team lead", "failed"),
+    ]
+    assert esc["attempts"][1]["delivered_at"] is not None
+    with http_page(world.estate, "responder") as page:
+        html = page.get("/queue").text
+    row = html[html.index(f'id="alert-{alert}"') :]
+    row = row[: row.index("</tr>")]
+    assert "What was sent (3)" in row
+    assert "text message to Sam Responder" in row
+    assert "email to Team lead" in row
+    # Acknowledged by an SMS reply: who, and from which channel, on the API and the queue.
+    with n.transaction(world.store.engine) as s:
+        assert n.acknowledge_by_code(s, "07700900123", code, now, via="sms").ok
+    with world.estate.api("responder") as api:
+        listed = api.get("/api/v1/alerts", params={"limit": 500}).json()["items"]
+    [mine] = [a for a in listed if a["id"] == alert]
+    assert mine["escalation"]["acknowledged_via"] == "sms"
+    assert mine["escalation"]["text"].startswith("Acknowledged by Sam Responder via an SMS reply.")
+    with world.estate.api("officer") as api:  # still a fall: an officer never sees it
+        assert api.get(f"/api/v1/alerts/{alert}").status_code == 404
 
 
 def test_an_account_without_a_patch_sees_no_alert(world: World) -> None:
@@ -278,7 +345,9 @@ def test_a_fall_appears_in_an_open_queue_without_a_reload(
         pendant.close()
     assert page.evaluate("() => window.__stayed === true"), "the page reloaded"
     assert "New alert: Fall at 7 Pendant Way" in page.locator("#queue-live").inner_text()
-    assert "next: team lead in" in row.inner_text()
+    # Nobody has been told yet (no notifier runs here): no ladder computed from the clock.
+    assert "Nobody contacted yet" in row.inner_text()
+    assert "team lead" not in row.inner_text()
     screenshot(page, "queue-live-fall")
     row.get_by_role("button", name="Acknowledge").click()
     page.locator("tr", has_text="Fall detected by tc-live").get_by_text(
@@ -311,6 +380,69 @@ def test_a_fall_appears_in_an_open_queue_without_a_reload(
     )
     history = world.store.get(resolved.id).history
     assert history[-1].detail == {"outcome": "false_alarm", "note": "Helped up, no injury"}
+
+
+# Records each browser notification the page makes (Playwright cannot see the desktop's), and
+# any Content-Security-Policy violation.
+RECORD_NOTIFICATIONS = """
+window.__notes = [];
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__csp.push(e.violatedDirective + " " + e.blockedURI);
+});
+if (window.Notification) {
+  window.Notification = class extends window.Notification {
+    constructor(title, options) {
+      super(title, options);
+      var o = options || {};
+      window.__notes.push({ title: title, body: o.body, tag: o.tag });
+    }
+  };
+}
+"""
+
+
+def test_a_new_fall_sounds_and_notifies_once_the_responder_opts_in(
+    world: World, browser: Any
+) -> None:
+    page = sign_in(browser, world.estate, "responder")
+    page.context.grant_permissions(["notifications"], origin=world.estate.url)
+    page.context.add_init_script(RECORD_NOTIFICATIONS)
+    page.goto("/queue")
+    page.get_by_text("Live: new alerts appear here as they happen.").wait_for()
+    tones = "() => Number(document.documentElement.dataset.hofToneCount || 0)"
+    # Nothing sounds before the responder asks for it.
+    _fall(world.store, world.north, "fall-before-optin", "Fall detected by tc-quiet.")
+    page.locator("tr", has_text="Fall detected by tc-quiet").wait_for()
+    assert page.evaluate(tones) == 0
+    assert page.evaluate("() => window.__notes.length") == 0
+    page.get_by_role("button", name="Sound and notify me of new falls").click()
+    page.get_by_text("Browser notifications are on.").wait_for()
+    assert page.evaluate(tones) == 1  # a sample beep on opting in
+    axe_check(page)
+    _fall(world.store, world.north, "fall-notified", "Fall detected by tc-notify.")
+    page.locator("tr", has_text="Fall detected by tc-notify").wait_for()
+    page.wait_for_function("() => window.__notes.length >= 1")
+    [note] = page.evaluate("() => window.__notes")
+    assert note["title"] == "New alert: Fall-notified at 7 Pendant Way"  # the rule, the home
+    assert note["tag"].startswith("hof-alert-")
+    assert page.evaluate(tones) == 2
+    # A low battery is not an emergency: shown, but no sound and no notification.
+    world.store.raise_or_update(
+        home=world.north,
+        rule="low_battery",
+        rule_version=1,
+        category="low_battery",
+        audience="responder",
+        severity="watch",
+        summary="Battery low on tc-battery.",
+    )
+    page.locator("tr", has_text="Battery low on tc-battery").wait_for()
+    assert page.evaluate(tones) == 2
+    assert page.evaluate("() => window.__notes.length") == 1
+    assert page.evaluate("() => window.__csp") == []  # the page's CSP still holds
+    screenshot(page, "queue-alerts-on")
+    page.context.close()
 
 
 def test_a_fall_raised_while_the_stream_was_away_shows_when_it_reconnects(
