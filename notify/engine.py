@@ -334,7 +334,10 @@ class Notifier:
             with n.transaction(self.engine) as s:
                 return n.claim_due(s, self.owner, self.clock(), self.lease)
 
-        for job in await self._call(claim):
+        claimed = await self._call(claim)
+        if claimed:
+            log.debug("notify_claimed", jobs=[j.id for j in claimed])
+        for job in claimed:
             if job.id in self.running:
                 continue
             task = asyncio.create_task(self._run_job(job))
@@ -372,9 +375,10 @@ class Notifier:
             return n.finish(s, job.id, self.owner, self.clock(), state=state, note=note)
 
     async def _run_job(self, job: n.ClaimedJob) -> None:
-        log_ = log.bind(alert=job.alert_id, purpose=job.purpose.value, level=job.level)
+        log_ = log.bind(alert=job.alert_id, purpose=job.purpose.value, step=job.level)
         try:
             facts, home, policy, done = await self._call(self._load, job)
+            log_.debug("notify_job_loaded")
             outcome = await self._perform(job, facts, home, policy, done)
             state = JobState.CANCELLED if outcome.startswith("cancelled") else JobState.DONE
             await self._call(self._finish, job, state, outcome[:300])
@@ -466,6 +470,7 @@ class Notifier:
         todo = [(c, r, k) for c, r, k in todo if k not in done]
         people = [r for c, r, _ in todo if c != "device_notice"]
         tokens = await self._call(self._issue, facts, people) if people else {}
+        log.debug("notify_sending", alert=facts.id, step=job.level, recipients=len(todo))
         outcomes = await asyncio.gather(
             *(
                 self._send_one(job, facts, channel, recipient, key, tokens, notice)

@@ -23,7 +23,16 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from hof.stack.process import free_port
 
-__all__ = ["Hook", "Mailbox", "Received", "hook", "mailbox", "self_signed"]
+__all__ = [
+    "Hook",
+    "Mailbox",
+    "Received",
+    "hook",
+    "mailbox",
+    "open_hook",
+    "open_mailbox",
+    "self_signed",
+]
 
 
 @dataclass
@@ -81,16 +90,21 @@ def _handler(hook_ref: list[Hook]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def hook() -> Iterator[Hook]:
+def open_hook() -> Hook:
+    """A running receiver; `close()` it."""
     ref: list[Hook] = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
     server.daemon_threads = True
     ref.append(Hook(server))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield ref[0]
-    ref[0].close()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return ref[0]
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    opened = open_hook()
+    yield opened
+    opened.close()
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -143,9 +157,9 @@ class _Handler:
         return "250 OK"
 
 
-@pytest.fixture
-def mailbox(tmp_path: Path) -> Iterator[Mailbox]:
-    cert, key = self_signed(tmp_path)
+def open_mailbox(directory: Path) -> Mailbox:
+    """A running SMTP server requiring STARTTLS; `controller.stop()` it."""
+    cert, key = self_signed(directory)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     ref: list[Mailbox] = []
@@ -159,5 +173,11 @@ def mailbox(tmp_path: Path) -> Iterator[Mailbox]:
     )
     ref.append(Mailbox(controller, cert))
     controller.start()
-    yield ref[0]
-    controller.stop()
+    return ref[0]
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path) -> Iterator[Mailbox]:
+    opened = open_mailbox(tmp_path)
+    yield opened
+    opened.controller.stop()
