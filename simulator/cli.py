@@ -25,6 +25,7 @@ from hof.demo import parse_duration
 from hof.errors import ConfigError
 from hof.settings import Settings
 from simulator.estate import WARMUP_S, Estate
+from simulator.pendant import Pendants
 from simulator.publisher import Publisher, PublishError
 
 __all__ = ["add_arguments", "parse_time", "run"]
@@ -32,6 +33,7 @@ __all__ = ["add_arguments", "parse_time", "run"]
 log = structlog.get_logger(__name__)
 
 _PROGRESS_EVERY_S = 5.0
+_ANSWER_EVERY_S = 1.0  # a pendant's answer to a check goes out within this
 
 
 def parse_time(text: str) -> float:
@@ -199,6 +201,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         client_id=f"hof-simulate-{args.id_prefix}-{os.getpid()}-{secrets.token_hex(3)}",
         max_pending=args.max_pending,
     )
+    # The pendants show the notices the platform sends and answer most checks.
+    pendants = Pendants({home.id for home in estate.homes}, args.seed)
+    publisher.listen("hof/v1/+/+/notice", pendants.on_notice)
     stop = threading.Event()
     previous = _install_stop(stop)
     began = time.monotonic()
@@ -217,7 +222,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             publisher.publish(topic, payload, retain=True)
         for topic, payload in estate.statuses(time.time()):
             publisher.publish(topic, payload, retain=True)
-        return _publish(estate, publisher, args, start, deadline, stop)
+        return _publish(estate, publisher, args, start, deadline, stop, pendants)
     except PublishError as exc:
         log.error("simulate_failed", error=str(exc))
         return 1
@@ -234,6 +239,7 @@ def _publish(
     start: float,
     deadline: float,
     stop: threading.Event,
+    pendants: Pendants | None = None,
 ) -> int:
     homes = len(estate.homes)
     log.info("simulate_warming_up", homes=homes, days=WARMUP_S / 86_400)
@@ -256,9 +262,11 @@ def _publish(
     # Real time: each sample is published once its time has come, never before.
     live = _Progress(homes, "live")
     while not over():
+        for topic, payload in pendants.take_answers() if pendants else ():
+            publisher.publish(topic, payload)
         wait = simulation.next_time - time.time()
         if wait > 0:
-            stop.wait(min(wait, deadline - time.monotonic(), _PROGRESS_EVERY_S))
+            stop.wait(min(wait, deadline - time.monotonic(), _ANSWER_EVERY_S))
             continue
         for pack in simulation.packs_until(time.time(), 1):
             publisher.publish(pack.topic, pack.payload)

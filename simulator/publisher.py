@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -73,7 +74,9 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self._client = client
+        self._listeners: list[tuple[str, Callable[[str, bytes], None]]] = []
 
     # -- paho's thread -----------------------------------------------------------------------
 
@@ -87,7 +90,17 @@ class Publisher:
             broker=f"{self.settings.host}:{self.settings.port}",
             pending=self._pending,
         )
+        for topic_filter, _handler in self._listeners:
+            c.subscribe(topic_filter, qos=1)
         self._connected.set()
+
+    def _on_message(self, c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        for topic_filter, handler in self._listeners:
+            if paho.topic_matches_sub(topic_filter, message.topic):
+                try:
+                    handler(message.topic, bytes(message.payload))
+                except Exception:  # a listener's bug must not stop paho's thread
+                    log.exception("mqtt_listener_failed", topic=message.topic)
 
     def _on_disconnect(self, c: paho.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         self._connected.clear()
@@ -105,6 +118,11 @@ class Publisher:
             self._cond.notify_all()
 
     # -- the caller's thread -----------------------------------------------------------------
+
+    def listen(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None:
+        """Call `handler(topic, payload)` on paho's thread for each message on the filter
+        (subscribed on every connection); it must not block. Set before `connect`."""
+        self._listeners.append((topic_filter, handler))
 
     def connect(self) -> None:
         """Connect and wait for the broker's CONNACK; PublishError if refused or unreachable."""
