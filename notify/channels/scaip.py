@@ -35,10 +35,12 @@ __all__ = [
     "MrsFields",
     "ScaipChannel",
     "ScaipConfig",
+    "SipTarget",
     "build_mrq",
     "mrq_for",
     "parse_mrs",
     "scaip_ref",
+    "sip_target",
 ]
 
 CONTENT_TYPE: Final = "application/scaip+xml"
@@ -203,6 +205,27 @@ def parse_mrs(body: bytes) -> MrsFields | None:
 
 
 @dataclass(frozen=True, slots=True)
+class SipTarget:
+    """Where a MESSAGE goes: the user part of the request URI, host and UDP port."""
+
+    user: str
+    host: str
+    port: int = 5060
+
+
+_SIP_URI = re.compile(r"^sip:(?:([^@;>\s]+)@)?([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$")
+
+
+def sip_target(address: str) -> SipTarget | None:
+    """`sip:arc@192.0.2.10:5060` as a target; None when the address is not a SIP URI."""
+    match = _SIP_URI.match(address.strip())
+    if match is None:
+        return None
+    user, host, port = match.groups()
+    return SipTarget(user or "arc", host.strip("[]"), int(port) if port else 5060)
+
+
+@dataclass(frozen=True, slots=True)
 class _Response:
     status: int
     reason: str
@@ -315,9 +338,15 @@ class ScaipChannel:
         return int(self._transport.get_extra_info("sockname")[1])
 
     async def send(self, message: Message) -> Delivery:
-        """One alarm to the ARC; never raises for a delivery failure."""
+        """One alarm to the ARC (the recipient's SIP URI, else the configured ARC); never
+        raises for a delivery failure."""
         fields = mrq_for(message, self.config.controller_id)
-        return await self._exchange(fields)
+        target = sip_target(message.recipient.address) or self._default_target()
+        return await self._exchange(fields, target)
+
+    def _default_target(self) -> SipTarget:
+        c = self.config
+        return SipTarget(c.arc_user, c.arc_host, c.arc_port)
 
     async def heartbeat(self) -> Delivery:
         """One heartbeat (`mty` PI) so the ARC knows the link to this platform is alive."""
@@ -328,7 +357,7 @@ class ScaipChannel:
             mty="PI",
             stc=STATUS_CODES["test_primary"],
         )
-        return await self._exchange(fields)
+        return await self._exchange(fields, self._default_target())
 
     async def run_heartbeats(self, interval_s: float, stop: asyncio.Event) -> None:
         """A heartbeat every `interval_s` until `stop` is set; a failed one is tried next time."""
@@ -337,11 +366,11 @@ class ScaipChannel:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
-    async def _exchange(self, fields: MrqFields) -> Delivery:
+    async def _exchange(self, fields: MrqFields, target: SipTarget) -> Delivery:
         call_id = f"{secrets.token_hex(12)}@{self.config.local_host}"
         try:
             return await asyncio.wait_for(
-                self._transaction(fields, call_id), timeout=self.config.timeout_s
+                self._transaction(fields, call_id, target), timeout=self.config.timeout_s
             )
         except TimeoutError:
             return Delivery(
@@ -358,11 +387,13 @@ class ScaipChannel:
                 retryable=True,
             )
 
-    def _request(self, fields: MrqFields, call_id: str, branch: str, port: int) -> bytes:
+    def _request(
+        self, fields: MrqFields, call_id: str, branch: str, port: int, to: SipTarget
+    ) -> bytes:
         c = self.config
         self._cseq += 1
         body = build_mrq(fields)
-        target = f"sip:{c.arc_user}@{c.arc_host}:{c.arc_port}"
+        target = f"sip:{to.user}@{to.host}:{to.port}"
         head = (
             f"MESSAGE {target} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {c.local_host}:{port};branch={branch};rport\r\n"
@@ -376,7 +407,7 @@ class ScaipChannel:
         )
         return head.encode() + body
 
-    async def _transaction(self, fields: MrqFields, call_id: str) -> Delivery:
+    async def _transaction(self, fields: MrqFields, call_id: str, to: SipTarget) -> Delivery:
         transport, protocol = await self._endpoint()
         port = int(transport.get_extra_info("sockname")[1])
         branch = "z9hG4bK" + secrets.token_hex(8)
@@ -386,7 +417,7 @@ class ScaipChannel:
         protocol.mrs[fields.ref] = mrs_waiter
         try:
             final = await self._send_until_final(
-                transport, self._request(fields, call_id, branch, port), responses
+                transport, self._request(fields, call_id, branch, port, to), responses, to
             )
             if final.status >= 300:
                 return Delivery(
@@ -426,9 +457,10 @@ class ScaipChannel:
         transport: asyncio.DatagramTransport,
         request: bytes,
         responses: asyncio.Queue[_Response],
+        to: SipTarget,
     ) -> _Response:
         """Timer E retransmission until a final response; the caller's timeout bounds it."""
-        address = (self.config.arc_host, self.config.arc_port)
+        address = (to.host, to.port)
         interval = self.config.t1_s
         provisional = False
         transport.sendto(request, address)

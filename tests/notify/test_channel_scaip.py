@@ -24,10 +24,12 @@ from notify.channels.base import DeliveryStatus, Message, Recipient
 from notify.channels.scaip import (
     ScaipChannel,
     ScaipConfig,
+    SipTarget,
     build_mrq,
     mrq_for,
     parse_mrs,
     scaip_ref,
+    sip_target,
 )
 
 SCENARIO = Path(__file__).with_name("scaip_arc.xml")
@@ -114,7 +116,9 @@ def arc(tmp_path: Path) -> Iterator[Callable[[int], Arc]]:
         one.stop()
 
 
-def _message(kind: str = "fall", key: str = "41:2:0:arc", device: str = "pendant-1") -> Message:
+def _message(
+    kind: str = "fall", key: str = "41:2:0:arc", device: str = "pendant-1", address: str = "ARC"
+) -> Message:
     return Message(
         alert_id=41,
         home="HOME-0042",
@@ -122,7 +126,7 @@ def _message(kind: str = "fall", key: str = "41:2:0:arc", device: str = "pendant
         level=2,
         subject="Fall at HOME-0042 <kitchen> & hall",
         text="A fall was detected at 03:12. Reply 1A to acknowledge.",
-        recipient=Recipient(name="Alarm receiving centre", address="sip:arc@127.0.0.1"),
+        recipient=Recipient(name="Alarm receiving centre", address=address),
         idempotency_key=key,
         raised_at=dt.datetime(2026, 11, 30, 3, 12, tzinfo=dt.UTC),
         data={"device": device},
@@ -176,6 +180,27 @@ async def test_a_pendant_press_is_a_manual_alarm(
     [body] = _bodies(peer.messages())
     assert "<dty>0003</dty><did>pend-7</did><dte>pend-7</dte>" in body
     assert "<stc>0010</stc>" in body
+
+
+@needs_sipp
+async def test_the_recipients_sip_uri_is_where_the_alarm_goes(arc: Callable[[int], Arc]) -> None:
+    peer = arc(1)
+    channel = ScaipChannel(_config(_free_udp_port(), timeout_s=3.0))  # the default ARC is silent
+    try:
+        delivery = await channel.send(_message(address=f"sip:arc-north@127.0.0.1:{peer.port}"))
+    finally:
+        await channel.aclose()
+    assert delivery.status is DeliveryStatus.DELIVERED, delivery
+    assert await asyncio.to_thread(peer.wait) == 0, peer.errors()
+    assert f"MESSAGE sip:arc-north@127.0.0.1:{peer.port} SIP/2.0" in peer.messages()
+
+
+def test_sip_uris() -> None:
+    assert sip_target("sip:arc@192.0.2.10:5070") == SipTarget("arc", "192.0.2.10", 5070)
+    assert sip_target("sip:arc.example.org") == SipTarget("arc", "arc.example.org", 5060)
+    assert sip_target("sip:a@[2001:db8::1]:5062") == SipTarget("a", "2001:db8::1", 5062)
+    assert sip_target("Alarm centre") is None
+    assert sip_target("tel:+441234567890") is None
 
 
 @needs_sipp
