@@ -30,10 +30,12 @@ __all__ = [
     "DashboardSettings",
     "EscalationStep",
     "GatewaySettings",
+    "GovNotifySettings",
     "InfluxSettings",
     "IngestSettings",
     "MqttSettings",
     "NotifySettings",
+    "ScaipSettings",
     "Settings",
     "SimulatorSettings",
     "StackSettings",
@@ -262,6 +264,38 @@ class DashboardSettings(BaseModel):
     )
 
 
+class GovNotifySettings(BaseModel):
+    """GOV.UK Notify text messages and emails (notify/channels/notify_gov.py); no API key: off.
+
+    Each template has the placeholders ((subject)) and ((body)). The callback tokens are the
+    bearer tokens set on Notify's Callbacks page for delivery receipts and received texts.
+    """
+
+    api_key: SecretStr | None = None  # {key_name}-{service_id}-{secret}
+    sms_template_id: str = ""
+    email_template_id: str = ""
+    base_url: str = "https://api.notifications.service.gov.uk"
+    timeout_s: float = Field(10.0, gt=0)
+    sms_sender_id: str | None = None
+    email_reply_to_id: str | None = None
+    callback_token: SecretStr | None = None
+    inbound_token: SecretStr | None = None
+
+
+class ScaipSettings(BaseModel):
+    """The alarm receiving centre over SCAIP (notify/channels/scaip.py); no host: off."""
+
+    arc_host: str | None = None
+    arc_port: int = Field(5060, ge=1, le=65535)
+    arc_user: str = "arc"
+    controller_id: str = Field("1", pattern=r"^[0-9]{1,16}$")  # cid: this platform to the ARC
+    local_host: str = "127.0.0.1"  # the address the ARC answers to
+    local_port: int = Field(0, ge=0, le=65535)
+    timeout_s: float = Field(8.0, gt=0)
+    mrs_wait_s: float = Field(3.0, ge=0)
+    heartbeat_s: float = Field(300.0, ge=0)  # 0: no heartbeats
+
+
 class NotifySettings(BaseModel):
     """The notifier (`hof notify`): policies, channels, the acknowledgement link, timing."""
 
@@ -302,6 +336,8 @@ class NotifySettings(BaseModel):
     lease_s: float = Field(60.0, gt=1)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
+    gov_notify: GovNotifySettings = GovNotifySettings()
+    scaip: ScaipSettings = ScaipSettings()
 
 
 def endpoints_path(state_dir: Path) -> Path:

@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hof.alertstore import notifications as n
 from hof.alertstore.models import AttemptStatus
+from hof.settings import GovNotifySettings
 from notify.channels.base import DeliveryStatus
 from notify.channels.notify_gov import delivery_for_status, phone_variants
 from notify.web import WebContext, context_of
@@ -41,6 +42,7 @@ __all__ = [
     "configure",
     "reply_code",
     "router",
+    "tokens_from_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,15 @@ class InboundSms(BaseModel):
 def configure(app: FastAPI, tokens: CallbackTokens) -> None:
     """Turn the callbacks on for `app` (without tokens they answer 404: not configured)."""
     app.state.notify_callback_tokens = tokens
+
+
+def tokens_from_settings(conf: GovNotifySettings) -> CallbackTokens | None:
+    """The callbacks' tokens when both are set (else the callbacks stay off)."""
+    if conf.callback_token is None or conf.inbound_token is None:
+        return None
+    return CallbackTokens(
+        conf.callback_token.get_secret_value(), conf.inbound_token.get_secret_value()
+    )
 
 
 def reply_code(text: str) -> str | None:

@@ -27,6 +27,8 @@ from hof.mqtt import Delivery, Link
 from hof.settings import Settings
 from hof.topic import Channel as TopicChannel
 from hof.topic import Topic, subscription
+from notify import callbacks
+from notify.channels import notify_gov, scaip
 from notify.channels.base import Channel
 from notify.channels.device_notice import DeviceNoticeChannel
 from notify.channels.email import EmailChannel
@@ -79,6 +81,10 @@ def build_channels(settings: Settings, link: Link, webhook_secret: bytes) -> dic
             ca_file=conf.smtp_ca_file,
             timeout_s=conf.smtp_timeout_s,
         )
+    channels.update(notify_gov.channels_from_settings(conf.gov_notify))
+    arc = scaip.channel_from_settings(conf.scaip)
+    if arc is not None:
+        channels["scaip"] = arc
     return channels
 
 
@@ -150,6 +156,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         metrics=metrics,
     )
     app = create_app(WebContext(engine, ack_secret, wake=notifier.wake))
+    tokens = callbacks.tokens_from_settings(conf.gov_notify)
+    if tokens is not None:
+        callbacks.configure(app, tokens)
     web = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     metrics_server = await serve_metrics(metrics, conf.metrics_host, conf.metrics_port)
     m_host, m_port = metrics_server.sockets[0].getsockname()[:2]
@@ -161,6 +170,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         asyncio.create_task(link.run()),
         asyncio.create_task(_watch_mqtt(link, notifier)),
     ]
+    arc = channels.get("scaip")
+    if isinstance(arc, scaip.ScaipChannel) and conf.scaip.heartbeat_s > 0:
+        background.append(asyncio.create_task(arc.run_heartbeats(conf.scaip.heartbeat_s, stop)))
     web_task = asyncio.create_task(web.serve(sockets=[sock]))
     engine_task = asyncio.create_task(notifier.run(stop))
     try:

@@ -21,11 +21,13 @@ from typing import Any, Final, Literal, Protocol
 from notifications_python_client.errors import APIError, HTTPError, InvalidResponse
 from notifications_python_client.notifications import NotificationsAPIClient
 
+from hof.settings import GovNotifySettings
 from notify.channels.base import Delivery, DeliveryStatus, Message
 
 __all__ = [
     "NotifyGovChannel",
     "NotifyGovConfig",
+    "channels_from_settings",
     "delivery_for_status",
     "phone_variants",
 ]
@@ -225,3 +227,24 @@ class NotifyGovChannel:
 
     async def aclose(self) -> None:
         return None
+
+
+def channels_from_settings(conf: GovNotifySettings) -> dict[str, NotifyGovChannel]:
+    """`notify_sms` and `notify_email`, each when its template is set; none without a key."""
+    if conf.api_key is None:
+        return {}
+    config = NotifyGovConfig(
+        api_key=conf.api_key.get_secret_value(),
+        sms_template_id=conf.sms_template_id,
+        email_template_id=conf.email_template_id,
+        base_url=conf.base_url,
+        timeout_s=conf.timeout_s,
+        sms_sender_id=conf.sms_sender_id,
+        email_reply_to_id=conf.email_reply_to_id,
+    )
+    out: dict[str, NotifyGovChannel] = {}
+    if conf.sms_template_id:
+        out["notify_sms"] = NotifyGovChannel(config, "sms")
+    if conf.email_template_id:
+        out["notify_email"] = NotifyGovChannel(config, "email")
+    return out

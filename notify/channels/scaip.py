@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Final, cast
 
+from hof.settings import ScaipSettings
 from notify.channels.base import Delivery, DeliveryStatus, Message
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "ScaipConfig",
     "SipTarget",
     "build_mrq",
+    "channel_from_settings",
     "mrq_for",
     "parse_mrs",
     "scaip_ref",
@@ -482,3 +484,21 @@ class ScaipChannel:
             self._transport.close()
             self._transport = None
             self._protocol = None
+
+
+def channel_from_settings(conf: ScaipSettings) -> ScaipChannel | None:
+    """The ARC channel when an ARC host is configured."""
+    if not conf.arc_host:
+        return None
+    return ScaipChannel(
+        ScaipConfig(
+            arc_host=conf.arc_host,
+            arc_port=conf.arc_port,
+            arc_user=conf.arc_user,
+            controller_id=conf.controller_id,
+            local_host=conf.local_host,
+            local_port=conf.local_port,
+            timeout_s=conf.timeout_s,
+            mrs_wait_s=conf.mrs_wait_s,
+        )
+    )

@@ -25,12 +25,21 @@ from notify_fake_server import FakeNotify, notify_api_key
 from hof.alertstore import AlertStore, State, make_engine, migrate
 from hof.alertstore import notifications as n
 from hof.alertstore.models import AttemptStatus
+from hof.settings import GovNotifySettings
 from hof.stack.process import free_port
-from notify.callbacks import INBOUND_PATH, RECEIPT_PATH, CallbackTokens, configure, reply_code
+from notify.callbacks import (
+    INBOUND_PATH,
+    RECEIPT_PATH,
+    CallbackTokens,
+    configure,
+    reply_code,
+    tokens_from_settings,
+)
 from notify.channels.base import DeliveryStatus, Message, Recipient
 from notify.channels.notify_gov import (
     NotifyGovChannel,
     NotifyGovConfig,
+    channels_from_settings,
     delivery_for_status,
     phone_variants,
 )
@@ -463,3 +472,18 @@ def test_reply_codes_are_read_from_ordinary_texts() -> None:
     assert reply_code("call 07700900123") is None
     with pytest.raises(ValueError, match="10 characters"):
         CallbackTokens(delivery="short", inbound="long-enough-token")
+
+
+def test_settings_turn_the_channels_and_callbacks_on() -> None:
+    assert channels_from_settings(GovNotifySettings()) == {}
+    key = notify_api_key(
+        "live", "26785a09-ab16-4eb0-8407-a37497a57506", "3d844edf-8d35-48ac-975b-e847b4f122b0"
+    )
+    conf = GovNotifySettings(api_key=key, sms_template_id="f33517ff-2a88-4f6e-b855-c550268ce08a")
+    assert set(channels_from_settings(conf)) == {"notify_sms"}
+    assert tokens_from_settings(conf) is None  # callbacks stay off without both tokens
+    both = conf.model_copy(
+        update={"callback_token": "receipts-token-123", "inbound_token": "inbound-token-123"}
+    )
+    tokens = tokens_from_settings(GovNotifySettings.model_validate(both.model_dump()))
+    assert tokens == CallbackTokens("receipts-token-123", "inbound-token-123")

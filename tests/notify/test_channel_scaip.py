@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from hof.settings import ScaipSettings
 from notify.channels.base import DeliveryStatus, Message, Recipient
 from notify.channels.scaip import (
     ScaipChannel,
     ScaipConfig,
     SipTarget,
     build_mrq,
+    channel_from_settings,
     mrq_for,
     parse_mrs,
     scaip_ref,
@@ -305,3 +307,10 @@ def test_mrs_is_parsed_and_anything_else_is_not() -> None:
 def test_controller_id_must_be_digits() -> None:
     with pytest.raises(ValueError, match="1-16 digits"):
         ScaipConfig(arc_host="127.0.0.1", controller_id="arc-1")
+
+
+def test_settings_turn_the_channel_on() -> None:
+    assert channel_from_settings(ScaipSettings()) is None
+    channel = channel_from_settings(ScaipSettings(arc_host="192.0.2.10", controller_id="4711"))
+    assert channel is not None
+    assert (channel.config.arc_host, channel.config.controller_id) == ("192.0.2.10", "4711")
