@@ -57,13 +57,15 @@ HISTORY_BATCH = 2000
 FAST_POLL_S = 0.02
 FAST_WINDOW_S = 3.0
 HOME_CACHE_S = 60.0
-DEVICES_KEPT = 200_000  # homes whose devices are remembered (oldest forgotten first)
+DEVICES_KEPT = 200_000
+STOPPED_KEPT = 100_000  # homes whose devices are remembered (oldest forgotten first)
 STOPPING = frozenset({Action.ACKNOWLEDGED, Action.ASSIGNED})
 ENDING = frozenset({Action.RESOLVED, Action.WITHDRAWN, Action.CLEARED})
 NOTICE_TEXT = {
     "check": "Are you all right? Press your button if you are.",
     "acknowledged": "Help is on the way",
     "resolved": "Your alert is closed",
+    "raised": "Your alert has been raised",
 }
 
 
@@ -137,7 +139,8 @@ class Notifier:
         self._fast_until = 0.0
         self._db = asyncio.Semaphore(4)  # database calls in threads at once
         self.running: dict[int, tuple[n.ClaimedJob, asyncio.Task[None]]] = {}
-        self.stopped: set[int] = set()  # alerts acknowledged or resolved: send nothing more
+        # Alerts acknowledged ("acknowledged": no more levels) or closed ("ended": nothing more).
+        self.stopped: OrderedDict[int, str] = OrderedDict()
         self.devices: OrderedDict[str, dict[str, None]] = OrderedDict()
         self._homes: dict[str, tuple[float, HomeInfo, bool]] = {}
         m = self.metrics = metrics or Registry()
@@ -228,7 +231,7 @@ class Notifier:
         if newest <= cursor:
             return
         now = self.clock()
-        stopped: list[int] = []
+        stopped: list[tuple[int, str]] = []
         with n.transaction(self.engine) as s:
             rows = s.execute(
                 sa.select(AlertHistory.id, AlertHistory.action, AlertHistory.at, Alert)
@@ -245,10 +248,10 @@ class Notifier:
                 if action in (Action.RAISED, Action.REOPENED):
                     self._on_raised(s, alert, at, now)
                 elif action in STOPPING:
-                    stopped.append(alert.id)
+                    stopped.append((alert.id, "acknowledged"))
                     self._on_acknowledged(s, alert, at, now)
                 elif action in ENDING:
-                    stopped.append(alert.id)
+                    stopped.append((alert.id, "ended"))
                     n.cancel_pending(
                         s,
                         alert.id,
@@ -261,16 +264,19 @@ class Notifier:
                             s, alert.id, [self._notice(JobPurpose.NOTICE_RESOLVED, now)], now
                         )
             n.write_cursor(s, self.owner, last)
-        for alert_id in stopped:
-            self._stop_alert(alert_id)
+        for alert_id, how in stopped:
+            self._stop_alert(alert_id, how)
 
-    def _stop_alert(self, alert_id: int) -> None:
-        self.stopped.add(alert_id)
+    def _stop_alert(self, alert_id: int, how: str) -> None:
+        if self.stopped.get(alert_id) != "ended":
+            self.stopped[alert_id] = how
+        if len(self.stopped) > STOPPED_KEPT:  # the store says the same; this only saves a read
+            self.stopped.popitem(last=False)
+        purposes = {JobPurpose.ESCALATE}
+        if how == "ended":
+            purposes.add(JobPurpose.ACK_TIMEOUT)
         for job, task in list(self.running.values()):
-            if job.alert_id == alert_id and job.purpose in (
-                JobPurpose.ESCALATE,
-                JobPurpose.ACK_TIMEOUT,
-            ):
+            if job.alert_id == alert_id and job.purpose in purposes:
                 task.cancel()
 
     @staticmethod
@@ -307,7 +313,7 @@ class Notifier:
     def _on_raised(self, s: Any, alert: Alert, at: dt.datetime, now: dt.datetime) -> None:
         if alert.state is not State.OPEN or not self._telecare(s, alert):
             return
-        self.stopped.discard(alert.id)
+        self.stopped.pop(alert.id, None)
         policy = self._policy(s, alert)
         if policy is None:
             log.warning("notify_no_policy", alert=alert.id, kind=alert.category.value)
@@ -544,6 +550,16 @@ class Notifier:
         tokens: dict[str, tuple[str, str]],
         notice: str | None,
     ) -> bool:
+        if job.purpose is JobPurpose.ESCALATE:
+            stop_on = {"acknowledged", "ended"}
+        elif job.purpose is JobPurpose.ACK_TIMEOUT:
+            stop_on = {"ended"}
+        else:
+            stop_on = set()  # notices go out whatever happens next
+        if channel_name == "device_notice" and notice is None:
+            # A policy level that names the home's devices asks the tenant (inactivity), or
+            # tells the device its alert was raised.
+            notice = "check" if facts.category is Category.INACTIVITY else "raised"
         message = self._message(job, facts, recipient, key, tokens.get(recipient.address), notice)
 
         async def record(number: int, outcome: Delivery) -> None:
@@ -574,14 +590,13 @@ class Notifier:
         if channel is None:
             await record(1, _unconfigured(channel_name))
             return False
-        escalating = notice is None
         outcome = await deliver(
             channel,
             message,
             attempts=self.settings.attempts,
             backoff_s=self.settings.retry_backoff_s,
             record=record,
-            wanted=lambda: not (escalating and facts.id in self.stopped),
+            wanted=lambda: self.stopped.get(facts.id) not in stop_on,
         )
         return outcome is not None and outcome.status is not DeliveryStatus.FAILED
 
