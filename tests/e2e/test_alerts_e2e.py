@@ -173,7 +173,7 @@ def test_a_cold_damp_bedroom_becomes_a_case_and_a_restart_rebuilds_its_state(
     assert damp.room == "bedroom"
     assert damp.state is State.OPEN
     assert damp.clocks.investigation_due is not None  # Awaab's Law clocks started
-    assert "Bedroom humidity above 70 %" in damp.evidence["summary"]
+    assert "Bedroom humidity above 75 % for 18.0" in damp.evidence["summary"]  # the band held
 
     alerts_process.kill()
     publish_history(env, now - 26 * 3600, 26, temperature=21.0, humidity=50.0)
@@ -206,18 +206,25 @@ def test_the_mould_index_so_far_survives_a_restart(
     the hourly history from InfluxDB (all rooms at once) and the case carries the index."""
     env = device("env-mould")
     env.publish("config", json.dumps({"rooms": {"env-mould": "bedroom"}}), retain=True)
+    # The home's outdoor sensor: the wall surface is estimated from it (no guessed figure).
+    out = device("out-1")
+    out.publish("config", json.dumps({"rooms": {"out-1": "outdoor"}}), retain=True)
     time.sleep(0.5)
     alerts_process.kill()
     start = time.time() - 30 * 86400
     hours = 30 * 24
     for first in range(0, hours, 100):
         pack: list[dict[str, Any]] = []
+        outside: list[dict[str, Any]] = []
         for h in range(first, min(first + 100, hours)):
             t = start + h * 3600
             pack.append({"n": "temperature", "u": "Cel", "v": 20.0, "t": t})
             pack.append({"n": "humidity", "u": "%RH", "v": 85.0, "t": t})
+            outside.append({"n": "temperature", "u": "Cel", "v": 5.0, "t": t})
         pack[0]["bn"] = "env-mould/"
+        outside[0]["bn"] = "out-1/"
         env.publish("reading", pack)
+        out.publish("reading", outside)
 
     def stored() -> int:
         series = query(f"SELECT count(humidity) FROM reading WHERE home = '{home_id}'")
