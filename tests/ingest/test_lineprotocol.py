@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from hof.influx import InfluxClient
 from hof.senml import Record
-from ingest.lineprotocol import encode_records
+from hof.settings import Settings
+from ingest.lineprotocol import encode_records, escape_measurement
 
 
 def test_records_of_one_instant_share_a_point() -> None:
@@ -30,3 +38,78 @@ def test_field_types_and_escaping() -> None:
         'event,device=d,home=H leak=true,fall="detected",'
         r'odd\ name\,x\=1="say \"hi\" \\",count=3.0 5'
     )
+
+
+SPECIALS = [",", " ", "=", '"']
+
+
+def _placed(c: str) -> list[str]:
+    """The character at the start, in the middle, at the end, doubled and alone."""
+    return [f"{c}x", f"x{c}y", f"x{c}", f"x{c}{c}y", c]
+
+
+@pytest.fixture
+async def influx(settings: Settings) -> AsyncIterator[InfluxClient]:
+    """A database of its own on the session's InfluxDB (odd names must not reach other tests)."""
+    database = f"lp_{uuid.uuid4().hex[:8]}"
+    mine = settings.influx.model_copy(update={"database": database})
+    async with InfluxClient(settings.influx) as admin:
+        await admin.query(f'CREATE DATABASE "{database}"')
+    async with InfluxClient(mine) as client:
+        yield client
+    async with InfluxClient(settings.influx) as admin:
+        await admin.query(f'DROP DATABASE "{database}"')
+
+
+async def test_every_special_character_in_every_position_reads_back(
+    influx: InfluxClient,
+) -> None:
+    """Issue 11, item 4: what is written is what InfluxDB reads, whatever the text."""
+    texts = [t for c in SPECIALS for t in _placed(c)]
+    values = [*texts, "back\\slash", "\\", 'both \\"', "end\\"]
+    records = [Record(f"H{i}", f"d{i}", f"n{i}", 1000 + i, v) for i, v in enumerate(values)]
+    records += [Record(f"H{i}", t, t, 5000 + i, float(i)) for i, t in enumerate(texts)]
+    rooms = {(f"H{i}", f"d{i}"): t for i, t in enumerate(texts)}
+    await influx.write(encode_records("reading", records, rooms), precision="ms")
+
+    series = await influx.query('SELECT * FROM "reading" GROUP BY *')
+    got: dict[int, tuple[dict[str, str], dict[str, Any]]] = {}
+    for s in series:
+        for row in s["values"]:
+            fields = {k: v for k, v in zip(s["columns"][1:], row[1:], strict=True) if v is not None}
+            got[row[0]] = ({k: v for k, v in s["tags"].items() if v}, fields)
+    for i, value in enumerate(values):
+        tags = {"home": f"H{i}", "device": f"d{i}"} | ({"room": texts[i]} if i < len(texts) else {})
+        assert got[1000 + i] == (tags, {f"n{i}": value})
+    for i, text in enumerate(texts):
+        assert got[5000 + i] == ({"home": f"H{i}", "device": text}, {text: float(i)})
+
+    odd = escape_measurement("a,b c")
+    await influx.write([f"{odd},home=H x=1.0 1"], precision="ms")
+    assert (await influx.query('SELECT x FROM "a,b c"'))[0]["values"] == [[1, 1.0]]
+
+
+@pytest.mark.parametrize("bad", ["\n", "\r", "\x00", "\\", "\x7f"])
+@pytest.mark.parametrize("place", ["start", "middle", "end"])
+def test_what_has_no_escape_is_refused(bad: str, place: str) -> None:
+    """A line break ends a point (what follows would be a point of the sender's making); a
+    backslash in a tag or key reads differently in InfluxDB 1.x and 2.x."""
+    text = {"start": f"{bad}x", "middle": f"x{bad}y", "end": f"x{bad}"}[place]
+    record = Record("H", "d", "n", 1, 1.0)
+    with pytest.raises(ValueError, match="cannot be written"):
+        encode_records("reading", [record], {("H", "d"): text})
+    with pytest.raises(ValueError, match="cannot be written"):
+        encode_records("reading", [Record("H", "d", text, 1, 1.0)], {})
+    with pytest.raises(ValueError, match="cannot be written"):
+        encode_records("reading", [Record("H", text, "n", 1, 1.0)], {})
+    if bad != "\\":  # a backslash in a string value is escaped, not refused
+        with pytest.raises(ValueError, match="cannot be written"):
+            encode_records("reading", [Record("H", "d", "n", 1, text)], {})
+
+
+def test_the_injection_of_issue_11_is_refused() -> None:
+    room = "bedroom temperature=1.0 1\nevil,home=LCC-2 temperature=99.0"
+    with pytest.raises(ValueError, match="cannot be written"):
+        encode_records(
+            "reading", [Record("LCC-1", "env-1", "co2", 1, 500.0)], {("LCC-1", "env-1"): room}
+        )
