@@ -17,6 +17,7 @@ does not know, so Notify does not retry it every 5 minutes; 401 without the righ
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 import logging
@@ -48,6 +49,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RECEIPT_PATH = "/callbacks/notify/delivery"
+RECEIPT_WAIT_S = 0.25  # a receipt for an attempt not yet recorded is tried again this often,
+RECEIPT_WAIT_TRIES = 8  # for about 2 s, then answered (and logged) as unknown
 INBOUND_PATH = "/callbacks/notify/inbound"
 
 # "1A", "1a", "12 B", "ack 1A": a digit run then one letter, standing alone.
@@ -149,6 +152,12 @@ async def delivery_receipt(
             return n.record_receipt(session, receipt.id, status, at, detail=found.detail)
 
     updated = await run_in_threadpool(update)
+    for _ in range(RECEIPT_WAIT_TRIES):
+        if updated:
+            break
+        # The engine records an attempt just after Notify's 201; a receipt can beat it there.
+        await asyncio.sleep(RECEIPT_WAIT_S)
+        updated = await run_in_threadpool(update)
     if not updated:
         log.warning(
             "notify receipt for an unknown notification %s (%s)", receipt.id, receipt.status

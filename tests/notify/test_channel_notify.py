@@ -383,6 +383,19 @@ async def test_a_delivery_receipt_updates_the_attempt(
     assert (shown.delivered_at is not None) is (status is AttemptStatus.DELIVERED)
 
 
+async def test_a_receipt_that_beats_the_attempts_record_still_lands(
+    fake: FakeNotify, alert_store: AlertStore, notifier_web: _Served
+) -> None:
+    alert = _fall(alert_store)
+    fake.receipt_delay_s = 0.0  # Notify's receipt comes at once
+    delivery = await NotifyGovChannel(_config(fake), "sms").send(_message("07700900123"))
+    await asyncio.sleep(0.4)  # and the engine is slow to record the attempt
+    _record(alert_store, alert, "07700900123", delivery.provider_ref)
+    assert await asyncio.to_thread(fake.wait_for_callbacks, 1)
+    [shown] = _attempts(alert_store, alert)
+    assert shown.status is AttemptStatus.DELIVERED
+
+
 async def test_a_receipt_without_the_token_is_refused(
     fake: FakeNotify, alert_store: AlertStore, notifier_web: _Served
 ) -> None:
