@@ -79,12 +79,18 @@ class Clocks(BaseModel):
 
 
 class HazardClocks(BaseModel):
-    """Clocks for one hazard type: the emergency set, and the significant set."""
+    """Clocks for one hazard type: the emergency set, and the significant set.
+
+    `emergency_severities`, when given, says which of the rules' severities are an emergency
+    for this hazard (in place of the policy's): a bedroom below 10 °C for hours is a risk of
+    hypothermia, an imminent and significant risk of harm, though the rule calls it `severe`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     emergency: Clocks | None = None
     significant: Clocks | None = None
+    emergency_severities: frozenset[Severity] | None = None
 
 
 class ClockPolicy(BaseModel):
@@ -97,15 +103,28 @@ class ClockPolicy(BaseModel):
     emergency_severities: frozenset[Severity] = frozenset({Severity.EMERGENCY})
     significant_severities: frozenset[Severity] = frozenset({Severity.SIGNIFICANT, Severity.SEVERE})
 
-    def clocks_for(self, category: Category, severity: Severity) -> Clocks | None:
+    def class_for(
+        self, category: Category, severity: Severity
+    ) -> Literal["emergency", "significant"] | None:
+        """The Regulations' class of a case of this category and severity; None: no clocks."""
         hazard = self.hazards.get(category)
         if hazard is None:
             return None
-        if severity in self.emergency_severities:
-            return hazard.emergency
-        if severity in self.significant_severities:
-            return hazard.significant
+        emergency = self.emergency_severities
+        if hazard.emergency_severities is not None:
+            emergency = hazard.emergency_severities
+        if severity in emergency:
+            return "emergency"
+        if severity in self.significant_severities or severity in self.emergency_severities:
+            return "significant"
         return None
+
+    def clocks_for(self, category: Category, severity: Severity) -> Clocks | None:
+        klass = self.class_for(category, severity)
+        hazard = self.hazards.get(category)
+        if klass is None or hazard is None:
+            return None
+        return hazard.emergency if klass == "emergency" else hazard.significant
 
 
 _EMERGENCY = Clocks(
@@ -120,14 +139,23 @@ _SIGNIFICANT = Clocks(
     further_works_start=Span(amount=12, unit="weeks"),
 )
 _BOTH = HazardClocks(emergency=_EMERGENCY, significant=_SIGNIFICANT)
+# The 2026 phase: excess cold and excess heat. Their rules' worst band is an emergency hazard:
+# below 10 °C for 2 h is HHSRS's hypothermia band (DOMAIN.md), above 32 °C for 2 h is far past
+# where CIBSE TM59 and UKHSA's heat-health alerts put harm; both harm within the day, which is
+# what the 24-hour duty is for. Their significant and watch bands stay significant and none.
+_TEMPERATURE = HazardClocks(
+    emergency=_EMERGENCY,
+    significant=_SIGNIFICANT,
+    emergency_severities=frozenset({Severity.EMERGENCY, Severity.SEVERE}),
+)
 
-# Damp and mould from 27 October 2025; excess cold and heat are among the 2026 extensions.
-# Telecare falls are about a person, not the HHSRS "falls" hazard of the building: no clocks.
+# Damp and mould from 27 October 2025; excess cold and heat from the 2026 phase. Telecare
+# falls are about a person, not the HHSRS "falls" hazard of the building: no clocks.
 DEFAULT_CLOCKS = ClockPolicy(
     hazards={
         Category.DAMP_MOULD: _BOTH,
-        Category.COLD: _BOTH,
-        Category.HEAT: _BOTH,
+        Category.COLD: _TEMPERATURE,
+        Category.HEAT: _TEMPERATURE,
     }
 )
 

@@ -28,9 +28,9 @@ def _earliest(*times: dt.datetime | None) -> dt.datetime | None:
 def case_clocks(policy: ClockPolicy, row: Alert) -> tuple[str, Clocks] | None:
     """The class ("emergency" or "significant") and clocks the row's category and severity carry."""
     chosen = policy.clocks_for(row.category, row.severity)
-    if chosen is None:
+    klass = policy.class_for(row.category, row.severity)
+    if chosen is None or klass is None:
         return None
-    klass = "emergency" if row.severity in policy.emergency_severities else "significant"
     return klass, chosen
 
 
