@@ -8,10 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from dashboard import accounts, admin, audit
 from dashboard.access import Principal, Role
+from dashboard.api.models import MAX_ROW_ID
 from dashboard.deps import ApiUser, Ctx, api_roles
 from hof.registry import HomeIn, upsert_homes
 
@@ -107,6 +109,10 @@ async def add_user(body: UserIn, ctx: Ctx, who: Admin) -> UserOut:
     )
 
 
+# A home's property reference is unique: one already held by another home id is a conflict.
+CONFLICT = "a property reference in the request already belongs to another home"
+
+
 class HomesWritten(BaseModel):
     written: int
 
@@ -120,7 +126,10 @@ class HomesWritten(BaseModel):
 async def put_homes(
     body: Annotated[list[HomeIn], Field(max_length=5000)], ctx: Ctx, who: Admin
 ) -> HomesWritten:
-    written = await run_in_threadpool(upsert_homes, ctx.engine, body)
+    try:
+        written = await run_in_threadpool(upsert_homes, ctx.engine, body)
+    except IntegrityError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, CONFLICT) from exc
     await run_in_threadpool(
         audit.record, ctx.engine, who, "upsert_homes", detail={"homes": written}
     )
@@ -151,7 +160,7 @@ async def audit_log(
     home: str = "",
     actor: str = "",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int, Query(ge=0)] = 0,
+    before: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> list[AuditOut]:
     rows = await run_in_threadpool(
         lambda: admin.audit_events(ctx.engine, home=home, actor=actor, limit=limit, before=before)

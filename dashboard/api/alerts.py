@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard import audit
 from dashboard.actions import LIVE_STATES, Action, act, visible_alert, visible_filter
-from dashboard.api.models import AlertOut, EscalationOut
+from dashboard.api.models import MAX_ROW_ID, AlertId, AlertOut, EscalationOut
 from dashboard.context import Context
 from dashboard.deps import ApiUser, Ctx
 from dashboard.escalation import escalation_of, notifications_for
@@ -79,7 +79,7 @@ async def list_alerts(
     home: str = "",
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> AlertsPage:
     states = {"open": LIVE_STATES, "resolved": (State.RESOLVED,), "any": ()}[state]
     where = visible_filter(
@@ -135,7 +135,7 @@ async def stream(request: Request, ctx: Ctx, who: ApiUser) -> StreamingResponse:
     summary="One alert or case with its evidence and whole history",
     responses=NOT_FOUND,
 )
-async def get_alert(alert_id: int, ctx: Ctx, who: ApiUser) -> AlertOut:
+async def get_alert(alert_id: AlertId, ctx: Ctx, who: ApiUser) -> AlertOut:
     detail = await run_in_threadpool(visible_alert, ctx, who, alert_id)
     if detail is None:
         raise HTTPException(404, f"no alert {alert_id} that you may see")
@@ -165,7 +165,7 @@ async def _act(ctx: Context, who: Any, alert_id: int, action: Action, **kw: Any)
     summary="I have seen it and am on it (stops escalation)",
     responses=NOT_FOUND,
 )
-async def acknowledge(alert_id: int, ctx: Ctx, who: ApiUser) -> AlertOut:
+async def acknowledge(alert_id: AlertId, ctx: Ctx, who: ApiUser) -> AlertOut:
     return await _act(ctx, who, alert_id, "acknowledge")
 
 
@@ -180,7 +180,7 @@ class AssignIn(BaseModel):
     summary="Give it to someone",
     responses=NOT_FOUND,
 )
-async def assign(alert_id: int, body: AssignIn, ctx: Ctx, who: ApiUser) -> AlertOut:
+async def assign(alert_id: AlertId, body: AssignIn, ctx: Ctx, who: ApiUser) -> AlertOut:
     return await _act(ctx, who, alert_id, "assign", to=body.to, team=body.team)
 
 
@@ -195,7 +195,7 @@ class ResolveIn(BaseModel):
     summary="Close it with an outcome",
     responses=NOT_FOUND,
 )
-async def resolve(alert_id: int, body: ResolveIn, ctx: Ctx, who: ApiUser) -> AlertOut:
+async def resolve(alert_id: AlertId, body: ResolveIn, ctx: Ctx, who: ApiUser) -> AlertOut:
     return await _act(ctx, who, alert_id, "resolve", outcome=body.outcome.value, note=body.note)
 
 
@@ -206,7 +206,7 @@ class NoteIn(BaseModel):
 @router.post(
     "/alerts/{alert_id}/notes", response_model=AlertOut, summary="Add a note", responses=NOT_FOUND
 )
-async def add_note(alert_id: int, body: NoteIn, ctx: Ctx, who: ApiUser) -> AlertOut:
+async def add_note(alert_id: AlertId, body: NoteIn, ctx: Ctx, who: ApiUser) -> AlertOut:
     return await _act(ctx, who, alert_id, "note", note=body.text)
 
 
@@ -221,5 +221,5 @@ class DutyIn(BaseModel):
     "further_works_started)",
     responses=NOT_FOUND,
 )
-async def record_duty(alert_id: int, body: DutyIn, ctx: Ctx, who: ApiUser) -> AlertOut:
+async def record_duty(alert_id: AlertId, body: DutyIn, ctx: Ctx, who: ApiUser) -> AlertOut:
     return await _act(ctx, who, alert_id, "duty", duty=body.duty.value)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from dashboard import audit
+from dashboard.api.models import MAX_ROW_ID
 from dashboard.conditions import as_of
 from dashboard.deps import ApiUser, Ctx
 from dashboard.estate import EstateFilter, HomeRow, find_home, overview
@@ -87,7 +88,7 @@ async def list_homes(
     risk: Literal["", "none", "low", "medium", "high"] = "",
     q: Annotated[str, Query(max_length=200)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> HomesOut:
     f = EstateFilter(estate, ward, risk, q.strip())
     page = await run_in_threadpool(lambda: overview(ctx.engine, who, f, limit=limit, offset=offset))

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel
 
 from hof.alertstore import AlertView, HistoryEntry
 
-__all__ = ["AlertOut", "AttemptOut", "ClocksOut", "EscalationOut", "HistoryOut"]
+__all__ = [
+    "MAX_ROW_ID",
+    "AlertId",
+    "AlertOut",
+    "AttemptOut",
+    "ClocksOut",
+    "EscalationOut",
+    "HistoryOut",
+]
+
+# Row ids are signed 64-bit in the alert store (SQLite and PostgreSQL): a larger number names no
+# alert, and must be refused as such rather than overflow the database driver (a 500).
+MAX_ROW_ID = 2**63 - 1
+AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The alert's id")]
 
 
 class HistoryOut(BaseModel):

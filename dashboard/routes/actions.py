@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from dashboard.actions import Action, act
+from dashboard.api.models import AlertId
 from dashboard.deps import Ctx, PageUser, check_csrf
 from hof.alertstore import AlertStoreError, TransitionRefused
 
@@ -36,7 +37,7 @@ def _back(value: str, key: str, message: str) -> str:
 @router.post("/alerts/{alert_id}/do", response_model=None)
 async def do(
     request: Request,
-    alert_id: int,
+    alert_id: AlertId,
     ctx: Ctx,
     who: PageUser,
     csrf: Annotated[str, Form()],

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from dashboard import accounts, admin, audit
@@ -161,6 +162,9 @@ async def upload_homes(
         except HofError as exc:
             message = str(exc).replace(str(path), file.filename or "the file")
             return await _page(request, ctx, who, error=message, status_code=400)
+        except IntegrityError:
+            message = "A property reference in the file already belongs to another home"
+            return await _page(request, ctx, who, error=message, status_code=409)
     await run_in_threadpool(
         audit.record, ctx.engine, who, "import_homes", detail={"homes": written}
     )

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from dashboard import audit
 from dashboard.access import Principal, Role
 from dashboard.actions import PERSON_OUTCOMES, addresses, visible_alert
+from dashboard.api.models import AlertId
 from dashboard.cases import CASE_CATEGORIES, case_list, clocks_of, evidence_rows
 from dashboard.deps import Ctx, page_roles
 from dashboard.printchart import svg_chart
@@ -70,7 +71,7 @@ async def _case(ctx: Ctx, who: Principal, alert_id: int) -> AlertDetail:
 
 
 @router.get("/cases/{alert_id}", response_class=HTMLResponse)
-async def case_page(request: Request, alert_id: int, ctx: Ctx, who: Officer) -> HTMLResponse:
+async def case_page(request: Request, alert_id: AlertId, ctx: Ctx, who: Officer) -> HTMLResponse:
     detail = await _case(ctx, who, alert_id)
     a = detail.alert
     await run_in_threadpool(
@@ -101,7 +102,7 @@ async def case_page(request: Request, alert_id: int, ctx: Ctx, who: Officer) -> 
 
 
 @router.get("/cases/{alert_id}/print", response_class=HTMLResponse)
-async def case_print(request: Request, alert_id: int, ctx: Ctx, who: Officer) -> HTMLResponse:
+async def case_print(request: Request, alert_id: AlertId, ctx: Ctx, who: Officer) -> HTMLResponse:
     detail = await _case(ctx, who, alert_id)
     a = detail.alert
     series = await home_series(ctx.influx, a.home, "30d")

@@ -8,17 +8,19 @@ over a raw socket so that the test sees when the server answers, not when the cl
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from dash_support import *  # noqa: F403
-from dash_support import PASSWORD, Estate, make_estate, served_in_thread
+from dash_support import PASSWORD, Estate, make_estate, screenshot, served_in_thread
 from fastapi import Request
 from pydantic import SecretStr
 
@@ -281,3 +283,30 @@ def test_metrics_without_a_token_answer_loopback_clients_only(roomy: Estate) -> 
     assert not asked_from("192.0.2.10")  # documentation addresses: nothing is sent anywhere
     assert not asked_from("2001:db8::1")
     assert not asked_from("testclient")
+
+
+def test_api_docs_render_from_our_own_files(roomy: Estate, browser: Any) -> None:
+    page_html = httpx.get(roomy.url + "/api/docs").text
+    assert "cdn" not in page_html.lower()
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', page_html)
+    context = browser.new_context(base_url=roomy.url)
+    page = context.new_page()
+    asked: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.on(
+        "response",
+        lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    page.goto("/api/docs")
+    page.get_by_text("/api/v1/homes/{home_id}/series").first.wait_for(timeout=15_000)
+    screenshot(page, "api-docs")
+    context.close()
+    assert asked
+    off_site = [url for url in asked if not url.startswith(roomy.url)]
+    assert not off_site, off_site
+    assert not problems, problems  # a CSP refusal is logged as a console error
