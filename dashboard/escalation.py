@@ -125,8 +125,16 @@ def _line(a: n.AttemptView) -> AttemptLine:
     )
 
 
+# The tenant's own device is told that help is coming; it is not someone escalated to.
+_TENANT_CHANNELS = frozenset({"device_notice"})
+
+
 def _contacts(attempts: Sequence[n.AttemptView]) -> tuple[str, ...]:
-    reached = [a.recipient_name for a in attempts if a.status is not AttemptStatus.FAILED]
+    reached = [
+        a.recipient_name
+        for a in attempts
+        if a.status is not AttemptStatus.FAILED and a.channel not in _TENANT_CHANNELS
+    ]
     return tuple(dict.fromkeys(reached))
 
 
@@ -141,8 +149,14 @@ def escalation_of(alert: AlertView, notes: Notifications | None) -> Escalation |
         dict.fromkeys(
             a.recipient_name
             for a in notes.attempts
-            if a.status is AttemptStatus.FAILED and a.recipient_name not in reached
+            if a.status is AttemptStatus.FAILED
+            and a.recipient_name not in reached
+            and a.channel not in _TENANT_CHANNELS
         )
+    )
+    tenant_told = any(
+        a.channel in _TENANT_CHANNELS and a.status is not AttemptStatus.FAILED
+        for a in notes.attempts
     )
     via = notes.acknowledged_via
     if alert.acknowledged_at is not None:
@@ -153,6 +167,8 @@ def escalation_of(alert: AlertView, notes: Notifications | None) -> Escalation |
     told = f"Told {', '.join(reached)}" if reached else "Nobody contacted yet"
     if failed:
         told += f"; could not reach {', '.join(failed)}"
+    if tenant_told:
+        told += "; the tenant's device was told"
     if alert.state is State.RESOLVED:
         text = f"Resolved; {told[0].lower()}{told[1:]}" if lines else "Resolved"
         return Escalation(True, lines, reached, alert.acknowledged_by, via, text)

@@ -117,6 +117,8 @@ class AlertsSettings(BaseModel):
     latitude: float = Field(53.80, ge=-90, le=90)
     longitude: float = Field(-1.55, ge=-180, le=180)
     weather_poll_s: float = Field(1800.0, ge=10)
+    # Per-home, per-room and per-tenant overrides of the thresholds (alerts/overrides.py).
+    overrides_file: Path | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
 

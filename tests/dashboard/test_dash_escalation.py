@@ -104,6 +104,24 @@ def test_the_attempts_made_are_listed_with_their_results() -> None:
     assert esc.attempts[4].channel_words == "alarm receiving centre (SCAIP)"
 
 
+def test_the_tenants_device_is_told_not_escalated_to() -> None:
+    notes = Notifications(
+        (
+            _attempt("notify_sms", "Sam Responder", "delivered", 0.1),
+            _attempt("device_notice", "pendant-1", "sent", 40),
+        ),
+        "link",
+    )
+    acked = _alert(state=State.ACKNOWLEDGED, acknowledged_by="Sam Responder", acknowledged_at=T0)
+    esc = escalation_of(acked, notes)
+    assert esc is not None
+    assert esc.reached == ("Sam Responder",)
+    assert esc.text == (
+        "Acknowledged by Sam Responder via the link in a message. Told Sam Responder; "
+        "the tenant's device was told"
+    )
+
+
 def test_acknowledgement_says_who_and_from_which_channel() -> None:
     acked = _alert(
         state=State.ACKNOWLEDGED,

@@ -9,23 +9,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from hofsupport import wait_until
 from notify_fake_server import FakeNotify, notify_api_key
+from sipp_arc import SIPP, Arc
 
+from dashboard.escalation import escalation_of, notifications_for
 from hof.alertstore import AlertStore, State, make_engine, migrate
 from hof.alertstore import notifications as n
 from hof.alertstore.models import AttemptStatus
-from hof.settings import GovNotifySettings
+from hof.settings import GovNotifySettings, NotifySettings
 from hof.stack.process import free_port
 from notify.callbacks import (
     INBOUND_PATH,
@@ -35,7 +40,8 @@ from notify.callbacks import (
     reply_code,
     tokens_from_settings,
 )
-from notify.channels.base import DeliveryStatus, Message, Recipient
+from notify.channels.base import Channel, DeliveryStatus, Message, Recipient
+from notify.channels.device_notice import DeviceNoticeChannel
 from notify.channels.notify_gov import (
     NotifyGovChannel,
     NotifyGovConfig,
@@ -43,6 +49,9 @@ from notify.channels.notify_gov import (
     delivery_for_status,
     phone_variants,
 )
+from notify.channels.scaip import ScaipChannel, ScaipConfig
+from notify.engine import Notifier
+from notify.policy import load_config
 from notify.web import WebContext, create_app
 
 
@@ -500,3 +509,108 @@ def test_settings_turn_the_channels_and_callbacks_on() -> None:
     )
     tokens = tokens_from_settings(GovNotifySettings.model_validate(both.model_dump()))
     assert tokens == CallbackTokens("receipts-token-123", "inbound-token-123")
+
+
+# -- the loop: the notifier's engine with these channels, end to end on loopback --------------
+
+LOOP_POLICY = """
+[people.sam]
+name = "Sam Responder"
+phone = "07700900123"
+
+[centres.arc]
+name = "Test ARC"
+address = "sip:arc@127.0.0.1:{arc_port}"
+
+[[policies]]
+name = "loop"
+kinds = ["fall"]
+[[policies.levels]]
+wait_s = 0
+to = [{{ person = "sam", via = ["notify_sms"] }}]
+[[policies.levels]]
+wait_s = {wait}
+to = [{{ centre = "arc" }}]
+"""
+
+
+@pytest.mark.skipif(SIPP is None, reason="sipp (Debian's sip-tester) is not installed")
+async def test_a_text_reply_stops_the_call_to_the_arc_and_screens_say_so(
+    fake: FakeNotify, alert_store: AlertStore, notifier_web: _Served, tmp_path: Path
+) -> None:
+    """Two falls: Sam answers one by text and it stops there; nobody answers the other and it
+    reaches the alarm receiving centre (SIPp) over SCAIP. The dashboard shows what was sent."""
+    arc = Arc(tmp_path, 1)
+    policy = tmp_path / "notify.toml"
+    policy.write_text(LOOP_POLICY.format(arc_port=arc.port, wait=2.0))
+    settings = NotifySettings(poll_s=0.1, retry_backoff_s=0.1)
+    notices: list[tuple[str, bytes]] = []
+
+    async def publish(topic: str, body: bytes) -> None:  # MQTT's part is tested in the e2e
+        notices.append((topic, body))
+
+    channels: dict[str, Channel] = {
+        "device_notice": DeviceNoticeChannel(publish),
+        "notify_sms": NotifyGovChannel(_config(fake), "sms"),
+        "scaip": ScaipChannel(ScaipConfig(arc_host="127.0.0.1", arc_port=arc.port)),
+    }
+    notifier = Notifier(
+        settings,
+        load_config(policy),
+        channels,
+        alert_store.engine,
+        ack_secret=SECRET,
+        public_url=notifier_web.url(""),
+    )
+    stop = asyncio.Event()
+    engine_task = asyncio.create_task(notifier.run(stop))
+    try:
+        answered = _fall(alert_store, "HOME-A")
+        unanswered = _fall(alert_store, "HOME-B")
+        texts: list[Any] = []
+
+        def texted() -> bool:
+            texts[:] = [t for t in fake.notifications.values() if t.type == "sms"]
+            return len(texts) >= 2
+
+        assert await asyncio.to_thread(wait_until, texted, 10)
+        [to_a] = [t for t in texts if "HOME-A" in t.body]
+        code = re.search(r"Reply (\w+) to acknowledge", to_a.body)
+        assert code, to_a.body
+        assert await asyncio.to_thread(fake.inbound_sms, "447700900123", code.group(1)) == 200
+        assert alert_store.get(answered).alert.state is State.ACKNOWLEDGED
+        assert await asyncio.to_thread(arc.wait) == 0, arc.errors()  # one SCAIP alarm, accepted
+        assert "<lte>HOME-B</lte>" in arc.messages()
+        assert "<lte>HOME-A</lte>" not in arc.messages()
+
+        def settled() -> bool:
+            notes = notifications_for(alert_store.engine, [answered, unanswered])
+            sent = [a for v in notes.values() for a in v.attempts if a.channel != "device_notice"]
+            return len(sent) == 3 and all(a.status.value != "sent" for a in sent)
+
+        assert await asyncio.to_thread(wait_until, settled, 10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(engine_task, 10)
+        for channel in channels.values():
+            await channel.aclose()
+        arc.stop()
+    notes = notifications_for(alert_store.engine, [answered, unanswered])
+    a = escalation_of(alert_store.get(answered).alert, notes.get(answered))
+    b = escalation_of(alert_store.get(unanswered).alert, notes.get(unanswered))
+    assert a is not None
+    assert b is not None
+    assert a.text == (
+        "Acknowledged by Sam Responder via an SMS reply. Told Sam Responder; "
+        "the tenant's device was told"
+    )
+    assert [(x.channel, x.status) for x in a.attempts] == [
+        ("notify_sms", "delivered"),
+        ("device_notice", "sent"),
+    ]
+    assert [topic for topic, _ in notices] == ["hof/v1/HOME-A/pendant-1/notice"]
+    assert b.text == "Told Sam Responder, Test ARC"
+    assert [(x.channel, x.status) for x in b.attempts] == [
+        ("notify_sms", "delivered"),
+        ("scaip", "delivered"),
+    ]

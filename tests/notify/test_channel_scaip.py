@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-import shutil
 import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sipp_arc import Arc, free_udp_port, needs_sipp
 
 from hof.settings import ScaipSettings
 from notify.channels.base import DeliveryStatus, Message, Recipient
@@ -33,74 +31,6 @@ from notify.channels.scaip import (
     scaip_ref,
     sip_target,
 )
-
-SCENARIO = Path(__file__).with_name("scaip_arc.xml")
-SIPP = shutil.which("sipp")
-
-needs_sipp = pytest.mark.skipif(SIPP is None, reason="sipp (Debian's sip-tester) is not installed")
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Arc:
-    """One SIPp process answering `calls` SCAIP exchanges, then exiting."""
-
-    def __init__(self, workdir: Path, calls: int) -> None:
-        assert SIPP is not None
-        self.port = _free_udp_port()
-        self.workdir = workdir
-        self.proc = subprocess.Popen(
-            [
-                SIPP,
-                *("-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(self.port)),
-                *("-m", str(calls), "-t", "u1", "-nostdin"),
-                *("-timeout", "30s", "-timeout_error"),
-                *("-trace_msg", "-trace_err", "-trace_logs"),
-            ],
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_bound()
-
-    def _wait_bound(self) -> None:
-        # SIPp is ready once its UDP port is taken.
-        for _ in range(100):
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                try:
-                    probe.bind(("127.0.0.1", self.port))
-                except OSError:
-                    return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"sipp did not start: {self.errors()}")
-
-    def wait(self, timeout_s: float = 20.0) -> int:
-        return self.proc.wait(timeout=timeout_s)
-
-    def _read(self, pattern: str) -> str:
-        return "".join(p.read_text(errors="replace") for p in self.workdir.glob(pattern))
-
-    def messages(self) -> str:
-        return self._read("*_messages.log")
-
-    def errors(self) -> str:
-        return self._read("*_errors.log")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
 
 
 @pytest.fixture
@@ -187,7 +117,7 @@ async def test_a_pendant_press_is_a_manual_alarm(
 @needs_sipp
 async def test_the_recipients_sip_uri_is_where_the_alarm_goes(arc: Callable[[int], Arc]) -> None:
     peer = arc(1)
-    channel = ScaipChannel(_config(_free_udp_port(), timeout_s=3.0))  # the default ARC is silent
+    channel = ScaipChannel(_config(free_udp_port(), timeout_s=3.0))  # the default ARC is silent
     try:
         delivery = await channel.send(_message(address=f"sip:arc-north@127.0.0.1:{peer.port}"))
     finally:

@@ -1,0 +1,112 @@
+"""Per-home, per-room and per-tenant settings: a TOML file of overrides on the estate's
+thresholds, loaded by the rules engine (`HOF_ALERTS__OVERRIDES_FILE`).
+
+    [homes."LCC-004512"]
+    vulnerable = true              # a tenant known to be vulnerable to cold: raise earlier
+    inactivity_by_hour = 15        # a night worker: "no movement by 15:00", from 11:00
+    morning_from_hour = 11
+
+    [homes."LCC-004512".rooms.bedroom]
+    f_rsi = 0.6                    # a poorly insulated wall (BRE IP1/06's poorer stock)
+
+Any field of `Thresholds` may be given for a home (top level of its table) or a room (under
+`rooms.<room>`); a room inherits its home's, a home the estate's. Every home and room is
+resolved and validated when the file is loaded, so a bad file refuses to start.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from alerts.thresholds import Band, BandedRule, Thresholds
+
+__all__ = ["VULNERABLE_COLD", "HomeOverrides", "Overrides", "ThresholdBook", "load_overrides"]
+
+# A tenant vulnerable to cold (65 and over, or a condition a cold home worsens): WHO 2018 and
+# UKHSA advise 20-21 °C for older people rather than 18 °C, and HHSRS puts the most vulnerable
+# at the greatest risk of each band; so each band is a step warmer and met sooner.
+VULNERABLE_COLD = BandedRule(
+    above=False,
+    bands=[
+        Band(severity="watch", limit=20.0, hours=12.0),
+        Band(severity="significant", limit=18.0, hours=9.0),
+        Band(severity="severe", limit=12.0, hours=1.0),
+    ],
+    clear_hours=6.0,
+)
+
+
+class HomeOverrides(BaseModel):
+    """One home's settings; the other keys are `Thresholds` fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    vulnerable: bool = False
+    rooms: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _known_names(self) -> HomeOverrides:
+        known = set(Thresholds.model_fields)
+        for where, names in [("home", self.fields()), *self.rooms.items()]:
+            unknown = set(names) - known
+            if unknown:
+                raise ValueError(f"{where}: not a threshold: {', '.join(sorted(unknown))}")
+        return self
+
+
+class Overrides(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    homes: dict[str, HomeOverrides] = Field(default_factory=dict)
+
+
+def load_overrides(path: Path) -> Overrides:
+    with path.open("rb") as f:
+        return Overrides.model_validate(tomllib.load(f))
+
+
+@dataclass
+class ThresholdBook:
+    """The thresholds that apply to each home and room: the estate's, overridden."""
+
+    estate: Thresholds
+    overrides: Overrides = field(default_factory=Overrides)
+    _homes: dict[str, Thresholds] = field(default_factory=dict)
+    _rooms: dict[tuple[str, str], Thresholds] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for home, table in self.overrides.homes.items():
+            self.for_home(home)
+            for room in table.rooms:
+                self.for_room(home, room)
+
+    def for_home(self, home: str) -> Thresholds:
+        table = self.overrides.homes.get(home)
+        if table is None:
+            return self.estate
+        found = self._homes.get(home)
+        if found is None:
+            base: dict[str, Any] = self.estate.model_dump()
+            if table.vulnerable:
+                base["cold"] = VULNERABLE_COLD.model_dump()
+            found = self._homes[home] = Thresholds.model_validate({**base, **table.fields()})
+        return found
+
+    def for_room(self, home: str, room: str) -> Thresholds:
+        table = self.overrides.homes.get(home)
+        if table is None or room not in table.rooms:
+            return self.for_home(home)
+        found = self._rooms.get((home, room))
+        if found is None:
+            base = self.for_home(home).model_dump()
+            found = Thresholds.model_validate({**base, **table.rooms[room]})
+            self._rooms[(home, room)] = found
+        return found

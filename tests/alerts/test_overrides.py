@@ -1,0 +1,121 @@
+"""Issue 12, item 7: per-home, per-room and per-tenant settings reach the rules."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from alerts.findings import Action
+from alerts.overrides import Overrides, ThresholdBook, load_overrides
+from alerts.rules import activity
+from alerts.service import AlertsWorker
+from alerts.thresholds import Thresholds
+from hof.mqtt import Delivery
+from hof.settings import Settings
+
+H = 3600.0
+LONDON = ZoneInfo("Europe/London")
+
+OVERRIDES = """
+[homes."{vulnerable}"]
+vulnerable = true
+
+[homes."{night_worker}"]
+inactivity_by_hour = 15
+morning_from_hour = 11
+
+[homes."{night_worker}".rooms.bedroom]
+f_rsi = 0.6
+"""
+
+
+def _book(tmp_path: Path, vulnerable: str = "V-1", night: str = "N-1") -> ThresholdBook:
+    path = tmp_path / "homes.toml"
+    path.write_text(OVERRIDES.format(vulnerable=vulnerable, night_worker=night))
+    return ThresholdBook(Thresholds(), load_overrides(path))
+
+
+def test_homes_and_rooms_inherit_and_override(tmp_path: Path) -> None:
+    book = _book(tmp_path)
+    assert book.for_home("other") is book.estate
+    assert book.for_home("V-1").cold.bands[0].limit == 20.0
+    assert book.for_home("N-1").inactivity_by_hour == 15
+    assert book.for_room("N-1", "bedroom").f_rsi == 0.6
+    assert book.for_room("N-1", "bedroom").inactivity_by_hour == 15  # the home's, inherited
+    assert book.for_room("N-1", "kitchen").f_rsi == 0.75
+
+
+def test_a_typo_or_a_bad_figure_refuses_to_load(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="not a threshold: inactivty_hours"):
+        Overrides.model_validate({"homes": {"H": {"inactivty_hours": 4}}})
+    with pytest.raises(ValidationError):
+        ThresholdBook(Thresholds(), Overrides.model_validate({"homes": {"H": {"f_rsi": 3}}}))
+
+
+def _reading(home: str, device: str, t: float, temp: float) -> Delivery:
+    pack = [
+        {"bn": f"{device}/", "bt": t, "n": "temperature", "u": "Cel", "v": temp},
+        {"n": "humidity", "u": "%RH", "v": 50.0},
+    ]
+    return Delivery(
+        f"hof/v1/{home}/{device}/reading",
+        json.dumps(pack).encode(),
+        1,
+        False,
+        1,
+        time.time(),
+        cast(Any, None),
+    )
+
+
+async def test_a_home_with_a_vulnerable_tenant_raises_cold_earlier(
+    settings: Settings, home_id: str, tmp_path: Path
+) -> None:
+    """A living room kept at 19 °C: fine for the estate (18 °C), cold for an older tenant."""
+    vulnerable, ordinary = f"{home_id}-v", f"{home_id}-o"
+    path = tmp_path / "homes.toml"
+    path.write_text(OVERRIDES.format(vulnerable=vulnerable, night_worker="N-1"))
+    cfg = settings.alerts.model_copy(update={"overrides_file": path})
+    worker = AlertsWorker(settings.model_copy(update={"alerts": cfg}))
+    for home in (vulnerable, ordinary):
+        worker.room_watcher.rooms[(home, "env-1")] = "living_room"
+    start = time.time() - 20 * H
+    cold: dict[str, list[Any]] = {vulnerable: [], ordinary: []}
+    for k in range(20 * 12):
+        for home in (vulnerable, ordinary):
+            found = worker._evaluate(_reading(home, "env-1", start + k * 300, 19.0))
+            cold[home] += [f for f in found if f.rule.name == "excess_cold"]
+    assert cold[ordinary] == []
+    assert [(f.action, f.severity.value) for f in cold[vulnerable]] == [(Action.RAISE, "watch")]
+    assert "below 20 °C for 12.0" in cold[vulnerable][0].summary
+    worker.store.close()
+
+
+def test_a_night_workers_morning_is_the_afternoon(tmp_path: Path) -> None:
+    """The estate's morning check would call a night worker asleep at 10:00 inactive."""
+    book = _book(tmp_path)
+    day = datetime(2026, 12, 1, tzinfo=LONDON)
+    asleep = day.replace(hour=4, minute=30).timestamp()  # home from the night shift
+
+    def check(home: str, hour: int) -> bool:
+        state = activity.ActivityState(home)
+        activity.on_motion(state, asleep)
+        now = day.replace(hour=hour, minute=5).timestamp()
+        activity.on_data(state, now)  # the home's other sensors keep reporting
+        return activity.on_tick(state, now, book.for_home(home)) is not None
+
+    assert check("other", 10) is True
+    assert check("N-1", 10) is False
+    assert check("N-1", 15) is True  # nothing since 11:00 by 15:00 is still checked
+    assert now_silent_h(asleep, day) < 12  # the 12-hour rule alone would not fire by 15:05
+
+
+def now_silent_h(asleep: float, day: datetime) -> float:
+    return (day.replace(hour=15, minute=5).timestamp() - asleep) / H
