@@ -25,7 +25,6 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from alerts.findings import Action, Finding
 from alerts.mould import MouldState, mould_state_many
 from alerts.outdoor import OUTDOOR_ROOM, OutdoorTemperatures
-from alerts.overrides import Overrides, ThresholdBook, load_overrides
 from alerts.rules import activity, devices, environment, telecare
 from alerts.rules.environment import RoomState
 from alerts.thresholds import Thresholds
@@ -93,11 +92,6 @@ class AlertsWorker:
         if thresholds is None and cfg.thresholds_file is not None:
             thresholds = Thresholds.model_validate_json(cfg.thresholds_file.read_text())
         self.th = thresholds or Thresholds()
-        # Per-home, per-room and per-tenant settings over the estate's (alerts/overrides.py).
-        overrides = Overrides()
-        if cfg.overrides_file is not None:
-            overrides = load_overrides(cfg.overrides_file)
-        self.book = ThresholdBook(self.th, overrides)
         self.limits = Limits(
             min_time=settings.contract.min_time, max_future_s=settings.contract.max_future_s
         )
@@ -284,7 +278,7 @@ class AlertsWorker:
         if status is None:
             return []
         at = status.ts if status.ts is not None else delivery.received_at
-        return devices.on_status(self._device(home, device), status, at, self.book.for_home(home))
+        return devices.on_status(self._device(home, device), status, at, self.th)
 
     def _alive(self, home: str, device: str, at: float) -> list[Finding]:
         state = self._device(home, device)
@@ -313,12 +307,12 @@ class AlertsWorker:
                 )
             elif record.name == "battery" and isinstance(record.value, float):
                 found = devices.on_battery(
-                    self._device(home, device), record.value, record.time, self.book.for_home(home)
+                    self._device(home, device), record.value, record.time, self.th
                 )
                 findings += [found] if found else []
             elif record.name == "voltage" and isinstance(record.value, float):
                 found = devices.on_voltage(
-                    self._device(home, device), record.value, record.time, self.book.for_home(home)
+                    self._device(home, device), record.value, record.time, self.th
                 )
                 findings += [found] if found else []
             elif record.name in ("temperature", "humidity", "co2", "surface_temperature"):
@@ -344,8 +338,7 @@ class AlertsWorker:
             if state is None:
                 state = self.rooms[(home, room)] = RoomState(home, room)
             outdoor = self.outdoor.at(home, max(r.time for r in climate))
-            th = self.book.for_room(home, room)
-            findings += environment.on_readings(state, climate, th, outdoor)
+            findings += environment.on_readings(state, climate, self.th, outdoor)
             self._queue_mould(state)
         return findings
 
@@ -442,16 +435,9 @@ class AlertsWorker:
         while True:
             await asyncio.sleep(self.settings.alerts.tick_s)
             now = time.time()
-            book = self.book
-            findings = [
-                f
-                for s in self.devices.values()
-                if (f := devices.on_tick(s, now, book.for_home(s.home)))
-            ]
+            findings = [f for s in self.devices.values() if (f := devices.on_tick(s, now, self.th))]
             findings += [
-                f
-                for s in self.activity.values()
-                if (f := activity.on_tick(s, now, book.for_home(s.home)))
+                f for s in self.activity.values() if (f := activity.on_tick(s, now, self.th))
             ]
             await self._apply(findings)
 
@@ -485,8 +471,18 @@ class AlertsWorker:
         # run from awareness); the readings' own time is the evidence's `observed_at`.
         store, at = self.store, dt.datetime.now(dt.UTC)
         if f.action is Action.RAISE:
-            if f.rule.category not in SELF_CLEARING and await self._already_raised(f):
-                return
+            evidence = {**f.evidence, "rule_source": f.rule.source}
+            if f.rule.category not in SELF_CLEARING:
+                earlier = await self._event_alerts(f)
+                when = f.evidence.get("time")
+                if any(a.rule == f.rule.name and a.evidence.get("time") == when for a in earlier):
+                    return  # its very event is already in the store (a redelivery after restart)
+                still_open = [
+                    a.evidence
+                    for a in earlier
+                    if a.state in OPEN_STATES and a.rule == f.rule.name and a.room == f.room
+                ]
+                evidence = telecare.with_raisers(evidence, still_open)
             await self.aio.call(
                 store.raise_or_update,
                 home=f.home,
@@ -496,7 +492,7 @@ class AlertsWorker:
                 audience=f.rule.audience,
                 severity=f.severity,
                 summary=f.summary,
-                evidence={**f.evidence, "rule_source": f.rule.source},
+                evidence=evidence,
                 room=f.room,
                 at=at,
             )
@@ -514,13 +510,13 @@ class AlertsWorker:
         )
         return list(page.items)
 
-    async def _already_raised(self, f: Finding) -> bool:
-        """An event alert whose very event is already in the store (a redelivery after restart)."""
+    async def _event_alerts(self, f: Finding) -> list[AlertView]:
+        """The home's alerts of the finding's category (open or not), to spot a redelivered
+        event and the devices that raised the open one."""
         page = await self.aio.call(
             self.store.list, AlertFilter(homes=[f.home], categories=(f.rule.category,))
         )
-        when = f.evidence.get("time")
-        return any(a.rule == f.rule.name and a.evidence.get("time") == when for a in page.items)
+        return list(page.items)
 
     async def _withdraw(self, f: Finding) -> None:
         if f.rule is activity.INACTIVITY:  # the tenant answered the check: no window applies
@@ -617,7 +613,7 @@ class AlertsWorker:
             home, room = rooms[i]
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))
             room_state.mould = MouldState(state.m[row : row + 1], state.dry_hours[row : row + 1])
-            environment.set_mould_severity(room_state, self.book.for_room(home, room))
+            environment.set_mould_severity(room_state, self.th)
             # The rebuilt end state, at the room's last hour of history, for the dashboard.
             end = int(series[i]["values"][-1][0]) // 3_600_000
             rh_end = rh_surf[row, end - first]
@@ -700,8 +696,7 @@ class AlertsWorker:
                 # come from the reconcile.
                 for hour, chunk in groupby(records, key=lambda r: r.time_ms // 3_600_000):
                     outdoor = self.outdoor.at(home, hour * 3600 + 3599)
-                    th = self.book.for_room(home, room)
-                    environment.on_readings(state, list(chunk), th, outdoor)
+                    environment.on_readings(state, list(chunk), self.th, outdoor)
                 self._queue_mould(state)
         motion = await influx.query(
             f"SELECT last(motion) FROM event WHERE time > now() - {int(hours * 60)}m "

@@ -7,7 +7,7 @@ pendant's fall, nor can a sensor's `reading`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
@@ -22,6 +22,7 @@ __all__ = [
     "TAMPER",
     "cancel_refusal",
     "on_event",
+    "with_raisers",
     "withdraw_refusal",
 ]
 
@@ -119,12 +120,34 @@ def cancel_refusal(record: Record, channel: Channel) -> str | None:
     return None
 
 
+def _raisers(evidence: Mapping[str, Any]) -> set[str]:
+    devices = evidence.get("devices")
+    if isinstance(devices, list):
+        return {d for d in devices if isinstance(d, str)}
+    device = evidence.get("device")
+    return {device} if isinstance(device, str) else set()
+
+
+def with_raisers(
+    evidence: dict[str, Any], still_open: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The evidence of a fall or help call, with `devices`: every device that raised the open
+    alert it updates (the store keeps one open alert per home, rule and room, and its evidence
+    is the latest event's), so a cancel from one of two cannot withdraw the other's call."""
+    if evidence.get("name") not in CANCELLABLE or "device" not in evidence:
+        return evidence
+    devices = {evidence["device"]}
+    for earlier in still_open:
+        devices |= _raisers(earlier)
+    return {**evidence, "devices": sorted(devices)}
+
+
 def withdraw_refusal(raised: Mapping[str, Any], cancel: Finding) -> str | None:
     """Why `cancel` may not withdraw the alert whose evidence is `raised`; None when it may.
 
-    Only the device that raised it can: an alert with no device in its evidence is never
-    withdrawn by a device (a person closes it)."""
-    raised_by = raised.get("device")
-    if raised_by is None or raised_by != cancel.evidence.get("device"):
+    Only when every device that raised it is the cancelling one: an alert with no device in
+    its evidence, or raised by two devices, is never withdrawn by a device (a person closes
+    it)."""
+    if _raisers(raised) != {cancel.evidence.get("device")}:
         return "cancel_other_device"
     return None

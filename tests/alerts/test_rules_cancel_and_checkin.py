@@ -103,6 +103,25 @@ def test_a_cancel_from_another_device_does_not_withdraw_a_fall(
     assert alerts_of(store, home_id)[0].outcome is Outcome.WITHDRAWN
 
 
+def test_when_two_pendants_fell_one_cancel_withdraws_neither(
+    device: Callable[[str], Device], home_id: str, store: AlertStore, rules: AlertsProcess
+) -> None:
+    """Two tenants, two pendants, one open fall alert for the home (the store keeps one per
+    home, rule and room): the second pendant's cancel says nothing about the first's fall."""
+    first, second = device("tc-her"), device("tc-his")
+    t = round(time.time(), 3)
+    first.publish("event", [{"bn": "tc-her/", "bt": t, "n": "fall", "vs": "detected"}])
+    assert wait(lambda: alerts_of(store, home_id)), rules.log_tail()
+    before = rules.metrics().get("hof_alerts_messages_total", 0)
+    second.publish("event", [{"bn": "tc-his/", "bt": t + 1, "n": "fall", "vs": "detected"}])
+    settle(rules, before, 1)
+    second.publish("event", [{"bn": "tc-his/", "bt": t + 2, "n": "fall", "vs": "cancelled"}])
+    settle(rules, before, 2)
+    (alert,) = alerts_of(store, home_id)
+    assert alert.state is State.OPEN, alert
+    assert alert.evidence["devices"] == ["tc-her", "tc-his"]
+
+
 def test_a_cancel_on_the_reading_channel_does_not_withdraw(
     device: Callable[[str], Device], home_id: str, store: AlertStore, rules: AlertsProcess
 ) -> None:

@@ -132,3 +132,20 @@ def test_a_cancel_counts_only_on_event_and_only_from_the_device_that_raised() ->
     assert withdraw_refusal({"device": "tc-1"}, finding) is None
     assert withdraw_refusal({"device": "cord-2"}, finding) == "cancel_other_device"
     assert withdraw_refusal({}, finding) == "cancel_other_device"
+    assert withdraw_refusal({"device": "tc-1", "devices": ["tc-1"]}, finding) is None
+    assert withdraw_refusal({"device": "tc-1", "devices": ["cord-2", "tc-1"]}, finding) == (
+        "cancel_other_device"
+    )
+
+
+def test_an_open_fall_remembers_every_device_that_raised_it() -> None:
+    from alerts.rules.telecare import with_raisers
+
+    raised = on_event("LCC-1", None, rec("fall", "detected"))
+    assert raised is not None
+    assert with_raisers(dict(raised.evidence), [])["devices"] == ["tc-1"]
+    merged = with_raisers(dict(raised.evidence), [{"device": "cord-2"}, {"devices": ["a", "b"]}])
+    assert merged["devices"] == ["a", "b", "cord-2", "tc-1"]
+    leak = on_event("LCC-1", None, rec("leak", True))
+    assert leak is not None
+    assert "devices" not in with_raisers(dict(leak.evidence), [{"device": "x"}])
