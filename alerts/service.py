@@ -25,6 +25,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from alerts.findings import Action, Finding
 from alerts.mould import MouldState, mould_state_many
 from alerts.outdoor import OUTDOOR_ROOM, OutdoorTemperatures
+from alerts.overrides import Overrides, ThresholdBook, load_overrides
 from alerts.rules import activity, devices, environment, telecare
 from alerts.rules.environment import RoomState
 from alerts.thresholds import Thresholds
@@ -92,6 +93,11 @@ class AlertsWorker:
         if thresholds is None and cfg.thresholds_file is not None:
             thresholds = Thresholds.model_validate_json(cfg.thresholds_file.read_text())
         self.th = thresholds or Thresholds()
+        # Per-home, per-room and per-tenant settings over the estate's (alerts/overrides.py).
+        overrides = Overrides()
+        if cfg.overrides_file is not None:
+            overrides = load_overrides(cfg.overrides_file)
+        self.book = ThresholdBook(self.th, overrides)
         self.limits = Limits(
             min_time=settings.contract.min_time, max_future_s=settings.contract.max_future_s
         )
@@ -278,7 +284,7 @@ class AlertsWorker:
         if status is None:
             return []
         at = status.ts if status.ts is not None else delivery.received_at
-        return devices.on_status(self._device(home, device), status, at, self.th)
+        return devices.on_status(self._device(home, device), status, at, self.book.for_home(home))
 
     def _alive(self, home: str, device: str, at: float) -> list[Finding]:
         state = self._device(home, device)
@@ -307,12 +313,12 @@ class AlertsWorker:
                 )
             elif record.name == "battery" and isinstance(record.value, float):
                 found = devices.on_battery(
-                    self._device(home, device), record.value, record.time, self.th
+                    self._device(home, device), record.value, record.time, self.book.for_home(home)
                 )
                 findings += [found] if found else []
             elif record.name == "voltage" and isinstance(record.value, float):
                 found = devices.on_voltage(
-                    self._device(home, device), record.value, record.time, self.th
+                    self._device(home, device), record.value, record.time, self.book.for_home(home)
                 )
                 findings += [found] if found else []
             elif record.name in ("temperature", "humidity", "co2", "surface_temperature"):
@@ -338,7 +344,8 @@ class AlertsWorker:
             if state is None:
                 state = self.rooms[(home, room)] = RoomState(home, room)
             outdoor = self.outdoor.at(home, max(r.time for r in climate))
-            findings += environment.on_readings(state, climate, self.th, outdoor)
+            th = self.book.for_room(home, room)
+            findings += environment.on_readings(state, climate, th, outdoor)
             self._queue_mould(state)
         return findings
 
@@ -435,9 +442,16 @@ class AlertsWorker:
         while True:
             await asyncio.sleep(self.settings.alerts.tick_s)
             now = time.time()
-            findings = [f for s in self.devices.values() if (f := devices.on_tick(s, now, self.th))]
+            book = self.book
+            findings = [
+                f
+                for s in self.devices.values()
+                if (f := devices.on_tick(s, now, book.for_home(s.home)))
+            ]
             findings += [
-                f for s in self.activity.values() if (f := activity.on_tick(s, now, self.th))
+                f
+                for s in self.activity.values()
+                if (f := activity.on_tick(s, now, book.for_home(s.home)))
             ]
             await self._apply(findings)
 
@@ -613,7 +627,7 @@ class AlertsWorker:
             home, room = rooms[i]
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))
             room_state.mould = MouldState(state.m[row : row + 1], state.dry_hours[row : row + 1])
-            environment.set_mould_severity(room_state, self.th)
+            environment.set_mould_severity(room_state, self.book.for_room(home, room))
             # The rebuilt end state, at the room's last hour of history, for the dashboard.
             end = int(series[i]["values"][-1][0]) // 3_600_000
             rh_end = rh_surf[row, end - first]
@@ -696,7 +710,8 @@ class AlertsWorker:
                 # come from the reconcile.
                 for hour, chunk in groupby(records, key=lambda r: r.time_ms // 3_600_000):
                     outdoor = self.outdoor.at(home, hour * 3600 + 3599)
-                    environment.on_readings(state, list(chunk), self.th, outdoor)
+                    th = self.book.for_room(home, room)
+                    environment.on_readings(state, list(chunk), th, outdoor)
                 self._queue_mould(state)
         motion = await influx.query(
             f"SELECT last(motion) FROM event WHERE time > now() - {int(hours * 60)}m "
