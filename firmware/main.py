@@ -1,6 +1,10 @@
 """Entry point on the board (and on the Unix port): run the node; a simulated deep sleep
 unwinds to here and starts it again, as the ESP32's wake-up does."""
 
+import otaboot
+
+otaboot.select()  # first: the image it picks (base or an installed update) supplies the rest
+
 import gc
 
 import app

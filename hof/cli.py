@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in (
         ("simulate", "simulator.cli"),
         ("provision", "hof.provision"),
+        ("firmware", "hof.firmware"),
         ("dashboard", "dashboard.cli"),
     ):
         provider = _optional(module)

@@ -8,11 +8,16 @@ with jitter, so a home full of devices does not reconnect in step after a broker
 With `"tls": true` in its config the link speaks MQTT over TLS only, verifying the broker's
 certificate against `ca_file` (DER) and the broker's name; a refused handshake is logged
 (`link tls-refused <why>`) on every attempt and never falls back to plain MQTT.
+
+A `firmware` announcement on the retained config is handed to lib/ota.py between packets
+(never inside the MQTT callback); a running image on trial is confirmed (otaboot.healthy)
+once the broker has answered its subscription.
 """
 
 import json
 import os
 
+import otaboot
 from lib.mqtt import MQTTClient, MQTTException, TLSError
 
 DOWN = 0
@@ -70,13 +75,18 @@ class Link:
         self.status_extra: dict = {}
         self.subscribed = False
         self.clean_session = bool(cfg.get("clean_session", True))
+        self.fw_offer: bytes | None = None  # a config naming firmware, handled after the read
+        self.fw_seen = ""  # the announcement last handled, so a redelivery is not refetched
 
     def up(self) -> bool:
         return self.state == UP
 
     def _message(self, topic: memoryview, msg: memoryview) -> None:
         if bytes(topic) == self.t_config:
-            self.on_config(bytes(msg))
+            raw = bytes(msg)
+            if b'"firmware"' in raw:
+                self.fw_offer = raw
+            self.on_config(raw)
         elif bytes(topic) == self.t_notice and self.on_notice is not None:
             self.on_notice(bytes(msg))
 
@@ -156,6 +166,9 @@ class Link:
                     break
                 if kind == 0x90:
                     self.subscribed = True  # a retained config follows the SUBACK at once
+                    if otaboot.healthy():  # connected, and the broker answers: keep this image
+                        self.board.log("ota", "healthy", otaboot.version())
+                        self.publish_status()
             keepalive_ms = self.keepalive_s * 1000
             if keepalive_ms:
                 if board.ticks_diff(now, self.last_ping) > keepalive_ms // 4:
@@ -166,7 +179,51 @@ class Link:
         except (OSError, MQTTException) as exc:
             self._failed("io %r" % (exc,))
             return False
-        return True
+        if self.fw_offer is not None:
+            raw = self.fw_offer
+            self.fw_offer = None
+            self._firmware(raw)
+        return self.state == UP
+
+    def _firmware(self, raw: bytes) -> None:
+        """Act on a firmware announcement: install it and restart, or say why not."""
+        try:
+            fw_in = json.loads(raw)["firmware"]
+        except (ValueError, KeyError, TypeError):
+            return  # the node reports a config that is not a JSON object
+        seen = json.dumps(fw_in)
+        if seen == self.fw_seen:
+            return
+        self.fw_seen = seen
+        from lib import ota  # only when an update comes: its code and the verifier's tables
+
+        version = fw_in.get("version") if isinstance(fw_in, dict) else None
+        try:
+            fw = ota.check_manifest(fw_in)
+            running = otaboot.version()
+            if version == running:
+                return
+            if ota.parse_version(version) < ota.parse_version(running):
+                raise ota.OtaError("%s is older than %s, running" % (version, running))
+            if version in (otaboot.state.get("bad") or []):
+                raise ota.OtaError("%s was rolled back before" % version)
+            self.board.log("ota", "fetch", version, fw["url"])
+            t0 = self.board.ticks_ms()
+            ota.install(self.cfg, fw, self.client.ssl)
+        except ota.OtaError as exc:
+            self.status_extra["fw_update"] = "refused %s: %s" % (version, exc)
+            self.board.log("ota", "refused", version, str(exc))
+            self.publish_status()
+            return
+        ms = self.board.ticks_diff(self.board.ticks_ms(), t0)
+        self.status_extra["fw_update"] = "installed %s, restarting" % version
+        self.board.log("ota", "installed", version, "ms=%d" % ms)
+        # Wait for the status's PUBACK: closing with unread bytes sends a TCP reset, and the
+        # broker drops what it had not yet read (the status, the DISCONNECT).
+        pid = self.publish(self.t_status, json.dumps(self.status()).encode(), qos=1, retain=True)
+        self.wait_ack(pid, 3000)
+        self.disconnect()  # no last will: a restart is not an outage
+        self.board.reset()
 
     def publish(self, topic: bytes, payload, qos: int = 1, retain: bool = False, dup: bool = False, pid: int = 0) -> int:  # type: ignore[no-untyped-def]
         """Send now; the packet id to watch for (client.acked), or -1 if the link is down."""
@@ -195,7 +252,9 @@ class Link:
 
     def status(self, state: str = "online") -> dict:
         board = self.board
-        doc = {"state": state, "fw": self.cfg.get("fw", "0.1.0"), "kind": self.cfg["kind"]}
+        doc = {"state": state, "fw": otaboot.version(), "kind": self.cfg["kind"]}
+        if otaboot.state.get("rolled_back"):
+            doc["fw_update"] = "rolled back %s" % otaboot.state["rolled_back"]
         doc["rssi"] = board.wifi_rssi()
         if self.cfg["power"] == "battery":
             mv = board.battery_mv()

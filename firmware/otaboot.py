@@ -1,0 +1,111 @@
+"""Which firmware image a boot runs, and the roll-back of an update that never proved healthy.
+
+Flash holds the base image (this tree) and two update slots, `fw_a` and `fw_b`. `ota.json`
+says which one runs; lib/ota.py writes a verified image into the slot not running and then
+points `ota.json` at it (that one small write is the switch), marked `pending`. Every boot of a
+pending image is counted here, before anything else is imported; the image's link calls
+`healthy()` once it has connected and the broker has answered its subscription. An image that
+has not by its `MAX_BOOTS`th boot is rolled back to the image it replaced, and its version is
+never installed again. This module and main.py are the boot loader: updates never replace them.
+"""
+
+import json
+import os
+import sys
+
+BASE_VERSION = "0.1.0"  # the image flashed with the board
+MAX_BOOTS = 3  # boots a new image gets to prove healthy
+
+state: dict = {}
+
+
+def root() -> str:
+    """Flash: the board's filesystem root; on the Unix port HOF_FW_STATE stands in for it."""
+    getenv = getattr(os, "getenv", None)
+    return (getenv("HOF_FW_STATE") if getenv else None) or ("" if sys.platform == "esp32" else ".")
+
+
+def slot_dir(slot: str) -> str:
+    return root() + "/fw_" + slot
+
+
+def _path() -> str:
+    return root() + "/ota.json"
+
+
+def load() -> dict:
+    try:
+        with open(_path()) as f:
+            st = json.load(f)
+        if isinstance(st, dict):
+            return st
+    except (OSError, ValueError):
+        pass
+    return {}
+
+
+def save(st: dict) -> None:
+    """Write whole, then rename over the old file: a power cut leaves one or the other."""
+    tmp = _path() + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(st, f)
+    os.rename(tmp, _path())
+
+
+def version() -> str:
+    return state.get("version") or BASE_VERSION
+
+
+def select() -> dict:
+    """Count this boot of a pending image (rolling back past MAX_BOOTS); put the image to run
+    first on sys.path. Called by main.py before it imports anything else."""
+    global state
+    st = load()
+    if st.get("pending"):
+        boots = int(st.get("boots", 0)) + 1
+        if boots > MAX_BOOTS:
+            bad = st.get("version", "?")
+            print("ota", "rollback", bad, "->", st.get("prev_version") or BASE_VERSION)
+            st = {
+                "slot": st.get("prev_slot", ""),
+                "version": st.get("prev_version") or BASE_VERSION,
+                "bad": (st.get("bad") or []) + [bad],
+                "rolled_back": bad,
+            }
+        else:
+            st["boots"] = boots
+            print("ota", "trial", st.get("version"), "boot=%d/%d" % (boots, MAX_BOOTS))
+        save(st)
+    slot = st.get("slot")
+    if slot:
+        sys.path.insert(0, slot_dir(slot))
+    state = st
+    return st
+
+
+def install(slot: str, new_version: str) -> None:
+    """Make the image just written to `slot` the one the next boot runs, on trial."""
+    st = load()
+    save(
+        {
+            "slot": slot,
+            "version": new_version,
+            "pending": True,
+            "boots": 0,
+            "prev_slot": st.get("slot", ""),
+            "prev_version": st.get("version") or BASE_VERSION,
+            "bad": st.get("bad") or [],
+        }
+    )
+
+
+def healthy() -> bool:
+    """The running image has proved itself: keep it. True when this changed anything."""
+    if not state.get("pending"):
+        return False
+    state["pending"] = False
+    state["boots"] = 0
+    state.pop("rolled_back", None)
+    save(state)
+    print("ota", "healthy", version())
+    return True
