@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from hof.errors import ConfigError
+from hof.logs import open_log_file
 from hof.settings import Settings, load_settings
 from hof.stack import Stack
 from hof.stack_cli import StopFlag, describe, recorded_running
@@ -32,8 +33,8 @@ def parse_duration(text: str) -> float:
 
 
 def _child(name: str, argv: list[str], logs: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    logs.mkdir(parents=True, exist_ok=True)
-    with (logs / f"{name}.log").open("ab") as log:
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open_log_file(logs / f"{name}.log") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "hof.cli", *argv],
             stdin=subprocess.DEVNULL,

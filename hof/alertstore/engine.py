@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +41,25 @@ def store_url(settings: Settings) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _private_file(path: Path) -> None:
+    """The store's file owner-only (0600; a directory made for it 0700) before SQLite opens
+    it: it holds tenants' alerts, accounts and the audit log. SQLite gives the -wal and -shm
+    files it makes the database file's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)  # left wider by an older version
+
+
 def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get WAL mode, foreign keys and a busy timeout."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(parsed.database))
     engine = sa.create_engine(
         url,
         connect_args={"timeout": sqlite_busy_timeout_s, "check_same_thread": False},
