@@ -144,6 +144,13 @@
     });
   }
 
+  // Sends and receipts are recorded by the notifier without a change to the alert itself, so
+  // the stream does not carry them: while a row may still change (escalating, or a message
+  // not yet confirmed delivered) the rows are fetched again every few seconds.
+  setInterval(function () {
+    if (document.visibilityState === "visible" && rows.querySelector("[data-pending]")) refresh();
+  }, 4000);
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.classList || !form.classList.contains("hof-act")) return;

@@ -427,6 +427,17 @@ def test_a_new_fall_sounds_and_notifies_once_the_responder_opts_in(
     assert note["title"] == "New alert: Fall-notified at 7 Pendant Way"  # the rule, the home
     assert note["tag"].startswith("hof-alert-")
     assert page.evaluate(tones) == 2
+    # The notifier records a text to Sam (no change to the alert itself): the row says so
+    # within seconds, without a reload.
+    notified = next(
+        a.id
+        for a in world.store.list().items
+        if a.evidence.get("summary") == "Fall detected by tc-notify."
+    )
+    _attempt(world.store, notified, "notify_sms", "Sam Responder", "07700900123", "sent", "t1")
+    row = page.locator("tr", has_text="Fall detected by tc-notify")
+    row.get_by_text("Told Sam Responder").wait_for(timeout=10_000)
+    assert "What was sent (1)" in row.inner_text()
     # A low battery is not an emergency: shown, but no sound and no notification.
     world.store.raise_or_update(
         home=world.north,
