@@ -54,7 +54,7 @@ log = structlog.get_logger(__name__)
 
 LONDON = ZoneInfo("Europe/London")
 HISTORY_BATCH = 2000
-FAST_POLL_S = 0.02
+FAST_POLL_S = 0.005
 FAST_WINDOW_S = 3.0
 HOME_CACHE_S = 60.0
 DEVICES_KEPT = 200_000
@@ -137,6 +137,8 @@ class Notifier:
         self.lease = dt.timedelta(seconds=settings.lease_s)
         self._wake = asyncio.Event()
         self._fast_until = 0.0
+        self._claim_at = 0.0  # monotonic time of the next claim: at most poll_s, or a job's due
+        self._scheduled = False  # the history round made jobs (some may be due now)
         self._db = asyncio.Semaphore(4)  # database calls in threads at once
         self.running: dict[int, tuple[n.ClaimedJob, asyncio.Task[None]]] = {}
         # Alerts acknowledged ("acknowledged": no more levels) or closed ("ended": nothing more).
@@ -181,10 +183,13 @@ class Notifier:
         renewer = asyncio.create_task(self._renew_forever())
         try:
             while not stop.is_set():
-                await self._call(self._watch_once)
-                await self._dispatch_once()
-                fast = time.monotonic() < self._fast_until
+                self._spawn(await self._call(self._watch_once))
+                now = time.monotonic()
+                if now >= self._claim_at:
+                    await self._dispatch_once()
+                fast = now < self._fast_until
                 wait = FAST_POLL_S if fast else self.settings.poll_s
+                wait = max(0.0, min(wait, self._claim_at - time.monotonic()))
                 self._wake.clear()
                 stopping = asyncio.create_task(stop.wait())
                 woken = asyncio.create_task(self._wake.wait())
@@ -224,13 +229,16 @@ class Notifier:
 
     # -- watching the history -------------------------------------------------------------
 
-    def _watch_once(self) -> None:
+    def _watch_once(self) -> list[n.ClaimedJob]:
+        """Read the history since the cursor; jobs it made that are due now come back claimed
+        (in the same transaction: a fall's first level goes out without another round)."""
         with n.transaction(self.engine, write=False) as s:
             cursor = n.read_cursor(s, self.owner) or 0
             newest = s.scalar(sa.select(sa.func.max(AlertHistory.id))) or 0
         if newest <= cursor:
-            return
+            return []
         now = self.clock()
+        claimed: list[n.ClaimedJob] = []
         stopped: list[tuple[int, str]] = []
         with n.transaction(self.engine) as s:
             rows = s.execute(
@@ -264,8 +272,12 @@ class Notifier:
                             s, alert.id, [self._notice(JobPurpose.NOTICE_RESOLVED, now)], now
                         )
             n.write_cursor(s, self.owner, last)
+            if self._scheduled:
+                claimed = n.claim_due(s, self.owner, now, self.lease)
+                self._scheduled = False
         for alert_id, how in stopped:
             self._stop_alert(alert_id, how)
+        return claimed
 
     def _stop_alert(self, alert_id: int, how: str) -> None:
         if self.stopped.get(alert_id) != "ended":
@@ -319,6 +331,7 @@ class Notifier:
             log.warning("notify_no_policy", alert=alert.id, kind=alert.category.value)
             return
         created = n.schedule(s, alert.id, steps_for(policy, at), now)
+        self._scheduled = self._scheduled or bool(created)
         if created:
             log.info("notify_scheduled", alert=alert.id, policy=policy.name, jobs=created)
 
@@ -336,11 +349,17 @@ class Notifier:
     # -- sending --------------------------------------------------------------------------
 
     async def _dispatch_once(self) -> None:
-        def claim() -> list[n.ClaimedJob]:
+        def claim() -> tuple[list[n.ClaimedJob], dt.datetime | None]:
             with n.transaction(self.engine) as s:
-                return n.claim_due(s, self.owner, self.clock(), self.lease)
+                now = self.clock()
+                return n.claim_due(s, self.owner, now, self.lease), n.next_due(s)
 
-        claimed = await self._call(claim)
+        claimed, due = await self._call(claim)
+        until_due = (due - self.clock()).total_seconds() if due else self.settings.poll_s
+        self._claim_at = time.monotonic() + max(0.0, min(self.settings.poll_s, until_due))
+        self._spawn(claimed)
+
+    def _spawn(self, claimed: list[n.ClaimedJob]) -> None:
         if claimed:
             log.debug("notify_claimed", jobs=[j.id for j in claimed])
         for job in claimed:
@@ -474,15 +493,29 @@ class Notifier:
             return "done: nobody to tell at this level"
         todo = [(c, r, _key(job, c, r)) for c, r in pairs]
         todo = [(c, r, k) for c, r, k in todo if k not in done]
-        people = [r for c, r, _ in todo if c != "device_notice"]
-        tokens = await self._call(self._issue, facts, people) if people else {}
+        # Machines (the settings' webhook, devices) get no ack link, and go out at once;
+        # people's links are issued meanwhile.
+        machine = {"device_notice"}
+        hook = self.settings.webhook_url
+        first = [t for t in todo if t[0] in machine or t[1].address == hook]
+        rest = [t for t in todo if t not in first]
         log.debug("notify_sending", alert=facts.id, step=job.level, recipients=len(todo))
-        outcomes = await asyncio.gather(
-            *(
-                self._send_one(job, facts, channel, recipient, key, tokens, notice)
-                for channel, recipient, key in todo
-            )
-        )
+        sends = [
+            asyncio.create_task(self._send_one(job, facts, c, r, k, {}, notice))
+            for c, r, k in first
+        ]
+        if rest:
+            tokens = await self._call(self._issue, facts, [r for _, r, _ in rest])
+            sends += [
+                asyncio.create_task(self._send_one(job, facts, c, r, k, tokens, notice))
+                for c, r, k in rest
+            ]
+        try:
+            outcomes = await asyncio.gather(*sends)
+        except asyncio.CancelledError:
+            for task in sends:
+                task.cancel()
+            raise
         sent = sum(1 for o in outcomes if o)
         if job.level == 0 and job.repeat == 0 and job.purpose is JobPurpose.ESCALATE and sent:
             self.m_latency.set((self.clock() - facts.raised_at).total_seconds())

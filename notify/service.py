@@ -177,12 +177,17 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     engine_task = asyncio.create_task(notifier.run(stop))
     try:
         subscribed = asyncio.create_task(link.subscribed.wait())
-        await asyncio.wait({subscribed, engine_task}, timeout=settings.mqtt.timeout_s)
+        await asyncio.wait(
+            {subscribed, engine_task},
+            timeout=settings.mqtt.timeout_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
         subscribed.cancel()
         ready.set(1.0)
         log.info("notify_ready", ack_url=public_url, channels=sorted(channels))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({stopping, engine_task, web_task}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
         stop.set()
         await engine_task  # raises what stopped the engine, if it was not `stop`
     finally:
