@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from hof.errors import ConfigError
-from hof.logs import open_log_file
 from hof.settings import Settings, load_settings
 from hof.stack import Stack
 from hof.stack_cli import StopFlag, describe, recorded_running
@@ -33,8 +32,8 @@ def parse_duration(text: str) -> float:
 
 
 def _child(name: str, argv: list[str], logs: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open_log_file(logs / f"{name}.log") as log:
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"{name}.log").open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "hof.cli", *argv],
             stdin=subprocess.DEVNULL,
@@ -78,6 +77,62 @@ def _demo_accounts(settings: Settings, env: dict[str, str]) -> Path:
     path.chmod(0o600)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+_DEMO_POLICY = """# Written by `hof demo`: the demo responder is on call all day.
+# Responder alerts reach them by email and webhook (caught under STATE_DIR/notify).
+[people.responder]
+name = "Demo responder"
+email = "responder@demo.invalid"
+webhook = "{hook}/responder"
+
+[[rotas]]
+name = "demo"
+team_lead = "responder"
+[[rotas.shifts]]
+start = "00:00"
+end = "00:00"
+people = ["responder"]
+"""
+
+
+def _notify_catcher(
+    settings: Settings, logs: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], dict[str, str], Path]:
+    """The demo's SMTP catcher and webhook receiver (files under STATE_DIR/notify), and the
+    settings that point the notifier at them."""
+    from hof.stack.process import free_port
+
+    out = settings.state_dir.resolve() / "notify"
+    out.mkdir(parents=True, exist_ok=True)
+    smtp_port, http_port = free_port(), free_port()
+    hook = f"http://127.0.0.1:{http_port}"
+    policy = out / "demo-policy.toml"
+    policy.write_text(_DEMO_POLICY.format(hook=hook))
+    with (logs / "notify-catcher.log").open("ab") as log:
+        catcher = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "notify.catcher", "--dir", str(out)),
+                *("--smtp-port", str(smtp_port), "--http-port", str(http_port)),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    cert = out / "catcher-cert.pem"
+    deadline = time.monotonic() + 20.0
+    while not cert.exists() and time.monotonic() < deadline and catcher.poll() is None:
+        time.sleep(0.1)
+    notify_env = {
+        "HOF_NOTIFY__POLICY_FILE": str(policy),
+        "HOF_NOTIFY__WEBHOOK_URL": f"{hook}/alert",
+        "HOF_NOTIFY__SMTP_HOST": "127.0.0.1",
+        "HOF_NOTIFY__SMTP_PORT": str(smtp_port),
+        "HOF_NOTIFY__SMTP_CA_FILE": str(cert),
+    }
+    return catcher, notify_env, out
 
 
 def _dashboard_url(settings: Settings, proc: subprocess.Popen[bytes]) -> str | None:
@@ -129,6 +184,9 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         "ingest": _child("ingest", ["ingest"], logs, env),
         "alerts": _child("alerts", ["alerts"], logs, env),
     }
+    catcher, notify_env, inbox = _notify_catcher(settings, logs, env)
+    children["notify-catcher"] = catcher
+    children["notify"] = _child("notify", ["notify"], logs, {**env, **notify_env})
     time.sleep(1.0)  # let ingest subscribe first, so the simulator's history flows straight in
     accounts = _demo_accounts(settings, env)
     registration = settings.state_dir.resolve() / "run"
@@ -148,6 +206,12 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     url = _dashboard_url(settings, children["dashboard"])
     _say(f"  dashboard    {url or 'did not start; see ' + str(logs / 'dashboard.log')}")
     _say(f"  accounts     {accounts} (owner-only): officer, responder and admin")
+    ack = f"http://{settings.notify.http_host}:{settings.notify.http_port}"
+    _say(
+        f"  notifier     responder alerts go to the demo responder: mail in {inbox / 'mail'}, "
+        f"webhooks in {inbox / 'webhook'};\n"
+        f"               each mail has an acknowledgement link ({ack}/ack/...)"
+    )
     stop = StopFlag()
     started = time.monotonic()
     next_report = started + 15.0
