@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from hof.errors import ConfigError
+from hof.logs import open_log_file
 from hof.settings import Settings, load_settings
 from hof.stack import Stack
 from hof.stack_cli import StopFlag, describe, recorded_running
@@ -32,8 +33,8 @@ def parse_duration(text: str) -> float:
 
 
 def _child(name: str, argv: list[str], logs: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    logs.mkdir(parents=True, exist_ok=True)
-    with (logs / f"{name}.log").open("ab") as log:
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open_log_file(logs / f"{name}.log") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "hof.cli", *argv],
             stdin=subprocess.DEVNULL,
@@ -109,7 +110,7 @@ def _notify_catcher(
     hook = f"http://127.0.0.1:{http_port}"
     policy = out / "demo-policy.toml"
     policy.write_text(_DEMO_POLICY.format(hook=hook))
-    with (logs / "notify-catcher.log").open("ab") as log:
+    with open_log_file(logs / "notify-catcher.log") as log:
         catcher = subprocess.Popen(
             [
                 *(sys.executable, "-m", "notify.catcher", "--dir", str(out)),
