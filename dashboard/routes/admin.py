@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard import accounts, admin, audit
 from dashboard.access import Principal, Role
-from dashboard.deps import Ctx, check_csrf, page_roles
+from dashboard.deps import Ctx, check_csrf, page_roles, served_over_https
 from dashboard.templating import render
 from hof.errors import HofError
 from hof.registry import import_homes
@@ -57,6 +57,7 @@ async def _page(
         audit_home=home,
         audit_actor=actor,
         conf=ctx.settings.dashboard,
+        https=served_over_https(ctx.settings),
     )
 
 

@@ -249,6 +249,9 @@ def test_production_cookies_are_secure_and_hsts_is_sent(roomy: Estate) -> None:
         assert "secure" in cookie.lower().replace(" ", "").split(";")
         assert response.headers["strict-transport-security"].startswith("max-age=31536000")
         assert "strict-transport-security" in httpx.get(url + "/sign-in").headers
+        # The admin page's settings say what is in force.
+        bearer = {"Authorization": f"Bearer {roomy.accounts['admin'].token}"}
+        assert "on (HTTPS only, with HSTS)" in httpx.get(url + "/admin", headers=bearer).text
     # Outside production neither, unless configured.
     response = _sign_in(roomy, roomy.accounts["officer"].email, PASSWORD)
     assert "secure" not in response.headers["set-cookie"].lower()
