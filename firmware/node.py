@@ -6,7 +6,6 @@ import json
 
 from lib import config
 from lib.link import Link
-from lib.notice import Indicator, NoticeError, parse
 
 
 def heap_free() -> int:
@@ -27,15 +26,22 @@ class Node:
         self.wdt_samples = -1
         self.link_down_since = 0
         self.link_grace_ms = int(cfg.get("wdt_link_grace_s", 600)) * 1000
-        self.indicator = Indicator(board)
         self.notices = {"shown": 0, "refused": 0}
 
     def show_notices(self) -> None:
-        """Subscribe to this device's notice topic and show what comes (a node with a LED)."""
+        """Subscribe to this device's notice topic and show what comes (a node with a LED).
+
+        Imported here: a node that shows nothing (a battery env node, waking every interval)
+        does not load it."""
+        from lib.notice import Indicator
+
+        self.indicator = Indicator(self.board)
         self.link.on_notice = self.on_notice  # type: ignore[assignment]
         self.link.status_extra["notices"] = self.notices
 
     def on_notice(self, raw: bytes) -> None:
+        from lib.notice import NoticeError, parse
+
         # Whatever arrives, the device carries on: a bad notice is logged and counted only.
         try:
             state, alert = parse(raw)
