@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import re
 import secrets
+import socket
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -262,7 +263,8 @@ class _SipProtocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
         self.responses: dict[str, asyncio.Queue[_Response]] = {}
-        self.mrs: dict[str, asyncio.Future[MrsFields]] = {}
+        # ref -> (the ARC's address, the waiting attempt): an <mrs> counts only from that ARC
+        self.mrs: dict[str, tuple[str, asyncio.Future[MrsFields]]] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -305,9 +307,9 @@ class _SipProtocol(asyncio.DatagramProtocol):
         if method == "MESSAGE":
             mrs = parse_mrs(body)
             if mrs is not None:
-                waiter = self.mrs.get(mrs.ref)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(mrs)
+                pending = self.mrs.get(mrs.ref)
+                if pending is not None and pending[0] == addr[0] and not pending[1].done():
+                    pending[1].set_result(mrs)
 
 
 class ScaipChannel:
@@ -411,15 +413,21 @@ class ScaipChannel:
 
     async def _transaction(self, fields: MrqFields, call_id: str, to: SipTarget) -> Delivery:
         transport, protocol = await self._endpoint()
+        loop = asyncio.get_running_loop()
+        # Resolved once, off the loop's thread; the ARC's <mrs> must come from this address.
+        infos = await loop.getaddrinfo(
+            to.host, to.port, family=socket.AF_INET, type=socket.SOCK_DGRAM
+        )
+        arc = SipTarget(to.user, str(infos[0][4][0]), to.port)
         port = int(transport.get_extra_info("sockname")[1])
         branch = "z9hG4bK" + secrets.token_hex(8)
         responses: asyncio.Queue[_Response] = asyncio.Queue()
-        mrs_waiter: asyncio.Future[MrsFields] = asyncio.get_running_loop().create_future()
+        mrs_waiter: asyncio.Future[MrsFields] = loop.create_future()
         protocol.responses[branch] = responses
-        protocol.mrs[fields.ref] = mrs_waiter
+        protocol.mrs[fields.ref] = (arc.host, mrs_waiter)
         try:
             final = await self._send_until_final(
-                transport, self._request(fields, call_id, branch, port, to), responses, to
+                transport, self._request(fields, call_id, branch, port, to), responses, arc
             )
             if final.status >= 300:
                 return Delivery(

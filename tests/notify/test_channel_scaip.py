@@ -127,6 +127,56 @@ async def test_the_recipients_sip_uri_is_where_the_alarm_goes(arc: Callable[[int
     assert f"MESSAGE sip:arc-north@127.0.0.1:{peer.port} SIP/2.0" in peer.messages()
 
 
+async def test_an_mrs_from_anywhere_but_the_arc_does_not_count() -> None:
+    """A forged <mrs> from another address must not mark the alarm delivered."""
+    loop = asyncio.get_running_loop()
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as far,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as forger,
+    ):
+        far.bind(("127.0.0.1", 0))
+        forger.bind(("127.0.0.2", 0))  # another loopback address: not the ARC
+        far.settimeout(5)
+
+        def arc_answers_200_and_a_forger_sends_mrs() -> None:
+            data, addr = far.recvfrom(65535)
+            head = data.split(b"\r\n\r\n", 1)[0].decode()
+            keep = [
+                line
+                for line in head.split("\r\n")[1:]
+                if line.split(":", 1)[0] in ("Via", "From", "To", "Call-ID", "CSeq")
+            ]
+            far.sendto(
+                (
+                    "SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n"
+                ).encode(),
+                addr,
+            )
+            ref = re.search(rb"<ref>(\w+)</ref>", data)
+            assert ref
+            body = b"<mrs><ref>" + ref.group(1) + b"</ref><snu>0</snu></mrs>"
+            forged = (
+                b"MESSAGE sip:hof@127.0.0.1 SIP/2.0\r\n"
+                b"Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKx\r\n"
+                b"From: <sip:arc@127.0.0.2>;tag=x\r\nTo: <sip:hof@127.0.0.1>\r\nCall-ID: forged\r\n"
+                b"CSeq: 1 MESSAGE\r\nContent-Type: application/scaip+xml\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            forger.sendto(forged, addr)
+
+        answering = loop.run_in_executor(None, arc_answers_200_and_a_forger_sends_mrs)
+        channel = ScaipChannel(
+            ScaipConfig(arc_host="127.0.0.1", arc_port=far.getsockname()[1], mrs_wait_s=1.0)
+        )
+        try:
+            delivery = await channel.send(_message())
+        finally:
+            await channel.aclose()
+        await answering
+    assert delivery.status is DeliveryStatus.SENT, delivery  # 200, but no <mrs> from the ARC
+
+
 def test_sip_uris() -> None:
     assert sip_target("sip:arc@192.0.2.10:5070") == SipTarget("arc", "192.0.2.10", 5070)
     assert sip_target("sip:arc.example.org") == SipTarget("arc", "arc.example.org", 5060)
