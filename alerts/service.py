@@ -33,7 +33,7 @@ from alerts.weather import WeatherError, fetch_open_meteo
 from hof.alertstore.aio import AsyncAlertStore
 from hof.alertstore.api import AlertStore
 from hof.alertstore.engine import store_url
-from hof.alertstore.errors import AlertStoreError
+from hof.alertstore.errors import AlertStoreError, StoreUnavailable
 from hof.alertstore.migrate import migrate
 from hof.alertstore.records import AlertFilter, AlertView
 from hof.alertstore.vocabulary import SELF_CLEARING, Category, State
@@ -459,16 +459,27 @@ class AlertsWorker:
 
     async def _apply(self, findings: Iterable[Finding]) -> None:
         for finding in findings:
-            backoff = 0.2
+            backoff, stored = 0.2, True
             while True:
                 try:
                     await self._store(finding)
                     break
-                except AlertStoreError as exc:
+                except StoreUnavailable as exc:
                     self.m_store_errors.inc()
                     log.warning("alert_store_retry", error=str(exc), rule=finding.rule.name)
                     await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
                     backoff = min(backoff * 2, 10.0)
+                except AlertStoreError as exc:
+                    # A refusal (e.g. clearing a tamper alert, which a person must resolve) is
+                    # the same on every retry: retrying it stalled this consumer for good, and a
+                    # device could cause it at will (tamper true, then false). Found by the fuzz
+                    # test (tests/e2e/test_fuzz_mqtt.py).
+                    self.m_store_errors.inc()
+                    log.warning("alert_store_refused", error=str(exc), rule=finding.rule.name)
+                    stored = False
+                    break
+            if not stored:
+                continue
             self.m_findings.inc(rule=finding.rule.name, action=finding.action.value)
             log.info(
                 "finding",
