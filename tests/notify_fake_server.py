@@ -190,10 +190,10 @@ class FakeNotify:
     def _authenticate(self, header: str | None) -> None:
         # As app/authentication/auth.py: scheme, issuer, signature, then iat within 30 s.
         if not header:
-            raise _ApiError(401, "AuthError", "Unauthorized: authentication token must be provided")
+            raise _ApiError(401, "AuthError", "Unauthorized, authentication token must be provided")
         if header[:7].title() != "Bearer ":
             raise _ApiError(
-                401, "AuthError", "Unauthorized: authentication bearer scheme must be used"
+                401, "AuthError", "Unauthorized, authentication bearer scheme must be used"
             )
         token = header[7:]
         try:
