@@ -11,6 +11,12 @@ arrived late), and again when its last read is `rebuild_s` old (a gateway's queu
 after an outage); the mould index (written once an hour) when an hour was read; the last
 reading each pass, from the last pass on. Memory stays bounded in both processes: a query's
 answer by its slice, this process's counts by a byte per home and hour.
+
+At start the week is read again at `fill_marks_s` after the first pass (1, 3, 10 and 30
+minutes): history that lands just after the dashboard starts (a gateway's queue, `hof demo`'s
+backfill of a day) was otherwise counted as empty until the day's rebuild, and the overview
+said "0 hours too cold" and "Mould index: no data" beside a home page full of readings.
+While `filling`, the caller runs passes at its quick pace, so the last reading keeps up too.
 """
 
 from __future__ import annotations
@@ -80,6 +86,21 @@ class ClimateTracker:
     mould: dict[str, tuple[float, str]] = field(default_factory=dict)
     last_reading: dict[str, dt.datetime] = field(default_factory=dict)
     last_pass: dt.datetime | None = None
+    fill_marks_s: tuple[float, ...] = (60.0, 180.0, 600.0, 1800.0)
+    first_pass: float | None = None  # epoch s
+
+    def filling(self, now: dt.datetime) -> bool:
+        """True until the last of the start-up re-reads is done (or before the first pass)."""
+        if self.first_pass is None:
+            return True
+        return now.timestamp() - self.first_pass <= max(self.fill_marks_s, default=0.0)
+
+    def _fill_mark(self, t: float) -> float | None:
+        """The latest start-up re-read mark at or before `t` (epoch s), while filling."""
+        if self.first_pass is None or t - self.first_pass > max(self.fill_marks_s, default=0.0):
+            return None
+        passed = [self.first_pass + m for m in self.fill_marks_s if self.first_pass + m <= t]
+        return max(passed) if passed else None
 
     def due(self, now: dt.datetime) -> list[int]:
         """The completed hours of the week that a pass at `now` should read: those not read
@@ -88,11 +109,17 @@ class ClimateTracker:
         t = now.timestamp()
         end = int(t) // 3600 * 3600  # the current hour is not over: left out
         late = self.recheck_h * 3600
+        mark = self._fill_mark(t)
         out = []
         for h in range(end - WEEK_H * 3600, end, 3600):
             read = self.read_at.get(h)
             ended = h + 3600
-            if read is None or (read < ended + late <= t) or t - read >= self.rebuild_s:
+            if (
+                read is None
+                or (read < ended + late <= t)
+                or t - read >= self.rebuild_s
+                or (mark is not None and read < mark)
+            ):
                 out.append(h)
         return out
 
@@ -102,6 +129,8 @@ class ClimateTracker:
         """Read what is due; InfluxDB's cost is about 50 µs per series (home, device, room)
         and query, whatever the hours, so the hours due are read in one span."""
         began = time.perf_counter()
+        if self.first_pass is None:
+            self.first_pass = now.timestamp()
         for home in homes:
             self.index.setdefault(home, len(self.index))
         queries = values = hours = 0

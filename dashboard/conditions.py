@@ -305,8 +305,14 @@ async def refresh_forever(ctx: Context) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(fresh.wait(), conf.refresh_s)
 
-    async with asyncio.TaskGroup() as group:
-        group.create_task(
-            _forever("climate", ctx, climate_turn, lambda: asyncio.sleep(conf.climate_refresh_s))
+    async def climate_wait() -> None:
+        # At start, the quick pace until the start-up re-reads are done: history that lands
+        # just after the dashboard starts is counted, and last readings keep up meanwhile.
+        quick = tracker.filling(dt.datetime.now(dt.UTC))
+        await asyncio.sleep(
+            min(conf.refresh_s, conf.climate_refresh_s) if quick else conf.climate_refresh_s
         )
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(_forever("climate", ctx, climate_turn, climate_wait))
         group.create_task(_forever("summary", ctx, summary_turn, until_fresh_or_due))

@@ -13,6 +13,20 @@
   var colours = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
   var dashes = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
   var plots = [];
+  // UK dates and a 24-hour clock in London time on the time axis and in the legend: uPlot's
+  // defaults are American (11/29/26, 1pm) in the browser's zone. Rows as uPlot's own table:
+  // tick step (s), the tick's format, then the formats when a year, month, day, hour, minute
+  // or second rolls over, and 1: append the rollover to the tick.
+  var DAY = 86400;
+  var ukTimeAxis = [
+    [365 * DAY, "{YYYY}", null, null, null, null, null, null, 1],
+    [28 * DAY, "{MMM}", "\n{YYYY}", null, null, null, null, null, 1],
+    [DAY, "{D}/{M}", "\n{YYYY}", null, null, null, null, null, 1],
+    [3600, "{HH}:{mm}", "\n{D}/{M}/{YY}", null, "\n{D}/{M}", null, null, null, 1],
+    [60, "{HH}:{mm}", "\n{D}/{M}/{YY}", null, "\n{D}/{M}", null, null, null, 1],
+    [1, ":{ss}", "\n{D}/{M}/{YY} {HH}:{mm}", null, "\n{D}/{M} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+  ];
+  function london(ts) { return uPlot.tzDate(new Date(ts * 1e3), "Europe/London"); }
 
   function label(room) {
     var text = room.replace(/_/g, " ");
@@ -109,7 +123,8 @@
       {
         width: Math.max(300, area.clientWidth),
         height: 240,
-        series: [{}].concat(
+        tzDate: london,
+        series: [{ value: "{DD}/{MM}/{YYYY} {HH}:{mm}" }].concat(
           set.rooms.map(function (room, i) {
             return {
               label: label(room),
@@ -122,7 +137,7 @@
           })
         ),
         scales: { x: { time: true }, y: { range: [lo - pad, hi + pad] } },
-        axes: [{}, { label: q.unit || "" }],
+        axes: [{ values: ukTimeAxis }, { label: q.unit || "" }],
         plugins: [thresholdPlugin(lines)],
       },
       set.columns,
