@@ -121,3 +121,65 @@ def test_any_payload_is_a_notice_or_a_reason(raw: bytes) -> None:
     else:
         assert outcome[0] in NOTICE.STATES
         assert isinstance(outcome[1], str)
+
+
+def test_the_pendant_answering_a_check_ends_the_inactivity_alert(
+    stack: Any,
+    settings: Any,
+    firmware: Callable[..., Firmware],
+    subscriber: Callable[..., Subscriber],
+    home_id: str,
+    tmp_path: Any,
+) -> None:
+    """The whole tenant's side: no movement for two hours raises inactivity in the rules
+    engine; the platform asks the pendant (`check`); the tenant presses; the alert ends."""
+    from hofsupport import AlertsProcess, Device
+
+    from hof.alertstore.api import AlertStore
+    from hof.alertstore.records import AlertFilter
+    from hof.alertstore.vocabulary import Category, Outcome, State
+
+    th = tmp_path / "thresholds.json"
+    th.write_text(json.dumps({"inactivity_hours": 1.0, "inactivity_by_hour": None}))
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite'}"
+    rules = AlertsProcess(
+        stack.settings.state_dir,
+        "alerts-fw-check",
+        HOF_ALERTS__THRESHOLDS_FILE=str(th),
+        HOF_ALERTSTORE__URL=url,
+        HOF_ALERTS__SHARE_GROUP="alerts-fw-check",
+        HOF_ALERTS__SESSION_EXPIRY_S="0",
+    )
+    rules.start()
+    store = AlertStore.from_settings(
+        settings.model_copy(
+            update={"alertstore": settings.alertstore.model_copy(update={"url": url})}
+        )
+    )
+    pir = Device(stack, home_id, "pir-hall")
+    try:
+        now = round(time.time(), 3)
+        pir.publish("reading", [{"bn": "pir-hall/", "bt": now - 7200, "n": "motion", "vb": True}])
+        pir.publish("reading", [{"bn": "pir-hall/", "bt": now, "n": "motion", "vb": False}])
+
+        def inactivity() -> list[Any]:
+            where = AlertFilter(homes=[home_id], categories=(Category.INACTIVITY,))
+            return list(store.list(where).items)
+
+        assert until(lambda: bool(inactivity()), 10), rules.log_tail()
+        node = firmware("telecare", motion_summary_s=3600)
+        node.sim_path.write_text(json.dumps({"inputs": {"button": [[6.0, 6.4]]}}))
+        sub = subscriber(node.topic("#"))
+        node.start()
+        node.wait_line("link up")
+        check = {"alert": "inactivity", "state": "check", "text": "Press if you are all right"}
+        _notify(sub, node, json.dumps(check), "notice check")
+        assert until(lambda: inactivity()[0].state is State.RESOLVED, 20), (
+            node.output() + "\n" + rules.log_tail()
+        )
+        assert inactivity()[0].outcome is Outcome.WITHDRAWN
+        assert [(r.name, r.value) for r in events(sub)] == [("checkin", True)]
+    finally:
+        pir.close()
+        store.close()
+        rules.stop()
