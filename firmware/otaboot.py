@@ -6,7 +6,9 @@ points `ota.json` at it (that one small write is the switch), marked `pending`. 
 pending image is counted here, before anything else is imported; the image's link calls
 `healthy()` once it has connected and the broker has answered its subscription. An image that
 has not by its `MAX_BOOTS`th boot is rolled back to the image it replaced, and its version is
-never installed again. This module and main.py are the boot loader: updates never replace them.
+never installed again. A battery node's wake from deep sleep is a boot on the board too; one
+that reaches the link (`started(woke=True)`) is counted as a wake instead, with a budget of
+`MAX_WAKES`, so a good image is not rolled back because the broker was away for three wakes. This module and main.py are the boot loader: updates never replace them.
 """
 
 import json
@@ -15,8 +17,10 @@ import sys
 
 BASE_VERSION = "0.1.0"  # the image flashed with the board
 MAX_BOOTS = 3  # boots a new image gets to prove healthy
+MAX_WAKES = 48  # deep-sleep wakes it gets (4 h at 300 s) when it starts but cannot connect
 
 state: dict = {}
+_counted = False  # this process's boot was counted and not yet classified by started()
 
 
 def root() -> str:
@@ -59,11 +63,11 @@ def version() -> str:
 def select() -> dict:
     """Count this boot of a pending image (rolling back past MAX_BOOTS); put the image to run
     first on sys.path. Called by main.py before it imports anything else."""
-    global state
+    global state, _counted
     st = load()
     if st.get("pending"):
         boots = int(st.get("boots", 0)) + 1
-        if boots > MAX_BOOTS:
+        if boots > MAX_BOOTS or int(st.get("wakes", 0)) > MAX_WAKES:
             bad = st.get("version", "?")
             print("ota", "rollback", bad, "->", st.get("prev_version") or BASE_VERSION)
             st = {
@@ -74,6 +78,7 @@ def select() -> dict:
             }
         else:
             st["boots"] = boots
+            _counted = True
             print("ota", "trial", st.get("version"), "boot=%d/%d" % (boots, MAX_BOOTS))
         save(st)
     slot = st.get("slot")
@@ -99,12 +104,24 @@ def install(slot: str, new_version: str) -> None:
     )
 
 
+def started(woke: bool) -> None:
+    """The image got as far as its link. On a wake from deep sleep, this boot was not a reset:
+    it counts as a wake, not against MAX_BOOTS. Only the first call after select() counts."""
+    global _counted
+    if _counted and woke and state.get("pending"):
+        state["boots"] = max(0, int(state.get("boots", 1)) - 1)
+        state["wakes"] = int(state.get("wakes", 0)) + 1
+        save(state)
+    _counted = False
+
+
 def healthy() -> bool:
     """The running image has proved itself: keep it. True when this changed anything."""
     if not state.get("pending"):
         return False
     state["pending"] = False
     state["boots"] = 0
+    state["wakes"] = 0
     state.pop("rolled_back", None)
     save(state)
     print("ota", "healthy", version())

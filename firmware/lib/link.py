@@ -77,6 +77,7 @@ class Link:
         self.clean_session = bool(cfg.get("clean_session", True))
         self.fw_offer: bytes | None = None  # a config naming firmware, handled after the read
         self.fw_seen = ""  # the announcement last handled, so a redelivery is not refetched
+        otaboot.started(board.woke_from_deep_sleep())
 
     def up(self) -> bool:
         return self.state == UP

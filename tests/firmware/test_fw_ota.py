@@ -348,3 +348,33 @@ def test_manifest_fields_are_checked() -> None:
     with pytest.raises(ValueError, match="version"):
         Manifest(version="1.4.0-rc1", url="http://x/y", size=1, sha256="0" * 64, sig="")
     assert message("1.4.0", 10, "ab") == b"hof-fw/1\n1.4.0\n10\nab\n"
+
+
+def test_a_wake_from_deep_sleep_is_not_a_failed_boot(tmp_path: Path) -> None:
+    """On a board a battery node's wake runs main.py again: reaching the link on a wake
+    counts against MAX_WAKES, not MAX_BOOTS, so a broker outage does not roll a good image
+    back; a crash before the link still counts as a boot."""
+    (tmp_path / "ota.json").write_text(
+        json.dumps({"slot": "a", "version": "1.4.0", "pending": True, "boots": 0, "prev_slot": ""})
+    )
+    script = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); import otaboot\n"
+        "for i in range(10):\n"
+        "    otaboot.select(); otaboot.started(True)\n"  # ten wakes that reach the link
+        "otaboot.select()\n"  # a boot that crashes before it
+        "print(json.dumps(otaboot.state))\n"
+    )
+    done = subprocess.run(
+        [MICROPYTHON, "-c", script, str(FIRMWARE)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "HOF_FW_STATE": str(tmp_path)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    state = json.loads(done.stdout.splitlines()[-1])
+    assert state["version"] == "1.4.0"
+    assert state["pending"] is True
+    assert state["wakes"] == 10
+    assert state["boots"] == 1
