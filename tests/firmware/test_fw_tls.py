@@ -7,9 +7,12 @@ import datetime as dt
 import ipaddress
 import json
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -17,8 +20,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fw_support import *  # noqa: F403  (pytest fixtures, by name)
-from fw_support import Firmware, Subscriber, until
+from fw_support import FIRMWARE, Firmware, Subscriber, until
 
+from hof.firmware import keygen, pack, sign
+from hof.provision import provision
 from hof.settings import Settings, endpoints_path
 from hof.stack import Stack
 from hof.stack.mosquitto import TlsListener
@@ -148,8 +153,6 @@ def test_readings_travel_over_tls_verified_against_the_projects_ca(
 
 
 def test_provision_writes_the_ca_and_turns_tls_on(tls_stack: TlsStack, tmp_path: Path) -> None:
-    from hof.provision import provision
-
     made = provision(
         tls_stack.settings, home="T-prov", kind="env", out=tmp_path / "p" / "c.json",
         tls_ca=tls_stack.pki.ca,
@@ -215,3 +218,51 @@ def test_tls_without_its_ca_file_refuses_to_start(
     node.wait_line("ConfigError", 5)
     assert "ca_file" in node.output()
     assert "cannot be read" in node.output()
+
+
+def test_an_update_is_fetched_over_https_checked_against_the_same_ca(
+    tls_stack: TlsStack,
+    firmware: Callable[..., Firmware],
+    subscriber: Callable[..., Subscriber],
+    tmp_path: Path,
+) -> None:
+    www = tmp_path / "www"
+    www.mkdir()
+    key, pub = keygen(tmp_path / "fw")
+    image = www / "fw-1.5.0.tar"
+    pack(FIRMWARE, image)
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(www), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_stack.pki.cert, tls_stack.pki.key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        node = _node(
+            firmware, tls_stack, tls_stack.pki.ca, tls_stack.tls_port,
+            fw_key=pub.read_text().strip(),
+        )  # fmt: skip
+        sub = subscriber(node.topic("#"), settings_=tls_stack.settings)
+        node.start()
+        assert until(lambda: bool(sub.on("/status")), 30), node.output()
+        url = f"https://127.0.0.1:{server.server_address[1]}/{image.name}"
+        announce = {"firmware": sign(image, key, "1.5.0", url).model_dump()}
+        sub.publish(node.topic("config"), json.dumps(announce), retain=True)
+        assert node.proc is not None
+        assert node.proc.wait(30) == 75, node.output()
+        assert "ota installed 1.5.0" in node.output()
+        node.stop()
+        node.start()
+        assert until(lambda: json.loads(sub.on("/status")[-1][1]).get("fw") == "1.5.0", 30)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
