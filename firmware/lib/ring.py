@@ -78,8 +78,8 @@ class Outbox:
     make room, and only if its priority is not above the newcomer's; otherwise the newcomer is
     the one dropped. So readings are dropped first, an event never for a reading, and a fall
     only for a newer event as urgent. Every drop is counted (`dropped_readings`,
-    `dropped_events`, reported on status). The entry in flight (`inflight`, its index) is
-    never dropped: its PUBACK may be on the way.
+    `dropped_events`, reported on status). The entry in flight (`inflight`, its index) may go
+    too (then `inflight` is -1, and its PUBACK, if it comes, finds nothing to remove).
     """
 
     def __init__(self, capacity: int = 48) -> None:
@@ -93,10 +93,10 @@ class Outbox:
         self.stats = {"dropped_readings": 0, "dropped_events": 0}
 
     def _victim(self) -> int:
-        """The index of the oldest entry of the lowest priority, not the one in flight."""
+        """The index of the oldest entry of the lowest priority."""
         best = -1
         for i in range(self.count):
-            if i != self.inflight and (best < 0 or self.prio[i] < self.prio[best]):
+            if best < 0 or self.prio[i] < self.prio[best]:
                 best = i
         return best
 
