@@ -5,14 +5,15 @@ import otaboot
 
 otaboot.select()  # first: the image it picks (base or an installed update) supplies the rest
 
-import gc
-
-import app
-from hal import board
-from hal.base import DeepSleep
-
 
 def main() -> None:
+    # Imported here, inside the guard below: a broken image may fail at its imports.
+    import gc
+
+    import app
+    from hal import board
+    from hal.base import DeepSleep
+
     b = board()
     while True:
         gc.collect()
@@ -22,4 +23,7 @@ def main() -> None:
             continue
 
 
-main()
+try:
+    main()
+except Exception as exc:
+    otaboot.crashed(exc)  # reset, not the REPL: the boot counts, a trial image rolls back

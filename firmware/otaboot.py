@@ -104,6 +104,22 @@ def install(slot: str, new_version: str) -> None:
     )
 
 
+def crashed(exc: Exception) -> None:
+    """The image failed outside the node's own handling. On the board an exception out of
+    main.py would stop at the REPL, before any watchdog runs: reset instead, so the boot is
+    counted and an image on trial is rolled back. The Unix port re-raises: the process ends
+    with the trace, and its runner (a test) starts it again."""
+    if sys.platform != "esp32":
+        raise exc
+    sys.print_exception(exc)  # type: ignore[attr-defined]
+    import time
+
+    import machine  # the boot loader's own reset: the image's HAL may be what failed
+
+    time.sleep(10)  # not a tight loop of resets; time to read the trace on the console
+    machine.reset()
+
+
 def started(woke: bool) -> None:
     """The image got as far as its link. On a wake from deep sleep, this boot was not a reset:
     it counts as a wake, not against MAX_BOOTS. Only the first call after select() counts."""
