@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
+import hmac
 import random
 import ssl
 import threading
@@ -34,9 +36,23 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from hof.errors import HofError
 from hof.settings import MqttSettings
 
-__all__ = ["Delivery", "Link", "LinkDownError", "Will"]
+__all__ = ["Delivery", "Link", "LinkDownError", "Will", "session_client_id"]
 
 log = structlog.get_logger(__name__)
+
+
+def session_client_id(name: str, password: str | None) -> str:
+    """The MQTT client id of the session called `name`: the name and a tag derived from the
+    credential (HMAC-SHA256 keyed with its password).
+
+    The same service finds the same persistent session on every start, and nobody without the
+    credential can name it: a guessable id (`hof-ingest-1`) let any client that may choose its
+    id resume the ingest worker's session and take the messages queued for it.
+    """
+    if not password:
+        return name
+    tag = hmac.new(password.encode(), name.encode(), hashlib.sha256).hexdigest()[:16]
+    return f"{name}-{tag}"
 
 
 class LinkDownError(HofError):
@@ -85,7 +101,7 @@ class Link:
     ) -> None:
         self.settings = settings
         self.name = name
-        self.client_id = client_id
+        self.session_name = client_id
         self.queue = queue
         self.subscriptions = [
             (f, o if isinstance(o, SubscribeOptions) else SubscribeOptions(qos=o))
@@ -100,6 +116,7 @@ class Link:
         if password is None and settings.password is not None:
             password = settings.password.get_secret_value()
         self.password = password
+        self.client_id = session_client_id(client_id, password)
         # Room in `queue`, counted where paho's thread can wait for it.
         self._room = threading.Semaphore(queue.maxsize if queue is not None else 0)
         # Messages from paho's thread on their way to `queue`, handed over by one loop callback
@@ -289,7 +306,7 @@ class Link:
             "mqtt_connected",
             link=self.name,
             broker=f"{self.settings.host}:{self.settings.port}",
-            client_id=self.client_id,
+            client_id=self.session_name,  # the name only: the id is as good as a secret
         )
 
     async def _close(self, client: paho.Client) -> None:

@@ -1,9 +1,10 @@
 """Provision a device: its own id and MQTT credential, registered with the broker, in its config.
 
 Every device gets a random password of its own (UK PSTI: no universal default password). Its
-MQTT username is `{home}/{device}`, which the broker's ACL (`pattern readwrite hof/v1/%u/#`)
-confines to the device's own topics. The config file is what the firmware reads at boot
-(`/config.json` on the board); it holds the secret, so it is written owner-only.
+MQTT username is `{home}/{device}`, which the broker's ACL (deploy/mosquitto/acl.in) confines to
+the device's own topics; on the broker's devices' listener it is also the MQTT client id. The
+config file is what the firmware reads at boot (`/config.json` on the board); it holds the
+secret, so it is written owner-only.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import os
 import secrets
 import signal
 import ssl
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hof.errors import ConfigError, StackError
 from hof.settings import Settings, endpoints_path
+from hof.stack.mosquitto import write_credential
 from hof.stack.process import pid_runs
 from hof.topic import is_valid_id
 
@@ -89,17 +90,10 @@ def register_credential(
     Returns whether a running broker was signalled (False: the file was written, and the broker
     reads it when it next starts).
     """
-    passwd = state_dir / "stack" / "mosquitto" / "passwd"
+    passwd = state_dir / "stack" / "mosquitto" / "passwd"  # the devices' listener's
     if not passwd.exists():
         raise StackError(f"no broker password file at {passwd}: is the stack set up here?")
-    result = subprocess.run(
-        [passwd_bin, "-b", str(passwd), username, password],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise StackError(f"mosquitto_passwd refused {username!r}: {result.stderr.strip()}")
+    write_credential(passwd, username, password, passwd_bin)
     try:
         endpoints = json.loads(endpoints_path(state_dir).read_text())
     except FileNotFoundError:
@@ -148,8 +142,8 @@ def provision(
         device=device,
         kind=kind,
         password=password,
-        broker_host=broker_host or settings.mqtt.host,
-        broker_port=broker_port or settings.mqtt.port,
+        broker_host=broker_host or settings.devices.host or settings.mqtt.host,
+        broker_port=broker_port or settings.devices.port or settings.mqtt.port,
         interval_s=interval_s,
         power=power,
         wifi_ssid=wifi_ssid,

@@ -28,6 +28,7 @@ __all__ = [
     "AlertsSettings",
     "ContractSettings",
     "DashboardSettings",
+    "DeviceListenerSettings",
     "EscalationStep",
     "GatewaySettings",
     "GovNotifySettings",
@@ -43,6 +44,7 @@ __all__ = [
     "load_settings",
 ]
 
+PLAIN_MQTT_PORT = 1883  # IANA's port for MQTT without TLS; 8883 is MQTT over TLS
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "password", "secret", "admin"})
 
 
@@ -80,11 +82,12 @@ class IngestSettings(BaseModel):
     """The ingest worker: its MQTT session, batching and metrics endpoint."""
 
     client_id: str = "hof-ingest-1"
-    # MQTT 5 shared subscription group, so several workers split the stream. Empty: a plain
-    # subscription, for a single worker. Mosquitto 2.0.11 restores a persistent session's
-    # plain subscription after a broker restart but not a shared one, so with a share group a
-    # message published between the broker's restart and the worker's return is dropped.
-    share_group: str = "ingest"
+    # MQTT 5 shared subscription group, so several workers split the stream; set the same one
+    # on every worker when there is more than one. Empty (the default): a plain subscription
+    # for a single worker. Mosquitto 2.0.11 restores a persistent session's plain subscription
+    # after a broker restart but not a shared one, so with a share group a message published
+    # between the broker's restart and the workers' return is dropped (docs/storage.md).
+    share_group: str = ""
     # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us. It is
     # the bound on everything ingest holds in memory, since nothing is acknowledged until stored.
     receive_maximum: int = Field(2000, ge=1, le=65535)
@@ -99,7 +102,9 @@ class AlertsSettings(BaseModel):
     """The rules engine worker: its MQTT session and how often it checks for silence."""
 
     client_id: str = "hof-alerts-1"
-    share_group: str = "alerts"
+    # As for ingest: a plain subscription (nothing lost across a broker restart) unless several
+    # workers share the stream.
+    share_group: str = ""
     receive_maximum: int = Field(1000, ge=1, le=65535)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     # Offline checks run this often, so a grace period fires within seconds of ending.
@@ -160,6 +165,15 @@ class GatewaySettings(BaseModel):
     metrics_port: int = Field(0, ge=0, le=65535)
 
 
+class DeviceListenerSettings(BaseModel):
+    """Where devices and home gateways reach the platform broker: its devices' listener, which
+    `hof provision` writes into a device's config. Unset host or port: those of `mqtt`."""
+
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    tls: bool = False
+
+
 class SimulatorSettings(BaseModel):
     """The simulated estate's own broker credential (it plays the devices)."""
 
@@ -170,7 +184,8 @@ class SimulatorSettings(BaseModel):
 class StackSettings(BaseModel):
     """The local stack `hof stack up` runs: ports (0 picks a free one) and binaries."""
 
-    mosquitto_port: int = Field(0, ge=0, le=65535)
+    mosquitto_port: int = Field(0, ge=0, le=65535)  # devices' listener
+    mosquitto_platform_port: int = Field(0, ge=0, le=65535)  # services' listener
     influx_port: int = Field(0, ge=0, le=65535)
     mosquitto_bin: str = "mosquitto"
     mosquitto_passwd_bin: str = "mosquitto_passwd"
@@ -393,6 +408,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = AlertsSettings()
     gateway: GatewaySettings = GatewaySettings()
     simulator: SimulatorSettings = SimulatorSettings()
+    devices: DeviceListenerSettings = DeviceListenerSettings()
     stack: StackSettings = StackSettings()
     alertstore: AlertStoreSettings = AlertStoreSettings()
     dashboard: DashboardSettings = DashboardSettings()
@@ -415,6 +431,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} is a placeholder; set a real secret in production")
         if not self.mqtt.tls:
             raise ValueError("mqtt.tls must be on in production: credentials cross the network")
+        if not self.devices.tls:
+            raise ValueError(
+                "devices.tls must be on in production: devices and gateways reach the broker "
+                "across the internet, so only its TLS listener may be given to them"
+            )
+        for name, port in (("mqtt.port", self.mqtt.port), ("devices.port", self.devices.port)):
+            if port == PLAIN_MQTT_PORT:
+                raise ValueError(
+                    f"{name} is {PLAIN_MQTT_PORT}, MQTT's plain-text port; in production name "
+                    "the broker's TLS listener (8883 by convention)"
+                )
         return self
 
     @classmethod

@@ -41,7 +41,8 @@ def recorded_running(settings: Settings) -> list[str]:
 
 def describe(info: StackInfo, settings: Settings) -> str:
     return (
-        f"  MQTT broker  mqtt://{info.mqtt_host}:{info.mqtt_port}  (Mosquitto, pid "
+        f"  MQTT broker  mqtt://{info.mqtt_host}:{info.mqtt_port} for services, "
+        f"mqtt://{info.mqtt_host}:{info.mqtt_device_port} for devices  (Mosquitto, pid "
         f"{info.pids.get('mosquitto')})\n"
         f"  InfluxDB     {info.influx_url}  database {info.database!r}  (pid "
         f"{info.pids.get('influxdb')})\n"
@@ -72,8 +73,8 @@ def stack_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.detach:
         print("`hof stack down` stops it.")
         return 0
+    stop = StopFlag()  # before saying so: a Ctrl-C right after the line must stop us in order
     print("Ctrl-C stops it.", flush=True)
-    stop = StopFlag()
     try:
         while not stop.set:
             failed = stack.failed_part()

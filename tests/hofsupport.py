@@ -127,8 +127,10 @@ class Device:
     """A third-party device: its own credential, paho, MQTT 3.1.1, publishing on its topics."""
 
     def __init__(self, stack: Stack, home: str, device: str) -> None:
+        self.stack = stack
         self.home = home
         self.device = device
+        self._platform: paho.Client | None = None
         password = secrets.token_urlsafe(16)
         stack.broker.add_user(f"{home}/{device}", password)
         self.client = paho.Client(
@@ -159,9 +161,27 @@ class Device:
         info.wait_for_publish(10)
         assert info.is_published()
 
+    def configure(self, payload: str | bytes) -> None:
+        """Publish this device's retained `config` as the platform does: the broker refuses a
+        device's own publish on `config` and `notice` (CONTRACT.md)."""
+        if self._platform is None:
+            broker = self.stack.broker
+            self._platform = paho.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311
+            )
+            self._platform.username_pw_set(broker.platform_user, broker.users[broker.platform_user])
+            self._platform.connect(broker.host, broker.platform_port)
+            self._platform.loop_start()
+        info = self._platform.publish(self.topic("config"), payload, qos=1, retain=True)
+        info.wait_for_publish(10)
+        assert info.is_published()
+
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        if self._platform is not None:
+            self._platform.disconnect()
+            self._platform.loop_stop()
 
 
 class Watcher:

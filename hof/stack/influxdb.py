@@ -8,7 +8,7 @@ from string import Template
 import httpx
 
 from hof.errors import StackError
-from hof.stack.process import ManagedProcess, free_port, repo_deploy_dir
+from hof.stack.process import ManagedProcess, free_port, own_tree, repo_deploy_dir, service_user
 
 __all__ = ["InfluxDB"]
 
@@ -35,8 +35,15 @@ class InfluxDB:
         self.password = password
         self.database = database
         self.config_path = self.dir / "influxdb.conf"
+        # Started as root, InfluxDB runs as Debian's `influxdb` user (it has no option to drop
+        # privileges itself), in its own directory so that relative paths reach its files.
+        self.run_user = service_user("influxdb")
         self.process = ManagedProcess(
-            "influxdb", [binary, "run", "-config", str(self.config_path)], self.dir / "influxdb.log"
+            "influxdb",
+            [binary, "run", "-config", self.config_path.name],
+            self.dir / "influxdb.log",
+            cwd=self.dir,
+            user=self.run_user,
         )
 
     @property
@@ -45,16 +52,17 @@ class InfluxDB:
 
     def render(self) -> None:
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        self.dir.chmod(0o700)
         template = Template((repo_deploy_dir() / "influxdb" / "influxdb.conf.in").read_text())
         self.config_path.write_text(
             template.substitute(
                 bind=self.host,
                 http_port=str(self.port),
                 rpc_port=str(self.rpc_port),
-                data_dir=str(self.dir / "data"),
+                data_dir="data",  # relative to its working directory, self.dir
             )
         )
+        self.process.log_path.touch()
+        own_tree(self.dir, self.run_user)
 
     def ready(self) -> bool:
         try:

@@ -1,4 +1,4 @@
-"""The platform broker: Debian's Mosquitto 2 with a rendered config, password file and ACL."""
+"""The platform broker: Debian's Mosquitto 2 with a rendered config, password files and ACL."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 from string import Template
 
 from hof.errors import StackError
-from hof.stack.process import ManagedProcess, free_port, repo_deploy_dir
+from hof.stack.process import ManagedProcess, free_port, own_tree, repo_deploy_dir, service_user
 
-__all__ = ["BrokerTuning", "Mosquitto", "TlsListener", "mqtt_connect_rc"]
+__all__ = ["BrokerTuning", "Mosquitto", "TlsListener", "mqtt_connect_rc", "write_credential"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +65,37 @@ def mqtt_connect_rc(
     return reply[3]
 
 
+def write_credential(
+    passwd_path: Path, username: str, password: str, passwd_binary: str = "mosquitto_passwd"
+) -> None:
+    """Add or replace one credential in a Mosquitto password file (stored as a salted hash).
+
+    mosquitto_passwd rewrites the file in place, so it keeps its owner and mode.
+    """
+    result = subprocess.run(
+        [passwd_binary, "-b", str(passwd_path), username, password],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"mosquitto_passwd refused {username!r}: {result.stderr.strip()}")
+
+
 class Mosquitto:
-    """One Mosquitto broker on loopback, configured from deploy/, its state under `state_dir`."""
+    """One Mosquitto broker on loopback, configured from deploy/, its state under `state_dir`.
+
+    Two listeners: `platform_port` for the platform's own accounts (`users`: services and the
+    simulator) and `port` for devices and home gateways (`add_user`, `hof provision`), where
+    the client id is the username. Started as root, the broker runs as Debian's `mosquitto`.
+    """
 
     def __init__(
         self,
         state_dir: Path,
         *,
         port: int = 0,
+        platform_port: int = 0,
         host: str = "127.0.0.1",
         binary: str = "mosquitto",
         passwd_binary: str = "mosquitto_passwd",
@@ -85,6 +108,7 @@ class Mosquitto:
         self.dir = state_dir
         self.host = host
         self.port = port or free_port(host)
+        self.platform_port = platform_port or free_port(host)
         self.passwd_binary = passwd_binary
         self.users = dict(users)
         self.platform_user = platform_user
@@ -92,26 +116,39 @@ class Mosquitto:
         self.tuning = tuning
         self.tls = tls
         self.tls_port = (tls.port or free_port(host)) if tls is not None else None
+        self.run_user = service_user("mosquitto")
         self.config_path = self.dir / "mosquitto.conf"
+        # Devices' and gateways' credentials: kept across renders (`hof provision` adds to it).
         self.passwd_path = self.dir / "passwd"
+        # The platform's own accounts, made again from the state directory's credentials.
+        self.platform_passwd_path = self.dir / "platform.passwd"
         self.acl_path = self.dir / "acl"
         self.process = ManagedProcess(
-            "mosquitto", [binary, "-c", str(self.config_path)], self.dir / "mosquitto.log"
+            "mosquitto",
+            [binary, "-c", self.config_path.name],
+            self.dir / "mosquitto.log",
+            cwd=self.dir,
         )
 
     def render(self) -> None:
-        """Write the config, ACL and password file (owner-only: they hold hashes)."""
+        """Write the config, ACL and platform password file; keep the devices' password file.
+
+        Everything is owner-only (0600 files, a 0700 directory), owned by the user the broker
+        runs as, which reads the password files again on SIGHUP.
+        """
         deploy = repo_deploy_dir() / "mosquitto"
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        self.dir.chmod(0o700)
+        # Paths relative to the broker's working directory, `self.dir` (see ManagedProcess.cwd).
         values = {
             "port": str(self.port),
+            "platform_port": str(self.platform_port),
             "bind": self.host,
-            "run_user": getpass.getuser(),
-            "passwd_file": str(self.passwd_path),
-            "acl_file": str(self.acl_path),
-            "data_dir": str(self.dir / "data"),
-            "log_file": str(self.process.log_path),
+            "run_user": self.run_user or getpass.getuser(),
+            "passwd_file": self.passwd_path.name,
+            "platform_passwd_file": self.platform_passwd_path.name,
+            "acl_file": self.acl_path.name,
+            "data_dir": "data",
+            "log_file": self.process.log_path.name,
             "max_queued_messages": str(self.tuning.max_queued_messages),
             "autosave_interval_s": str(self.tuning.autosave_interval_s),
             "session_expiry": self.tuning.session_expiry,
@@ -122,41 +159,54 @@ class Mosquitto:
         if self.tls is not None:
             if self.tls_port is None:
                 self.tls_port = self.tls.port or free_port(self.host)
+            # Copies in the broker's own directory: it loads them after dropping to `run_user`,
+            # which may not reach the originals (and the key stays owner-only there).
+            tls_dir = self.dir / "tls"
+            tls_dir.mkdir(exist_ok=True)
+            for name, source in (
+                ("ca.crt", self.tls.cafile),
+                ("server.crt", self.tls.certfile),
+                ("server.key", self.tls.keyfile),
+            ):
+                (tls_dir / name).write_bytes(source.read_bytes())
             tls_values = {
                 "bind": self.host,
                 "tls_port": str(self.tls_port),
-                "tls_cafile": str(self.tls.cafile),
-                "tls_certfile": str(self.tls.certfile),
-                "tls_keyfile": str(self.tls.keyfile),
+                "passwd_file": self.passwd_path.name,
+                "acl_file": self.acl_path.name,
+                "tls_cafile": "tls/ca.crt",
+                "tls_certfile": "tls/server.crt",
+                "tls_keyfile": "tls/server.key",
             }
             conf += Template((deploy / "tls.conf.in").read_text()).substitute(tls_values)
         self.config_path.write_text(conf)
         self.acl_path.write_text(Template((deploy / "acl.in").read_text()).substitute(values))
-        self.acl_path.chmod(0o600)
-        self.passwd_path.write_text("")
-        self.passwd_path.chmod(0o600)
+        self.platform_passwd_path.write_text("")
         for username, password in self.users.items():
-            self._write_user(username, password)
+            write_credential(self.platform_passwd_path, username, password, self.passwd_binary)
+        self._keep_device_credentials()
+        self.process.log_path.touch()
+        own_tree(self.dir, self.run_user)
 
-    def _write_user(self, username: str, password: str) -> None:
-        result = subprocess.run(
-            [self.passwd_binary, "-b", str(self.passwd_path), username, password],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise StackError(f"mosquitto_passwd refused {username!r}: {result.stderr.strip()}")
+    def _keep_device_credentials(self) -> None:
+        """Create the devices' password file, or keep every entry in it but the platform's
+        own accounts (an older layout kept them there; they belong on the platform listener)."""
+        if not self.passwd_path.exists():
+            self.passwd_path.touch(0o600)
+            return
+        lines = self.passwd_path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if line.split(":", 1)[0] not in self.users]
+        if kept != lines:
+            self.passwd_path.write_text("".join(kept))
 
     def add_user(self, username: str, password: str) -> None:
-        """Register one more credential and make the running broker read it (SIGHUP)."""
-        self.users[username] = password
-        self._write_user(username, password)
+        """Register a device's or gateway's credential and make the running broker read it."""
+        write_credential(self.passwd_path, username, password, self.passwd_binary)
         self.process.signal(signal.SIGHUP)
 
     def ready(self) -> bool:
         user = self.platform_user
-        return mqtt_connect_rc(self.host, self.port, user, self.users[user]) == 0
+        return mqtt_connect_rc(self.host, self.platform_port, user, self.users[user]) == 0
 
     def start(self, timeout_s: float = 30.0) -> None:
         if not self.config_path.exists():

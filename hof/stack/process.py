@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from hof.errors import StackError
 
-__all__ = ["ManagedProcess", "free_port", "pid_runs", "repo_deploy_dir"]
+__all__ = ["ManagedProcess", "free_port", "own_tree", "pid_runs", "repo_deploy_dir", "service_user"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -32,22 +34,71 @@ def repo_deploy_dir() -> Path:
     raise StackError(f"cannot find deploy/ with the config templates above {here}")
 
 
+def service_user(preferred: str) -> str | None:
+    """The unprivileged user a part runs as when we are root (None when we are not).
+
+    Debian's packages make `mosquitto` and `influxdb`; without them, `nobody`.
+    """
+    if os.geteuid() != 0:
+        return None
+    for name in (preferred, "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise StackError(f"neither {preferred!r} nor 'nobody' exists to run {preferred} as")
+
+
+def own_tree(top: Path, user: str | None) -> None:
+    """Make `top` and everything under it owner-only (0700 directories, 0600 files), owned by
+    `user` when one is given (a part that runs as that user reads and writes them)."""
+    entry = pwd.getpwnam(user) if user is not None else None
+    for path in [top, *top.rglob("*")]:
+        if path.is_symlink():
+            continue
+        path.chmod(0o700 if path.is_dir() else 0o600)
+        if entry is not None:
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
 def pid_runs(pid: int, marker: str) -> bool:
-    """True when `pid` is alive and its command line contains `marker` (so it is ours)."""
+    """True when `pid` is alive and runs `marker`, a config file's absolute path (so it is ours):
+    named on its command line, or named relative to its working directory."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return False
-    return marker in cmdline
+    if marker in cmdline:
+        return True
+    config = Path(marker)
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+    return cwd == config.parent and f" {config.name}" in f" {cmdline}"
 
 
 class ManagedProcess:
     """One child process with its output in a log file; `stop` always leaves it dead."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        cwd: Path | None = None,
+        user: str | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
+        # The part's own directory, so relative paths in its config reach its files without
+        # the directories above it being open to `user`.
+        self.cwd = cwd
+        # Started as root, the child runs as this user with only that user's groups.
+        self.user = user
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -71,9 +122,18 @@ class ManagedProcess:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    cwd=self.cwd,
+                    umask=0o077,  # what the part writes (persistence, data, logs) is owner-only
+                    **self._identity(),
                 )
             except OSError as exc:
                 raise StackError(f"cannot start {self.name} ({self.argv[0]}): {exc}") from exc
+
+    def _identity(self) -> dict[str, Any]:
+        if self.user is None:
+            return {}
+        entry = pwd.getpwnam(self.user)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
     def wait_ready(self, check: Callable[[], bool], timeout_s: float) -> None:
         """Poll `check` until it is true; fail with the log's tail if the process dies or stalls."""

@@ -29,7 +29,8 @@ class StackInfo:
     """Where the running stack listens and which credentials it made; written owner-only."""
 
     mqtt_host: str
-    mqtt_port: int
+    mqtt_port: int  # the platform listener: services and the simulator
+    mqtt_device_port: int  # the devices' listener: devices and gateways, client id = username
     influx_url: str
     database: str
     credentials: dict[str, str]
@@ -55,6 +56,7 @@ class StackInfo:
                 "mqtt_username": SIMULATOR_USER,
                 "mqtt_password": self.credentials["mqtt_simulator"],
             },
+            "devices": {"host": self.mqtt_host, "port": self.mqtt_device_port},
         }
 
     def write(self, path: Path) -> None:
@@ -96,6 +98,7 @@ class Stack:
         self.broker = Mosquitto(
             self.dir / "mosquitto",
             port=settings.stack.mosquitto_port,
+            platform_port=settings.stack.mosquitto_platform_port,
             binary=settings.stack.mosquitto_bin,
             passwd_binary=settings.stack.mosquitto_passwd_bin,
             users={PLATFORM_USER: creds["mqtt_platform"], SIMULATOR_USER: creds["mqtt_simulator"]},
@@ -115,7 +118,8 @@ class Stack:
     def info(self) -> StackInfo:
         return StackInfo(
             mqtt_host=self.broker.host,
-            mqtt_port=self.broker.port,
+            mqtt_port=self.broker.platform_port,
+            mqtt_device_port=self.broker.port,
             influx_url=self.influx.url,
             database=self.influx.database,
             credentials=self.credentials,
@@ -136,6 +140,7 @@ class Stack:
     def up(self) -> StackInfo:
         """Start both parts and wait until each answers; on failure stop what was started."""
         timeout = self.settings.stack.start_timeout_s
+        self.dir.chmod(0o700)  # credentials, endpoints, both parts' state: the owner's only
         try:
             self.broker.render()
             self.broker.start(timeout)

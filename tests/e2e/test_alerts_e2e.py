@@ -156,7 +156,7 @@ def test_a_cold_damp_bedroom_becomes_a_case_and_a_restart_rebuilds_its_state(
     room dries out for 26 h while it is down, and on restart only the history it rebuilds from
     InfluxDB can tell it so: both cases clear."""
     env = device("env-bed")
-    env.publish("config", json.dumps({"rooms": {"env-bed": "bedroom"}}), retain=True)
+    env.configure(json.dumps({"rooms": {"env-bed": "bedroom"}}))
     time.sleep(0.5)  # both workers learn the room from the retained config
     now = time.time()
     publish_history(env, now - 46 * 3600, 20, temperature=14.0, humidity=80.0)
@@ -205,10 +205,10 @@ def test_the_mould_index_so_far_survives_a_restart(
     """30 days of a damp bedroom arrive while the rules engine is down; on start it integrates
     the hourly history from InfluxDB (all rooms at once) and the case carries the index."""
     env = device("env-mould")
-    env.publish("config", json.dumps({"rooms": {"env-mould": "bedroom"}}), retain=True)
+    env.configure(json.dumps({"rooms": {"env-mould": "bedroom"}}))
     # The home's outdoor sensor: the wall surface is estimated from it (no guessed figure).
     out = device("out-1")
-    out.publish("config", json.dumps({"rooms": {"out-1": "outdoor"}}), retain=True)
+    out.configure(json.dumps({"rooms": {"out-1": "outdoor"}}))
     time.sleep(0.5)
     alerts_process.kill()
     start = time.time() - 30 * 86400
@@ -255,7 +255,7 @@ def test_the_mould_index_is_written_hourly_for_the_dashboard(
 ) -> None:
     """Each clock hour a room's mould model steps, a point lands in `mould` at that hour."""
     env = device("env-mould")
-    env.publish("config", json.dumps({"rooms": {"env-mould": "bathroom"}}), retain=True)
+    env.configure(json.dumps({"rooms": {"env-mould": "bathroom"}}))
     time.sleep(0.5)
     start = (time.time() // 3600 - 5) * 3600
     publish_history(env, start, 4.5, temperature=16.0, humidity=90.0)

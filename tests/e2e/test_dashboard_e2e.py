@@ -87,7 +87,7 @@ def world(
     alerts = AlertsProcess(stack.settings.state_dir, "alerts-dash-e2e", **estate.env)
     alerts.start()
     damp = Device(stack, DAMP_HOME, "env-bed")
-    damp.publish("config", json.dumps({"rooms": {"env-bed": "bedroom"}}), retain=True)
+    damp.configure(json.dumps({"rooms": {"env-bed": "bedroom"}}))
     time.sleep(0.5)  # ingest and the rules learn the room from the retained config
     publish_history(damp, time.time() - 21 * 3600, 21, temperature=14.0, humidity=80.0)
     try:

@@ -150,6 +150,7 @@ def test_sigterm_drains_and_exits_cleanly(make_stack: MakeStack) -> None:
 @pytest.mark.parametrize(
     "share_group",
     [
+        None,  # the default: what the README and `hof demo` run (issue 11, 8)
         "",
         pytest.param(
             "ingest",
@@ -163,10 +164,11 @@ def test_sigterm_drains_and_exits_cleanly(make_stack: MakeStack) -> None:
     ],
 )
 def test_messages_published_after_a_broker_restart_reach_a_returning_worker(
-    make_stack: MakeStack, share_group: str
+    make_stack: MakeStack, share_group: str | None
 ) -> None:
     stack, settings = make_stack()
-    worker = IngestProcess(settings.state_dir, "w6", HOF_INGEST__SHARE_GROUP=share_group)
+    group = {} if share_group is None else {"HOF_INGEST__SHARE_GROUP": share_group}
+    worker = IngestProcess(settings.state_dir, "w6", **group)
     worker.start()  # makes the persistent session and its subscription
     assert worker.stop() == 0
     stack.broker.stop()

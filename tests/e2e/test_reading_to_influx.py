@@ -29,7 +29,7 @@ def test_contract_example_pack_becomes_tagged_points(
 ) -> None:
     """The contract's own example pack, published by a third-party device, lands as it says."""
     env = device("env-3f2a1c")
-    env.publish("config", json.dumps({"rooms": {"env-3f2a1c": "bedroom"}}), retain=True)
+    env.configure(json.dumps({"rooms": {"env-3f2a1c": "bedroom"}}))
     time.sleep(0.3)  # the worker learns rooms from the retained config as it arrives
     bt = int(time.time()) - 600
     env.publish(

@@ -63,7 +63,7 @@ def test_a_real_session_with_mosquitto(settings: Settings, home_id: str, tmp_pat
     out = _mp(
         "mp_mqtt_live.py",
         settings.mqtt.host,
-        str(settings.mqtt.port),
+        str(settings.devices.port),  # the devices' listener
         home_id,
         made.device,
         made.password,

@@ -22,7 +22,8 @@ def _try(settings: Settings, username: str, password: str) -> int:
     client.username_pw_set(username, password)
     codes: list[int] = []
     client.on_connect = lambda c, u, f, rc, p: codes.append(rc.value)
-    client.connect(settings.mqtt.host, settings.mqtt.port)
+    assert settings.devices.port is not None
+    client.connect(settings.devices.host or settings.mqtt.host, settings.devices.port)
     end = time.monotonic() + 2
     while not codes and time.monotonic() < end:
         client.loop(0.05)
@@ -52,7 +53,9 @@ def test_each_device_gets_its_own_working_credential(
     cfg = json.loads(a.config_path.read_text())
     assert cfg["username"] == f"{home_id}/{a.device}"
     assert cfg["password"] == a.password
-    assert (cfg["broker_host"], cfg["broker_port"]) == (settings.mqtt.host, settings.mqtt.port)
+    # The broker's devices' listener, not the platform's own.
+    assert (cfg["broker_host"], cfg["broker_port"]) == (settings.mqtt.host, settings.devices.port)
+    assert settings.devices.port != settings.mqtt.port
     assert (cfg["home"], cfg["device"], cfg["interval_s"]) == (home_id, a.device, 120)
     assert stat.S_IMODE(a.config_path.stat().st_mode) == 0o600
     assert _connect_rc(settings, a.username, a.password) == 0

@@ -76,3 +76,24 @@ def test_cli_reports_config_errors_plainly(
     monkeypatch.setenv("HOF_INFLUX__TIMEOUT_S", "-1")
     assert main(["config"]) == 2
     assert "influx.timeout_s" in capsys.readouterr().err
+
+
+def test_production_refuses_plain_listeners_for_devices_and_gateways(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Devices and gateways cross the internet: in production they are given the broker's TLS
+    listener only (its devices' endpoint with tls on, and never MQTT's plain port 1883)."""
+    monkeypatch.setenv("HOF_ENVIRONMENT", "production")
+    monkeypatch.setenv("HOF_MQTT__TLS", "true")
+    monkeypatch.setenv("HOF_MQTT__PORT", "8883")
+    monkeypatch.setenv("HOF_MQTT__PASSWORD", "a-real-long-secret")
+    monkeypatch.setenv("HOF_DEVICES__PORT", "8883")
+    with pytest.raises(ConfigError, match=r"devices\.tls must be on in production"):
+        load_settings()
+    monkeypatch.setenv("HOF_DEVICES__TLS", "true")
+    assert load_settings().devices.port == 8883
+    for name in ("HOF_MQTT__PORT", "HOF_DEVICES__PORT"):  # a gateway's uplink, a device's
+        monkeypatch.setenv(name, "1883")
+        with pytest.raises(ConfigError, match="plain-text port"):
+            load_settings()
+        monkeypatch.setenv(name, "8883")

@@ -25,12 +25,13 @@ NOT_AUTHORISED = 5  # MQTT 3.1.1 CONNACK return code
 
 def test_broker_refuses_anonymous_and_wrong_passwords(stack: Stack) -> None:
     broker = stack.broker
-    assert mqtt_connect_rc(broker.host, broker.port, "", "") == NOT_AUTHORISED
-    assert mqtt_connect_rc(broker.host, broker.port, "platform", "guess") == NOT_AUTHORISED
-    assert (
-        mqtt_connect_rc(broker.host, broker.port, "platform", stack.credentials["mqtt_platform"])
-        == 0
-    )
+    for port in (broker.port, broker.platform_port):
+        assert mqtt_connect_rc(broker.host, port, "", "") == NOT_AUTHORISED
+        assert mqtt_connect_rc(broker.host, port, "platform", "guess") == NOT_AUTHORISED
+    platform = stack.credentials["mqtt_platform"]
+    assert mqtt_connect_rc(broker.host, broker.platform_port, "platform", platform) == 0
+    # The platform's accounts are not accepted where devices connect.
+    assert mqtt_connect_rc(broker.host, broker.port, "platform", platform) == NOT_AUTHORISED
 
 
 def test_device_reaches_only_its_own_topics(device: Any, watcher: Any, home_id: str) -> None:
@@ -135,3 +136,46 @@ def test_credentials_are_made_once_per_state_dir(make_stack: Callable[[], Any]) 
     again = Stack(Settings(state_dir=first.settings.state_dir))
     assert again.credentials == first.credentials
     assert len(set(first.credentials.values())) == 3
+
+
+def test_a_provisioned_device_still_connects_after_the_stack_restarts(tmp_path: Path) -> None:
+    """Issue 11, 7: `hof stack up` wrote the password file afresh with the platform's accounts
+    only, locking out every device `hof provision` had made."""
+    assert _hof(tmp_path, "stack", "up", "--detach").returncode == 0
+    try:
+        made = _hof(tmp_path, "provision", "--home", "H-1", "--out", str(tmp_path / "d.json"))
+        assert made.returncode == 0, made.stderr
+        cfg = json.loads((tmp_path / "d.json").read_text())
+
+        def device_rc() -> int:
+            record = json.loads(endpoints_path(tmp_path).read_text())
+            port = record.get("mqtt_device_port", record["mqtt_port"])
+            deadline = time.monotonic() + 5
+            while True:  # the broker reads its password file a moment after SIGHUP
+                rc = mqtt_connect_rc(cfg["broker_host"], port, cfg["username"], cfg["password"])
+                if rc == 0 or time.monotonic() > deadline:
+                    return rc
+                time.sleep(0.1)
+
+        assert device_rc() == 0
+        assert _hof(tmp_path, "stack", "down").returncode == 0
+        assert _hof(tmp_path, "stack", "up", "--detach").returncode == 0
+        assert device_rc() == 0
+    finally:
+        _hof(tmp_path, "stack", "down")
+
+
+def test_device_credentials_are_refused_on_the_platform_listener(stack: Stack) -> None:
+    """Only the platform's own accounts log in where services connect (and may choose their
+    client ids); a device's or gateway's credential works only on the devices' listener."""
+    broker = stack.broker
+    broker.add_user("H-2/env-1", "a-device-password")
+    deadline = time.monotonic() + 5
+    while mqtt_connect_rc(broker.host, broker.port, "H-2/env-1", "a-device-password") != 0:
+        assert time.monotonic() < deadline, "the device's credential never worked"
+        time.sleep(0.1)
+    rc = mqtt_connect_rc(broker.host, broker.platform_port, "H-2/env-1", "a-device-password")
+    assert rc == NOT_AUTHORISED
+    config = broker.config_path.read_text()
+    devices = config[config.index(f"\nlistener {broker.port} ") :]
+    assert "\nuse_username_as_clientid true\n" in devices
