@@ -38,6 +38,7 @@ from hof.alertstore.migrate import migrate
 from hof.alertstore.records import AlertFilter, AlertView
 from hof.alertstore.vocabulary import SELF_CLEARING, Category, State
 from hof.climate import surface_humidity, surface_temperature
+from hof.consent import ConsentWatcher, Stream
 from hof.deadletter import deadletter_message
 from hof.devicestatus import parse_status
 from hof.errors import ContractError, Reason
@@ -133,6 +134,18 @@ class AlertsWorker:
             settings.mqtt, f"{cfg.client_id}-config", service="alerts", metrics=m
         )
         self._letters: set[asyncio.Task[None]] = set()
+        # No rule runs on what the home has not consented to (hof/consent.py).
+        self.m_refused = m.counter(
+            "hof_alerts_records_refused_total", "Records not evaluated, by reason (consent)"
+        )
+        self.consent = ConsentWatcher(
+            settings.mqtt,
+            f"{cfg.client_id}-consent",
+            unrecorded=[Stream(s) for s in settings.rights.unrecorded],
+            service="alerts",
+            metrics=m,
+            on_change=self._consent_changed,
+        )
 
     def _link(
         self,
@@ -175,7 +188,9 @@ class AlertsWorker:
         try:
             async with asyncio.TaskGroup() as tg:
                 watcher = tg.create_task(self.room_watcher.run())
+                consent = tg.create_task(self.consent.run())
                 await first_of(self.room_watcher.snapshot(), self.stop)
+                await first_of(self.consent.snapshot(), self.stop)
                 if not self.stop.is_set():
                     await first_of(self._rebuild(), self.stop)
                 links = [tg.create_task(self.data.run()), tg.create_task(self.events.run())]
@@ -196,7 +211,7 @@ class AlertsWorker:
                 await self.stop.wait()
                 log.info("alerts_stopping", inbox=self.inbox.qsize(), urgent=self.urgent.qsize())
                 # What is not yet acknowledged is redelivered to the next worker.
-                for task in (*consumers, ticker, mould_writer, weather, *links, watcher):
+                for task in (*consumers, ticker, mould_writer, weather, *links, watcher, consent):
                     task.cancel()
             await self._flush_mould_now()
         finally:
@@ -254,7 +269,17 @@ class AlertsWorker:
             self.m_ignored.inc(why=exc.reason.value)  # ingest dead-letters it; nothing to judge
             return []
         findings = self._alive(topic.home, topic.device, delivery.received_at)
+        records, refused = self.consent.book.split(records)
+        for stream, count in refused.items():
+            self.m_refused.inc(count, reason=f"no_consent_{stream.value}")
         return findings + self._judge(topic.home, topic.device, records, topic.channel)
+
+    def _consent_changed(
+        self, home: str, before: frozenset[Stream], after: frozenset[Stream]
+    ) -> None:
+        # Without activity consent the home's routine is not watched: no inactivity alert.
+        if Stream.ACTIVITY not in after:
+            self.activity.pop(home, None)
 
     def _refuse(self, delivery: Delivery, error: ContractError) -> None:
         """Count, log and dead-letter a status that cannot be read; the worker carries on."""
@@ -730,6 +755,8 @@ class AlertsWorker:
         )
         for s in motion:
             home = s.get("tags", {}).get("home", "")
+            if not self.consent.book.allows(home, Stream.ACTIVITY):
+                continue  # withdrawn; its points are deleted by the next purge
             activity.on_motion(
                 self.activity.setdefault(home, activity.ActivityState(home)),
                 float(s["values"][0][0]) / 1000,

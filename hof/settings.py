@@ -36,6 +36,7 @@ __all__ = [
     "IngestSettings",
     "MqttSettings",
     "NotifySettings",
+    "RightsSettings",
     "ScaipSettings",
     "Settings",
     "SimulatorSettings",
@@ -362,6 +363,26 @@ def endpoints_path(state_dir: Path) -> Path:
     return state_dir / "stack" / "endpoints.json"
 
 
+class RightsSettings(BaseModel):
+    """Tenants' data rights: consent defaults and retention (docs/data-protection.md)."""
+
+    # Streams collected for a home whose consent is not recorded: environment only, under the
+    # landlord's legal obligation to keep the home fit to live in (repairs, damp and mould);
+    # activity and telecare are health-related and need the tenant's recorded consent.
+    unrecorded: list[Literal["environment", "activity", "telecare"]] = ["environment"]
+    # Raw readings (`reading`) are kept this long, then only their hourly means.
+    environment_raw_days: float = Field(396.0, gt=0)  # 13 months: a year's seasons and a month
+    # Raw events (`event`: movement, contacts, falls, presses) this long, then hourly counts.
+    events_raw_days: float = Field(90.0, gt=0)
+    # Hourly aggregates, closed alerts and cases (with their history and notifications), and
+    # the audit log, each this long.
+    hourly_days: float = Field(6 * 366.0, gt=0)
+    cases_days: float = Field(6 * 366.0, gt=0)  # as long as the landlord's repairs records
+    audit_days: float = Field(6 * 366.0, gt=0)
+    # How often the expiry job runs where it runs on its own (`hof rights expire --every`).
+    expire_every_s: float = Field(3600.0, gt=0)
+
+
 def _config_file() -> Path:
     named = os.environ.get("HOF_CONFIG")
     if named and not Path(named).is_file():
@@ -413,6 +434,7 @@ class Settings(BaseSettings):
     alertstore: AlertStoreSettings = AlertStoreSettings()
     dashboard: DashboardSettings = DashboardSettings()
     notify: NotifySettings = NotifySettings()
+    rights: RightsSettings = RightsSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from hof.consent import ConsentWatcher, Stream
 from hof.deadletter import deadletter_message
 from hof.errors import ContractError, Reason
 from hof.influx import InfluxClient, InfluxRejected, InfluxUnavailable
@@ -100,6 +101,17 @@ class Ingest:
             settings.mqtt, f"{cfg.client_id}-config", service="ingest", metrics=m, deadletters=True
         )
         self.rooms = self.room_watcher.rooms
+        # What the home has not consented to is dropped here, before InfluxDB, and counted.
+        self.m_refused = m.counter(
+            "hof_ingest_records_refused_total", "Records dropped unstored, by reason (consent)"
+        )
+        self.consent = ConsentWatcher(
+            settings.mqtt,
+            f"{cfg.client_id}-consent",
+            unrecorded=[Stream(s) for s in settings.rights.unrecorded],
+            service="ingest",
+            metrics=m,
+        )
         # Retain As Published (MQTT 5): a reading published retained reaches us flagged as
         # retained, live or replayed, so that it can be refused (CONTRACT.md); by default the
         # broker clears the flag on a live one and it would be stored.
@@ -144,8 +156,12 @@ class Ingest:
     async def _run(self, influx: InfluxClient) -> None:
         async with asyncio.TaskGroup() as tg:
             # Rooms first, so the first readings are tagged with them.
-            links = [tg.create_task(self.room_watcher.run())]
+            links = [
+                tg.create_task(self.room_watcher.run()),
+                tg.create_task(self.consent.run()),
+            ]
             await first_of(self.room_watcher.snapshot(), self.stop)
+            await first_of(self.consent.snapshot(), self.stop)
             links.append(tg.create_task(self.data.run()))
             collector = tg.create_task(self._collect())
             writer = tg.create_task(self._write(influx))
@@ -185,6 +201,9 @@ class Ingest:
                 self.m_messages.inc(channel="invalid")
             error = ContractError(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:200])
             return Item(delivery, "", [], error)
+        records, refused = self.consent.book.split(records)
+        for stream, count in refused.items():
+            self.m_refused.inc(count, reason=f"no_consent_{stream.value}")
         self.m_records.inc(len(records), channel=channel)
         return Item(delivery, channel, records)
 

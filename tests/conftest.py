@@ -19,6 +19,9 @@ def _settings_for(stack: Stack, state_dir: Path) -> Settings:
         environment="test",
         state_dir=state_dir,
         log_format="console",
+        # Other tests collect every stream from homes with no consent record (tests/rights
+        # use the production default, environment only).
+        rights={"unrecorded": ["environment", "activity", "telecare"]},
         **stack.info.settings(),
     )
 

@@ -22,6 +22,7 @@ from hof.settings import Settings
 from hof.stack import Stack
 
 __all__ = [
+    "ALL_STREAMS",
     "AlertsProcess",
     "Device",
     "IngestProcess",
@@ -31,6 +32,9 @@ __all__ = [
     "publish_history",
     "wait_until",
 ]
+
+
+ALL_STREAMS = '["environment", "activity", "telecare"]'
 
 
 class ServiceProcess:
@@ -49,6 +53,9 @@ class ServiceProcess:
             "HOF_LOG_FORMAT": "json",
             "HOF_LOG_LEVEL": "DEBUG",
             f"HOF_{self.service.upper()}__CLIENT_ID": client_id,
+            # Tests of other things collect every stream from homes with no consent record;
+            # tests/rights pass the production default (environment only) back in `env`.
+            "HOF_RIGHTS__UNRECORDED": ALL_STREAMS,
             **self.defaults,
             **env,
         }

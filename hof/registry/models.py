@@ -10,7 +10,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hof.alertstore.models import Base, BigId, JSONType, UTCDateTime
 
-__all__ = ["ApiToken", "AuditEvent", "Home", "HomeCondition", "User", "UserSession"]
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "HistoryRelease",
+    "Home",
+    "HomeCondition",
+    "HomeConsent",
+    "User",
+    "UserSession",
+]
 
 
 class Home(Base):
@@ -141,3 +150,45 @@ class AuditEvent(Base):
         sa.Index("ix_audit_event_home", "home", "id"),
         sa.Index("ix_audit_event_actor", "actor", "id"),
     )
+
+
+class HomeConsent(Base):
+    """One consent decision for a home and data stream: granted or withdrawn, on what lawful
+    basis, by whom, when. Appended, never changed (but `purged_at`): the current consent is a
+    stream's latest row, and the rows before it are its history."""
+
+    __tablename__ = "home_consent"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    home: Mapped[str] = mapped_column(
+        sa.String(64), sa.ForeignKey("home.id", ondelete="CASCADE", name="fk_home_consent_home")
+    )
+    stream: Mapped[str] = mapped_column(sa.String(32))
+    granted: Mapped[bool] = mapped_column(sa.Boolean)
+    basis: Mapped[str] = mapped_column(sa.String(32))
+    recorded_by: Mapped[str] = mapped_column(sa.String(320))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    # When what was held under a withdrawn consent was deleted (None: not yet).
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "stream IN ('environment', 'activity', 'telecare')", name="ck_home_consent_stream"
+        ),
+        sa.CheckConstraint(
+            "basis IN ('consent', 'contract', 'legal_obligation', 'vital_interests', "
+            "'public_task', 'legitimate_interests')",
+            name="ck_home_consent_basis",
+        ),
+        sa.Index("ix_home_consent_home", "home", "stream", "id"),
+    )
+
+
+class HistoryRelease(Base):
+    """An alert whose append-only history may be deleted in this transaction (an erasure, or
+    the expiry of an old case); written and removed within that transaction."""
+
+    __tablename__ = "history_release"
+
+    alert_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
