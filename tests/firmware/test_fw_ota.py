@@ -5,10 +5,12 @@ fetched from a local HTTP server, with a restart between boots as a reset would 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -378,3 +380,70 @@ def test_a_wake_from_deep_sleep_is_not_a_failed_boot(tmp_path: Path) -> None:
     assert state["pending"] is True
     assert state["wakes"] == 10
     assert state["boots"] == 1
+
+
+def test_an_image_that_writes_outside_its_slot_is_refused(
+    firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber], updates: Updates
+) -> None:
+    """Signed is not enough: a path that leaves the slot (`../`) is refused and none of the
+    image is kept."""
+    node = firmware("env", WORLD, interval_s=1, fw_key=updates.pub)
+    sub = subscriber(node.topic("#"))
+    node.start()
+    assert until(lambda: _online(node, sub, "0.1.0")), node.output()
+    image = updates.root / "fw-1.4.0.tar"
+    with tarfile.open(image, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in (("app.py", b"print('ok')\n"), ("../config.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    sub.publish(node.topic("config"), json.dumps(updates.announce(image, "1.4.0")), retain=True)
+    assert until(lambda: "fw_update" in _status(sub)), node.output()
+    assert _status(sub)["fw_update"] == "refused 1.4.0: image holds a bad path: ../config.json"
+    assert json.loads(node.config_path.read_text())["device"] == node.device  # untouched
+    assert not (node.workdir / "fw_a").exists()
+    assert not _ota_state(node)
+
+
+def test_a_device_without_a_key_takes_no_update(
+    firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber], updates: Updates
+) -> None:
+    node = firmware("env", WORLD, interval_s=1)
+    sub = subscriber(node.topic("#"))
+    node.start()
+    assert until(lambda: _online(node, sub, "0.1.0")), node.output()
+    image = updates.image("fw-1.4.0.tar")
+    sub.publish(node.topic("config"), json.dumps(updates.announce(image, "1.4.0")), retain=True)
+    assert until(lambda: "fw_update" in _status(sub)), node.output()
+    assert "no fw_key" in _status(sub)["fw_update"]
+    assert updates.requests == []
+
+
+def test_the_hof_firmware_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hof.cli import main
+
+    stem = tmp_path / "keys" / "fw"
+    assert main(["firmware", "keygen", "--out", str(stem)]) == 0
+    assert stem.with_suffix(".key").stat().st_mode & 0o777 == 0o600
+    image = tmp_path / "fw.tar"
+    assert main(["firmware", "pack", "--src", str(FIRMWARE), "--out", str(image)]) == 0
+    with tarfile.open(image) as tar:
+        names = tar.getnames()
+    assert "lib/ota.py" in names
+    assert "main.py" not in names  # the boot loader is never replaced
+    assert "otaboot.py" not in names
+    capsys.readouterr()
+    url = "http://127.0.0.1:8000/fw.tar"
+    assert (
+        main(["firmware", "sign", str(image), "--key", str(stem.with_suffix(".key")),
+              "--version", "1.4.0", "--url", url])
+        == 0
+    )  # fmt: skip
+    announce = json.loads(capsys.readouterr().out)
+    assert announce["firmware"]["url"] == url
+    (tmp_path / "announce.json").write_text(json.dumps(announce))
+    verify_args = ["firmware", "verify", str(image), "--pub", str(stem.with_suffix(".pub"))]
+    assert main([*verify_args, "--manifest", str(tmp_path / "announce.json")]) == 0
+    image.write_bytes(image.read_bytes() + b"\0" * 512)
+    assert main([*verify_args, "--manifest", str(tmp_path / "announce.json")]) == 2
+    assert "differs from the signed" in capsys.readouterr().err
