@@ -152,17 +152,30 @@ def _install_stop(stop: threading.Event) -> dict[int, Any]:
 
 def _register(estate: Estate, settings: Settings) -> None:
     from hof.alertstore import make_engine, migrate, store_url
+    from hof.consent import Stream
     from hof.registry import upsert_homes
+    from hof.registry.consent import ConsentIn, publish_current, record_consents
     from simulator.addresses import registry_rows
 
     url = store_url(settings)
     migrate(url)
     engine = make_engine(url)
     try:
-        written = upsert_homes(engine, registry_rows(estate))
+        rows = registry_rows(estate)
+        written = upsert_homes(engine, rows)
+        # The simulated tenants with telecare agreed to it: their movement and falls are
+        # collected (docs/data-protection.md); the others' are dropped where they enter.
+        agreed = [
+            ConsentIn(home=h.id, stream=s, granted=True, note="simulated tenant's agreement")
+            for h in rows
+            if h.telecare
+            for s in (Stream.ACTIVITY, Stream.TELECARE)
+        ]
+        changed = record_consents(engine, agreed, recorded_by="hof simulate")
+        publish_current(settings.mqtt, engine, changed)
     finally:
         engine.dispose()
-    log.info("simulate_registered", homes=written)
+    log.info("simulate_registered", homes=written, telecare_consents=len(changed))
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
