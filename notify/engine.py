@@ -54,7 +54,7 @@ log = structlog.get_logger(__name__)
 
 LONDON = ZoneInfo("Europe/London")
 HISTORY_BATCH = 2000
-FAST_POLL_S = 0.005
+FAST_POLL_S = 0.002
 FAST_WINDOW_S = 3.0
 HOME_CACHE_S = 60.0
 DEVICES_KEPT = 200_000
@@ -104,6 +104,10 @@ class AlertFacts:
             row.acknowledged_by,
             row.acknowledged_at,
         )
+
+
+# What a job needs before it sends: the alert, its home, its policy, whom it reached already.
+Loaded = tuple[AlertFacts, HomeInfo, Policy | None, set[str]]
 
 
 def _key(job: n.ClaimedJob, channel: str, recipient: Recipient) -> str:
@@ -229,7 +233,7 @@ class Notifier:
 
     # -- watching the history -------------------------------------------------------------
 
-    def _watch_once(self) -> list[n.ClaimedJob]:
+    def _watch_once(self) -> list[tuple[n.ClaimedJob, Loaded | None]]:
         """Read the history since the cursor; jobs it made that are due now come back claimed
         (in the same transaction: a fall's first level goes out without another round)."""
         with n.transaction(self.engine, write=False) as s:
@@ -238,7 +242,7 @@ class Notifier:
         if newest <= cursor:
             return []
         now = self.clock()
-        claimed: list[n.ClaimedJob] = []
+        claimed: list[tuple[n.ClaimedJob, Loaded | None]] = []
         stopped: list[tuple[int, str]] = []
         with n.transaction(self.engine) as s:
             rows = s.execute(
@@ -273,7 +277,11 @@ class Notifier:
                         )
             n.write_cursor(s, self.owner, last)
             if self._scheduled:
-                claimed = n.claim_due(s, self.owner, now, self.lease)
+                # Read here what each job needs, saving the job another round to the store.
+                claimed = [
+                    (job, self._load_in(s, job))
+                    for job in n.claim_due(s, self.owner, now, self.lease)
+                ]
                 self._scheduled = False
         for alert_id, how in stopped:
             self._stop_alert(alert_id, how)
@@ -357,15 +365,15 @@ class Notifier:
         claimed, due = await self._call(claim)
         until_due = (due - self.clock()).total_seconds() if due else self.settings.poll_s
         self._claim_at = time.monotonic() + max(0.0, min(self.settings.poll_s, until_due))
-        self._spawn(claimed)
+        self._spawn([(job, None) for job in claimed])
 
-    def _spawn(self, claimed: list[n.ClaimedJob]) -> None:
+    def _spawn(self, claimed: list[tuple[n.ClaimedJob, Loaded | None]]) -> None:
         if claimed:
-            log.debug("notify_claimed", jobs=[j.id for j in claimed])
-        for job in claimed:
+            log.debug("notify_claimed", jobs=[j.id for j, _ in claimed])
+        for job, loaded in claimed:
             if job.id in self.running:
                 continue
-            task = asyncio.create_task(self._run_job(job))
+            task = asyncio.create_task(self._run_job(job, loaded))
             self.running[job.id] = (job, task)
             task.add_done_callback(self._forget(job.id))
 
@@ -384,25 +392,30 @@ class Notifier:
         with n.transaction(self.engine) as s:
             return n.renew(s, ids, self.owner, self.clock() + self.lease)
 
-    def _load(self, job: n.ClaimedJob) -> tuple[AlertFacts, HomeInfo, Policy | None, set[str]]:
+    def _load(self, job: n.ClaimedJob) -> Loaded:
         with n.transaction(self.engine, write=False) as s:
-            row = s.get(Alert, job.alert_id)
-            assert row is not None  # jobs cascade with their alert
-            facts = AlertFacts.of(row)
-            info, _ = self._home(s, row.home)
-            device = facts.evidence.get("device")
-            if isinstance(device, str) and device not in info.devices:
-                info = HomeInfo(info.id, info.estate, info.patch, (device, *info.devices))
-            return facts, info, self._policy(s, row), n.sent_keys(s, job.id)
+            return self._load_in(s, job)
+
+    def _load_in(self, s: Any, job: n.ClaimedJob) -> Loaded:
+        row = s.get(Alert, job.alert_id)
+        assert row is not None  # jobs cascade with their alert
+        facts = AlertFacts.of(row)
+        info, _ = self._home(s, row.home)
+        device = facts.evidence.get("device")
+        if isinstance(device, str) and device not in info.devices:
+            info = HomeInfo(info.id, info.estate, info.patch, (device, *info.devices))
+        return facts, info, self._policy(s, row), n.sent_keys(s, job.id)
 
     def _finish(self, job: n.ClaimedJob, state: JobState, note: str | None = None) -> bool:
         with n.transaction(self.engine) as s:
             return n.finish(s, job.id, self.owner, self.clock(), state=state, note=note)
 
-    async def _run_job(self, job: n.ClaimedJob) -> None:
+    async def _run_job(self, job: n.ClaimedJob, loaded: Loaded | None = None) -> None:
         log_ = log.bind(alert=job.alert_id, purpose=job.purpose.value, step=job.level)
         try:
-            facts, home, policy, done = await self._call(self._load, job)
+            if loaded is None:
+                loaded = await self._call(self._load, job)
+            facts, home, policy, done = loaded
             log_.debug("notify_job_loaded")
             outcome = await self._perform(job, facts, home, policy, done)
             state = JobState.CANCELLED if outcome.startswith("cancelled") else JobState.DONE

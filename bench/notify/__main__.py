@@ -10,7 +10,8 @@ own home and timed from the PUBACK to the webhook POST's arrival (the settings' 
 HOF_NOTIFY__WEBHOOK_URL, as a harness sets it) and to the email's arrival (the on-call
 responder of a one-person rota). The burst publishes readings in packs of 10 (20 SenML
 records, as the harness does) from another process as fast as the broker takes them, with
-falls spread through it.
+falls spread through it. `raised` is when the rules engine raised the alert (the store's
+`first_raised_at`): what comes after it is the notifier's share.
 """
 
 from __future__ import annotations
@@ -105,14 +106,22 @@ def _receivers(arrivals: Arrivals, tmp: Path) -> tuple[ThreadingHTTPServer, Cont
     return server, smtp, cert
 
 
-def _client(settings: Settings, inflight: int = 20) -> paho.Client:
+def _credential(settings: Settings) -> dict[str, str]:
+    """The simulator's broker credential (it plays the devices), for this and the burst."""
+    assert settings.simulator.mqtt_password is not None
+    return {
+        "BENCH_MQTT_HOST": settings.mqtt.host,
+        "BENCH_MQTT_PORT": str(settings.mqtt.port),
+        "BENCH_MQTT_USER": settings.simulator.mqtt_username or "",
+        "BENCH_MQTT_PASSWORD": settings.simulator.mqtt_password.get_secret_value(),
+    }
+
+
+def _client(credential: dict[str, str], inflight: int = 20) -> paho.Client:
     client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
     client.max_inflight_messages_set(inflight)
-    assert settings.simulator.mqtt_password is not None
-    client.username_pw_set(
-        settings.simulator.mqtt_username, settings.simulator.mqtt_password.get_secret_value()
-    )
-    client.connect(settings.mqtt.host, settings.mqtt.port)
+    client.username_pw_set(credential["BENCH_MQTT_USER"], credential["BENCH_MQTT_PASSWORD"])
+    client.connect(credential["BENCH_MQTT_HOST"], int(credential["BENCH_MQTT_PORT"]))
     client.loop_start()
     return client
 
@@ -132,9 +141,24 @@ def _wait(arrivals: Arrivals, homes: list[str], timeout_s: float) -> None:
         time.sleep(0.05)
 
 
+def _raised(settings: Settings, arrivals: Arrivals, homes: list[str]) -> None:
+    """When the rules engine raised each fall's alert (its own clock, this machine's): the
+    part of the latency before the notifier could see anything."""
+    from hof.alertstore import AlertFilter, AlertStore
+
+    store = AlertStore.from_settings(settings)
+    try:
+        for first in range(0, len(homes), 100):
+            page = store.list(AlertFilter(homes=homes[first : first + 100]), limit=500)
+            for alert in page.items:
+                arrivals["raised"].setdefault(alert.home, alert.first_raised_at.timestamp())
+    finally:
+        store.close()
+
+
 def _summary(label: str, sent: dict[str, float], arrivals: Arrivals) -> list[str]:
     lines = []
-    for channel in ("webhook", "email"):
+    for channel in ("raised", "webhook", "email"):
         ms = sorted(
             (arrivals[channel][h] - t) * 1000 for h, t in sent.items() if h in arrivals[channel]
         )
@@ -149,10 +173,9 @@ def _summary(label: str, sent: dict[str, float], arrivals: Arrivals) -> list[str
     return lines
 
 
-def burst_worker(settings_json: str, readings: int) -> None:
+def burst_worker(readings: int) -> None:
     """Publish `readings` readings, 10 to a pack, QoS 1, at most 1,000 unacknowledged."""
-    settings = Settings.model_validate_json(settings_json)
-    client = _client(settings, inflight=1000)
+    client = _client(dict(os.environ), inflight=1000)
     rng = random.Random(1)
     t0 = 1_763_841_600
     devices = [(f"home-{h:05d}", f"env-{d:02d}") for h in range(200) for d in range(2)]
@@ -181,12 +204,12 @@ def main() -> int:
     parser.add_argument("--falls", type=int, default=30)
     parser.add_argument("--burst", type=int, default=200_000, help="readings in the burst")
     parser.add_argument("--burst-falls", type=int, default=30)
-    parser.add_argument("--burst-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--burst-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.burst_worker:
-        burst_worker(args.burst_worker, args.burst)
+        burst_worker(args.burst)
         return 0
-    arrivals: Arrivals = {"webhook": {}, "email": {}}
+    arrivals: Arrivals = {"raised": {}, "webhook": {}, "email": {}}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         hook, smtp, cert = _receivers(arrivals, tmp)
@@ -221,19 +244,20 @@ def main() -> int:
             while len(list((tmp / "run").glob("*.json"))) < 3:
                 time.sleep(0.1)
             time.sleep(2.0)
-            client = _client(settings)
+            credential = _credential(settings)
+            client = _client(credential)
             quiet: dict[str, float] = {}
             for i in range(args.falls):
                 home = f"Q-{i:04d}"
                 quiet[home] = _fall(client, home)
                 _wait(arrivals, [home], 10)
                 time.sleep(0.2)
+            _raised(settings, arrivals, list(quiet))
             lines += _summary("no load", quiet, arrivals)
             burst = subprocess.Popen(
-                [sys.executable, __file__, "--burst", str(args.burst),
-                 "--burst-worker", settings.model_dump_json()],
-                env=env,
-            )  # fmt: skip
+                [sys.executable, __file__, "--burst", str(args.burst), "--burst-worker"],
+                env={**env, **credential},
+            )
             began = time.monotonic()
             loaded: dict[str, float] = {}
             # Falls spread through the burst (its length is unknown beforehand: ~1 per 0.2 s).
@@ -243,9 +267,11 @@ def main() -> int:
                 home = f"B-{i:04d}"
                 loaded[home] = _fall(client, home)
                 time.sleep(0.2)
-            burst.wait(600)
+            if burst.wait(900) != 0:
+                raise RuntimeError("the burst publisher failed")
             burst_s = time.monotonic() - began
             _wait(arrivals, list(loaded), 60)
+            _raised(settings, arrivals, list(loaded))
             lines += _summary(f"burst of {args.burst:,} readings", loaded, arrivals)
             lines.append(
                 f"  (the burst took {burst_s:.1f} s to publish; {len(loaded)} falls during it)"

@@ -128,17 +128,15 @@ def schedule(session: Session, alert_id: int, steps: Iterable[Step], now: dt.dat
         return 0
     bind = session.get_bind()
     insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-    connection = session.connection()
-    created = 0
-    for row in rows:  # one by one, counting RETURNING rows (rowcount is -1 on psycopg here)
-        statement = (
-            insert(NotifyJob)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=["alert_id", "purpose", "level", "repeat"])
-            .returning(NotifyJob.id)
-        )
-        created += len(connection.execute(statement).all())
-    return created
+    # One statement for all of them; RETURNING says which were new (rowcount is not portable
+    # for ON CONFLICT DO NOTHING).
+    statement = (
+        insert(NotifyJob)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["alert_id", "purpose", "level", "repeat"])
+        .returning(NotifyJob.id)
+    )
+    return len(session.connection().execute(statement).all())
 
 
 def claim_due(
@@ -160,22 +158,31 @@ def claim_due(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     candidates = list(session.scalars(query))
+    if not candidates:
+        return []
     until = now + lease
-    claimed: list[ClaimedJob] = []
-    for job_id in candidates:
-        result = session.execute(
-            sa.update(NotifyJob)
-            .where(NotifyJob.id == job_id, takeable)
-            .values(state=JobState.CLAIMED, owner=owner, lease_until=until)
+    # One UPDATE ... RETURNING: a row another notifier took between our SELECT and this
+    # UPDATE no longer matches `takeable` and is not returned.
+    taken = session.connection().execute(
+        sa.update(NotifyJob)
+        .where(NotifyJob.id.in_(candidates), takeable)
+        .values(state=JobState.CLAIMED.value, owner=owner, lease_until=until)
+        .returning(
+            NotifyJob.id,
+            NotifyJob.alert_id,
+            NotifyJob.purpose,
+            NotifyJob.level,
+            NotifyJob.repeat,
+            NotifyJob.due_at,
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            continue  # another notifier took it between our SELECT and this UPDATE
-        job = session.get(NotifyJob, job_id)
-        assert job is not None
-        session.refresh(job)
-        claimed.append(
-            ClaimedJob(job.id, job.alert_id, job.purpose, job.level, job.repeat, job.due_at, until)
+    )
+    claimed = [
+        ClaimedJob(
+            row.id, row.alert_id, JobPurpose(row.purpose), row.level, row.repeat, row.due_at, until
         )
+        for row in taken
+    ]
+    claimed.sort(key=lambda job: (job.due_at, job.id))
     return claimed
 
 
