@@ -24,7 +24,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerts.findings import Action, Finding
 from alerts.mould import MouldState, mould_state_many
+from alerts.occupancy import occupied
 from alerts.outdoor import OUTDOOR_ROOM, OutdoorTemperatures
+from alerts.overheating import running_mean
 from alerts.overrides import Overrides, ThresholdBook, load_overrides
 from alerts.rules import activity, devices, environment, telecare
 from alerts.rules.environment import RoomState
@@ -116,6 +118,7 @@ class AlertsWorker:
         )
         self.rooms: dict[tuple[str, str], RoomState] = {}
         self.outdoor = OutdoorTemperatures()
+        self.trm: dict[tuple[str, int], tuple[float | None, int]] = {}
         self.devices: dict[tuple[str, str], devices.DeviceState] = {}
         self.activity: dict[str, activity.ActivityState] = {}
         self.seen: OrderedDict[tuple[str, str, str, int], None] = OrderedDict()
@@ -368,15 +371,36 @@ class AlertsWorker:
             state = self.rooms.get((home, room))
             if state is None:
                 state = self.rooms[(home, room)] = RoomState(home, room)
-            outdoor = self.outdoor.at(home, max(r.time for r in climate))
+            now = max(r.time for r in climate)
+            outdoor = self.outdoor.at(home, now)
             th = self.book.for_room(home, room)
-            findings += environment.on_readings(state, climate, th, outdoor)
+            moved = self.activity.get(home)
+            findings += environment.on_readings(
+                state,
+                climate,
+                th,
+                outdoor,
+                trm=self._running_mean(home, now),
+                occupied=occupied(moved.last_motion if moved else None, now, th),
+            )
             self._queue_mould(state)
         return findings
 
     def _ignore_cancel(self, why: str, home: str, device: str, name: str) -> None:
         self.m_ignored.inc(why=why)
         log.warning("cancel_ignored", why=why, home=home, device=device, name=name)
+
+    def _running_mean(self, home: str, t: float) -> float | None:
+        """TM52's running mean outdoor temperature for the home on the day of `t`, once a day."""
+        key = (home, int(t // 86400))
+        hour = int(t // 3600)
+        found = self.trm.get(key)
+        # Unknown (no outdoor figures yet) is asked again the next hour, a known one next day.
+        if found is None or (found[0] is None and found[1] != hour):
+            if len(self.trm) > 100_000:
+                self.trm.clear()  # yesterday's figures: a day's worth of homes at most
+            found = self.trm[key] = (running_mean(self.outdoor.daily_means(home, t, 7)), hour)
+        return found[0]
 
     def _queue_mould(self, state: RoomState) -> None:
         for step in state.mould_steps:
@@ -747,7 +771,8 @@ class AlertsWorker:
                 for hour, chunk in groupby(records, key=lambda r: r.time_ms // 3_600_000):
                     outdoor = self.outdoor.at(home, hour * 3600 + 3599)
                     th = self.book.for_room(home, room)
-                    environment.on_readings(state, list(chunk), th, outdoor)
+                    trm = self._running_mean(home, hour * 3600.0)
+                    environment.on_readings(state, list(chunk), th, outdoor, trm=trm)
                 self._queue_mould(state)
         motion = await influx.query(
             f"SELECT last(motion) FROM event WHERE time > now() - {int(hours * 60)}m "

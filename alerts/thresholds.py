@@ -130,23 +130,14 @@ class Thresholds(BaseModel):
         ],
         clear_hours=8.0,
     )
-    # CIBSE TM59: bedrooms above 26 °C at night (22:00-07:00) count; CIBSE Guide A: sleep is
-    # disturbed above 24 °C. Other rooms: a fixed 28 °C stands in for TM52's adaptive limit.
-    heat_bedroom_night: BandedRule = BandedRule(
-        above=True,
-        bands=[
-            Band(severity="watch", limit=26.0, hours=2.0),
-            Band(severity="significant", limit=28.0, hours=3.0),
-        ],
-        clear_hours=0.5,
-    )
+    # Overheating is judged as CIBSE publishes it (`alerts/overheating.py`: TM59 for bedrooms
+    # at night over the year, TM52's adaptive criteria elsewhere over the summer). Besides, an
+    # acute band in any room at any hour: above 32 °C for 2 h, where heat harms within the day
+    # (UKHSA's heat-health advice; above TM52's upper limit at any running mean below 27 °C):
+    # an emergency hazard under Awaab's Law's 2026 phase.
     heat: BandedRule = BandedRule(
         above=True,
-        bands=[
-            Band(severity="watch", limit=28.0, hours=4.0),
-            Band(severity="significant", limit=30.0, hours=4.0),
-            Band(severity="severe", limit=32.0, hours=2.0),
-        ],
+        bands=[Band(severity="severe", limit=32.0, hours=2.0)],
         clear_hours=1.0,
     )
     # Approved Document F (2021) / SAMHE: above 1,500 ppm sustained is poor ventilation.
@@ -177,6 +168,12 @@ class Thresholds(BaseModel):
     # None turns it off (e.g. for a tenant who works nights).
     inactivity_by_hour: int | None = Field(10, ge=1, le=23)
     morning_from_hour: int = Field(5, ge=0, le=22)
+    # Occupancy from the home's own movement data, where the tenant consented: the cold rule
+    # counts only hours someone is in. Someone moved within this many hours (by day), or
+    # within the night's allowance (asleep, unseen).
+    occupancy_from_motion: bool = True
+    occupied_after_motion_h: float = Field(4.0, gt=0)
+    occupied_night_after_motion_h: float = Field(12.0, gt=0)
     night_start_hour: int = Field(22, ge=0, le=23)
     night_end_hour: int = Field(7, ge=0, le=23)
     timezone: str = "Europe/London"

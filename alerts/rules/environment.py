@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from alerts.mould import MouldState, mould_index
 from alerts.outdoor import Outdoor
+from alerts.overheating import Overheat
 from alerts.rules.banded import BandedState, Step, banded_step
 from alerts.thresholds import BandedRule, Thresholds
 from hof.climate import dew_point, surface_humidity, surface_temperature
@@ -75,22 +73,15 @@ class RoomState:
     # Steps of the mould model not yet written: (clock hour, index, that hour's mean surface
     # RH). The worker drains them into InfluxDB so that the dashboard can chart the index.
     mould_steps: list[tuple[int, float, float]] = field(default_factory=list)
+    # TM59 / TM52 counts from hourly mean air temperatures.
+    overheat: Overheat | None = None
+    heat_hour: int = -1
+    heat_sum: float = 0.0
+    heat_n: int = 0
 
     @property
     def is_bedroom(self) -> bool:
         return "bed" in self.room.lower()
-
-
-@lru_cache(maxsize=8)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def _is_night(t: float, th: Thresholds) -> bool:
-    hour = datetime.fromtimestamp(t, _zone(th.timezone)).hour
-    if th.night_start_hour > th.night_end_hour:
-        return hour >= th.night_start_hour or hour < th.night_end_hour
-    return th.night_start_hour <= hour < th.night_end_hour
 
 
 def _signal(
@@ -169,11 +160,16 @@ def on_readings(
     records: list[Record],
     th: Thresholds,
     outdoor: Outdoor | float | None = None,
+    *,
+    trm: float | None = None,
+    occupied: bool | None = None,
 ) -> list[Finding]:
     """Feed one device's records (any order) into the room; the findings they cause.
 
     `outdoor` is the home's outdoor temperature now (alerts/outdoor.py); None when nothing
-    real knows it, and then no wall surface is estimated."""
+    real knows it, and then no wall surface is estimated. `trm` is TM52's running mean of the
+    daily outdoor temperature (None: TM52 not judged). `occupied` is whether the home's own
+    movement data shows someone in (None: not known, or not consented)."""
     findings: list[Finding] = []
     for record in sorted(records, key=lambda r: r.time_ms):
         if not isinstance(record.value, float):
@@ -181,7 +177,7 @@ def on_readings(
         t, v = record.time, record.value
         if record.name == "temperature":
             state.temperature = v
-            findings += _temperature(state, t, v, th)
+            findings += _temperature(state, t, v, th, trm, occupied)
         elif record.name == "humidity":
             state.humidity = v
             _signal(state, "humidity", th.humidity, t, v)
@@ -203,32 +199,79 @@ def on_readings(
     return findings
 
 
-def _temperature(state: RoomState, t: float, v: float, th: Thresholds) -> list[Finding]:
-    _signal(state, "cold", th.cold, t, v)
-    heat = th.heat_bedroom_night if state.is_bedroom else th.heat
-    _signal(state, "heat", heat, t, v, counts=not state.is_bedroom or _is_night(t, th))
+def _temperature(
+    state: RoomState,
+    t: float,
+    v: float,
+    th: Thresholds,
+    trm: float | None,
+    occupied: bool | None,
+) -> list[Finding]:
+    # A home seen empty (its own movement data) is not a cold hazard for those hours: they
+    # are observed but never counted as cold. Unknown occupancy counts every hour.
+    _signal(state, "cold", th.cold, t, v, counts=occupied is not False)
+    _signal(state, "heat", th.heat, t, v)
+    _overheat_hour(state, t, v, trm)
     cold_limit, cold_h, _ = _band(state, "cold", th.cold)
-    heat_limit, heat_h, _ = _band(state, "heat", heat)
-    night = " at night" if state.is_bedroom else ""
+    heat_limit, heat_h, heat_held = _band(state, "heat", th.heat)
+    occupancy = {
+        None: " (occupancy unknown: every hour counted)",
+        True: " while occupied",
+        False: " while occupied (empty now)",
+    }[occupied]
     cold = _judge(
         state,
         COLD,
         ("cold",),
         t,
         f"{_room(state)} below {cold_limit:g} °C for {cold_h:.1f} of the last "
-        f"24 hours; now {v:.1f} °C.",
-        {"temperature": v, "hours_below": round(cold_h, 2), "limit": cold_limit},
+        f"24 hours{occupancy}; now {v:.1f} °C.",
+        {
+            "temperature": v,
+            "hours_below": round(cold_h, 2),
+            "limit": cold_limit,
+            "occupancy": {None: "unknown", True: "occupied", False: "empty"}[occupied],
+        },
     )
+    verdict = state.overheat.verdict() if state.overheat is not None else None
+    parts = []
+    if verdict is not None and verdict.severity is not None:
+        parts.append(verdict.words)
+    if heat_held or not parts:
+        parts.append(f"above {heat_limit:g} °C for {heat_h:.1f} of the last 24 hours")
     hot = _judge(
         state,
         HEAT,
-        ("heat",),
+        ("heat", "overheat"),
         t,
-        f"{_room(state)} above {heat_limit:g} °C for {heat_h:.1f} of the last 24 "
-        f"hours{night}; now {v:.1f} °C.",
-        {"temperature": v, "hours_above": round(heat_h, 2), "limit": heat_limit},
+        f"{_room(state)} {'; '.join(parts)}; now {v:.1f} °C.",
+        {
+            "temperature": v,
+            "hours_above": round(heat_h, 2),
+            "limit": heat_limit,
+            "running_mean_outdoor": None if trm is None else round(trm, 2),
+            **(verdict.evidence if verdict is not None else {}),
+        },
     )
     return [f for f in (cold, hot) if f is not None]
+
+
+def _overheat_hour(state: RoomState, t: float, v: float, trm: float | None) -> None:
+    """Accumulate the air temperature into its clock hour; count an hour in TM59 / TM52 when
+    it ends, and grade the room's `overheat` signal from the verdict."""
+    if state.overheat is None:
+        state.overheat = Overheat(state.is_bedroom)
+    hour = int(t // 3600)
+    if hour > state.heat_hour >= 0 and state.heat_n > 0:
+        state.overheat.hour(state.heat_hour * 3600.0, state.heat_sum / state.heat_n, trm)
+        state.heat_sum, state.heat_n = 0.0, 0
+        verdict = state.overheat.verdict()
+        signal = state.signals.setdefault("overheat", BandedState())
+        signal.severity = Severity(verdict.severity) if verdict.severity else None
+    if hour >= state.heat_hour:
+        state.heat_hour = hour
+        state.heat_sum += v
+        state.heat_n += 1
 
 
 def _outdoor_figure(outdoor: Outdoor | float | None, th: Thresholds) -> Outdoor | None:

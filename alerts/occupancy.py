@@ -1,0 +1,34 @@
+"""Whether a home is occupied, from its own movement data, for the rules that count only
+occupied hours (excess cold: a home empty by day is not a hazard to anyone)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from alerts.thresholds import Thresholds
+
+__all__ = ["occupied"]
+
+
+def occupied(last_motion: float | None, t: float, th: Thresholds) -> bool | None:
+    """True when someone moved recently enough, False when the home looks empty, None when it
+    is not known (no motion sensor has reported, or the tenant has not consented to its use:
+    `occupancy_from_motion = false` in the home's settings).
+
+    By day a person at home is seen within a few hours (`occupied_after_motion_h`); at night
+    (`night_start_hour`-`night_end_hour`) a sleeper is not, so the evening's last movement
+    holds for `occupied_night_after_motion_h`.
+    """
+    if not th.occupancy_from_motion or not last_motion:
+        return None
+    since_h = (t - last_motion) / 3600
+    if since_h < 0:
+        return True
+    hour = datetime.fromtimestamp(t, ZoneInfo(th.timezone)).hour
+    if th.night_start_hour > th.night_end_hour:
+        night = hour >= th.night_start_hour or hour < th.night_end_hour
+    else:
+        night = th.night_start_hour <= hour < th.night_end_hour
+    limit = th.occupied_night_after_motion_h if night else th.occupied_after_motion_h
+    return since_h <= limit
