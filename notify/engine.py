@@ -9,7 +9,7 @@ again. Acknowledging (link, SMS, dashboard) cancels the alert's pending jobs in 
 the sends in flight here; every send checks that the alert is still open just before it goes.
 
 The engine learns of changes from the append-only alert history (ids only grow), read every
-`poll_s`; an event on MQTT (a fall, a button) makes it look every 20 ms for a few seconds, so
+`poll_s`; an event on MQTT (a fall, a button) makes it look every 5 ms for 2 seconds, so
 the rules engine's write is seen within a few milliseconds of landing.
 """
 
@@ -54,8 +54,8 @@ log = structlog.get_logger(__name__)
 
 LONDON = ZoneInfo("Europe/London")
 HISTORY_BATCH = 2000
-FAST_POLL_S = 0.002
-FAST_WINDOW_S = 3.0
+FAST_POLL_S = 0.005
+FAST_WINDOW_S = 2.0
 HOME_CACHE_S = 60.0
 DEVICES_KEPT = 200_000
 STOPPED_KEPT = 100_000  # homes whose devices are remembered (oldest forgotten first)
@@ -161,7 +161,7 @@ class Notifier:
     # -- waking ---------------------------------------------------------------------------
 
     def wake(self, *, fast: bool = False) -> None:
-        """Look at the store now; with `fast`, keep looking every 20 ms for a few seconds (an
+        """Look at the store now; with `fast`, keep looking every 5 ms for 2 seconds (an
         event was seen on MQTT and its alert is about to land)."""
         if fast:
             self._fast_until = time.monotonic() + FAST_WINDOW_S

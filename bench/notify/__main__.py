@@ -229,6 +229,8 @@ def main() -> int:
             "HOF_NOTIFY__SMTP_PORT": str(smtp.port),
             "HOF_NOTIFY__SMTP_CA_FILE": str(cert),
             "HOF_NOTIFY__HTTP_PORT": "0",
+            # The benchmark's homes are not in the registry: telecare taken as consented.
+            "HOF_RIGHTS__UNRECORDED": '["environment", "activity", "telecare"]',
         }
         procs = [
             subprocess.Popen(

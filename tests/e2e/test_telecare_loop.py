@@ -110,6 +110,8 @@ def loop_env(
         "HOF_NOTIFY__SMTP_HOST": mailbox.host,
         "HOF_NOTIFY__SMTP_PORT": str(mailbox.port),
         "HOF_NOTIFY__SMTP_CA_FILE": str(mailbox.cert),
+        # The test's homes are not in the registry: take telecare as consented (hof/consent.py).
+        "HOF_RIGHTS__UNRECORDED": '["environment", "activity", "telecare"]',
     }
 
 
