@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("provision", "hof.provision"),
         ("firmware", "hof.firmware"),
         ("dashboard", "dashboard.cli"),
+        ("rights", "hof.rights.cli"),
     ):
         provider = _optional(module)
         if provider is None:
