@@ -68,13 +68,13 @@ def fleet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fl
         d = Device(stack, home, device)
         d.publish("status", status, retain=True)
         devices.append(d)
-    devices[0].publish("config", json.dumps({"rooms": {"env-a": "kitchen"}}), retain=True)
+    devices[0].configure(json.dumps({"rooms": {"env-a": "kitchen"}}))
     try:
         yield Fleet(estate, oak, elm, far)
     finally:
         for d in devices:
             d.publish("status", b"", retain=True)
-        devices[0].publish("config", b"", retain=True)
+        devices[0].configure(b"")
         for d in devices:
             d.close()
         next(made, None)

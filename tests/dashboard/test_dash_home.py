@@ -112,7 +112,7 @@ def seeded(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             "ts": time.time(),
         }
         d.publish("status", json.dumps(status), retain=True)
-    devices[0].publish("config", json.dumps({"rooms": {"env-bed": "bedroom"}}), retain=True)
+    devices[0].configure(json.dumps({"rooms": {"env-bed": "bedroom"}}))
     try:
         yield Seeded(estate, north, south)
     finally:
