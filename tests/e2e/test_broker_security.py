@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -110,6 +111,10 @@ def test_a_device_cannot_take_over_the_ingest_workers_session(
             return int(series[0]["values"][0][1]) if series else 0
 
         assert wait_until(lambda: count() == 25, 20), f"{count()} of 25 readings stored"
+        # The worker's own session id is its name and a tag of the platform credential.
+        log = stack.broker.process.log_path.read_text()
+        assert re.search(r" as hof-ingest-1-[0-9a-f]{16} \(p5, c0", log), log[-2000:]
+        assert " as hof-ingest-1 " not in log
     finally:
         worker.stop()
 
