@@ -149,6 +149,11 @@ def provision(
         wifi_ssid=wifi_ssid,
         wifi_psk=wifi_psk,
     )
+    if settings.devices.tls and tls_ca is None:
+        # The devices' listener speaks only TLS: a device without the CA could never connect.
+        tls_ca = settings.mqtt.ca_file
+        if tls_ca is None:
+            raise ConfigError("devices.tls is on: name the broker's CA (--tls-ca or mqtt.ca_file)")
     path = out / f"{device}.json" if out.is_dir() else out
     path.parent.mkdir(parents=True, exist_ok=True)
     if tls_ca is not None:

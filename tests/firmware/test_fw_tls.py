@@ -22,9 +22,10 @@ from cryptography.x509.oid import NameOID
 from fw_support import *  # noqa: F403  (pytest fixtures, by name)
 from fw_support import FIRMWARE, Firmware, Subscriber, until
 
+from hof.errors import ConfigError
 from hof.firmware import keygen, pack, sign
 from hof.provision import provision
-from hof.settings import Settings, endpoints_path
+from hof.settings import DeviceListenerSettings, Settings, endpoints_path
 from hof.stack import Stack
 from hof.stack.mosquitto import TlsListener
 
@@ -162,6 +163,22 @@ def test_provision_writes_the_ca_and_turns_tls_on(tls_stack: TlsStack, tmp_path:
     assert cfg["ca_file"] == "ca.der"
     der = (made.config_path.parent / "ca.der").read_bytes()
     assert der[0] == 0x30  # a DER SEQUENCE, not PEM text
+
+
+def test_provision_for_a_tls_devices_listener_always_gives_the_ca(
+    tls_stack: TlsStack, tmp_path: Path
+) -> None:
+    devices = DeviceListenerSettings(port=tls_stack.tls_port, tls=True)
+    no_ca = tls_stack.settings.model_copy(update={"devices": devices})
+    with pytest.raises(ConfigError, match="CA"):
+        provision(no_ca, home="T-prov", kind="env", out=tmp_path / "a" / "c.json")
+    mqtt = tls_stack.settings.mqtt.model_copy(update={"ca_file": tls_stack.pki.ca})
+    with_ca = no_ca.model_copy(update={"mqtt": mqtt})
+    made = provision(with_ca, home="T-prov", kind="env", out=tmp_path / "b" / "c.json")
+    cfg = json.loads(made.config_path.read_text())
+    assert cfg["tls"] is True
+    assert cfg["broker_port"] == tls_stack.tls_port
+    assert (made.config_path.parent / cfg["ca_file"]).exists()
 
 
 def _refused(node: Firmware, sub: Subscriber, why: str) -> None:
