@@ -198,6 +198,11 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.backfill:
         sim += ["--backfill", args.backfill]
     children["simulate"] = _child("simulate", sim, logs, env)
+    # Retention on its own: downsample and expire, purge withdrawn streams (`hof status`).
+    every = str(settings.rights.expire_every_s)
+    children["rights"] = _child(
+        "rights", ["rights", "--by", "hof-demo", "expire", "--every", every], logs, env
+    )
     _say(
         f"  services     ingest, alerts and a simulated estate of {args.homes} homes; "
         f"logs in {logs}\n"

@@ -25,6 +25,7 @@ class Snapshot:
     at: float
     services: list[dict[str, Any]] = field(default_factory=list)
     influx: dict[str, Any] = field(default_factory=dict)
+    retention: dict[str, Any] | None = None
 
 
 def _sum(samples: Samples, name: str) -> float:
@@ -123,6 +124,7 @@ def take_snapshot(settings: Settings) -> Snapshot:
             points=_sum(samples, "hof_ingest_points_written_total"),
             rejected=_sum(samples, "hof_ingest_rejected_total"),
             rejected_by_reason=_by(samples, "hof_ingest_rejected_total", "reason"),
+            refused_by_reason=_by(samples, "hof_ingest_records_refused_total", "reason"),
             write_failures=_sum(samples, "hof_ingest_write_failures_total"),
             inbox=_sum(samples, "hof_ingest_inbox_depth"),
             lag_s=_sum(samples, "hof_ingest_last_batch_lag_seconds"),
@@ -131,6 +133,9 @@ def take_snapshot(settings: Settings) -> Snapshot:
         )
         snap.services.append(service)
     snap.influx = _influx_recent(settings)
+    from hof.rights.expiry import last_run
+
+    snap.retention = last_run(settings.state_dir)
     return snap
 
 
@@ -199,6 +204,8 @@ def render(snap: Snapshot, previous: Snapshot | None) -> str:
             f"  records          {_fmt(s['records'])}{rate('records')}",
             f"  points written   {_fmt(s['points'])}{rate('points')}",
             f"  rejected         {_fmt(s['rejected'])}{_breakdown(s['rejected_by_reason'])}",
+            f"  not consented    {_fmt(sum(s['refused_by_reason'].values()))} records dropped"
+            f"{_breakdown(s['refused_by_reason'])}",
             f"  write retries    {_fmt(s['write_failures'])}",
             f"  waiting          {_fmt(s['inbox'])} messages; last batch stored "
             f"{s['lag_s']:.2f} s after receipt",
@@ -212,7 +219,24 @@ def render(snap: Snapshot, previous: Snapshot | None) -> str:
             f"  last {db['window_min']} min: {_fmt(db.get('readings', 0))} readings from "
             f"{_fmt(db.get('homes', 0))} homes, {_fmt(db.get('events', 0))} events"
         )
+    lines.append(_retention_line(snap))
     return "\n".join(lines)
+
+
+def _retention_line(snap: Snapshot) -> str:
+    run = snap.retention
+    if run is None:
+        return "retention        never run here (`hof rights expire`; `hof demo` runs it)"
+    ago = (snap.at - float(run.get("at", snap.at))) / 60
+    if not run.get("ok"):
+        return f"retention        last run FAILED {ago:,.0f} min ago: {run.get('error')}"
+    down = sum(run.get("downsampled", {}).values())
+    cases = run.get("cases", {}).get("alerts", 0)
+    purged = len(run.get("purged", {}))
+    return (
+        f"retention        last run {ago:,.0f} min ago: {_fmt(down)} hourly aggregates made, "
+        f"{_fmt(cases)} closed cases expired, {purged} withdrawn streams purged"
+    )
 
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
