@@ -12,6 +12,7 @@ range. Below 0 °C it is saturation over supercooled water, not ice, as for dew 
 
 from __future__ import annotations
 
+import math
 from typing import Any, overload
 
 import numpy as np
@@ -44,6 +45,21 @@ def _f(x: ArrayLike) -> Floats:
     return np.asarray(x, dtype=np.float64)
 
 
+def _plain(*inputs: object) -> bool:
+    # One reading at a time (the rules engine, per record): Python's math is ~20x quicker than
+    # numpy on scalars, and gives the same figures (the same formulas, in double precision).
+    return all(type(x) is float or type(x) is int for x in inputs)
+
+
+def _es(t: float) -> float:
+    if not t > -MAGNUS_B_C:
+        return math.nan
+    try:
+        return MAGNUS_E0_PA * math.exp(MAGNUS_A * t / (t + MAGNUS_B_C))
+    except OverflowError:
+        return math.inf
+
+
 def _out(value: Floats, *inputs: object) -> Any:
     # A float back for all-scalar input (what a rule formatting one reading wants), an array
     # whenever any input was an array, even a 0-d one: the return follows the overloads.
@@ -62,6 +78,8 @@ def saturation_vapour_pressure(t_c: ArrayLike) -> Any:
     Alduchov & Eskridge (1996), T in °C. NaN at or below -243.04 °C, where the form has its
     pole (meaningless long before: the fit covers -40..50 °C).
     """
+    if _plain(t_c):
+        return _es(float(t_c))  # type: ignore[arg-type]
     t = _f(t_c)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         e = MAGNUS_E0_PA * np.exp(MAGNUS_A * t / (t + MAGNUS_B_C))
@@ -77,6 +95,9 @@ def vapour_pressure(t_c: ArrayLike, rh_pct: ArrayLike) -> Any:
 
     NaN unless 0 <= RH <= 100: a reading above 100 % is a sensor fault, not supersaturation.
     """
+    if _plain(t_c, rh_pct):
+        r = float(rh_pct)  # type: ignore[arg-type]
+        return _es(float(t_c)) * r / 100.0 if 0.0 <= r <= 100.0 else math.nan  # type: ignore[arg-type]
     rh = _f(rh_pct)
     e_s = _f(saturation_vapour_pressure(_f(t_c)))
     with np.errstate(invalid="ignore"):
@@ -96,6 +117,12 @@ def dew_point(t_c: ArrayLike, rh_pct: ArrayLike) -> Any:
     Reference (DOMAIN.md): 25 °C at 60 % gives 16.70 °C. NaN unless 0 < RH <= 100 (at 0 %
     there is no dew point) and T > -243.04 °C; NaN input gives NaN.
     """
+    if _plain(t_c, rh_pct):
+        tf, r = float(t_c), float(rh_pct)  # type: ignore[arg-type]
+        if not (0.0 < r <= 100.0 and tf > -MAGNUS_B_C):
+            return math.nan
+        g = math.log(r / 100.0) + MAGNUS_A * tf / (MAGNUS_B_C + tf)
+        return MAGNUS_B_C * g / (MAGNUS_A - g)
     t, rh = _f(t_c), _f(rh_pct)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         valid = (rh > 0.0) & (rh <= 100.0) & (t > -MAGNUS_B_C)
@@ -115,6 +142,9 @@ def surface_temperature(t_in: ArrayLike, t_out: ArrayLike, f_rsi: ArrayLike = 0.
     factor; 0.75 is the limit a sound dwelling should meet, lower for poorly insulated stock.
     NaN unless 0 <= fRsi <= 1 (a surface is never colder than outside nor warmer than the room).
     """
+    if _plain(t_in, t_out, f_rsi):
+        fi, ei, ii = float(f_rsi), float(t_out), float(t_in)  # type: ignore[arg-type]
+        return ei + fi * (ii - ei) if 0.0 <= fi <= 1.0 else math.nan
     ti, te, f = _f(t_in), _f(t_out), _f(f_rsi)
     with np.errstate(invalid="ignore"):
         valid = (f >= 0.0) & (f <= 1.0)
@@ -133,6 +163,14 @@ def surface_humidity(t_air: ArrayLike, rh_air: ArrayLike, t_surface: ArrayLike) 
     vapour pressure (BS EN ISO 13788's surface method). NaN where the room's figures are
     outside `vapour_pressure`'s domain or any input is NaN.
     """
+    if _plain(t_air, rh_air, t_surface):
+        e_room = vapour_pressure(float(t_air), float(rh_air))  # type: ignore[arg-type]
+        e_sat = _es(float(t_surface))  # type: ignore[arg-type]
+        if math.isnan(e_room) or math.isnan(e_sat):
+            return math.nan
+        if e_sat == 0.0:
+            return math.nan if e_room == 0.0 else 100.0
+        return min(100.0 * e_room / e_sat, 100.0)
     e = _f(vapour_pressure(_f(t_air), _f(rh_air)))
     e_s = _f(saturation_vapour_pressure(_f(t_surface)))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

@@ -168,3 +168,26 @@ def test_surface_humidity_is_a_percentage_and_falls_as_the_surface_warms(
     rh_si = surface_humidity(t, rh, t_si)
     assert 0.0 <= rh_si <= 100.0
     assert surface_humidity(t, rh, t_si + 1.0) <= rh_si
+
+
+_ANY = st.floats(-300.0, 400.0) | st.just(math.nan)
+
+
+@given(_ANY, _ANY, _ANY, st.floats(-0.5, 1.5))
+def test_one_reading_at_a_time_gives_the_arrays_figures(
+    t: float, rh: float, t_si: float, f: float
+) -> None:
+    """The rules engine's scalar path (plain floats, Python's math) and the vectorised path
+    agree to the last few bits, NaN for NaN."""
+    for scalar, vector in (
+        (saturation_vapour_pressure(t), saturation_vapour_pressure(np.array([t]))[0]),
+        (vapour_pressure(t, rh), vapour_pressure(np.array([t]), rh)[0]),
+        (dew_point(t, rh), dew_point(np.array([t]), rh)[0]),
+        (surface_temperature(t, t_si, f), surface_temperature(np.array([t]), t_si, f)[0]),
+        (surface_humidity(t, rh, t_si), surface_humidity(np.array([t]), rh, t_si)[0]),
+    ):
+        assert isinstance(scalar, float)
+        if math.isnan(vector):
+            assert math.isnan(scalar)
+        else:
+            assert scalar == pytest.approx(float(vector), rel=1e-12, abs=1e-12)
