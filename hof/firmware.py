@@ -4,33 +4,41 @@ An image is a ustar archive of the firmware tree (`firmware/` without its boot l
 main.py and otaboot.py). The estate's Ed25519 key signs `message(version, size, sha256)`;
 the device holds only the public key (`hof provision --fw-key`), checks the signature with
 firmware/lib/ed25519.py before fetching a byte, then the image's size and SHA-256 as it
-streams in (firmware/lib/ota.py). `sign` prints the `firmware` object to publish on a
-device's retained `config` topic. docs/firmware.md, "Firmware updates".
+streams in (firmware/lib/ota.py). `sign` prints the `firmware` object for a device's
+retained `config`; `announce` merges it into each device's retained config (its rooms and
+other keys kept: the platform learns rooms from it). docs/firmware.md, "Firmware updates".
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import secrets
 import sys
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hof.errors import HofError
+from hof.settings import MqttSettings, Settings
+from hof.topic import Channel, Topic
 
 __all__ = [
     "BOOT_LOADER",
     "FirmwareError",
     "Manifest",
     "add_arguments",
+    "announce",
     "keygen",
     "message",
     "pack",
@@ -172,6 +180,55 @@ def verify(image: Path, public_key: str, manifest: Manifest) -> None:
         raise FirmwareError("sha256 differs from the signed one: the image was changed")
 
 
+async def announce(
+    settings: MqttSettings,
+    manifest: Manifest,
+    devices: Sequence[tuple[str, str]],
+    *,
+    timeout_s: float = 10.0,
+    settle_s: float = 1.0,
+) -> list[str]:
+    """Merge `manifest` into each (home, device)'s retained config and publish it back,
+    retained, QoS 1, each acknowledged. Other keys stay as they were. Returns the topics."""
+    from hof.mqtt import Link
+
+    topics = [str(Topic(home, device, Channel.CONFIG)) for home, device in devices]
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=len(topics) + 16)
+    link = Link(
+        settings,
+        name="firmware-announcer",
+        client_id=f"hof-firmware-{secrets.token_hex(4)}",
+        queue=queue,
+        subscriptions=[(t, 1) for t in topics],
+        manual_ack=False,
+    )
+    task = asyncio.create_task(link.run())
+    try:
+        await asyncio.wait_for(link.subscribed.wait(), timeout_s)
+        current: dict[str, dict[str, Any]] = {}
+        # A retained config follows the SUBACK at once; wait a moment for all of them.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + settle_s
+        while (left := until - loop.time()) > 0 and len(current) < len(topics):
+            try:
+                delivery = await asyncio.wait_for(link.get(), left)
+            except TimeoutError:
+                break
+            try:
+                doc = json.loads(delivery.payload)
+            except ValueError:
+                doc = None
+            current[delivery.topic] = doc if isinstance(doc, dict) else {}
+        for topic in topics:
+            merged = {**current.get(topic, {}), "firmware": manifest.model_dump()}
+            await link.publish(topic, json.dumps(merged).encode(), qos=1, retain=True)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return topics
+
+
 def _read_manifest(path: Path) -> Manifest:
     try:
         doc = json.loads(path.read_text())
@@ -185,7 +242,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Typical release: hof firmware keygen --out keys/fw (once; keep keys/fw.key offline), "
         "hof firmware pack --out fw-1.4.0.tar, hof firmware sign fw-1.4.0.tar --key "
         "keys/fw.key --version 1.4.0 --url http://updates.example/fw-1.4.0.tar > "
-        "announce.json; publish announce.json retained on a device's config topic."
+        "announce.json, hof firmware announce announce.json --home H --device D."
     )
     sub = parser.add_subparsers(dest="firmware_command", required=True, metavar="ACTION")
     p = sub.add_parser(
@@ -204,13 +261,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--key", type=Path, required=True, help="the private key (STEM.key)")
     p.add_argument("--version", required=True, help="dotted numbers, newer than the fleet's")
     p.add_argument("--url", required=True, help="where devices fetch it (http:// or https://)")
+    p = sub.add_parser(
+        "announce",
+        help="publish a signed announcement to devices (merged into their retained config)",
+    )
+    p.add_argument("manifest", type=Path, help="what `sign` printed")
+    p.add_argument("--home", required=True)
+    p.add_argument("--device", required=True, action="append", help="repeat for several")
     p = sub.add_parser("verify", help="check an image against its announcement, as a device")
     p.add_argument("image", type=Path)
     p.add_argument("--pub", type=Path, required=True, help="the public key (STEM.pub)")
     p.add_argument("--manifest", type=Path, required=True, help="what `sign` printed")
 
 
-def run(args: argparse.Namespace, settings: object) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     action = args.firmware_command
     if action == "keygen":
         key, pub = keygen(args.out)
@@ -224,6 +288,11 @@ def run(args: argparse.Namespace, settings: object) -> int:
         manifest = sign(args.image, args.key, args.version, args.url)
         json.dump({"firmware": manifest.model_dump()}, sys.stdout)
         print()
+    elif action == "announce":
+        manifest = _read_manifest(args.manifest)
+        targets = [(args.home, device) for device in args.device]
+        for topic in asyncio.run(announce(settings.mqtt, manifest, targets)):
+            print(f"announced {manifest.version} on {topic} (retained)")
     else:
         verify(args.image, args.pub.read_text().strip(), _read_manifest(args.manifest))
         print(f"{args.image}: signature, size and sha256 check out")

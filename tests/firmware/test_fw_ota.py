@@ -4,6 +4,7 @@ fetched from a local HTTP server, with a restart between boots as a reset would 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -25,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fw_support import *  # noqa: F403  (pytest fixtures, by name)
 from fw_support import FIRMWARE, MICROPYTHON, Firmware, Subscriber, until
 
-from hof.firmware import FirmwareError, Manifest, keygen, message, pack, sign, verify
+from hof.firmware import FirmwareError, Manifest, announce, keygen, message, pack, sign, verify
+from hof.settings import Settings
 
 HERE = Path(__file__).parent
 WORLD = {"sht4x": {"temp": [[0, 18.0]], "rh": [[0, 70.0]]}}
@@ -236,14 +238,23 @@ def _mark_image(version: str) -> Callable[[Path], None]:
 
 
 def test_a_signed_update_is_fetched_checked_and_runs_after_the_restart(
-    firmware: Callable[..., Firmware], subscriber: Callable[..., Subscriber], updates: Updates
+    firmware: Callable[..., Firmware],
+    subscriber: Callable[..., Subscriber],
+    updates: Updates,
+    settings: Settings,
 ) -> None:
     node = firmware("env", WORLD, interval_s=1, fw_key=updates.pub)
     sub = subscriber(node.topic("#"))
+    sub.publish(node.topic("config"), json.dumps({"rooms": {node.device: "hall"}}), retain=True)
     node.start()
     assert until(lambda: _online(node, sub, "0.1.0")), node.output()
     image = updates.image("fw-1.4.0.tar", _mark_image("1.4.0"))
-    sub.publish(node.topic("config"), json.dumps(updates.announce(image, "1.4.0")), retain=True)
+    manifest = Manifest.model_validate(updates.announce(image, "1.4.0")["firmware"])
+    asyncio.run(announce(settings.mqtt, manifest, [(node.home, node.device)]))
+    assert until(lambda: b"firmware" in sub.on("/config")[-1][1], 5)
+    config = json.loads(sub.on("/config")[-1][1])
+    assert config["rooms"] == {node.device: "hall"}  # merged into the retained config
+    assert config["firmware"]["version"] == "1.4.0"
     assert _exited(node) == 75, node.output()  # the reset after the install
     assert updates.requests == ["/fw-1.4.0.tar"]
     assert until(lambda: _status(sub).get("fw_update") == "installed 1.4.0, restarting", 5)
