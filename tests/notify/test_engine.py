@@ -160,6 +160,32 @@ async def test_acknowledged_but_unresolved_is_escalated_again_then_stops(
     assert len(hook.posts("/sam")) == 1, "the first level was not repeated"
 
 
+async def test_a_dashboard_acknowledgement_stops_the_next_level(
+    running: tuple[AlertStore, Notifier, Published], hook: Hook
+) -> None:
+    store, notifier, _ = running
+    notifier.config = notifier.config.model_copy(
+        update={
+            "policies": (
+                Policy(
+                    name="quick",
+                    kinds=("fall",),  # type: ignore[arg-type]
+                    levels=(
+                        Level(wait_s=0, to=(Target(person="sam", via=("webhook",)),)),
+                        Level(wait_s=1.0, to=(Target(person="jo", via=("webhook",)),)),
+                    ),
+                    ack_timeout_s=None,
+                ),
+            )
+        }
+    )
+    alert = await asyncio.to_thread(_raise, store, "fall", "H-5")
+    assert await _until(lambda: bool(hook.posts("/sam")))
+    await asyncio.to_thread(store.acknowledge, alert, by="dashboard user")
+    await asyncio.sleep(1.8)
+    assert hook.posts("/jo") == [], "the acknowledgement (any channel) stopped the next level"
+
+
 async def test_resolving_stops_the_reminders(
     running: tuple[AlertStore, Notifier, Published], hook: Hook
 ) -> None:
