@@ -106,6 +106,9 @@ def _notify_catcher(
 
     out = settings.state_dir.resolve() / "notify"
     out.mkdir(parents=True, exist_ok=True)
+    # A stale address from an earlier run must not be printed as this one's.
+    run = settings.state_dir.resolve() / "run"
+    (run / f"notify-web-{settings.notify.client_id}.url").unlink(missing_ok=True)
     smtp_port, http_port = free_port(), free_port()
     hook = f"http://127.0.0.1:{http_port}"
     policy = out / "demo-policy.toml"
@@ -134,6 +137,18 @@ def _notify_catcher(
         "HOF_NOTIFY__SMTP_CA_FILE": str(cert),
     }
     return catcher, notify_env, out
+
+
+def _notify_url(settings: Settings) -> str | None:
+    """Where the notifier's acknowledgement links point, once it has said (port 0 picks one)."""
+    path = settings.state_dir.resolve() / "run" / f"notify-web-{settings.notify.client_id}.url"
+    deadline = time.monotonic() + 15.0
+    while time.monotonic() < deadline:
+        try:
+            return path.read_text().strip() or None
+        except OSError:
+            time.sleep(0.2)
+    return None
 
 
 def _dashboard_url(settings: Settings, proc: subprocess.Popen[bytes]) -> str | None:
@@ -212,7 +227,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     url = _dashboard_url(settings, children["dashboard"])
     _say(f"  dashboard    {url or 'did not start; see ' + str(logs / 'dashboard.log')}")
     _say(f"  accounts     {accounts} (owner-only): officer, responder and admin")
-    ack = f"http://{settings.notify.http_host}:{settings.notify.http_port}"
+    ack = _notify_url(settings) or f"http://{settings.notify.http_host}:{settings.notify.http_port}"
     _say(
         f"  notifier     responder alerts go to the demo responder: mail in {inbox / 'mail'}, "
         f"webhooks in {inbox / 'webhook'};\n"
