@@ -103,9 +103,18 @@ class AlertsSettings(BaseModel):
     """The rules engine worker: its MQTT session and how often it checks for silence."""
 
     client_id: str = "hof-alerts-1"
-    # As for ingest: a plain subscription (nothing lost across a broker restart) unless several
-    # workers share the stream.
+    # Several workers: the same non-empty group on each, and they split the homes between
+    # them (a rendezvous hash over the live members, docs/rules.md "Scaling"). Every worker
+    # still subscribes plainly to the whole stream; MQTT's $share is never used for rules,
+    # because a room's and a device's state must live in one worker.
     share_group: str = ""
+    # A pool member's heartbeat, and the silence after which the others take its homes (a
+    # killed worker's last will hands them over at once).
+    heartbeat_s: float = Field(1.0, gt=0)
+    member_timeout_s: float = Field(5.0, gt=0)
+    # Messages of other workers' homes kept this long, so that a worker taking over a home
+    # replays what its owner may have taken to its grave (a fall above all).
+    handover_window_s: float = Field(30.0, ge=0)
     receive_maximum: int = Field(1000, ge=1, le=65535)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     # Offline checks run this often, so a grace period fires within seconds of ending.
