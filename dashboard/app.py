@@ -219,11 +219,12 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     from dashboard.api import alerts as api_alerts
     from dashboard.api import home_data as api_home_data
     from dashboard.api import homes as api_homes
+    from dashboard.api import rights as api_rights
     from dashboard.routes import actions, admin, cases, devices, estate, home, queue, signin
 
     for module in (signin, estate, home, queue, cases, devices, admin, actions):
         app.include_router(module.router)
-    for api in (api_homes, api_home_data, api_alerts, api_admin):
+    for api in (api_homes, api_home_data, api_alerts, api_admin, api_rights):
         app.include_router(api.router, prefix="/api/v1")
     return app
 

@@ -61,7 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument(
         "csv",
         type=Path,
-        help="columns: id, reference, address, postcode, estate, ward, patch, telecare",
+        help="columns: id, reference, address, postcode, estate, ward, patch, telecare; "
+        "optionally consent_environment, consent_activity, consent_telecare (yes/no; blank "
+        "leaves it) and consent_basis (docs/data-protection.md)",
+    )
+    imp.add_argument(
+        "--by",
+        default="csv-import",
+        help="who recorded the consents in the file, for the registry and the audit log",
     )
 
 
@@ -120,8 +127,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"revoked {n} token(s)")
         elif command == "homes":
             from hof.registry import import_homes
+            from hof.registry.consent import publish_current, read_consent_csv, record_consents
 
+            decisions = list(read_consent_csv(args.csv))  # a bad cell stops it before any write
             print(f"imported {import_homes(engine, args.csv)} homes")
+            changed = record_consents(engine, decisions, recorded_by=args.by)
+            if decisions:
+                # The services obey it within seconds; recorded either way (`hof rights sync`).
+                publish_current(settings.mqtt, engine, changed)
+                print(f"recorded consent changes for {len(changed)} homes")
     finally:
         engine.dispose()
     return 0

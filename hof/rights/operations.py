@@ -176,11 +176,14 @@ async def erase_home(
     payload = consent_payload(
         home, dict.fromkeys(Stream, False), dt.datetime.now(dt.UTC), erased=True
     )
-    try:
-        await publish_consents(settings.mqtt, [(consent_topic(home), payload)], timeout_s=5.0)
-        report.services_told = True
-    except Exception as exc:  # the erasure stands; say that the services were not told
-        log.warning("erasure_not_published", home=home, error=str(exc)[:200])
+    if report.nothing_left:
+        log.info("home_already_erased", home=home)  # told when it was erased
+    else:
+        try:
+            await publish_consents(settings.mqtt, [(consent_topic(home), payload)], timeout_s=5.0)
+            report.services_told = True
+        except Exception as exc:  # the erasure stands; say that the services were not told
+            log.warning("erasure_not_published", home=home, error=str(exc)[:200])
     audit(
         engine,
         actor,

@@ -78,6 +78,11 @@ ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/admin/users"): frozenset({ADMIN}),
     ("POST", "/api/v1/admin/homes"): frozenset({ADMIN}),
     ("GET", "/api/v1/admin/audit"): frozenset({ADMIN}),
+    ("GET", "/api/v1/admin/homes/{home_id}/consent"): frozenset({ADMIN}),
+    ("POST", "/api/v1/admin/homes/{home_id}/consent"): frozenset({ADMIN}),
+    ("GET", "/api/v1/admin/homes/{home_id}/export"): frozenset({ADMIN}),
+    ("POST", "/api/v1/admin/homes/{home_id}/erase"): frozenset({ADMIN}),
+    ("GET", "/api/v1/admin/homes/{home_id}/audit.csv"): frozenset({ADMIN}),
 }
 
 ACCOUNT_OF = {OFFICER: "officer", RESPONDER: "responder", ADMIN: "admin"}

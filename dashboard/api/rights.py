@@ -1,0 +1,189 @@
+"""API for admins: a home's consent per data stream, subject access export, erasure, and the
+audit of one home (docs/data-protection.md). Each call is audited."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from dashboard import admin, audit
+from dashboard.access import Principal, Role
+from dashboard.deps import Ctx, api_roles
+from hof.consent import Stream
+from hof.errors import HofError
+from hof.registry.consent import (
+    Basis,
+    ConsentIn,
+    consent_history,
+    publish_current,
+    record_consents,
+)
+from hof.rights.operations import erase_home, export_home
+from hof.rights.records import Actor
+
+router = APIRouter()
+Admin = Annotated[Principal, Depends(api_roles(Role.ADMIN))]
+HomeId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+def _actor(who: Principal) -> Actor:
+    return Actor(who.email, role=who.role.value, via=who.via)
+
+
+class ConsentOut(BaseModel):
+    stream: Stream
+    granted: bool
+    basis: Basis
+    recorded_by: str
+    recorded_at: dt.datetime
+    note: str
+    purged_at: dt.datetime | None
+
+
+class ConsentDecision(BaseModel):
+    stream: Stream
+    granted: bool
+    basis: Basis = Basis.CONSENT
+    note: str = Field(default="", max_length=500)
+
+
+class ConsentState(BaseModel):
+    home: str
+    current: dict[Stream, bool]
+    unrecorded_default: list[Stream]
+    history: list[ConsentOut]
+    published: bool = True
+
+
+def _state(ctx: Ctx, home: str, published: bool = True) -> ConsentState:
+    rows = consent_history(ctx.engine, home)
+    current: dict[Stream, bool] = {}
+    for row in rows:
+        current[Stream(row.stream)] = row.granted
+    return ConsentState(
+        home=home,
+        current=current,
+        unrecorded_default=[Stream(s) for s in ctx.settings.rights.unrecorded],
+        history=[ConsentOut.model_validate(r, from_attributes=True) for r in rows],
+        published=published,
+    )
+
+
+@router.get(
+    "/admin/homes/{home_id}/consent",
+    response_model=ConsentState,
+    tags=["rights"],
+    summary="A home's consent per data stream, with its history",
+)
+async def get_consent(home_id: HomeId, ctx: Ctx, who: Admin) -> ConsentState:
+    return await run_in_threadpool(_state, ctx, home_id)
+
+
+@router.post(
+    "/admin/homes/{home_id}/consent",
+    response_model=ConsentState,
+    tags=["rights"],
+    summary="Record a consent decision; the running services obey it within seconds",
+)
+async def post_consent(
+    home_id: HomeId, body: ConsentDecision, ctx: Ctx, who: Admin
+) -> ConsentState:
+    decision = ConsentIn(home=home_id, **body.model_dump())
+    try:
+        changed = await run_in_threadpool(
+            lambda: record_consents(ctx.engine, [decision], recorded_by=who.email)
+        )
+    except HofError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    await run_in_threadpool(
+        lambda: audit.record(
+            ctx.engine,
+            who,
+            "consent",
+            home=home_id,
+            detail={"stream": body.stream.value, "granted": body.granted, "basis": body.basis},
+        )
+    )
+    published = True
+    try:
+        await run_in_threadpool(publish_current, ctx.settings.mqtt, ctx.engine, changed)
+    except Exception:  # recorded; `hof rights sync` publishes it once the broker is back
+        published = False
+    return await run_in_threadpool(_state, ctx, home_id, published)
+
+
+@router.get(
+    "/admin/homes/{home_id}/export",
+    tags=["rights"],
+    summary="Subject access: everything held about a home, as one zip (audited)",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+async def export(home_id: HomeId, ctx: Ctx, who: Admin) -> Response:
+    bundle = await export_home(ctx.settings, ctx.engine, home_id, _actor(who))
+    return Response(
+        bundle,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{home_id}-subject-access.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+class ErasureIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class ErasureOut(BaseModel):
+    home: str
+    points: dict[str, int]
+    rows: dict[str, int]
+    nothing_left: bool
+    services_told: bool
+
+
+@router.post(
+    "/admin/homes/{home_id}/erase",
+    response_model=ErasureOut,
+    tags=["rights"],
+    summary="Erasure: delete everything held about a home (audited with the reason)",
+)
+async def erase(home_id: HomeId, body: ErasureIn, ctx: Ctx, who: Admin) -> ErasureOut:
+    report = await erase_home(ctx.settings, ctx.engine, home_id, _actor(who), body.reason)
+    return ErasureOut(**report.as_dict())
+
+
+@router.get(
+    "/admin/homes/{home_id}/audit.csv",
+    tags=["rights"],
+    summary="The audit of one home as CSV: who viewed, exported or changed it (audited)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def audit_csv(home_id: HomeId, ctx: Ctx, who: Admin) -> Response:
+    await run_in_threadpool(
+        lambda: audit.record(ctx.engine, who, "export_audit", home=home_id, detail={})
+    )
+    rows = await run_in_threadpool(
+        lambda: admin.audit_events(ctx.engine, home=home_id, actor="", limit=100_000, before=0)
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "at", "actor", "role", "via", "action", "home", "subject", "detail"])
+    for r in rows:
+        writer.writerow(
+            [r.id, r.at.isoformat(), r.actor, r.role, r.via, r.action, r.home, r.subject, r.detail]
+        )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{home_id}-audit.csv"'},
+    )
