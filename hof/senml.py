@@ -2,6 +2,13 @@
 
 Parsing turns bytes from a topic into normalised `Record`s (home, device, name, time, value)
 or raises `ContractError` with a reason code and a precise detail; nothing else escapes.
+
+Two paths, one contract. The fast path decodes a pack with msgspec into typed structs (in C:
+JSON syntax, UTF-8, the type of every field) and checks what is left (names, units, ranges,
+times, duplicates) in one loop over the records. It only ever accepts: whatever it is not sure
+of (a duplicate or unknown key, an escape, a check that fails) it declines, and the exact path
+(`hof.devicejson`, then a check of every field) decides and says why. The two give the same
+records for every pack the fast path accepts (tests/hof/test_senml.py compares them).
 """
 
 from __future__ import annotations
@@ -9,9 +16,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import repeat
+from typing import Any, Final
+
+import msgspec
 
 from hof import devicejson
 from hof.errors import ContractError, Reason
@@ -64,9 +75,13 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One measurement or event; its identity is (home, device, name, time_ms)."""
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """One measurement or event; its identity is (home, device, name, time_ms).
+
+    A frozen msgspec struct rather than a frozen dataclass: built ten times faster (ingest
+    builds one per record), equal, hashable and immutable all the same; it holds only strings
+    and numbers, so the garbage collector need not track it.
+    """
 
     home: str
     device: str
@@ -125,6 +140,16 @@ def parse_pack(
 
     The whole pack is refused if any record breaks the contract (CONTRACT.md, "Bad input").
     """
+    records = _parse_fast(topic, payload, received_at, limits)
+    if records is not None:
+        return records
+    return _parse_exact(topic, payload, received_at=received_at, limits=limits)
+
+
+def _parse_exact(
+    topic: Topic, payload: bytes, *, received_at: float, limits: Limits = DEFAULT_LIMITS
+) -> list[Record]:
+    """The exact path: every field of every record checked, a refusal saying why."""
     pack = devicejson.loads(payload, max_bytes=limits.max_bytes)
     if not isinstance(pack, list):
         raise ContractError(Reason.NOT_SENML, f"a pack is a JSON array, got {type(pack).__name__}")
@@ -307,6 +332,166 @@ def _check_known(name: str, unit: str | None, value: Value, index: int) -> None:
             f"{name} is one of {sorted(spec.choices)}, got {value!r:.40}",
             index=index,
         )
+
+
+# -- the fast path ------------------------------------------------------------------------------
+
+
+class _Wire(msgspec.Struct, gc=False):
+    """One record as msgspec decodes it: the contract's fields, typed; absent is None.
+
+    An unknown key is skipped by msgspec and an explicit null reads as absent, so neither can
+    be seen here; both are caught by counting keys (`_parse_fast`), and declined.
+    """
+
+    bn: str | None = None
+    bt: float | None = None
+    bu: str | None = None
+    bv: float | None = None
+    bs: float | None = None
+    bver: int | None = None
+    n: str | None = None
+    u: str | None = None
+    v: float | None = None
+    vs: str | None = None
+    vb: bool | None = None
+    t: float | None = None
+    ut: float | None = None
+
+
+_WIRE_FIELDS: Final = len(_Wire.__struct_fields__)
+_decode_wire = msgspec.json.Decoder(list[_Wire]).decode
+_astuple = msgspec.structs.astuple
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """What the fast path checks of one name: its kind, unit, range and choices."""
+
+    kind: Kind | None  # None: a name the table does not hold (any finite value, any unit)
+    unit: str | None
+    low: float
+    high: float
+    choices: frozenset[str] | None
+
+
+_ANY_NUMBER = sys.float_info.max  # the bounds of a finite float: an unknown name's range
+_UNKNOWN = _Check(None, None, -_ANY_NUMBER, _ANY_NUMBER, None)
+_CHECKS: dict[str, _Check] = {
+    name: _Check(
+        spec.kind,
+        spec.unit,
+        spec.low if spec.low is not None else -_ANY_NUMBER,
+        spec.high if spec.high is not None else _ANY_NUMBER,
+        frozenset(spec.choices) if spec.choices is not None else None,
+    )
+    for name, spec in NAMES.items()
+}
+# Unknown names seen valid, remembered up to a bound (a sender cannot grow it without end).
+_MAX_REMEMBERED_NAMES = 4096
+
+
+def _check_for(name: str) -> _Check | None:
+    """The checks of a bare name, or None if it is not a valid one (no '/', reserved, ...)."""
+    check = _CHECKS.get(name)
+    if check is not None:
+        return check
+    if "/" in name or name in RESERVED_NAMES or _NAME_RE.fullmatch(name) is None:
+        return None
+    if len(_CHECKS) < len(NAMES) + _MAX_REMEMBERED_NAMES:
+        _CHECKS[name] = _UNKNOWN
+    return _UNKNOWN
+
+
+def _parse_fast(
+    topic: Topic, payload: bytes, received_at: float, limits: Limits
+) -> list[Record] | None:
+    """The pack's records if it plainly meets the contract; None to leave it to `_parse_exact`.
+
+    Declines, rather than refuses, anything it is not sure of, so it never needs to say why.
+    Keys are counted without a Python call per field: JSON has one ':' after every key and
+    none elsewhere outside strings, so when the pack's ':' count equals the number of fields
+    the structs hold, there is no duplicate key, no unknown key, no explicit null and no ':'
+    in a string. No key unknown means no nesting deeper than a record: the depth is bounded.
+    """
+    if len(payload) > limits.max_bytes or b"\\" in payload:
+        return None  # escapes: the exact path reads them exactly as json does
+    try:
+        wire = _decode_wire(payload)
+    except msgspec.DecodeError:  # not JSON, or a field of the wrong type: say which, there
+        return None
+    count = len(wire)
+    if not 0 < count <= limits.max_records:
+        return None
+    rows = list(map(_astuple, wire))
+    absent = sum(map(tuple.count, rows, repeat(None, count)))
+    if payload.count(b":") != count * _WIRE_FIELDS - absent:
+        return None
+
+    home, device = topic.home, topic.device
+    prefix = device + "/"
+    base_time = 0.0
+    base_unit: str | None = None
+    base_value = 0.0
+    earliest, latest = limits.min_time, received_at + limits.max_future_s
+    records: list[Record] = []
+    seen: set[tuple[str, int]] = set()
+    checks, new_record = _CHECKS, Record
+    for bn, bt, bu, bv, _bs, bver, n, u, v, vs, vb, t, _ut in rows:
+        if bn is not None or bt is not None or bu is not None or bv is not None or bver is not None:
+            if bn is not None and bn != prefix:
+                return None
+            if bver is not None and (type(bver) is not int or not 1 <= bver <= SENML_VERSION):
+                return None
+            if bt is not None:
+                base_time = bt
+            if bu is not None:
+                base_unit = bu
+            if bv is not None:
+                base_value = bv
+        # bs and ut need only be numbers, which msgspec has seen to.
+        if n is None:
+            return None  # a base name alone makes no valid name
+        check = checks.get(n)
+        if check is None and (check := _check_for(n)) is None:
+            return None  # n with '/' needs a prefix removed or refused: leave it to the exact path
+        value: Value
+        if v is not None:
+            if vb is not None or vs is not None or check.kind not in (None, Kind.NUMBER):
+                return None
+            total = v + base_value
+            if not check.low <= total <= check.high:  # also refuses inf
+                return None
+            value = total
+        elif vb is not None:
+            if vs is not None or (check.kind is not None and check.kind is not Kind.BOOLEAN):
+                return None
+            value = vb
+        elif vs is not None:
+            if check.kind is not None and check.kind is not Kind.STRING:
+                return None
+            if _CONTROL_RE.search(vs) is not None:
+                return None
+            if check.choices is not None and vs not in check.choices:
+                return None
+            value = vs
+        else:
+            return None
+        if u is None:
+            u = base_unit
+        if u is not None and check.kind is not None and u != check.unit:
+            return None
+        resolved = base_time + (t or 0.0)
+        absolute = received_at + resolved if resolved <= RELATIVE_TIME_LIMIT else resolved
+        if not earliest <= absolute <= latest:
+            return None
+        time_ms = round(absolute * 1000)
+        key = (n, time_ms)
+        if key in seen:
+            return None
+        seen.add(key)
+        records.append(new_record(home, device, n, time_ms, value, u))
+    return records
 
 
 def encode_pack(device: str, records: Sequence[Record] | Iterable[Record]) -> bytes:

@@ -70,18 +70,44 @@ def _field_value(value: Value) -> str:
     return string_field(value)
 
 
+# Field keys as escaped, remembered up to a bound: a few dozen names make nearly every field.
+_FIELD_KEYS: dict[str, str] = {}
+_MAX_FIELD_KEYS = 4096
+
+
+def _field_key(name: str) -> str:
+    key = escape_key(name)
+    if len(_FIELD_KEYS) < _MAX_FIELD_KEYS:
+        _FIELD_KEYS[name] = key
+    return key
+
+
 def encode_records(
     measurement: str, records: Iterable[Record], rooms: Mapping[tuple[str, str], str]
 ) -> list[str]:
-    """One line per (home, device, time), fields merged, in the order first seen."""
-    points: dict[tuple[str, str, int], list[Record]] = {}
-    for record in records:
-        points.setdefault((record.home, record.device, record.time_ms), []).append(record)
+    """One line per (home, device, time), fields merged, in the order first seen.
+
+    The hot loop of ingest: one pass that builds each record's `key=value` text, with the
+    escaping of keys and tags done once per name and per device.
+    """
     name = escape_measurement(measurement)
+    keys = _FIELD_KEYS
+    points: dict[tuple[str, str, int], list[str]] = {}
+    for record in records:
+        value = record.value
+        field = keys.get(record.name) or _field_key(record.name)
+        # nearly every field is a float: no call for those
+        text = repr(value) if type(value) is float else _field_value(value)
+        field = f"{field}={text}"
+        point = (record.home, record.device, record.time_ms)
+        fields = points.get(point)
+        if fields is None:
+            points[point] = [field]
+        else:
+            fields.append(field)
     series: dict[tuple[str, str], str] = {}  # a device's points share their tags: escape once
-    keys: dict[str, str] = {}
     lines: list[str] = []
-    for (home, device, time_ms), group in points.items():
+    for (home, device, time_ms), fields in points.items():
         tags = series.get((home, device))
         if tags is None:
             tags = f"{name},device={escape_tag(device)},home={escape_tag(home)}"
@@ -89,10 +115,5 @@ def encode_records(
             if room:
                 tags += f",room={escape_tag(room)}"
             series[(home, device)] = tags
-        fields = ",".join(
-            f"{keys.get(r.name) or keys.setdefault(r.name, escape_key(r.name))}="
-            f"{_field_value(r.value)}"
-            for r in group
-        )
-        lines.append(f"{tags} {fields} {time_ms}")
+        lines.append(f"{tags} {','.join(fields)} {time_ms}")
     return lines

@@ -12,7 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hof.errors import ContractError, Reason
-from hof.senml import RELATIVE_TIME_LIMIT, Limits, Record, encode_pack, parse_pack
+from hof.senml import (
+    RELATIVE_TIME_LIMIT,
+    Limits,
+    Record,
+    _parse_exact,
+    _parse_fast,
+    encode_pack,
+    parse_pack,
+)
 from hof.topic import Channel, Topic
 from hof.vocabulary import NAMES, Kind
 
@@ -264,3 +272,113 @@ def test_relative_time_is_receipt_plus_offset(bt: float, t: float) -> None:
         assert reason(pack) is Reason.BAD_TIME
     else:
         assert parse(pack)[0].time_ms == round((NOW + resolved) * 1000)
+
+
+# -- the fast path: the same records as the exact path, or declined ----------------------------
+# (issue 14: half of ingest's CPU went on the exact path's per-field Python; a contract pack
+# now goes through msgspec, and anything unusual still gets the exact path's verdict)
+
+
+def _fast(payload: bytes, received_at: float = NOW) -> list[Record] | None:
+    return _parse_fast(TOPIC, payload, received_at, Limits())
+
+
+def _exact(payload: bytes, received_at: float = NOW) -> list[Record] | ContractError:
+    try:
+        return _parse_exact(TOPIC, payload, received_at=received_at)
+    except ContractError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    "pack",
+    [
+        # the contract's example and the benchmark's packs: base name, base time, offsets
+        [
+            {"bn": "env-3f2a1c/", "bt": 1763841600, "n": "temperature", "u": "Cel", "v": 17.9},
+            {"n": "humidity", "u": "%RH", "v": 78.5},
+            {"n": "temperature", "u": "Cel", "v": 17.6, "t": 300},
+            {"n": "humidity", "u": "%RH", "v": 80.1, "t": 300},
+        ],
+        [{"bn": "env-3f2a1c/", "bt": NOW, "n": "fall", "vs": "detected"}],
+        [{"n": "motion", "vb": True, "t": -5}, {"n": "leak", "vb": False, "bver": 10}],
+        [{"bt": NOW - 100, "bu": "Cel", "bv": 20, "n": "temperature", "v": -2, "ut": 60}],
+        [{"n": "pm2_5", "u": "ug/m3", "v": 3.5, "bs": 1}],  # an unknown name, kept
+    ],
+)
+def test_contract_packs_take_the_fast_path(pack: list[dict[str, Any]]) -> None:
+    for separators in ((",", ":"), (", ", ": ")):
+        payload = json.dumps(pack, separators=separators).encode()
+        fast = _fast(payload)
+        assert fast is not None
+        assert fast == _exact(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'[{"n":"co2","v":1,"v":2}]',  # a duplicate key: msgspec would keep the last
+        b'[{"n":"co2","v":1,"n":"humidity"}]',
+        b'[{"n":"co2","v":1,"x":{"deep":[[[[1]]]]}}]',  # an unknown key (depth unseen)
+        b'[{"n":"co2","v":1,"foo_":1}]',
+        b'[{"n":"co2","v":1,"vd":"AAE="}]',
+        b'[{"n":"co2","v":1,"u":null}]',  # an explicit null
+        b'[{"n":"note","vs":"a\\u0000b"}]',  # an escape
+        b'[{"n":"note","vs":"12:00"}]',  # a colon in a string: counted as a key, declined
+        b'[{"n":"env-3f2a1c/co2","v":400}]',  # a prefixed name: the exact path strips it
+        b'[{"n":"co2","v":1},{"n":"co2","v":2}]',
+        b'[{"n":"humidity","v":100.5}]',
+        b'[{"n":"co2","v":1e400}]',
+        b'[{"n":"co2","v":true}]',
+        b'[{"bver":true,"n":"co2","v":1}]',
+        b'[{"n":"home","vs":"x"}]',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
+def test_the_fast_path_declines_what_it_cannot_vouch_for(payload: bytes) -> None:
+    assert _fast(payload) is None
+    expected = _exact(payload)
+    try:
+        got: list[Record] | ContractError = parse_pack(TOPIC, payload, received_at=NOW)
+    except ContractError as exc:
+        got = exc
+    if isinstance(expected, ContractError):
+        assert isinstance(got, ContractError)
+        assert (got.reason, got.detail, got.index) == (
+            expected.reason,
+            expected.detail,
+            expected.index,
+        )
+    else:
+        assert got == expected
+
+
+def _agree(payload: bytes, received_at: float = NOW) -> list[Record] | None:
+    fast = _fast(payload, received_at)
+    if fast is not None:
+        assert fast == _exact(payload, received_at)
+    return fast
+
+
+@given(senml_like, st.sampled_from([(",", ":"), (", ", ": ")]))
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_fast_and_exact_paths_agree_on_senml_like_packs(
+    pack: list[Any], separators: tuple[str, str]
+) -> None:
+    with contextlib.suppress(ValueError):  # NaN from st.floats: not JSON at all
+        _agree(json.dumps(pack, separators=separators, allow_nan=False).encode())
+
+
+@given(records_strategy)
+def test_fast_path_takes_every_encoded_pack(items: list[tuple[str, int, Any]]) -> None:
+    base_ms = int(NOW * 1000)
+    records = [
+        Record(TOPIC.home, TOPIC.device, name, base_ms + offset, value, NAMES[name].unit)
+        for name, offset, value in items
+    ]
+    assert _agree(encode_pack(TOPIC.device, records)) == records
+
+
+@given(st.binary(max_size=300))
+def test_fast_path_on_any_bytes_declines_or_agrees(payload: bytes) -> None:
+    _agree(payload)
