@@ -358,9 +358,15 @@ class Notifier:
 
     async def _dispatch_once(self) -> None:
         def claim() -> tuple[list[n.ClaimedJob], dt.datetime | None]:
+            # Look first (a read), take only when something is due (a write): the store's
+            # writers are few and busy (the rules engine among them).
+            with n.transaction(self.engine, write=False) as s:
+                due = n.next_takeable(s)
+            now = self.clock()
+            if due is None or due > now:
+                return [], due
             with n.transaction(self.engine) as s:
-                now = self.clock()
-                return n.claim_due(s, self.owner, now, self.lease), n.next_due(s)
+                return n.claim_due(s, self.owner, now, self.lease), n.next_takeable(s)
 
         claimed, due = await self._call(claim)
         until_due = (due - self.clock()).total_seconds() if due else self.settings.poll_s

@@ -56,6 +56,7 @@ __all__ = [
     "finish",
     "issue_ack",
     "next_due",
+    "next_takeable",
     "peek_token",
     "read_cursor",
     "record_attempt",
@@ -251,6 +252,17 @@ def next_due(session: Session) -> dt.datetime | None:
     return session.scalar(
         sa.select(sa.func.min(NotifyJob.due_at)).where(NotifyJob.state == JobState.PENDING)
     )
+
+
+def next_takeable(session: Session) -> dt.datetime | None:
+    """When `claim_due` will next find something: the earliest pending job's due time, or the
+    earliest lease to run out. A read, so that a notifier with nothing due writes nothing."""
+    pending = next_due(session)
+    lapsing = session.scalar(
+        sa.select(sa.func.min(NotifyJob.lease_until)).where(NotifyJob.state == JobState.CLAIMED)
+    )
+    times = [t for t in (pending, lapsing) if t is not None]
+    return min(times) if times else None
 
 
 # -- delivery attempts -------------------------------------------------------------------------

@@ -119,6 +119,19 @@ def test_a_lapsed_lease_lets_another_notifier_take_over(
         assert n.claim_due(s, "c", after + 10 * LEASE, LEASE) == []
 
 
+def test_next_takeable_is_the_earliest_due_job_or_lapsing_lease(
+    store: AlertStore, clock: FakeClock
+) -> None:
+    alert = _fall(store)
+    now = clock.now
+    with n.transaction(store.engine) as s:
+        assert n.next_takeable(s) is None
+        n.schedule(s, alert, _levels(now, [0, 120]), now)
+        assert n.next_takeable(s) == now
+        n.claim_due(s, "a", now, LEASE)
+        assert n.next_takeable(s) == now + LEASE, "the claimed job's lease runs out first"
+
+
 def test_cancel_stops_pending_and_claimed_jobs(store: AlertStore, clock: FakeClock) -> None:
     alert = _fall(store)
     now = clock.now
