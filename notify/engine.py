@@ -392,7 +392,8 @@ class Notifier:
     async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.lease_s / 3)
-            await self._call(self._renew, list(self.running))
+            if self.running:  # nothing held: nothing to write
+                await self._call(self._renew, list(self.running))
 
     def _renew(self, ids: list[int]) -> int:
         with n.transaction(self.engine) as s:
