@@ -112,6 +112,7 @@ class Link:
         self.receive_maximum = receive_maximum
         self.manual_ack = manual_ack
         self.will = will
+        self.v5 = settings.protocol == "5"
         self.username = username if username is not None else settings.username
         if password is None and settings.password is not None:
             password = settings.password.get_secret_value()
@@ -139,7 +140,9 @@ class Link:
         client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
-            protocol=paho.MQTTv5,
+            protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
+            # MQTT 3.1.1 (NATS's listener): a persistent session is clean_session=False.
+            clean_session=None if self.v5 else self.clean_start,
             manual_ack=self.manual_ack,
             reconnect_on_failure=False,
         )
@@ -162,7 +165,10 @@ class Link:
 
         def on_connect(c: paho.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
             if not rc.is_failure and self.subscriptions:
-                c.subscribe(self.subscriptions)
+                if self.v5:
+                    c.subscribe(self.subscriptions)
+                else:  # subscription options are MQTT 5's: 3.1.1 has the QoS alone
+                    c.subscribe([(f, o.QoS) for f, o in self.subscriptions])
             self._loop.call_soon_threadsafe(settle, connack, rc)
 
         def on_disconnect(c: paho.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
@@ -283,14 +289,16 @@ class Link:
         if self.receive_maximum:
             props.ReceiveMaximum = self.receive_maximum
         timeout = self.settings.timeout_s
+        v5_only: dict[str, Any] = (
+            {"clean_start": self.clean_start, "properties": props} if self.v5 else {}
+        )
         await asyncio.wait_for(
             asyncio.to_thread(
                 client.connect,
                 self.settings.host,
                 self.settings.port,
                 self.settings.keepalive_s,
-                clean_start=self.clean_start,
-                properties=props,
+                **v5_only,
             ),
             timeout,
         )

@@ -35,6 +35,7 @@ __all__ = [
     "InfluxSettings",
     "IngestSettings",
     "MqttSettings",
+    "NatsSettings",
     "NotifySettings",
     "RightsSettings",
     "ScaipSettings",
@@ -60,6 +61,31 @@ class MqttSettings(BaseModel):
     ca_file: Path | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     timeout_s: float = Field(10.0, gt=0)
+    # "3.1.1" for a broker that speaks no MQTT 5, such as NATS's MQTT listener (broker "nats"):
+    # no Receive Maximum, session expiry or Retain As Published then (docs/scaling.md).
+    protocol: Literal["5", "3.1.1"] = "5"
+
+
+class NatsSettings(BaseModel):
+    """The clustered platform broker (docs/scaling.md): which one the services consume from.
+
+    `broker = "mosquitto"` (the default): ingest reads its MQTT session on `mqtt`. "nats":
+    ingest reads a durable JetStream consumer on `servers`; devices, gateways and the other
+    services reach the cluster's MQTT listeners through `mqtt` (protocol "3.1.1").
+    """
+
+    broker: Literal["mosquitto", "nats"] = "mosquitto"
+    servers: list[str] = ["nats://127.0.0.1:4222"]
+    username: str | None = None
+    password: SecretStr | None = None
+    stream: str = "HOF_DATA"
+    # Copies of the stream and of each consumer, kept by RAFT: 3 survives the loss of a node.
+    replicas: int = Field(3, ge=1, le=5)
+    # The bound on messages delivered and not yet acknowledged (stored): backpressure.
+    max_ack_pending: int = Field(2000, ge=1)
+    # Redelivered when not acknowledged within this long (a worker that died holding it).
+    ack_wait_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(5.0, gt=0)
 
 
 class InfluxSettings(BaseModel):
@@ -432,6 +458,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     mqtt: MqttSettings = MqttSettings()
+    nats: NatsSettings = NatsSettings()
     influx: InfluxSettings = InfluxSettings()
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()

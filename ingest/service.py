@@ -10,6 +10,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -19,10 +20,11 @@ from hof.deadletter import deadletter_message
 from hof.errors import ContractError, Reason
 from hof.influx import InfluxClient, InfluxRejected, InfluxUnavailable
 from hof.metrics import Registry, register_endpoint, serve_metrics
-from hof.mqtt import Delivery, Link, LinkDownError
+from hof.mqtt import LinkDownError
 from hof.rooms import RoomWatcher
 from hof.senml import Limits, Record, parse_pack
 from hof.settings import Settings
+from hof.source import Message, open_source
 from hof.topic import Channel, Topic, subscription
 from hof.waiting import first_of
 from ingest.lineprotocol import encode_records
@@ -55,7 +57,7 @@ class _Grace:
 class Item:
     """One message on its way through: its records, or why it was refused."""
 
-    delivery: Delivery
+    delivery: Message
     channel: str
     records: list[Record]
     error: ContractError | None = None
@@ -72,8 +74,9 @@ class Ingest:
         )
         self.stop = asyncio.Event()
         self.ready = asyncio.Event()
-        # Bounded by the broker: it sends at most Receive Maximum unacknowledged QoS 1 messages.
-        self.inbox: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
+        # Bounded by the broker: it sends at most Receive Maximum (MQTT) or max_ack_pending
+        # (JetStream) unacknowledged QoS 1 messages.
+        self.inbox: asyncio.Queue[Any] = asyncio.Queue(cfg.receive_maximum + 1000)
         self.batches: asyncio.Queue[list[Item] | None] = asyncio.Queue(2)
         self.metrics = Registry()
         m = self.metrics
@@ -116,16 +119,18 @@ class Ingest:
         # retained, live or replayed, so that it can be refused (CONTRACT.md); by default the
         # broker clears the flag on a live one and it would be stored.
         as_published = SubscribeOptions(qos=1, retainAsPublished=True)
-        self.data = Link(
-            settings.mqtt,
+        # On NATS (nats.broker), a durable JetStream consumer that every worker shares.
+        self.data = open_source(
+            settings,
             name="data",
             client_id=cfg.client_id,
-            queue=self.inbox,
+            durable="ingest",
+            channels=[Channel.READING.value, Channel.EVENT.value],
             subscriptions=[
                 (subscription(Channel.READING, share_group=cfg.share_group), as_published),
                 (subscription(Channel.EVENT, share_group=cfg.share_group), as_published),
             ],
-            clean_start=False,
+            queue=self.inbox,
             session_expiry_s=cfg.session_expiry_s,
             receive_maximum=cfg.receive_maximum,
         )
@@ -178,7 +183,7 @@ class Ingest:
             for task in links:
                 task.cancel()
 
-    def _parse(self, delivery: Delivery) -> Item:
+    def _parse(self, delivery: Message) -> Item:
         """One message's records, or why it is refused; never raises, whatever it holds."""
         counted = False
         try:

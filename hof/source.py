@@ -1,0 +1,290 @@
+"""Where a service's stream comes from: an MQTT session (Mosquitto) or a JetStream consumer (NATS).
+
+Both give the same face (`Source`): `run` keeps the link up until cancelled, `get` hands over the
+next message, `ack` tells the broker it is stored, `publish` sends one (dead letters). A service
+has one code path above it; `open_source` picks the implementation from the settings.
+
+On NATS, MQTT topics are NATS subjects with `/` turned into `.`: NATS 2.9 refuses an MQTT topic
+with a `.` in a level (it closes the client's connection), so on that broker home and device
+ids must not hold one, although the contract allows it (docs/scaling.md). `subject_to_topic`
+is then unambiguous; `topic_to_subject` refuses such an id rather than map it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from hof.errors import ContractError, Reason
+from hof.mqtt import Link, LinkDownError
+from hof.settings import NatsSettings, Settings
+
+__all__ = [
+    "JetStreamDelivery",
+    "JetStreamSource",
+    "Message",
+    "Source",
+    "open_source",
+    "subject_to_topic",
+    "topic_to_subject",
+]
+
+log = structlog.get_logger(__name__)
+
+
+class Message(Protocol):
+    """What a consumer reads of a message, whichever broker it came from."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def retain(self) -> bool: ...
+    @property
+    def received_at(self) -> float: ...
+
+
+class Source(Protocol):
+    """A stream of messages acknowledged one by one once they are safely handled."""
+
+    connected: asyncio.Event
+    subscribed: asyncio.Event
+    waits: int
+
+    async def run(self) -> None: ...
+    async def get(self) -> Any: ...
+    def get_nowait(self) -> Any: ...
+    def ack(self, delivery: Any) -> None: ...
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None: ...
+
+
+def topic_to_subject(topic: str) -> str:
+    """The NATS subject of an MQTT topic; ContractError when a level holds a `.`."""
+    levels = topic.split("/")
+    if any("." in level for level in levels):
+        raise ContractError(
+            Reason.BAD_TOPIC, f"{topic!r} has a '.' in a level, which NATS 2.9 refuses"
+        )
+    return ".".join(levels)
+
+
+def subject_to_topic(subject: str) -> str:
+    """The MQTT topic of a NATS subject (no level of ours holds a `.` on NATS)."""
+    return subject.replace(".", "/")
+
+
+@dataclass(frozen=True, slots=True)
+class JetStreamDelivery:
+    """A message fetched from a JetStream consumer; `JetStreamSource.ack` it once stored."""
+
+    topic: str
+    payload: bytes
+    received_at: float
+    msg: Any = field(repr=False, compare=False)  # nats.aio.msg.Msg
+    retain: bool = False  # JetStream has no retained messages; MQTT's are in their own stream
+    qos: int = 1
+
+
+class JetStreamSource:
+    """A durable pull consumer on the platform's stream, with explicit acknowledgement.
+
+    The stream (`nats.stream`: subjects of `channels`, replicated `nats.replicas` times) and the
+    consumer (durable `durable`, shared by every worker of the service, so they split the
+    stream) are created when missing. At most `nats.max_ack_pending` messages are out
+    unacknowledged (the server stops delivering past it) and at most `queue.maxsize` are held
+    here: fetching asks for no more than there is room for.
+    """
+
+    def __init__(
+        self,
+        settings: NatsSettings,
+        *,
+        durable: str,
+        channels: Sequence[str],
+        queue: asyncio.Queue[JetStreamDelivery],
+    ) -> None:
+        self.settings = settings
+        self.durable = durable
+        self.subjects = [f"hof.v1.*.*.{c}" for c in channels]
+        self.queue = queue
+        self.connected = asyncio.Event()
+        self.subscribed = asyncio.Event()
+        self.waits = 0
+        self._nc: Any = None
+        self._acks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Connect (nats-py fails over between the cluster's nodes), bind the consumer, fetch;
+        any failure: back off with jitter and bind again. Returns only by cancel."""
+        import nats
+
+        s = self.settings
+
+        async def disconnected() -> None:
+            self.connected.clear()
+            log.warning("nats_disconnected")
+
+        async def reconnected() -> None:
+            self.connected.set()
+            log.info("nats_reconnected", server=str(self._nc.connected_url.netloc))
+
+        async def error(exc: Exception) -> None:
+            log.warning("nats_error", error=str(exc))
+
+        password = s.password.get_secret_value() if s.password else None
+        self._nc = await nats.connect(
+            servers=s.servers,
+            user=s.username,
+            password=password,
+            name=self.durable,
+            connect_timeout=s.timeout_s,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            disconnected_cb=disconnected,
+            reconnected_cb=reconnected,
+            error_cb=error,
+        )
+        self.connected.set()
+        log.info("nats_connected", server=str(self._nc.connected_url.netloc))
+        backoff = 0.2
+        try:
+            while True:
+                try:
+                    await self._consume()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the cluster electing a leader, a node gone: retry
+                    self.subscribed.clear()
+                    log.warning("jetstream_retry", error=repr(exc), retry_s=round(backoff, 2))
+                    await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._nc.close())
+
+    async def _consume(self) -> None:
+        from nats.errors import TimeoutError as NatsTimeout
+        from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        s = self.settings
+        js = self._nc.jetstream(timeout=s.timeout_s)
+        try:
+            await js.stream_info(s.stream)
+        except NotFoundError:
+            await js.add_stream(
+                StreamConfig(name=s.stream, subjects=self.subjects, num_replicas=s.replicas)
+            )
+            log.info("jetstream_stream_created", stream=s.stream, replicas=s.replicas)
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=s.ack_wait_s,
+            max_ack_pending=s.max_ack_pending,
+            num_replicas=s.replicas,
+        )
+        # Idempotent for the same config: every worker of the service shares this consumer.
+        await js.add_consumer(s.stream, config)
+        sub = await js.pull_subscribe_bind(durable=self.durable, stream=s.stream)
+        self.subscribed.set()
+        log.info("jetstream_consuming", stream=s.stream, durable=self.durable)
+        try:
+            while True:
+                room = self.queue.maxsize - self.queue.qsize()
+                if room <= 0:
+                    self.waits += 1
+                    await asyncio.sleep(0.01)
+                    continue
+                try:
+                    msgs = await sub.fetch(min(room, 500), timeout=1.0)
+                except (NatsTimeout, TimeoutError):
+                    continue
+                now = time.time()
+                for msg in msgs:
+                    self.queue.put_nowait(
+                        JetStreamDelivery(subject_to_topic(msg.subject), msg.data, now, msg)
+                    )
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _consumer_exists(self, js: Any) -> bool:
+        from nats.js.errors import NotFoundError
+
+        try:
+            await js.consumer_info(self.settings.stream, self.durable)
+        except NotFoundError:
+            return False
+        return True
+
+    async def get(self) -> JetStreamDelivery:
+        return await self.queue.get()
+
+    def get_nowait(self) -> JetStreamDelivery:
+        return self.queue.get_nowait()
+
+    def ack(self, delivery: JetStreamDelivery) -> None:
+        """Acknowledge a stored message (sent without waiting: a lost ack is a redelivery,
+        which storage makes harmless)."""
+        task = asyncio.get_running_loop().create_task(self._ack(delivery))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+    async def _ack(self, delivery: JetStreamDelivery) -> None:
+        try:
+            await delivery.msg.ack()
+        except Exception as exc:  # redelivered after ack_wait; stored once all the same
+            log.warning("jetstream_ack_failed", topic=delivery.topic, error=repr(exc))
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish on the subject of `topic` (MQTT subscribers receive it); flushed for QoS 1."""
+        if self._nc is None or not self.connected.is_set():
+            raise LinkDownError("nats: not connected")
+        try:
+            await self._nc.publish(topic_to_subject(topic), payload)
+            if qos:
+                await self._nc.flush(timeout=self.settings.timeout_s)
+        except ContractError:
+            raise
+        except Exception as exc:
+            raise LinkDownError(f"nats: publish to {topic} failed: {exc!r}") from exc
+
+
+def open_source(
+    settings: Settings,
+    *,
+    name: str,
+    client_id: str,
+    durable: str,
+    channels: Sequence[str],
+    subscriptions: Sequence[tuple[str, int | SubscribeOptions]],
+    queue: asyncio.Queue[Any],
+    session_expiry_s: int,
+    receive_maximum: int,
+) -> Source:
+    """The service's stream on the broker the settings name (`nats.broker`), into `queue`."""
+    if settings.nats.broker == "nats":
+        return JetStreamSource(settings.nats, durable=durable, channels=channels, queue=queue)
+    return Link(
+        settings.mqtt,
+        name=name,
+        client_id=client_id,
+        queue=queue,
+        subscriptions=subscriptions,
+        clean_start=False,
+        session_expiry_s=session_expiry_s,
+        receive_maximum=receive_maximum,
+    )

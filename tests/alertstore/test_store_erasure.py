@@ -1,0 +1,66 @@
+"""An alert's history is append-only except within an erasure or a case's expiry, which name
+the alerts they release (migration 0004), on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
+
+from hof.alertstore import AlertStore, make_engine
+from hof.alertstore.models import AlertHistory
+from hof.registry import HomeIn, upsert_homes
+from hof.rights.operations import expire_cases
+from hof.rights.records import erase_rows
+
+
+def _fall(store: AlertStore, home: str) -> int:
+    return store.raise_or_update(
+        home=home,
+        rule="fall",
+        rule_version=1,
+        category="fall",
+        audience="responder",
+        severity="emergency",
+        summary="Fall.",
+    ).alert.id
+
+
+def test_only_an_erasure_deletes_history_and_only_its_homes(db_url: str) -> None:
+    store = AlertStore(make_engine(db_url))
+    try:
+        upsert_homes(store.engine, [HomeIn(id="H-1", reference="R-1", address="1 Road")])
+        _fall(store, "H-1")
+        kept = _fall(store, "H-2")
+        refused = pytest.raises(sa.exc.DatabaseError, match="append-only")
+        with refused, store.engine.begin() as conn:
+            conn.execute(sa.delete(AlertHistory).where(AlertHistory.alert_id == kept))
+        assert erase_rows(store.engine, "H-1") == {
+            "alert_history": 1,
+            "alerts": 1,
+            "home_condition": 1,
+            "home": 1,
+        }
+        assert erase_rows(store.engine, "H-1") == {}
+        with store.engine.connect() as conn:
+            left = conn.execute(sa.select(AlertHistory.alert_id)).scalars().all()
+            released = conn.execute(sa.text("SELECT count(*) FROM history_release")).scalar()
+        assert (left, released) == ([kept], 0)
+    finally:
+        store.close()
+
+
+def test_closed_cases_past_their_period_expire_with_their_history(db_url: str) -> None:
+    store = AlertStore(make_engine(db_url))
+    try:
+        old = _fall(store, "H-3")
+        store.resolve(old, outcome="false_alarm", by="responder@example.org")
+        still_open = _fall(store, "H-4")
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+        assert expire_cases(store.engine, later) == {"alert_history": 2, "alerts": 1}
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.select(AlertHistory.alert_id)).scalars().all() == [still_open]
+    finally:
+        store.close()
