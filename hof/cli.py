@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import json
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -95,15 +96,44 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return demo_command(args, settings)
 
 
-def _optional(module: str) -> ModuleType | None:
-    """A command that another package provides, if that package is installed."""
+# Commands that a module provides (`add_arguments(parser)` and `run(args, settings)`), with the
+# one line `hof --help` shows. A provider is imported only when its command runs (or shows its
+# own --help): listing it must not cost an ingest worker the simulator's numpy or the
+# dashboard's SQLAlchemy (tests/hof/test_cli_imports.py).
+PROVIDED: tuple[tuple[str, str, str], ...] = (
+    ("simulate", "simulator.cli", "simulate an estate of homes publishing over MQTT"),
+    ("provision", "hof.provision", "provision a device: its id, MQTT credential and config"),
+    ("firmware", "hof.firmware", "signed firmware updates: keygen, pack, sign, verify"),
+    ("dashboard", "dashboard.cli", "run the dashboard; manage accounts, API tokens and homes"),
+    ("rights", "hof.rights.cli", "tenants' data rights: consent, export, erasure, retention"),
+)
+
+
+def _installed(module: str) -> bool:
+    """Whether the package that provides `module` is installed, without importing it."""
+    return importlib.util.find_spec(module.partition(".")[0]) is not None
+
+
+def _provider(module: str) -> ModuleType | None:
+    """The module of a provided command, if its package is installed."""
     try:
         return importlib.import_module(module)
-    except ModuleNotFoundError:
-        return None
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            return None  # the package is not installed: no such command
+        raise
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command named in `argv`: the first word that is not an option (`hof`'s own options
+    take no value)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv` (default: this process's): the provided command it names, if any,
+    is imported and given its arguments; the others are only listed."""
+    command = _command_in(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="hof",
         description=(
@@ -210,25 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", help="stop after this long (e.g. 5m); default: until Ctrl-C")
     p.set_defaults(handler=_cmd_demo)
 
-    for name, module in (
-        ("simulate", "simulator.cli"),
-        ("provision", "hof.provision"),
-        ("firmware", "hof.firmware"),
-        ("dashboard", "dashboard.cli"),
-        ("rights", "hof.rights.cli"),
-    ):
-        provider = _optional(module)
+    for name, module, summary in PROVIDED:
+        if name != command:
+            if _installed(module):
+                sub.add_parser(name, help=summary)
+            continue
+        provider = _provider(module)
         if provider is None:
             continue
-        doc = (provider.__doc__ or "").strip().splitlines()
-        p = sub.add_parser(name, help=doc[0] if doc else name, description=provider.__doc__)
+        p = sub.add_parser(name, help=summary, description=provider.__doc__)
         provider.add_arguments(p)
         p.set_defaults(handler=provider.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
