@@ -26,6 +26,7 @@ from gateway.registry import Registry as Devices
 from gateway.store import PutResult, QueueStats, QueueStore
 from hof import __version__
 from hof.deadletter import deadletter_message
+from hof.devicejson import loads_object
 from hof.errors import ConfigError, ContractError, Reason
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import Delivery, Link, LinkDownError, Will
@@ -243,6 +244,11 @@ class Gateway:
                 self._classify(d, by_channel, statuses, alerts)
             except ContractError as exc:
                 rejects.append((d, exc))
+            except Exception as exc:
+                # A bug on one message must not stop the home's telecare: refuse it, keep going.
+                log.exception("message_failed", topic=d.topic[:200])
+                detail = f"{type(exc).__name__}: {exc}"[:200]
+                rejects.append((d, ContractError(Reason.INTERNAL_ERROR, detail)))
         result: PutResult = await self._db(self._q.put, list(by_channel.items()), statuses)
         for channel, records in by_channel.items():
             if records:
@@ -287,7 +293,7 @@ class Gateway:
             )
         elif channel is Channel.STATUS and topic.device != "gateway":
             self.m_messages.inc(channel=channel.value)
-            body = _json_object(d.payload)
+            body = loads_object(d.payload, "status")
             self.devices.status(topic.device, body, d.received_at, retained=d.retain)
             if self._last_status.get(topic.device) != d.payload:
                 self._last_status[topic.device] = d.payload
@@ -295,7 +301,7 @@ class Gateway:
             if body.get("state") == "offline":
                 self.status_due.set()
         elif channel is Channel.CONFIG and d.payload:
-            self.devices.config(topic.device, _json_object(d.payload))
+            self.devices.config(topic.device, loads_object(d.payload, "config"))
         # notice and deadletter: the gateway's own publications, or the platform's, passed down.
 
     async def _deadletter(self, d: Delivery, exc: ContractError) -> None:
@@ -500,16 +506,6 @@ class Gateway:
             "rejected": self.m_rejects.total(),
             "dropped": self.m_dropped.total(),
         }
-
-
-def _json_object(payload: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ContractError(Reason.NOT_JSON, str(exc)[:200]) from exc
-    if not isinstance(body, dict):
-        raise ContractError(Reason.NOT_JSON, "a status or config is a JSON object")
-    return body
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
