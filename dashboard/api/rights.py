@@ -146,6 +146,7 @@ class ErasureOut(BaseModel):
     home: str
     points: dict[str, int]
     rows: dict[str, int]
+    retained: int
     nothing_left: bool
     services_told: bool
 

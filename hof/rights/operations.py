@@ -21,6 +21,7 @@ from hof.alertstore.models import Alert
 from hof.consent import Stream, consent_payload, consent_topic, publish_consents
 from hof.influx import InfluxClient
 from hof.registry.consent import mark_purged, pending_purges
+from hof.rights.broker import clear_retained
 from hof.rights.influxdata import MEASUREMENTS, count_points, drop_home, home_series, purge_streams
 from hof.rights.records import Actor, audit, delete_alerts, erase_rows, home_rows
 from hof.settings import Settings
@@ -146,17 +147,19 @@ class ErasureReport:
     home: str
     points: dict[str, int] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    retained: int = 0  # the broker's retained status and config messages of its devices
     services_told: bool = False
 
     @property
     def nothing_left(self) -> bool:
-        return not self.points and not self.rows
+        return not self.points and not self.rows and not self.retained
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "home": self.home,
             "points": self.points,
             "rows": self.rows,
+            "retained": self.retained,
             "nothing_left": self.nothing_left,
             "services_told": self.services_told,
         }
@@ -172,6 +175,10 @@ async def erase_home(
     async with InfluxClient(settings.influx) as influx:
         report.points = await drop_home(influx, home)
     report.rows = erase_rows(engine, home)
+    try:
+        report.retained = len(await clear_retained(settings.mqtt, home))
+    except Exception as exc:  # the rest of the erasure stands; the report says the broker's not
+        log.warning("erasure_retained_not_cleared", home=home, error=str(exc)[:200])
     # Any sensor left in the home sends into a void: every stream off, retained.
     payload = consent_payload(
         home, dict.fromkeys(Stream, False), dt.datetime.now(dt.UTC), erased=True
@@ -189,7 +196,12 @@ async def erase_home(
         actor,
         "erase",
         home,
-        {"reason": reason, "points": report.points, "rows": report.rows},
+        {
+            "reason": reason,
+            "points": report.points,
+            "rows": report.rows,
+            "retained": report.retained,
+        },
     )
     log.info("home_erased", actor=actor.email, **report.as_dict())
     return report

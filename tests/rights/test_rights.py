@@ -9,13 +9,13 @@ import datetime as dt
 import io
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from hofsupport import influx_query
+from hofsupport import Device, Watcher, influx_query
 
 from hof.alertstore import AlertStore, migrate
 from hof.alertstore import notifications as n
@@ -134,9 +134,17 @@ def test_the_export_holds_the_homes_readings_alerts_and_audit_and_nothing_of_ano
 
 
 def test_an_erasure_removes_the_home_and_a_second_reports_nothing_left(
-    rights_settings: Settings, store: AlertStore, home_id: str
+    rights_settings: Settings,
+    store: AlertStore,
+    home_id: str,
+    device: Callable[[str], Device],
+    watcher: Callable[[str], Watcher],
 ) -> None:
     kept = f"{home_id}-kept"
+    # The broker holds the home's devices' retained status and config too.
+    env = device("env-1")
+    env.publish("status", '{"state":"online","fw":"1.0.0"}', retain=True)
+    env.configure('{"rooms":{"env-1":"bedroom"}}')
     furnish(rights_settings, store, home_id, 19.0)
     furnish(rights_settings, store, kept, 19.0)
     record_consents(
@@ -146,6 +154,10 @@ def test_an_erasure_removes_the_home_and_a_second_reports_nothing_left(
     )
     first = asyncio.run(erase_home(rights_settings, store.engine, home_id, ADMIN, "tenant asked"))
     assert first.points == {"reading": 2, "event": 2}
+    assert first.retained == 2
+    retained = watcher(f"hof/v1/{home_id}/#")
+    time.sleep(0.5)
+    assert [m for m in retained.messages if m[1]] == []
     assert first.rows == {
         "alert_history": 1,
         "notifications": 1,
