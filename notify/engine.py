@@ -187,6 +187,7 @@ class Notifier:
         renewer = asyncio.create_task(self._renew_forever())
         try:
             while not stop.is_set():
+                self._wake.clear()  # a wake from here on is seen by the wait below
                 self._spawn(await self._call(self._watch_once))
                 now = time.monotonic()
                 if now >= self._claim_at:
@@ -194,7 +195,6 @@ class Notifier:
                 fast = now < self._fast_until
                 wait = FAST_POLL_S if fast else self.settings.poll_s
                 wait = max(0.0, min(wait, self._claim_at - time.monotonic()))
-                self._wake.clear()
                 stopping = asyncio.create_task(stop.wait())
                 woken = asyncio.create_task(self._wake.wait())
                 await asyncio.wait(
@@ -223,13 +223,15 @@ class Notifier:
             if n.read_cursor(s, self.owner) is None:
                 newest = s.scalar(sa.select(sa.func.max(AlertHistory.id))) or 0
                 n.write_cursor(s, self.owner, newest)
-            # Open responder alerts, however we missed them: their levels exist or are made.
+            # Open responder alerts, however we missed them: their levels exist already (and
+            # this changes nothing), or nobody has been told yet, and their escalation starts
+            # now from the first level with its full waits, not every level at once.
             for row in s.scalars(
                 sa.select(Alert).where(
                     Alert.state == State.OPEN, Alert.category.in_(list(RESPONDER_KINDS))
                 )
             ):
-                self._on_raised(s, row, row.first_raised_at, now)
+                self._on_raised(s, row, now, now)
 
     # -- watching the history -------------------------------------------------------------
 

@@ -196,3 +196,45 @@ async def test_resolving_stops_the_reminders(
     await asyncio.to_thread(store.resolve, alert, outcome=Outcome.FIXED, by="Sam")
     await asyncio.sleep(2.0)
     assert hook.posts("/jo") == []
+
+
+async def test_an_alert_nobody_was_told_of_starts_at_the_first_level_with_its_waits(
+    tmp_path: Path, hook: Hook
+) -> None:
+    """Open before the notifier ever ran (or while it was down with no job made): level 0 now,
+    level 1 after its wait, not every overdue level at once."""
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    migrate(url)
+    store = AlertStore(make_engine(url))
+    ten_minutes_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    store.raise_or_update(
+        home="H-9",
+        rule="fall",
+        rule_version=1,
+        category="fall",
+        audience="responder",
+        severity="emergency",
+        summary="fall test",
+        at=ten_minutes_ago,
+    )
+    channel = WebhookChannel(b"k", timeout_s=2)
+    notifier = Notifier(
+        NotifySettings(client_id="late-start", poll_s=0.05),
+        _config(hook),
+        {"webhook": channel},
+        make_engine(url),
+        ack_secret=b"s",
+        public_url="http://127.0.0.1:1",
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        assert await _until(lambda: bool(hook.posts("/sam")))
+        await asyncio.sleep(1.5)
+        assert hook.posts("/jo") == [], "the second level waits its 30 s from now"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await channel.aclose()
+        notifier.engine.dispose()
+        store.close()
