@@ -65,7 +65,7 @@ class Membership:
         self.topic = member_topic(pool, member)
         self._heard: dict[str, float] = {}  # member -> monotonic time of its last heartbeat
         self.members: frozenset[str] = frozenset({member})
-        self.beats = 0
+        self.beaten = asyncio.Event()  # our own heartbeat is out
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(10_000)
         self.link = Link(
             settings,
@@ -94,8 +94,8 @@ class Membership:
         except TimeoutError:
             log.warning("alerts_members_unavailable", detail="starting alone")
             return
-        while self.beats == 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.beaten.wait(), max(0.0, deadline - time.monotonic()))
         await asyncio.sleep(settle_s)
 
     def heard(self, topic: str, payload: bytes) -> None:
@@ -136,7 +136,7 @@ class Membership:
             body = json.dumps({"member": self.me, "pool": self.pool, "at": time.time()}).encode()
             try:
                 await self.link.publish(self.topic, body, qos=1, retain=True)
-                self.beats += 1
+                self.beaten.set()
             except LinkDownError as exc:
                 log.warning("alerts_heartbeat_failed", error=str(exc))
             await asyncio.sleep(self.heartbeat_s)

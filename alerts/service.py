@@ -1,9 +1,12 @@
-"""The rules engine worker: shared subscription -> rules -> alert store -> acknowledge.
+"""The rules engine worker: its homes' messages -> rules -> alert store -> acknowledge.
 
 A message is acknowledged only after every finding it caused is in the alert store, so a
 worker that dies mid-stream loses nothing; the store's one-open-alert-per-condition rule makes
 a redelivery harmless. Rule state (the 24-hour windows) is rebuilt from InfluxDB at start-up
 and reconciled with the open alerts, so a restart neither forgets a condition nor repeats it.
+Several workers split the homes between them (alerts/partition.py, alerts/membership.py): each
+sees every message and judges only its own homes', and takes over a dead member's homes with
+their state rebuilt the same way (alerts/handover.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import datetime as dt
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import groupby
 from typing import Any
 
@@ -23,11 +26,14 @@ import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerts.findings import Action, Finding
+from alerts.handover import Recent, Takeover, home_of
+from alerts.membership import Membership
 from alerts.mould import MouldState, mould_state_many
 from alerts.occupancy import occupied
 from alerts.outdoor import OUTDOOR_ROOM, OutdoorTemperatures
 from alerts.overheating import running_mean
 from alerts.overrides import Overrides, ThresholdBook, load_overrides
+from alerts.partition import Partition
 from alerts.rules import activity, devices, environment, telecare
 from alerts.rules.environment import RoomState
 from alerts.thresholds import Thresholds
@@ -68,6 +74,8 @@ SEEN_EVENTS = 100_000
 MOULD_OUTBOX = 500_000  # two hours of steps for a 50,000-home estate, at about 120 bytes each
 MOULD_FLUSH_S = 5.0
 MOULD_BATCH = 5_000  # points a write: about 600 kB, well under InfluxDB's request limits
+RECENT_EVENTS = 50_000  # other workers' events kept for a handover (falls are a few a day)
+RECENT_TELEMETRY = 20_000  # and their readings and statuses, for the seconds ingest lags
 
 
 def _tag(value: str) -> str:
@@ -149,6 +157,39 @@ class AlertsWorker:
             metrics=m,
             on_change=self._consent_changed,
         )
+        # The homes this worker owns: all of them, unless it is one of a pool.
+        self.partition = Partition.alone(cfg.client_id)
+        self.membership: Membership | None = None
+        if cfg.share_group:
+            self.membership = Membership(
+                settings.mqtt,
+                pool=cfg.share_group,
+                member=cfg.client_id,
+                heartbeat_s=cfg.heartbeat_s,
+                timeout_s=cfg.member_timeout_s,
+                on_change=self._members_changed,
+            )
+        self.recent_events = Recent(cfg.handover_window_s, RECENT_EVENTS)
+        self.recent_telemetry = Recent(min(cfg.handover_window_s, 10.0), RECENT_TELEMETRY)
+        self.takeovers: list[Takeover] = []
+        self._started = False  # the start-up rebuild is done; later changes are handovers
+        self._handovers: set[asyncio.Task[None]] = set()
+        self.m_members = m.gauge("hof_alerts_members", "Live workers in this worker's pool")
+        self.m_members.set(1.0)
+        self.m_other = m.counter(
+            "hof_alerts_other_homes_total", "Messages of homes another worker of the pool owns"
+        )
+        self.m_handovers = m.counter(
+            "hof_alerts_handovers_total", "Homes changing hands, by direction (gained, lost)"
+        )
+        self.m_pending = m.gauge("hof_alerts_handovers_pending", "Takeovers still rebuilding")
+        self.m_pending.set(0.0)
+        self.m_handover_s = m.gauge(
+            "hof_alerts_last_handover_seconds", "The last takeover: membership change to judged"
+        )
+        self.m_rebuilt = m.counter(
+            "hof_alerts_rebuilt_rooms_total", "Rooms rebuilt from history, by why"
+        )
 
     def _link(
         self,
@@ -166,9 +207,11 @@ class AlertsWorker:
             # Retain As Published on readings and events, so that one published retained is
             # seen as such and refused (CONTRACT.md); a status is retained by design, and its
             # live publication is the sign of life, so it keeps MQTT's default.
+            # Plain, never $share: a pool's workers each see every message and keep their own
+            # homes' (docs/rules.md, Scaling).
             subscriptions=[
                 (
-                    subscription(c, share_group=cfg.share_group),
+                    subscription(c),
                     SubscribeOptions(qos=1, retainAsPublished=c is not Channel.STATUS),
                 )
                 for c in channels
@@ -194,8 +237,19 @@ class AlertsWorker:
                 consent = tg.create_task(self.consent.run())
                 await first_of(self.room_watcher.snapshot(), self.stop)
                 await first_of(self.consent.snapshot(), self.stop)
+                members: list[asyncio.Task[None]] = []
+                if self.membership is not None:
+                    # Learn the pool before the rebuild, so only this worker's homes are read.
+                    members.append(tg.create_task(self.membership.run()))
+                    await first_of(self.membership.snapshot(), self.stop)
+                    self.partition = Partition(self.partition.me, self.membership.members)
+                    self.m_members.set(len(self.partition.members))
+                built = self.partition
                 if not self.stop.is_set():
-                    await first_of(self._rebuild(), self.stop)
+                    await first_of(self._rebuild(keep=built.owns, why="start"), self.stop)
+                self._started = True
+                if self.partition != built:  # the pool changed while this worker rebuilt
+                    self._hand_over(built, self.partition)
                 links = [tg.create_task(self.data.run()), tg.create_task(self.events.run())]
                 consumers = [
                     tg.create_task(self._consume(self.events)),
@@ -213,8 +267,12 @@ class AlertsWorker:
                     log.info("alerts_ready", rooms=len(self.rooms), devices=len(self.devices))
                 await self.stop.wait()
                 log.info("alerts_stopping", inbox=self.inbox.qsize(), urgent=self.urgent.qsize())
+                if self.membership is not None:
+                    await self.membership.leave()  # the others take this worker's homes now
                 # What is not yet acknowledged is redelivered to the next worker.
                 for task in (*consumers, ticker, mould_writer, weather, *links, watcher, consent):
+                    task.cancel()
+                for task in (*members, *self._handovers):
                     task.cancel()
             await self._flush_mould_now()
         finally:
@@ -228,19 +286,157 @@ class AlertsWorker:
     async def _consume(self, link: Link) -> None:
         while True:
             delivery = await link.get()
-            try:
-                findings = self._evaluate(delivery)
-            except Exception:  # a bug must cost one message, never the worker (issue 11)
-                log.exception("alerts_message_failed", topic=delivery.topic[:200])
-                self.m_ignored.inc(why="internal_error")
-                findings = []
-            await self._apply(findings)
+            if self._route(delivery):
+                findings = await self._judge_delivery(delivery)
+                if findings:
+                    self.m_latency.set(time.time() - delivery.received_at)
             link.ack(delivery)  # only once every finding is stored
-            if findings:
-                self.m_latency.set(time.time() - delivery.received_at)
             # A queue that is never empty never suspends `get`: yield, so that the other
             # consumer, the offline ticks and SIGTERM get their turn.
             await asyncio.sleep(0)
+
+    async def _judge_delivery(self, delivery: Delivery) -> list[Finding]:
+        try:
+            findings = self._evaluate(delivery)
+        except Exception:  # a bug must cost one message, never the worker (issue 11)
+            log.exception("alerts_message_failed", topic=delivery.topic[:200])
+            self.m_ignored.inc(why="internal_error")
+            findings = []
+        await self._apply(findings)
+        return findings
+
+    def _route(self, delivery: Delivery) -> bool:
+        """True when this worker judges the message now. Another worker's home's is kept a
+        while for a handover; a home being taken over has its readings and statuses held
+        until its state is rebuilt (acknowledged now: a reading is in InfluxDB too), while
+        its events are judged at once (a fall never waits for a rebuild)."""
+        home = home_of(delivery.topic)
+        if home is None:
+            return True
+        is_event = delivery.topic.endswith("/event")
+        if not self.partition.owns(home):
+            self.m_other.inc()
+            if is_event:
+                self.recent_events.add(home, delivery)
+            else:
+                self.recent_telemetry.add(home, delivery)
+                self._outdoor_elsewhere(home, delivery)
+            return False
+        if self.takeovers and not is_event:
+            for takeover in self.takeovers:
+                if takeover.gained(home):
+                    takeover.hold(delivery)
+                    return False
+        return True
+
+    def _outdoor_elsewhere(self, home: str, delivery: Delivery) -> None:
+        """Another worker's home's outdoor sensor is still part of the estate's outdoor
+        temperature, which every worker needs whole (alerts/outdoor.py)."""
+        if delivery.retain or not delivery.topic.endswith("/reading"):
+            return
+        try:
+            topic = Topic.parse(delivery.topic)
+            if self.room_watcher.rooms.get((home, topic.device)) != OUTDOOR_ROOM:
+                return
+            records = parse_pack(
+                topic, delivery.payload, received_at=delivery.received_at, limits=self.limits
+            )
+        except ContractError:
+            return
+        kept, _ = self.consent.book.split(records)
+        for record in kept:
+            if record.name == "temperature" and isinstance(record.value, float):
+                self.outdoor.observe(home, record.time, record.value)
+
+    def _no_verdict(self, home: str) -> bool:
+        """A home not this worker's, or one whose state it is still rebuilding."""
+        return not self.partition.owns(home) or any(t.gained(home) for t in self.takeovers)
+
+    # -- the pool --------------------------------------------------------------------------
+
+    def _members_changed(self, before: frozenset[str], after: frozenset[str]) -> None:
+        old, new = self.partition, Partition(self.partition.me, after)
+        self.partition = new
+        self.m_members.set(len(after))
+        if self._started:  # before, the start-up rebuild compares what it read with this
+            self._hand_over(old, new)
+
+    def _hand_over(self, old: Partition, new: Partition) -> None:
+        """Drop the state of the homes lost at once; take over the homes gained."""
+
+        def lost(home: str) -> bool:
+            return old.owns(home) and not new.owns(home)
+
+        def gained(home: str) -> bool:
+            return new.owns(home) and not old.owns(home)
+
+        dropped = {h for h, _ in self.rooms if lost(h)}
+        dropped |= {h for h, _ in self.devices if lost(h)}
+        dropped |= {h for h in self.activity if lost(h)}
+        self.rooms = {k: v for k, v in self.rooms.items() if k[0] not in dropped}
+        self.devices = {k: v for k, v in self.devices.items() if k[0] not in dropped}
+        self.activity = {k: v for k, v in self.activity.items() if k not in dropped}
+        self.m_handovers.inc(len(dropped), direction="lost")
+        log.info(
+            "alerts_handover",
+            before=sorted(old.members),
+            after=sorted(new.members),
+            homes_lost=len(dropped),
+        )
+        takeover = Takeover(gained)
+        self.takeovers.append(takeover)
+        self.m_pending.set(len(self.takeovers))
+        task = asyncio.create_task(self._take_over(takeover))
+        self._handovers.add(task)
+        task.add_done_callback(self._handovers.discard)
+
+    async def _take_over(self, takeover: Takeover) -> None:
+        """Judge the gained homes' recent events at once, rebuild their state from InfluxDB as
+        at start-up, then judge their held readings and statuses in order."""
+        try:
+            # A fall its last owner took to its grave: judged twice is one alert (the store).
+            for delivery in self.recent_events.take(takeover.gained):
+                await self._judge_delivery(delivery)
+            # What ingest may not have written yet goes first, before what arrives from now.
+            takeover.held.extendleft(reversed(self.recent_telemetry.take(takeover.gained)))
+
+            def keep(home: str) -> bool:  # a later change may already have moved it on
+                return takeover.gained(home) and self.partition.owns(home)
+
+            rooms = await self._rebuild(keep=keep, why="handover")
+            judged = 0
+            while takeover.held:
+                delivery = takeover.held.popleft()
+                home = home_of(delivery.topic)
+                if home is None or self.partition.owns(home):
+                    await self._judge_delivery(delivery)
+                    judged += 1
+            homes = {h for h, _ in self.rooms if takeover.gained(h)}
+            homes |= {h for h, _ in self.devices if takeover.gained(h)}
+            self.m_handovers.inc(len(homes), direction="gained")
+            seconds = time.monotonic() - takeover.started
+            self.m_handover_s.set(seconds)
+            log.info(
+                "alerts_taken_over",
+                homes=len(homes),
+                rooms=rooms,
+                judged_after=judged,
+                dropped=takeover.dropped,
+                seconds=round(seconds, 2),
+            )
+        except Exception:  # a takeover that fails must not take the worker with it
+            log.exception("alerts_takeover_failed")
+        finally:
+            self.takeovers.remove(takeover)
+            self.m_pending.set(len(self.takeovers))
+            self._drop_others()
+
+    def _drop_others(self) -> None:
+        """Forget any state of homes this worker does not own (after overlapping changes)."""
+        owns = self.partition.owns
+        self.rooms = {k: v for k, v in self.rooms.items() if owns(k[0])}
+        self.devices = {k: v for k, v in self.devices.items() if owns(k[0])}
+        self.activity = {k: v for k, v in self.activity.items() if owns(k)}
 
     def _evaluate(self, delivery: Delivery) -> list[Finding]:
         try:
@@ -492,15 +688,17 @@ class AlertsWorker:
             await asyncio.sleep(self.settings.alerts.tick_s)
             now = time.time()
             book = self.book
+            # A home being taken over has no verdict until its state is rebuilt.
+            pending = self._no_verdict
             findings = [
                 f
-                for s in self.devices.values()
-                if (f := devices.on_tick(s, now, book.for_home(s.home)))
+                for s in list(self.devices.values())
+                if not pending(s.home) and (f := devices.on_tick(s, now, book.for_home(s.home)))
             ]
             findings += [
                 f
-                for s in self.activity.values()
-                if (f := activity.on_tick(s, now, book.for_home(s.home)))
+                for s in list(self.activity.values())
+                if not pending(s.home) and (f := activity.on_tick(s, now, book.for_home(s.home)))
             ]
             await self._apply(findings)
 
@@ -626,12 +824,15 @@ class AlertsWorker:
 
     # -- restart safety --------------------------------------------------------------------
 
-    async def _rebuild(self) -> None:
-        """Replay recent history into the rule state, then reconcile with the open alerts."""
+    async def _rebuild(self, keep: Callable[[str], bool], why: str) -> int:
+        """Replay recent history of the homes `keep` into the rule state, then reconcile them
+        with the open alerts; at start-up (`why="start"`) the outdoor temperatures of every
+        home too. Returns the rooms rebuilt."""
         hours = self.settings.alerts.history_hours
         started = time.monotonic()
         rows = 0
-        if self.settings.alerts.weather_url is not None:
+        before = sum(1 for home, _ in self.rooms if keep(home))
+        if why == "start" and self.settings.alerts.weather_url is not None:
             # The mould history is estimated from it where no outdoor sensor reported.
             days = max(2, min(92, int(self.settings.alerts.mould_history_days) + 1))
             async with httpx.AsyncClient() as client:
@@ -639,19 +840,25 @@ class AlertsWorker:
         if hours > 0:
             try:
                 async with InfluxClient(self.settings.influx) as influx:
-                    await self._replay_mould(influx, hours)
-                    rows = await self._replay(influx, hours)
+                    await self._replay_mould(influx, hours, keep)
+                    rows = await self._replay(influx, hours, keep, with_outdoor=why == "start")
             except InfluxError as exc:
                 log.warning("alerts_history_unavailable", error=str(exc))
-        await self._reconcile()
+        await self._reconcile(keep)
+        rooms = sum(1 for home, _ in self.rooms if keep(home)) - before
+        self.m_rebuilt.inc(max(rooms, 0), why=why)
         log.info(
             "alerts_rebuilt",
+            why=why,
             rows=rows,
             rooms=len(self.rooms),
             seconds=round(time.monotonic() - started, 2),
         )
+        return rooms
 
-    async def _replay_mould(self, influx: InfluxClient, recent_hours: float) -> None:
+    async def _replay_mould(
+        self, influx: InfluxClient, recent_hours: float, keep: Callable[[str], bool]
+    ) -> None:
         """Integrate each room's mould index over weeks of hourly means, all rooms at once.
 
         It stops where the recent replay (`_replay`) starts, so no hour is counted twice.
@@ -667,23 +874,28 @@ class AlertsWorker:
         rooms = [
             (s.get("tags", {}).get("home", ""), s.get("tags", {}).get("room", "")) for s in series
         ]
-        keep = [i for i, (_, room) in enumerate(rooms) if room and room != OUTDOOR_ROOM]
-        if not keep:
+        # Every home's outdoor rows stay in `series`: the walls are estimated from them.
+        kept = [
+            i
+            for i, (home, room) in enumerate(rooms)
+            if room and room != OUTDOOR_ROOM and keep(home)
+        ]
+        if not kept:
             return
-        first = min(int(series[i]["values"][0][0]) for i in keep) // 3_600_000
-        last = max(int(series[i]["values"][-1][0]) for i in keep) // 3_600_000
-        t = np.full((len(keep), last - first + 1), np.nan)
+        first = min(int(series[i]["values"][0][0]) for i in kept) // 3_600_000
+        last = max(int(series[i]["values"][-1][0]) for i in kept) // 3_600_000
+        t = np.full((len(kept), last - first + 1), np.nan)
         rh = np.full_like(t, np.nan)
-        for row, i in enumerate(keep):
+        for row, i in enumerate(kept):
             for stamp, temp, hum in series[i]["values"]:
                 if temp is not None and hum is not None:
                     t[row, int(stamp) // 3_600_000 - first] = temp
                     rh[row, int(stamp) // 3_600_000 - first] = hum
-        t_surf = self._surface_history(series, rooms, keep, first, t)
+        t_surf = self._surface_history(series, rooms, kept, first, t)
         rh_surf = surface_humidity(t, rh, t_surf)
         # Only the end state is kept: memory stays flat however many weeks are read.
         state = await asyncio.to_thread(mould_state_many, t_surf, rh_surf, 1.0)
-        for row, i in enumerate(keep):
+        for row, i in enumerate(kept):
             home, room = rooms[i]
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))
             room_state.mould = MouldState(state.m[row : row + 1], state.dry_hours[row : row + 1])
@@ -693,7 +905,7 @@ class AlertsWorker:
             rh_end = rh_surf[row, end - first]
             room_state.mould_steps.append((end, float(state.m[row]), float(np.nan_to_num(rh_end))))
             self._queue_mould(room_state)
-        log.info("alerts_mould_rebuilt", rooms=len(keep), hours=t.shape[1])
+        log.info("alerts_mould_rebuilt", rooms=len(kept), hours=t.shape[1])
 
     def _surface_history(
         self,
@@ -738,7 +950,16 @@ class AlertsWorker:
         estimated = surface_temperature(t, te_rows, self.th.f_rsi)
         return np.where(np.isnan(te_rows), t, estimated)
 
-    async def _replay(self, influx: InfluxClient, hours: float) -> int:
+    async def _replay(
+        self,
+        influx: InfluxClient,
+        hours: float,
+        keep: Callable[[str], bool] = lambda _: True,
+        *,
+        with_outdoor: bool = True,
+    ) -> int:
+        """Replay the homes `keep`; every home's outdoor sensors too when `with_outdoor` (at start:
+        later, every worker has been observing them live, whoever owns their home)."""
         series = await influx.query(
             "SELECT temperature, humidity, co2, surface_temperature FROM reading "
             f"WHERE time > now() - {int(hours * 60)}m "
@@ -750,6 +971,8 @@ class AlertsWorker:
         for s in series:
             tags: dict[str, str] = s.get("tags", {})
             home, device, room = tags.get("home", ""), tags.get("device", ""), tags.get("room")
+            if not keep(home) and not (with_outdoor and room == OUTDOOR_ROOM):
+                continue
             columns = s["columns"]
             records = [
                 Record(home, device, name, int(row[0]), float(value))
@@ -758,9 +981,12 @@ class AlertsWorker:
                 if value is not None
             ]
             rows += len(s["values"])
-            if records:
-                self._device(home, device).last_seen = max(r.time for r in records)
+            if records and keep(home):
+                known = self._device(home, device)  # a live message may have come meanwhile
+                known.last_seen = max(known.last_seen, max(r.time for r in records))
             if room == OUTDOOR_ROOM:
+                if not with_outdoor:
+                    continue
                 for r in records:
                     if r.name == "temperature" and isinstance(r.value, float):
                         self.outdoor.observe(home, r.time, r.value)
@@ -780,6 +1006,8 @@ class AlertsWorker:
         )
         for s in motion:
             home = s.get("tags", {}).get("home", "")
+            if not keep(home):
+                continue
             if not self.consent.book.allows(home, Stream.ACTIVITY):
                 continue  # withdrawn; its points are deleted by the next purge
             activity.on_motion(
@@ -788,8 +1016,9 @@ class AlertsWorker:
             )
         return rows
 
-    async def _reconcile(self) -> None:
-        """Make the store match the rebuilt state: raise what holds, clear what has gone."""
+    async def _reconcile(self, keep: Callable[[str], bool]) -> None:
+        """Make the store match the rebuilt state of the homes `keep`: raise what holds, clear
+        what has gone."""
         open_alerts: list[AlertView] = []
         while True:
             page = await self.aio.call(
@@ -803,6 +1032,8 @@ class AlertsWorker:
                 break
         raised: dict[tuple[str, str | None, str], AlertView] = {}
         for alert in open_alerts:
+            if not keep(alert.home):
+                continue
             raised[(alert.home, alert.room, alert.rule)] = alert
             if alert.category is Category.DEVICE_OFFLINE and alert.room:
                 self._device(alert.home, alert.room).offline = True
@@ -813,7 +1044,7 @@ class AlertsWorker:
                     alert.home, activity.ActivityState(alert.home)
                 ).raised = True
         now = time.time()
-        for state in self.rooms.values():
+        for state in [s for s in self.rooms.values() if keep(s.home)]:
             for rule in (
                 environment.DAMP,
                 environment.COLD,
