@@ -245,7 +245,8 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
     while True:
         snap = take_snapshot(settings)
         if args.json:
-            print(json.dumps({"at": snap.at, "services": snap.services, "influx": snap.influx}))
+            body = {"at": snap.at, "services": snap.services, "influx": snap.influx}
+            print(json.dumps({**body, "retention": snap.retention}))
         else:
             print(render(snap, previous), flush=True)
         shown += 1
