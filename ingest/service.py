@@ -36,6 +36,8 @@ log = structlog.get_logger(__name__)
 # How long a graceful stop keeps retrying a batch that cannot be stored before it leaves it
 # unacknowledged for the broker to redeliver to the next worker.
 DRAIN_GRACE_S = 10.0
+# Parsed topics remembered: one per device and channel, a few hundred bytes each.
+MAX_REMEMBERED_TOPICS = 200_000
 
 
 class _Grace:
@@ -135,6 +137,7 @@ class Ingest:
             receive_maximum=cfg.receive_maximum,
         )
         self.metrics_url = ""
+        self._topics: dict[str, Topic] = {}
 
     def _collect_gauges(self) -> None:
         self.m_inbox.set(self.inbox.qsize())
@@ -183,11 +186,19 @@ class Ingest:
             for task in links:
                 task.cancel()
 
+    def _topic(self, text: str) -> Topic:
+        """Parse a topic once per device: a bad one raises, a good one is remembered (bounded)."""
+        topic = Topic.parse(text)
+        if len(self._topics) >= MAX_REMEMBERED_TOPICS:
+            self._topics.clear()
+        self._topics[text] = topic
+        return topic
+
     def _parse(self, delivery: Message) -> Item:
         """One message's records, or why it is refused; never raises, whatever it holds."""
         counted = False
         try:
-            topic = Topic.parse(delivery.topic)
+            topic = self._topics.get(delivery.topic) or self._topic(delivery.topic)
             channel = topic.channel.value
             self.m_messages.inc(channel=channel)
             counted = True
