@@ -17,6 +17,7 @@ from dashboard.deps import Ctx, check_csrf, page_roles, served_over_https
 from dashboard.templating import render
 from hof.errors import HofError
 from hof.registry import import_homes
+from hof.registry.consent import publish_current, read_consent_csv, record_consents
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[Principal, Depends(page_roles(Role.ADMIN))]
@@ -159,7 +160,12 @@ async def upload_homes(
         path = Path(tmp) / "homes.csv"
         path.write_bytes(await file.read())
         try:
+            # Consent columns (docs/data-protection.md) are read first: a bad cell stops it all.
+            decisions = await run_in_threadpool(lambda: list(read_consent_csv(path)))
             written = await run_in_threadpool(import_homes, ctx.engine, path)
+            changed = await run_in_threadpool(
+                lambda: record_consents(ctx.engine, decisions, recorded_by=who.email)
+            )
         except HofError as exc:
             message = str(exc).replace(str(path), file.filename or "the file")
             return await _page(request, ctx, who, error=message, status_code=400)
@@ -167,6 +173,14 @@ async def upload_homes(
             message = "A property reference in the file already belongs to another home"
             return await _page(request, ctx, who, error=message, status_code=409)
     await run_in_threadpool(
-        audit.record, ctx.engine, who, "import_homes", detail={"homes": written}
+        lambda: audit.record(
+            ctx.engine, who, "import_homes", detail={"homes": written, "consents": len(changed)}
+        )
     )
+    if changed:
+        try:  # the running services obey it within seconds; `hof rights sync` if not now
+            await run_in_threadpool(publish_current, ctx.settings.mqtt, ctx.engine, changed)
+        except Exception:
+            done = f"Imported+{written}+homes;+consent+recorded+but+not+yet+published"
+            return RedirectResponse(f"/admin?done={done}", status_code=303)
     return RedirectResponse(f"/admin?done=Imported+{written}+homes", status_code=303)

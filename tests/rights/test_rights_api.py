@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from dash_support import Estate, make_estate
+from dash_support import Estate, http_page, make_estate
 from hofsupport import Watcher, wait_until
 
 from hof.alertstore import make_engine, store_url
@@ -74,3 +75,32 @@ def test_an_admin_records_consent_exports_and_erases_a_home(
         actions = [row["action"] for row in csv.DictReader(io.StringIO(trail.text))]
         assert actions == ["export_audit", "erase", "erase", "subject_access_export", "consent"]
     assert wait_until(lambda: json.loads(published.messages[-1][1])["erased"] is True, 10)
+
+
+def test_the_admin_pages_homes_upload_records_consent(estate: Estate, home_id: str) -> None:
+    rows = (
+        "id,reference,address,patch,consent_activity,consent_telecare\n"
+        f"{home_id},R-{home_id},4 Mews,North,yes,no\n"
+    )
+    with http_page(estate, "admin") as page:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.get("/admin").text)
+        assert csrf is not None
+        bad = rows.replace("yes,no", "perhaps,no")
+        refused = page.post(
+            "/admin/homes",
+            data={"csrf": csrf.group(1)},
+            files={"file": ("homes.csv", bad.encode(), "text/csv")},
+        )
+        assert refused.status_code == 400
+        assert "consent_activity: say yes or no" in refused.text
+        done = page.post(
+            "/admin/homes",
+            data={"csrf": csrf.group(1)},
+            files={"file": ("homes.csv", rows.encode(), "text/csv")},
+        )
+        assert done.status_code == 303
+        assert done.headers["location"] == "/admin?done=Imported+1+homes"
+    with estate.api("admin") as admin:
+        state = admin.get(f"/api/v1/admin/homes/{home_id}/consent").json()
+    assert state["current"] == {"activity": True, "telecare": False}
+    assert {h["recorded_by"] for h in state["history"]} == {"admin@example.org"}
