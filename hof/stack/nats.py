@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hof.errors import StackError
+from hof.stack.mosquitto import mqtt_connect_rc
 from hof.stack.process import ManagedProcess, free_port, own_tree, service_user
 
 __all__ = ["NatsCluster", "NatsNode", "render_config"]
@@ -202,7 +203,9 @@ class NatsCluster:
         )
         node.process.start()
         if wait:
-            node.process.wait_ready(lambda: self.healthy(node), timeout_s)
+            # Not /healthz: after a crash it stays unhealthy while consumers of sessions that
+            # died with the node linger (2.9.10); a device's CONNECT answered is what matters.
+            node.process.wait_ready(functools.partial(self.accepts_devices, node), timeout_s)
 
     def healthy(self, node: NatsNode) -> bool:
         """The node's own health check: up, and JetStream current with the cluster."""
@@ -212,6 +215,11 @@ class NatsCluster:
                 return bool(reply.status == 200)
         except OSError:
             return False
+
+    def accepts_devices(self, node: NatsNode) -> bool:
+        """The node's MQTT listener answers a device's CONNECT with CONNACK 0."""
+        rc = mqtt_connect_rc(self.host, node.mqtt_port, DEVICES_USER, self.devices_password)
+        return rc == 0
 
     def kill(self, node: NatsNode) -> None:
         """SIGKILL one node: a machine lost without warning."""

@@ -1,0 +1,210 @@
+"""The clustered platform tier: three NATS JetStream nodes on loopback, a node lost mid-stream.
+
+Devices publish QoS 1 over the cluster's MQTT listeners; ingest reads a durable JetStream
+consumer (replicated three times) and the rules engine its persistent MQTT session (also kept in
+replicated streams). The node that leads the platform's stream is killed with SIGKILL while
+readings flow and restarted later: every reading is stored once, and a fall published while the
+node is down still becomes an alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from hofsupport import ALL_STREAMS, AlertsProcess, IngestProcess, influx_query, wait_until
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hof.alertstore.api import AlertStore
+from hof.alertstore.records import AlertFilter
+from hof.alertstore.vocabulary import Category
+from hof.errors import ContractError
+from hof.settings import Settings
+from hof.source import subject_to_topic, topic_to_subject
+from hof.stack import Stack
+from hof.stack.nats import NatsCluster, NatsNode
+
+pytestmark = pytest.mark.e2e
+
+STREAM = "HOF_DATA"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    nodes = NatsCluster(tmp_path / "nats", size=3)
+    nodes.start()
+    yield nodes
+    nodes.stop()
+
+
+def service_env(cluster: NatsCluster, stack: Stack, node: NatsNode) -> dict[str, str]:
+    """A service pointed at the cluster (JetStream on every node, MQTT on `node`) and at the
+    session's InfluxDB; nothing read from the Mosquitto stack's endpoints."""
+    info = stack.info
+    return {
+        "HOF_NATS__BROKER": "nats",
+        "HOF_NATS__SERVERS": json.dumps(cluster.servers()),
+        "HOF_NATS__USERNAME": "platform",
+        "HOF_NATS__PASSWORD": cluster.platform_password,
+        "HOF_MQTT__HOST": cluster.host,
+        "HOF_MQTT__PORT": str(node.mqtt_port),
+        "HOF_MQTT__USERNAME": "platform",
+        "HOF_MQTT__PASSWORD": cluster.platform_password,
+        "HOF_MQTT__PROTOCOL": "3.1.1",
+        "HOF_INFLUX__URL": info.influx_url,
+        "HOF_INFLUX__DATABASE": info.database,
+        "HOF_INFLUX__USERNAME": "hof-admin",
+        "HOF_INFLUX__PASSWORD": info.credentials["influx_admin"],
+        "HOF_RIGHTS__UNRECORDED": ALL_STREAMS,
+    }
+
+
+async def _stream_state(cluster: NatsCluster) -> str:
+    import nats
+
+    nc = await nats.connect(
+        servers=cluster.servers(), user="platform", password=cluster.platform_password
+    )
+    try:
+        js = nc.jetstream()
+        stream = await js.stream_info(STREAM)
+        consumer = await js.consumer_info(STREAM, "ingest")
+        return f"stream {stream.state}; consumer {consumer}"
+    finally:
+        await nc.close()
+
+
+async def _stream_leader(cluster: NatsCluster) -> str:
+    import nats
+
+    nc = await nats.connect(
+        servers=cluster.servers(), user="platform", password=cluster.platform_password
+    )
+    try:
+        info = await nc.jetstream().stream_info(STREAM)
+        assert info.cluster is not None
+        return str(info.cluster.leader)
+    finally:
+        await nc.close()
+
+
+class Publisher:
+    """Devices of one home publishing one-record packs at a steady rate over MQTT 3.1.1, with
+    a persistent session (a reconnect resends what was not acknowledged)."""
+
+    def __init__(self, cluster: NatsCluster, node: NatsNode, home: str) -> None:
+        self.home = home
+        self.client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"pub-{home}",
+            protocol=paho.MQTTv311,
+            clean_session=False,
+        )
+        self.client.username_pw_set("devices", cluster.devices_password)
+        self.client.max_inflight_messages_set(100)
+        self.client.reconnect_delay_set(0.2, 1.0)
+        self.client.connect(cluster.host, node.mqtt_port)
+        self.client.loop_start()
+        self.infos: list[paho.MQTTMessageInfo] = []
+        self.sent = 0
+        self.stop = threading.Event()
+        self.t0 = 1_763_841_600.0
+
+    def pack(self, channel: str, records: list[dict[str, Any]]) -> None:
+        topic = f"hof/v1/{self.home}/{records[0]['bn'].rstrip('/')}/{channel}"
+        self.infos.append(self.client.publish(topic, json.dumps(records), qos=1))
+
+    def run(self, rate_hz: float, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.stop.is_set():
+            device = f"env-{self.sent % 4}"
+            record = {"bn": f"{device}/", "bt": self.t0 + 60 * self.sent, "n": "temperature"}
+            self.pack("reading", [{**record, "u": "Cel", "v": 15 + (self.sent % 50) / 10}])
+            self.sent += 1
+            time.sleep(1 / rate_hz)
+
+    def all_acknowledged(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        for info in self.infos:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+        return all(info.is_published() for info in self.infos)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def stored(settings: Settings, home: str) -> int:
+    series = influx_query(settings, f"SELECT count(temperature) FROM reading WHERE home='{home}'")
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def test_ids_with_a_dot_are_refused_on_nats_not_mangled() -> None:
+    assert topic_to_subject("hof/v1/LCC-1/env-1/reading") == "hof.v1.LCC-1.env-1.reading"
+    assert subject_to_topic("hof.v1.LCC-1.env-1.reading") == "hof/v1/LCC-1/env-1/reading"
+    with pytest.raises(ContractError, match=r"NATS 2\.9 refuses"):
+        topic_to_subject("hof/v1/LCC.1/env-1/reading")
+
+
+def test_a_node_killed_mid_stream_loses_no_reading_and_no_fall(
+    cluster: NatsCluster, stack: Stack, settings: Settings, home_id: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "services"
+    state.mkdir()
+    # Ingest first: it creates the replicated stream that captures the devices' publishes.
+    first = cluster.nodes[0]
+    ingest = IngestProcess(state, "ingest-nats", **service_env(cluster, stack, first))
+    ingest.start(45)
+    leader_name = asyncio.run(_stream_leader(cluster))
+    victim = next(n for n in cluster.nodes if n.name == leader_name)
+    # Devices and the rules engine on a node that survives (their one MQTT address; in
+    # production a TCP load balancer in front of the listeners moves them, docs/scaling.md).
+    survivor = next(n for n in cluster.nodes if n is not victim)
+    alerts = AlertsProcess(state, "alerts-nats", **service_env(cluster, stack, survivor))
+    alerts.start(45)
+    publisher = Publisher(cluster, survivor, home_id)
+    try:
+        feeder = threading.Thread(target=publisher.run, args=(100.0, 12.0))
+        feeder.start()
+        time.sleep(3.0)
+        cluster.kill(victim)  # SIGKILL: the stream's leader, with readings in flight
+        time.sleep(1.0)
+        fall_time = round(time.time(), 3)
+        publisher.pack("event", [{"bn": "tc-1/", "bt": fall_time, "n": "fall", "vs": "detected"}])
+        time.sleep(3.0)
+        cluster.start_node(victim)
+        feeder.join(20)
+        assert publisher.all_acknowledged(30), "the cluster did not acknowledge every publish"
+        published = publisher.sent
+        assert published > 800
+
+        assert wait_until(lambda: stored(settings, home_id) >= published, 40), (
+            f"{stored(settings, home_id)} of {published} stored; "
+            f"{asyncio.run(_stream_state(cluster))}"
+        )
+        time.sleep(1.0)  # a late duplicate would show as a count above `published`
+        assert stored(settings, home_id) == published
+
+        store = AlertStore.from_settings(Settings(environment="test", state_dir=state))
+        try:
+            where = AlertFilter(homes=[home_id], categories=(Category.FALL,))
+            assert wait_until(lambda: bool(store.list(where, limit=10).items), 20), (
+                alerts.log_tail()
+            )
+            (alert,) = store.list(where, limit=10).items
+            assert alert.evidence["time"] == fall_time
+        finally:
+            store.close()
+    finally:
+        publisher.stop.set()
+        publisher.close()
+        for worker in (ingest, alerts):
+            if worker.proc is not None:
+                worker.stop()
