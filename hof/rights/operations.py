@@ -261,7 +261,7 @@ async def _downsample_then_expire(influx: InfluxClient, measurement: str, cut_ms
         return 0
     written = await influx.query(
         f'SELECT {how}(*) INTO "{target}" FROM "{measurement}" WHERE time < {cut_ms}ms '
-        "GROUP BY time(1h), *"
+        "GROUP BY time(1h), * fill(none)"
     )
     count = int(written[0]["values"][0][1]) if written else 0
     await influx.query(f'DELETE FROM "{measurement}" WHERE time < {cut_ms}ms')

@@ -163,7 +163,9 @@ def test_withdrawal_stops_collection_within_five_seconds_without_a_restart(
         )
         last_stored = last[0]["values"][0][0] / 1000
         assert sent[-1] > withdrawn_at + 6  # it kept moving after the withdrawal
-        assert last_stored - withdrawn_at < 5.0, f"stored {last_stored - withdrawn_at:.2f} s on"
+        stopped = last_stored - withdrawn_at
+        print(f"collection stopped {stopped:.2f} s after the withdrawal was recorded")
+        assert stopped < 5.0, f"stored {stopped:.2f} s on"
         # The same processes: nothing was restarted.
         workers = (platform.ingest, platform.alerts)
         assert [w.proc.pid for w in workers if w.proc is not None and w.proc.poll() is None] == pids
