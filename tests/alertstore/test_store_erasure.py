@@ -1,5 +1,6 @@
 """An alert's history is append-only except within an erasure or a case's expiry, which name
-the alerts they release (migration 0004), on SQLite and PostgreSQL alike."""
+the alerts they release (migration 0004); consent decisions and the current consent. On SQLite
+and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
 
 from hof.alertstore import AlertStore, make_engine
 from hof.alertstore.models import AlertHistory
+from hof.consent import Stream
+from hof.errors import HofError
 from hof.registry import HomeIn, upsert_homes
+from hof.registry.consent import (
+    ConsentIn,
+    consent_history,
+    current_consents,
+    pending_purges,
+    record_consents,
+)
 from hof.rights.operations import expire_cases
 from hof.rights.records import erase_rows
 
@@ -64,3 +74,32 @@ def test_closed_cases_past_their_period_expire_with_their_history(db_url: str) -
             assert conn.execute(sa.select(AlertHistory.alert_id)).scalars().all() == [still_open]
     finally:
         store.close()
+
+
+def test_consent_history_and_the_current_decision_on_both_backends(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        upsert_homes(engine, [HomeIn(id="H-5", reference="R-5", address="5 Road")])
+        decide = [
+            ConsentIn(home="H-5", stream=Stream.ACTIVITY, granted=True),
+            ConsentIn(home="H-5", stream=Stream.TELECARE, granted=True),
+        ]
+        assert record_consents(engine, decide, recorded_by="a@example.org") == ["H-5"]
+        assert record_consents(engine, decide, recorded_by="a@example.org") == []  # no change
+        withdraw = ConsentIn(home="H-5", stream=Stream.ACTIVITY, granted=False)
+        record_consents(engine, [withdraw], recorded_by="b@example.org")
+        current = current_consents(engine)["H-5"]
+        assert {s: c.granted for s, c in current.items()} == {
+            Stream.ACTIVITY: False,
+            Stream.TELECARE: True,
+        }
+        assert [c.stream for c in pending_purges(engine)] == ["activity"]
+        assert len(consent_history(engine, "H-5")) == 3
+        with pytest.raises(HofError, match="not in the registry: H-6"):
+            record_consents(
+                engine,
+                [ConsentIn(home="H-6", stream=Stream.ACTIVITY, granted=True)],
+                recorded_by="x",
+            )
+    finally:
+        engine.dispose()
