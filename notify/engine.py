@@ -57,8 +57,9 @@ HISTORY_BATCH = 2000
 FAST_POLL_S = 0.005
 FAST_WINDOW_S = 2.0
 HOME_CACHE_S = 60.0
-DEVICES_KEPT = 200_000
-STOPPED_KEPT = 100_000  # homes whose devices are remembered (oldest forgotten first)
+DEVICES_KEPT = 200_000  # homes whose devices are remembered (oldest forgotten first)
+STOPPED_KEPT = 100_000
+CURSOR_SAVE_S = 5.0  # the cursor of rounds that wrote nothing else is saved this often
 STOPPING = frozenset({Action.ACKNOWLEDGED, Action.ASSIGNED})
 ENDING = frozenset({Action.RESOLVED, Action.WITHDRAWN, Action.CLEARED})
 NOTICE_TEXT = {
@@ -142,7 +143,8 @@ class Notifier:
         self._wake = asyncio.Event()
         self._fast_until = 0.0
         self._claim_at = 0.0  # monotonic time of the next claim: at most poll_s, or a job's due
-        self._scheduled = False  # the history round made jobs (some may be due now)
+        self._cursor: int | None = None  # how far the history is read (saved with each write)
+        self._cursor_saved = 0.0
         self._db = asyncio.Semaphore(4)  # database calls in threads at once
         self.running: dict[int, tuple[n.ClaimedJob, asyncio.Task[None]]] = {}
         # Alerts acknowledged ("acknowledged": no more levels) or closed ("ended": nothing more).
@@ -231,63 +233,93 @@ class Notifier:
                     Alert.state == State.OPEN, Alert.category.in_(list(RESPONDER_KINDS))
                 )
             ):
-                self._on_raised(s, row, now, now)
+                planned = self._raised_steps(s, row, now)
+                if planned is not None:
+                    n.schedule(s, row.id, planned[1], now)
 
     # -- watching the history -------------------------------------------------------------
 
     def _watch_once(self) -> list[tuple[n.ClaimedJob, Loaded | None]]:
-        """Read the history since the cursor; jobs it made that are due now come back claimed
-        (in the same transaction: a fall's first level goes out without another round)."""
-        with n.transaction(self.engine, write=False) as s:
-            cursor = n.read_cursor(s, self.owner) or 0
-            newest = s.scalar(sa.select(sa.func.max(AlertHistory.id))) or 0
-        if newest <= cursor:
-            return []
-        now = self.clock()
-        claimed: list[tuple[n.ClaimedJob, Loaded | None]] = []
+        """Read the history since the cursor, then write what it means in one short
+        transaction; jobs it made that are due now come back claimed (a fall's first level
+        goes out without another round).
+
+        Everything that can be read is read first, outside the write lock: the rules engine
+        writes to the same store, and on SQLite a writer that finds the lock taken sleeps in
+        steps of up to 100 ms, so every millisecond we hold it can cost it far more.
+        """
+        # In history order: ("cancel", alert, (purposes, note)) or ("schedule", alert, steps).
+        ops: list[tuple[str, int, Any]] = []
         stopped: list[tuple[int, str]] = []
-        with n.transaction(self.engine) as s:
+        fresh: dict[int, tuple[AlertFacts, HomeInfo, Policy]] = {}
+        now = self.clock()
+        with n.transaction(self.engine, write=False) as s:
+            if self._cursor is None:
+                self._cursor = n.read_cursor(s, self.owner) or 0
             rows = s.execute(
                 sa.select(AlertHistory.id, AlertHistory.action, AlertHistory.at, Alert)
                 .join(Alert, Alert.id == AlertHistory.alert_id)
-                .where(AlertHistory.id > cursor)
+                .where(AlertHistory.id > self._cursor)
                 .order_by(AlertHistory.id)
                 .limit(HISTORY_BATCH)
             ).all()
-            last = cursor
+            if not rows:
+                return []
+            last = self._cursor
             for history_id, action, at, alert in rows:
                 last = history_id
                 if alert.category not in RESPONDER_KINDS:
                     continue
                 if action in (Action.RAISED, Action.REOPENED):
-                    self._on_raised(s, alert, at, now)
+                    planned = self._raised_steps(s, alert, at)
+                    if planned is not None:
+                        policy, steps = planned
+                        ops.append(("schedule", alert.id, steps))
+                        info = self._with_evidence_device(self._home(s, alert.home)[0], alert)
+                        fresh[alert.id] = (AlertFacts.of(alert), info, policy)
                 elif action in STOPPING:
                     stopped.append((alert.id, "acknowledged"))
-                    self._on_acknowledged(s, alert, at, now)
+                    note = f"acknowledged by {alert.acknowledged_by}"
+                    ops.append(("cancel", alert.id, ((JobPurpose.ESCALATE,), note)))
+                    ops.append(("schedule", alert.id, self._ack_steps(s, alert, at, now)))
                 elif action in ENDING:
                     stopped.append((alert.id, "ended"))
-                    n.cancel_pending(
-                        s,
-                        alert.id,
-                        now,
-                        purposes=(JobPurpose.ESCALATE, JobPurpose.ACK_TIMEOUT),
-                        note=f"alert {action.value}",
-                    )
+                    purposes = (JobPurpose.ESCALATE, JobPurpose.ACK_TIMEOUT)
+                    ops.append(("cancel", alert.id, (purposes, f"alert {action.value}")))
                     if self._telecare(s, alert):
-                        n.schedule(
-                            s, alert.id, [self._notice(JobPurpose.NOTICE_RESOLVED, now)], now
-                        )
+                        notice = [self._notice(JobPurpose.NOTICE_RESOLVED, now)]
+                        ops.append(("schedule", alert.id, notice))
+        ops = [op for op in ops if op[0] == "cancel" or op[2]]
+        if not ops:
+            self._cursor = last
+            if time.monotonic() - self._cursor_saved > CURSOR_SAVE_S:
+                with n.transaction(self.engine) as s:
+                    n.write_cursor(s, self.owner, last)
+                self._cursor_saved = time.monotonic()
+            return []
+        created: set[int] = set()
+        claimed: list[n.ClaimedJob] = []
+        with n.transaction(self.engine) as s:
+            for kind, alert_id, what in ops:
+                if kind == "cancel":
+                    purposes, note = what
+                    n.cancel_pending(s, alert_id, now, purposes=purposes, note=note)
+                elif n.schedule(s, alert_id, what, now):
+                    created.add(alert_id)
             n.write_cursor(s, self.owner, last)
-            if self._scheduled:
-                # Read here what each job needs, saving the job another round to the store.
-                claimed = [
-                    (job, self._load_in(s, job))
-                    for job in n.claim_due(s, self.owner, now, self.lease)
-                ]
-                self._scheduled = False
+            if created:
+                claimed = n.claim_due(s, self.owner, now, self.lease)
+        self._cursor = last
+        self._cursor_saved = time.monotonic()
+        for alert_id in created:
+            log.info("notify_scheduled", alert=alert_id)
         for alert_id, how in stopped:
             self._stop_alert(alert_id, how)
-        return claimed
+        # A job of an alert whose jobs were made just now has reached nobody yet.
+        return [
+            (job, (*fresh[job.alert_id], set()) if job.alert_id in created & fresh.keys() else None)
+            for job in claimed
+        ]
 
     def _stop_alert(self, alert_id: int, how: str) -> None:
         if self.stopped.get(alert_id) != "ended":
@@ -332,29 +364,36 @@ class Notifier:
         info, _ = self._home(s, alert.home)
         return self.config.policy_for(alert.category, info.estate)
 
-    def _on_raised(self, s: Any, alert: Alert, at: dt.datetime, now: dt.datetime) -> None:
+    def _raised_steps(
+        self, s: Any, alert: Alert, at: dt.datetime
+    ) -> tuple[Policy, list[n.Step]] | None:
+        """The jobs of an alert raised at `at`, or None when it calls nobody out."""
         if alert.state is not State.OPEN or not self._telecare(s, alert):
-            return
+            return None
         self.stopped.pop(alert.id, None)
         policy = self._policy(s, alert)
         if policy is None:
             log.warning("notify_no_policy", alert=alert.id, kind=alert.category.value)
-            return
-        created = n.schedule(s, alert.id, steps_for(policy, at), now)
-        self._scheduled = self._scheduled or bool(created)
-        if created:
-            log.info("notify_scheduled", alert=alert.id, policy=policy.name, jobs=created)
+            return None
+        return policy, steps_for(policy, at)
 
-    def _on_acknowledged(self, s: Any, alert: Alert, at: dt.datetime, now: dt.datetime) -> None:
-        n.cancel_pending(s, alert.id, now, note=f"acknowledged by {alert.acknowledged_by}")
+    def _ack_steps(self, s: Any, alert: Alert, at: dt.datetime, now: dt.datetime) -> list[n.Step]:
+        """Tell the home's devices help is coming; remind people if it is not resolved."""
         if not self._telecare(s, alert):
-            return
+            return []
         steps = [self._notice(JobPurpose.NOTICE_ACKNOWLEDGED, now)]
         policy = self._policy(s, alert)
         if policy is not None and policy.ack_timeout_s is not None and policy.ack_repeats:
             due = (alert.acknowledged_at or at) + dt.timedelta(seconds=policy.ack_timeout_s)
             steps.append(n.Step(JobPurpose.ACK_TIMEOUT, 0, 0, due))
-        n.schedule(s, alert.id, steps, now)
+        return steps
+
+    @staticmethod
+    def _with_evidence_device(info: HomeInfo, alert: Alert | AlertFacts) -> HomeInfo:
+        device = alert.evidence.get("device")
+        if isinstance(device, str) and device not in info.devices:
+            return HomeInfo(info.id, info.estate, info.patch, (device, *info.devices))
+        return info
 
     # -- sending --------------------------------------------------------------------------
 
@@ -408,12 +447,8 @@ class Notifier:
     def _load_in(self, s: Any, job: n.ClaimedJob) -> Loaded:
         row = s.get(Alert, job.alert_id)
         assert row is not None  # jobs cascade with their alert
-        facts = AlertFacts.of(row)
-        info, _ = self._home(s, row.home)
-        device = facts.evidence.get("device")
-        if isinstance(device, str) and device not in info.devices:
-            info = HomeInfo(info.id, info.estate, info.patch, (device, *info.devices))
-        return facts, info, self._policy(s, row), n.sent_keys(s, job.id)
+        info = self._with_evidence_device(self._home(s, row.home)[0], row)
+        return AlertFacts.of(row), info, self._policy(s, row), n.sent_keys(s, job.id)
 
     def _finish(self, job: n.ClaimedJob, state: JobState, note: str | None = None) -> bool:
         with n.transaction(self.engine) as s:
