@@ -3,6 +3,7 @@ export, erasure, the purge of withdrawn streams, and retention (downsample, then
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -114,8 +115,9 @@ async def _readings_csv(influx: InfluxClient, home: str, measurement: str) -> tu
 async def export_home(settings: Settings, engine: Engine, home: str, actor: Actor) -> bytes:
     """One zip of everything held about `home`, with a README; the export itself is audited
     (before it is made, so the bundle lists it too)."""
-    audit(engine, actor, "subject_access_export", home, {"format": "zip"})
-    rows = home_rows(engine, home)
+    # The store's calls are blocking: off the event loop (the dashboard serves on it).
+    await asyncio.to_thread(audit, engine, actor, "subject_access_export", home, {"format": "zip"})
+    rows = await asyncio.to_thread(home_rows, engine, home)
     buffer = io.BytesIO()
     points: dict[str, int] = {}
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
@@ -174,7 +176,7 @@ async def erase_home(
     report = ErasureReport(home)
     async with InfluxClient(settings.influx) as influx:
         report.points = await drop_home(influx, home)
-    report.rows = erase_rows(engine, home)
+    report.rows = await asyncio.to_thread(erase_rows, engine, home)
     try:
         report.retained = len(await clear_retained(settings.mqtt, home))
     except Exception as exc:  # the rest of the erasure stands; the report says the broker's not
@@ -191,18 +193,13 @@ async def erase_home(
             report.services_told = True
         except Exception as exc:  # the erasure stands; say that the services were not told
             log.warning("erasure_not_published", home=home, error=str(exc)[:200])
-    audit(
-        engine,
-        actor,
-        "erase",
-        home,
-        {
-            "reason": reason,
-            "points": report.points,
-            "rows": report.rows,
-            "retained": report.retained,
-        },
-    )
+    detail = {
+        "reason": reason,
+        "points": report.points,
+        "rows": report.rows,
+        "retained": report.retained,
+    }
+    await asyncio.to_thread(audit, engine, actor, "erase", home, detail)
     log.info("home_erased", actor=actor.email, **report.as_dict())
     return report
 
@@ -211,7 +208,7 @@ async def purge_withdrawn(settings: Settings, engine: Engine) -> dict[str, int]:
     """Delete what was held under each withdrawn consent not yet purged; values removed per
     home and stream (`home/stream`)."""
     done: dict[str, int] = {}
-    pending = pending_purges(engine)
+    pending = await asyncio.to_thread(pending_purges, engine)
     if not pending:
         return done
     cut = int(time.time() * 1000)
@@ -219,7 +216,7 @@ async def purge_withdrawn(settings: Settings, engine: Engine) -> dict[str, int]:
         for withdrawal in pending:
             stream = Stream(withdrawal.stream)
             removed = await purge_streams(influx, withdrawal.home, {stream}, cut)
-            mark_purged(engine, [withdrawal.id], dt.datetime.now(dt.UTC))
+            await asyncio.to_thread(mark_purged, engine, [withdrawal.id], dt.datetime.now(dt.UTC))
             done[f"{withdrawal.home}/{stream.value}"] = removed
             log.info("withdrawn_stream_purged", home=withdrawal.home, stream=stream, values=removed)
     return done
@@ -287,9 +284,8 @@ async def expire(settings: Settings, engine: Engine, *, now: float | None = None
         for measurement in ("reading_hourly", "event_hourly", "mould"):
             await influx.query(f'DELETE FROM "{measurement}" WHERE time < {old}ms')
             report.expired[measurement] = _iso_ms(old)
-    report.cases = expire_cases(
-        engine, dt.datetime.fromtimestamp(at - rights.cases_days * 86400, dt.UTC)
-    )
+    closed_before = dt.datetime.fromtimestamp(at - rights.cases_days * 86400, dt.UTC)
+    report.cases = await asyncio.to_thread(expire_cases, engine, closed_before)
     report.purged = await purge_withdrawn(settings, engine)
     log.info("retention_run", **report.as_dict())
     return report
