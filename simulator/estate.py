@@ -45,6 +45,11 @@ _BATTERY_EPOCH = 1_767_225_600.0  # 2026-01-01T00:00Z
 WARMUP_S = 7 * 86_400.0
 _CO2_ROOMS = frozenset({"living_room", "bedroom"})
 TELECARE_ROOM = "hallway"
+# CONTRACT.md: a device mapped to room `outdoor` is the estate's (or its home's) outdoor
+# temperature. The estate has one, on its first home, so that the rules estimate wall surfaces
+# from the real weather rather than guess (alerts/outdoor.py).
+OUTDOOR_ROOM = "outdoor"
+OUTDOOR_INDEX = -2
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,8 @@ class Device:
         """What it measures every interval (battery and rssi come hourly besides)."""
         if self.telecare:
             return ("motion",)
+        if self.room == OUTDOOR_ROOM:
+            return ("temperature", "humidity")
         if self.room in _CO2_ROOMS:
             return ("temperature", "humidity", "co2")
         return ("temperature", "humidity")
@@ -167,6 +174,24 @@ class Estate:
                     devices=tuple(devices),
                 )
             )
+        # Drawn after every home's devices, from a generator of its own: adding it changed no
+        # other device's id or figures.
+        out_rng = np.random.default_rng([seed, 0x0D7D])
+        first = built[0]
+        outdoor = Device(
+            id=_hex_id(seed, id_prefix, 0, OUTDOOR_ROOM, taken, "env"),
+            room=OUTDOOR_ROOM,
+            telecare=False,
+            room_index=OUTDOOR_INDEX,
+            rssi_dbw=float(out_rng.uniform(-102.0, -80.0)),
+            battery_life_days=1100.0,
+            battery_installed_at=_BATTERY_EPOCH - out_rng.uniform(0.0, 1100.0) * 86_400.0,
+            temperature_offset=float(out_rng.normal(0.0, 0.15)),
+            humidity_offset=float(out_rng.normal(0.0, 1.0)),
+        )
+        built[0] = Home(
+            first.id, first.index, first.archetype, first.occupants, (*first.devices, outdoor)
+        )
         self.homes: tuple[Home, ...] = tuple(built)
 
     @property
@@ -295,6 +320,9 @@ class Run:
         if not all(np.isfinite(values).all() for values in stacked):
             raise RuntimeError("the physics produced a non-finite reading")  # a bug, not input
         temp_l, hum_l, co2_l = (values.tolist() for values in stacked)
+        weather = estate.weather
+        out_temp = [float(weather.temperature(t)) for t in times]
+        out_rh = [float(weather.relative_humidity(t)) for t in times]
         motion_l = np.stack(motion, axis=1).tolist()
         hourly = [t % 3600.0 < self.interval_s - 1e-9 for t in times]
         base_ms = [round(t * 1000) for t in times]
@@ -310,6 +338,10 @@ class Run:
                 for k, t in enumerate(times):
                     if device.telecare:
                         rows = [_MOTION_TRUE if motion_l[h][k] else _MOTION_FALSE]
+                    elif r == OUTDOOR_INDEX:
+                        temp = round(out_temp[k] + device.temperature_offset, 1)
+                        rh = min(100.0, max(0.0, out_rh[k] + device.humidity_offset))
+                        rows = [f"{_TEMPERATURE}{temp!r}", f"{_HUMIDITY}{round(rh, 1)!r}"]
                     else:
                         temp = round(temp_l[h][k][r] + device.temperature_offset, 1)
                         rh = min(100.0, max(0.0, hum_l[h][k][r] + device.humidity_offset))

@@ -44,7 +44,8 @@ def test_every_pack_passes_the_contracts_validator() -> None:
         assert json.dumps(json.loads(payload), separators=(",", ":")).encode() == payload
     names = Counter(r.name for r in got)
     assert set(names) <= {"temperature", "humidity", "co2", "battery", "rssi", "motion"}
-    assert names["temperature"] == 4 * 30 * 289  # four rooms, 289 samples in a closed day
+    # four rooms a home and the estate's outdoor sensor, 289 samples in a closed day
+    assert names["temperature"] == (4 * 30 + 1) * 289
     assert names["battery"] == names["rssi"] == estate.devices * 25  # hourly, both ends
 
 
@@ -170,3 +171,31 @@ def test_runs_that_start_at_different_times_agree_on_the_readings_they_share() -
     assert len(shared) > 10_000
     differing = sum(r.value != late_values[r.key] for r in shared)
     assert differing / len(shared) < 0.002
+
+
+def test_the_estate_has_one_outdoor_sensor_reporting_its_weather() -> None:
+    """CONTRACT.md: a device in room `outdoor` is the estate's outdoor temperature; the rules
+    estimate wall surfaces from it (issue 12: a guessed 5 °C all year made summer damp)."""
+    estate = Estate(3, seed=2, id_prefix="OUT")
+    outdoor = [(h, d) for h in estate.homes for d in h.devices if d.room == "outdoor"]
+    assert len(outdoor) == 1
+    home, device = outdoor[0]
+    assert home.index == 0
+    configs = dict(estate.configs(300))
+    assert json.loads(configs[str(Topic(home.id, device.id, Channel.CONFIG))])["rooms"] == {
+        device.id: "outdoor"
+    }
+    topic = str(Topic(home.id, device.id, Channel.READING))
+    weather = Weather(2)
+    got = [
+        r
+        for t, payload in estate.packs(START, START + 3 * 3600, 300)
+        if t == topic
+        for r in parse_pack(Topic.parse(t), payload, received_at=START + 4 * 3600)
+        if r.name == "temperature"
+    ]
+    assert len(got) == 37
+    for record in got:
+        assert abs(record.value - float(weather.temperature(record.time))) < 0.7  # type: ignore[operator]
+    # The other devices are the estate they were: ids and figures drawn as before.
+    assert [d.room for d in estate.homes[1].devices][:4] == list(ROOMS)
