@@ -23,7 +23,7 @@ from hof.consent import Stream, consent_payload, consent_topic, publish_consents
 from hof.influx import InfluxClient
 from hof.registry.consent import mark_purged, pending_purges
 from hof.rights.broker import clear_retained
-from hof.rights.influxdata import MEASUREMENTS, count_points, drop_home, home_series, purge_streams
+from hof.rights.influxdata import MEASUREMENTS, drop_home, home_series, purge_streams
 from hof.rights.records import Actor, audit, delete_alerts, erase_rows, home_rows
 from hof.settings import Settings
 
@@ -107,7 +107,7 @@ async def _readings_csv(influx: InfluxClient, home: str, measurement: str) -> tu
         for values in s.values:
             row = dict(zip(s.columns, values, strict=True))
             row["time"] = _iso_ms(values[0])
-            rows.extend([{**row, **{k: s.tags.get(k, "") for k in tags}}])
+            rows.append({**row, **{k: s.tags.get(k, "") for k in tags}})
     rows.sort(key=lambda r: (r["time"], *(str(r.get(t, "")) for t in tags)))
     return _csv(rows, ["time", *tags, *fields]), len(rows)
 
@@ -302,8 +302,3 @@ def expire_cases(engine: Engine, before: dt.datetime) -> dict[str, int]:
             ).scalars()
         )
         return delete_alerts(conn, ids)
-
-
-async def points_held(settings: Settings, home: str) -> dict[str, int]:
-    async with InfluxClient(settings.influx) as influx:
-        return await count_points(influx, home)
