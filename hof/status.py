@@ -73,10 +73,20 @@ def _influx_recent(settings: Settings, minutes: int = 5) -> dict[str, Any]:
 
 def take_snapshot(settings: Settings) -> Snapshot:
     snap = Snapshot(at=time.time())
+    token = settings.dashboard.metrics_token
     for entry in registered_endpoints(settings.state_dir):
         service: dict[str, Any] = dict(entry)
+        # The dashboard's /metrics answers only its token once one is set (and, in production,
+        # nobody without one); the other services serve metrics on loopback only.
+        headers = (
+            {"Authorization": f"Bearer {token.get_secret_value()}"}
+            if token is not None and entry.get("service") == "dashboard"
+            else {}
+        )
         try:
-            samples = parse_text(httpx.get(entry["url"], timeout=3.0).text)
+            response = httpx.get(entry["url"], timeout=3.0, headers=headers)
+            response.raise_for_status()
+            samples = parse_text(response.text)
         except httpx.HTTPError as exc:
             service["error"] = str(exc)
             snap.services.append(service)

@@ -28,8 +28,10 @@ from dashboard.access import Role
 from dashboard.accounts import create_user
 from dashboard.app import _metrics_allowed
 from hof.alertstore import make_engine, store_url
+from hof.metrics import register_endpoint
 from hof.settings import Settings
 from hof.stack import Stack
+from hof.status import take_snapshot
 
 MiB = 1024 * 1024
 
@@ -312,3 +314,14 @@ def test_api_docs_render_from_our_own_files(roomy: Estate, browser: Any) -> None
     off_site = [url for url in asked if not url.startswith(roomy.url)]
     assert not off_site, off_site
     assert not problems, problems  # a CSP refusal is logged as a console error
+
+
+def test_hof_status_reads_a_dashboard_that_needs_its_token(roomy: Estate, tmp_path: Path) -> None:
+    token = SecretStr("scrape-me-please")
+    settings = _with(roomy, metrics_token=token).model_copy(update={"state_dir": tmp_path})
+    with served_in_thread(settings) as url:
+        register_endpoint(tmp_path, "dashboard", "t", url + "/metrics")
+        seen = [s for s in take_snapshot(settings).services if s["service"] == "dashboard"]
+        assert seen, "the dashboard was not listed"
+        assert "error" not in seen[0], seen[0]
+        assert seen[0]["ready"] is True
