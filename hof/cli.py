@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import importlib.util
 import json
@@ -57,6 +58,11 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.service import serve
 
+    # What is loaded by now lives as long as the worker: keep it out of the full collections
+    # that a worker's allocation rate (a few objects a record) would otherwise run every
+    # second or so, each walking every module, class and schema in the process.
+    gc.collect()
+    gc.freeze()
     return run_until_signalled(lambda stop: serve(settings, stop=stop))
 
 
