@@ -245,7 +245,8 @@ def _retention_line(snap: Snapshot) -> str:
     purged = len(run.get("purged", {}))
     return (
         f"retention        last run {ago:,.0f} min ago: {_fmt(down)} hourly aggregates made, "
-        f"{_fmt(cases)} closed cases expired, {purged} withdrawn streams purged"
+        f"{_fmt(cases)} closed cases and {_fmt(run.get('audit', 0))} audit events expired, "
+        f"{purged} withdrawn streams purged"
     )
 
 

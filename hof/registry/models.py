@@ -13,6 +13,7 @@ from hof.alertstore.models import Base, BigId, JSONType, UTCDateTime
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "AuditRelease",
     "HistoryRelease",
     "Home",
     "HomeCondition",
@@ -192,3 +193,12 @@ class HistoryRelease(Base):
     __tablename__ = "history_release"
 
     alert_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+
+
+class AuditRelease(Base):
+    """Audit events up to this id may be deleted in this transaction (the retention job's
+    expiry of the audit log); written and removed within that transaction."""
+
+    __tablename__ = "audit_release"
+
+    up_to_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)

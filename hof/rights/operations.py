@@ -24,7 +24,14 @@ from hof.influx import InfluxClient
 from hof.registry.consent import mark_purged, pending_purges
 from hof.rights.broker import clear_retained
 from hof.rights.influxdata import MEASUREMENTS, drop_home, home_series, purge_streams
-from hof.rights.records import Actor, audit, delete_alerts, erase_rows, home_rows
+from hof.rights.records import (
+    Actor,
+    audit,
+    delete_alerts,
+    erase_rows,
+    expire_audit,
+    home_rows,
+)
 from hof.settings import Settings
 
 __all__ = [
@@ -230,6 +237,7 @@ class ExpiryReport:
     downsampled: dict[str, int] = field(default_factory=dict)
     expired: dict[str, str] = field(default_factory=dict)
     cases: dict[str, int] = field(default_factory=dict)
+    audit: int = 0
     purged: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -238,6 +246,7 @@ class ExpiryReport:
             "downsampled": self.downsampled,
             "expired": self.expired,
             "cases": self.cases,
+            "audit": self.audit,
             "purged": self.purged,
         }
 
@@ -286,6 +295,8 @@ async def expire(settings: Settings, engine: Engine, *, now: float | None = None
             report.expired[measurement] = _iso_ms(old)
     closed_before = dt.datetime.fromtimestamp(at - rights.cases_days * 86400, dt.UTC)
     report.cases = await asyncio.to_thread(expire_cases, engine, closed_before)
+    audit_before = dt.datetime.fromtimestamp(at - rights.audit_days * 86400, dt.UTC)
+    report.audit = await asyncio.to_thread(expire_audit, engine, audit_before)
     report.purged = await purge_withdrawn(settings, engine)
     log.info("retention_run", **report.as_dict())
     return report

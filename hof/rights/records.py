@@ -12,9 +12,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from hof.alertstore.engine import WRITE
 from hof.alertstore.models import Alert, AlertHistory, NotifyAck, NotifyAttempt, NotifyJob
-from hof.registry.models import AuditEvent, HistoryRelease, Home, HomeCondition, HomeConsent
+from hof.registry.models import (
+    AuditEvent,
+    AuditRelease,
+    HistoryRelease,
+    Home,
+    HomeCondition,
+    HomeConsent,
+)
 
-__all__ = ["Actor", "audit", "erase_rows", "home_rows", "release_history"]
+__all__ = ["Actor", "audit", "erase_rows", "expire_audit", "home_rows", "release_history"]
 
 
 @dataclass(frozen=True)
@@ -129,3 +136,20 @@ def erase_rows(engine: Engine, home: str) -> dict[str, int]:
             if result.rowcount:
                 counts[name] = result.rowcount
     return counts
+
+
+def expire_audit(engine: Engine, before: dt.datetime) -> int:
+    """Delete the audit events older than `before`; how many. The log stays append-only for
+    everything else: the rows are released (migration 0005) within this transaction only."""
+    with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        last = conn.execute(
+            sa.select(sa.func.max(AuditEvent.id)).where(AuditEvent.at < before)
+        ).scalar()
+        if last is None:
+            return 0
+        conn.execute(sa.insert(AuditRelease).values(up_to_id=last))
+        gone = conn.execute(
+            sa.delete(AuditEvent).where(AuditEvent.id <= last, AuditEvent.at < before)
+        ).rowcount
+        conn.execute(sa.delete(AuditRelease).where(AuditRelease.up_to_id == last))
+    return gone

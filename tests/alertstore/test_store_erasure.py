@@ -1,6 +1,6 @@
 """An alert's history is append-only except within an erasure or a case's expiry, which name
-the alerts they release (migration 0004); consent decisions and the current consent. On SQLite
-and PostgreSQL alike."""
+the alerts they release (migration 0004), and the audit log except for the retention job's
+expiry (0005); consent decisions and the current consent. On SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hof.alertstore import AlertStore, make_engine
 from hof.alertstore.models import AlertHistory
 from hof.consent import Stream
 from hof.errors import HofError
-from hof.registry import HomeIn, upsert_homes
+from hof.registry import AuditEvent, HomeIn, upsert_homes
 from hof.registry.consent import (
     ConsentIn,
     consent_history,
@@ -23,7 +23,7 @@ from hof.registry.consent import (
     record_consents,
 )
 from hof.rights.operations import expire_cases
-from hof.rights.records import erase_rows
+from hof.rights.records import Actor, audit, erase_rows, expire_audit
 
 
 def _fall(store: AlertStore, home: str) -> int:
@@ -101,5 +101,26 @@ def test_consent_history_and_the_current_decision_on_both_backends(db_url: str) 
                 [ConsentIn(home="H-6", stream=Stream.ACTIVITY, granted=True)],
                 recorded_by="x",
             )
+    finally:
+        engine.dispose()
+
+
+def test_the_audit_log_expires_only_through_the_retention_job(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        who = Actor("admin@example.org")
+        for days in (3000, 2500, 10):
+            audit(engine, who, "view_home", "H-7", {}, at=now - dt.timedelta(days=days))
+        refused = pytest.raises(sa.exc.DatabaseError, match="append-only")
+        with refused, engine.begin() as conn:
+            conn.execute(sa.delete(AuditEvent))
+        assert expire_audit(engine, now - dt.timedelta(days=2196)) == 2
+        assert expire_audit(engine, now - dt.timedelta(days=2196)) == 0
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar() == 1
+            assert conn.execute(sa.text("SELECT count(*) FROM audit_release")).scalar() == 0
+        with refused, engine.begin() as conn:  # and append-only again afterwards
+            conn.execute(sa.delete(AuditEvent))
     finally:
         engine.dispose()
