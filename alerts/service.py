@@ -383,6 +383,8 @@ class AlertsWorker:
             after=sorted(new.members),
             homes_lost=len(dropped),
         )
+        if not old.members - new.members:
+            return  # only members joined: a rendezvous hash gives this worker no new home
         takeover = Takeover(gained)
         self.takeovers.append(takeover)
         self.m_pending.set(len(self.takeovers))
