@@ -97,10 +97,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "erase",
         help="erasure: delete everything held about a home",
-        description="Delete the home's points from InfluxDB and its rows from the alert store "
-        "(alerts, their history, notifications, consents, the registry entry), tell the "
-        "services to collect nothing more from it, and audit the erasure with its reason "
-        "(counts only). Safe to repeat: a second erasure reports nothing left.",
+        description="Delete the home's points from InfluxDB, its rows from the alert store "
+        "(alerts, their history, notifications, consents, the registry entry) and its devices' "
+        "retained status and config on the broker, tell the services to collect nothing more "
+        "from it, and audit the erasure with its reason (counts only). The audit log is kept. "
+        "Safe to repeat: a second erasure reports nothing left.",
     )
     p.add_argument("home")
     p.add_argument("--reason", required=True, help="why (e.g. the tenant's request and its date)")
