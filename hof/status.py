@@ -115,6 +115,18 @@ def take_snapshot(settings: Settings) -> Snapshot:
             )
             snap.services.append(service)
             continue
+        if entry.get("service") == "notify":
+            service.update(
+                attempts=_sum(samples, "hof_notify_attempts_total"),
+                attempts_by_status=_by(samples, "hof_notify_attempts_total", "status"),
+                attempts_by_channel=_by(samples, "hof_notify_attempts_total", "channel"),
+                jobs=_sum(samples, "hof_notify_jobs_total"),
+                jobs_by_outcome=_by(samples, "hof_notify_jobs_total", "outcome"),
+                latency_s=_sum(samples, "hof_notify_last_first_send_seconds"),
+                ready=_sum(samples, "hof_notify_ready") > 0,
+            )
+            snap.services.append(service)
+            continue
         if entry.get("service") == "alerts":
             service.update(
                 messages=_sum(samples, "hof_alerts_messages_total"),
@@ -189,6 +201,15 @@ def render(snap: Snapshot, previous: Snapshot | None) -> str:
                 f"  serving          {'yes' if s['ready'] else 'NOT READY'}; "
                 f"requests {_fmt(s['requests'])}{_breakdown(s['by_status'])}",
                 f"  sign-ins refused {_fmt(s['sign_in_refused'])}",
+            ]
+            continue
+        if s["service"] == "notify":
+            lines += [
+                f"  running          {'yes' if s['ready'] else 'NOT READY'}",
+                f"  attempts         {_fmt(s['attempts'])}{_breakdown(s['attempts_by_status'])}"
+                f"{_breakdown(s['attempts_by_channel'])}",
+                f"  levels done      {_fmt(s['jobs'])}{_breakdown(s['jobs_by_outcome'])}; "
+                f"last first send {s['latency_s']:.2f} s after the alert was raised",
             ]
             continue
         if s["service"] == "alerts":
