@@ -19,7 +19,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +60,9 @@ HOME_CACHE_S = 60.0
 DEVICES_KEPT = 200_000  # homes whose devices are remembered (oldest forgotten first)
 STOPPED_KEPT = 100_000
 CURSOR_SAVE_S = 5.0  # the cursor of rounds that wrote nothing else is saved this often
+# A reopened alert's jobs are a new run, numbered by its reopen count in `repeat`'s thousands,
+# so the store's one-job-per-(alert, purpose, level, repeat) rule keeps the old run's rows.
+RUN_STRIDE = 1000
 STOPPING = frozenset({Action.ACKNOWLEDGED, Action.ASSIGNED})
 ENDING = frozenset({Action.RESOLVED, Action.WITHDRAWN, Action.CLEARED})
 NOTICE_TEXT = {
@@ -109,6 +112,13 @@ class AlertFacts:
 
 # What a job needs before it sends: the alert, its home, its policy, whom it reached already.
 Loaded = tuple[AlertFacts, HomeInfo, Policy | None, set[str]]
+
+
+def _in_run(steps: list[n.Step], run: int) -> list[n.Step]:
+    """The steps of escalation run `run` (0: as first raised; n: after the n-th reopening)."""
+    if not run:
+        return steps
+    return [n.Step(s.purpose, s.level, s.repeat + run * RUN_STRIDE, s.due_at) for s in steps]
 
 
 def _key(job: n.ClaimedJob, channel: str, recipient: Recipient) -> str:
@@ -235,7 +245,7 @@ class Notifier:
             ):
                 planned = self._raised_steps(s, row, now)
                 if planned is not None:
-                    n.schedule(s, row.id, planned[1], now)
+                    n.schedule(s, row.id, _in_run(planned[1], row.reopen_count), now)
 
     # -- watching the history -------------------------------------------------------------
 
@@ -266,29 +276,36 @@ class Notifier:
             if not rows:
                 return []
             last = self._cursor
+            # Each row's run: the alert's reopen count less its reopenings later in this batch.
+            later = Counter(alert.id for _, action, _, alert in rows if action is Action.REOPENED)
             for history_id, action, at, alert in rows:
                 last = history_id
                 if alert.category not in RESPONDER_KINDS:
                     continue
+                if action is Action.REOPENED:
+                    later[alert.id] -= 1
+                run = max(0, alert.reopen_count - later[alert.id])
                 if action in (Action.RAISED, Action.REOPENED):
                     planned = self._raised_steps(s, alert, at)
                     if planned is not None:
                         policy, steps = planned
-                        ops.append(("schedule", alert.id, steps))
+                        ops.append(("schedule", alert.id, _in_run(steps, run)))
+                        stopped.append((alert.id, "open"))  # after an end in this batch
                         info = self._with_evidence_device(self._home(s, alert.home)[0], alert)
                         fresh[alert.id] = (AlertFacts.of(alert), info, policy)
                 elif action in STOPPING:
                     stopped.append((alert.id, "acknowledged"))
                     note = f"acknowledged by {alert.acknowledged_by}"
                     ops.append(("cancel", alert.id, ((JobPurpose.ESCALATE,), note)))
-                    ops.append(("schedule", alert.id, self._ack_steps(s, alert, at, now)))
+                    steps = self._ack_steps(s, alert, at, now)
+                    ops.append(("schedule", alert.id, _in_run(steps, run)))
                 elif action in ENDING:
                     stopped.append((alert.id, "ended"))
                     purposes = (JobPurpose.ESCALATE, JobPurpose.ACK_TIMEOUT)
                     ops.append(("cancel", alert.id, (purposes, f"alert {action.value}")))
                     if self._telecare(s, alert):
                         notice = [self._notice(JobPurpose.NOTICE_RESOLVED, now)]
-                        ops.append(("schedule", alert.id, notice))
+                        ops.append(("schedule", alert.id, _in_run(notice, run)))
         ops = [op for op in ops if op[0] == "cancel" or op[2]]
         if not ops:
             self._cursor = last
@@ -314,7 +331,10 @@ class Notifier:
         for alert_id in created:
             log.info("notify_scheduled", alert=alert_id)
         for alert_id, how in stopped:
-            self._stop_alert(alert_id, how)
+            if how == "open":
+                self.stopped.pop(alert_id, None)
+            else:
+                self._stop_alert(alert_id, how)
         # A job of an alert whose jobs were made just now has reached nobody yet.
         return [
             (job, (*fresh[job.alert_id], set()) if job.alert_id in created & fresh.keys() else None)
@@ -494,7 +514,7 @@ class Notifier:
             # Told again: the level after the first (the next responder and the lead).
             targets = policy.levels[min(1, len(policy.levels) - 1)].to
             sent = await self._send_level(job, facts, home, targets, done)
-            if job.repeat + 1 < policy.ack_repeats and policy.ack_timeout_s is not None:
+            if job.repeat % RUN_STRIDE + 1 < policy.ack_repeats and policy.ack_timeout_s:
                 due = self.clock() + dt.timedelta(seconds=policy.ack_timeout_s)
                 step = n.Step(JobPurpose.ACK_TIMEOUT, 0, job.repeat + 1, due)
 
@@ -599,7 +619,7 @@ class Notifier:
             )
         else:
             subject = f"{kind.capitalize()} at {facts.home}"
-            if job.level or job.repeat:
+            if job.level or job.repeat % RUN_STRIDE:
                 subject = f"Not yet acknowledged: {subject}"
             text = f"{facts.summary} Home {facts.home}, raised at {local} (UK time)."
         data: dict[str, Any] = {
@@ -610,7 +630,7 @@ class Notifier:
             "room": facts.room,
             "severity": facts.severity,
             "state": facts.state.value,
-            "repeat": job.repeat,
+            "repeat": job.repeat % RUN_STRIDE,
             "purpose": job.purpose.value,
         }
         if notice is not None:
@@ -662,7 +682,7 @@ class Notifier:
                         alert_id=facts.id,
                         job_id=job.id,
                         level=job.level,
-                        repeat=job.repeat,
+                        repeat=job.repeat % RUN_STRIDE,
                         channel=channel_name,
                         recipient_name=recipient.name,
                         recipient_address=recipient.address,

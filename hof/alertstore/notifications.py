@@ -322,7 +322,8 @@ def record_attempt(
     idempotency_key: str,
     at: dt.datetime,
 ) -> int:
-    """Append one attempt; its id."""
+    """Append one attempt; its id. A channel that reports delivery at once (SCAIP's 200 from
+    the receiving centre) is delivered at `at`."""
     row = NotifyAttempt(
         alert_id=alert_id,
         job_id=job_id,
@@ -337,6 +338,7 @@ def record_attempt(
         provider_ref=provider_ref[:200] if provider_ref else None,
         idempotency_key=idempotency_key[:200],
         at=at,
+        delivered_at=at if AttemptStatus(status) is AttemptStatus.DELIVERED else None,
     )
     session.add(row)
     session.flush()
