@@ -27,6 +27,7 @@ from hof.settings import Settings
 from simulator.estate import WARMUP_S, Estate
 from simulator.pendant import Pendants
 from simulator.publisher import Publisher, PublishError
+from simulator.telecare import Scenario
 
 __all__ = ["add_arguments", "parse_time", "run"]
 
@@ -94,6 +95,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also enter the homes in the platform's registry (made-up addresses, estates, "
         "wards and patches) so the dashboard can show them",
+    )
+    parser.add_argument(
+        "--telecare",
+        action="store_true",
+        help="during the live run, falls (some cancelled), pendant presses, leaks and a missed "
+        "routine in a few telecare homes (simulator/telecare.py)",
+    )
+    parser.add_argument(
+        "--telecare-rate",
+        type=float,
+        metavar="N",
+        help="with --telecare: events per 10 minutes (default 3 per 100 homes)",
     )
     parser.add_argument(
         "--max-pending",
@@ -235,7 +248,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             publisher.publish(topic, payload, retain=True)
         for topic, payload in estate.statuses(time.time()):
             publisher.publish(topic, payload, retain=True)
-        return _publish(estate, publisher, args, start, deadline, stop, pendants)
+        scenario = None
+        if args.telecare:
+            scenario = Scenario(estate, args.seed, time.time(), per_10_min=args.telecare_rate)
+            for topic, payload in scenario.retained(time.time()):
+                publisher.publish(topic, payload, retain=True)
+        return _publish(estate, publisher, args, start, deadline, stop, pendants, scenario)
     except PublishError as exc:
         log.error("simulate_failed", error=str(exc))
         return 1
@@ -253,6 +271,7 @@ def _publish(
     deadline: float,
     stop: threading.Event,
     pendants: Pendants | None = None,
+    scenario: Scenario | None = None,
 ) -> int:
     homes = len(estate.homes)
     log.info("simulate_warming_up", homes=homes, days=WARMUP_S / 86_400)
@@ -266,7 +285,8 @@ def _publish(
     until = time.time()
     if simulation.next_time <= until:
         for pack in simulation.packs_until(until, args.pack_intervals):
-            publisher.publish(pack.topic, pack.payload)
+            payload = scenario.adjust(pack.topic, pack.payload) if scenario else pack.payload
+            publisher.publish(pack.topic, payload)
             backfill.add(pack.records, pack.time, publisher)
             if over():
                 break
@@ -277,18 +297,24 @@ def _publish(
     while not over():
         for topic, payload in pendants.take_answers() if pendants else ():
             publisher.publish(topic, payload)
+        for topic, payload, what in scenario.due(time.time()) if scenario else ():
+            log.info("simulate_telecare", topic=topic, event=what)
+            publisher.publish(topic, payload)
         wait = simulation.next_time - time.time()
         if wait > 0:
             stop.wait(min(wait, deadline - time.monotonic(), _ANSWER_EVERY_S))
             continue
         for pack in simulation.packs_until(time.time(), 1):
-            publisher.publish(pack.topic, pack.payload)
+            payload = scenario.adjust(pack.topic, pack.payload) if scenario else pack.payload
+            publisher.publish(pack.topic, payload)
             live.add(pack.records, pack.time, publisher)
 
     # Stopping: what is in flight is acknowledged first, then every device goes offline.
     timeout = max(publisher.settings.timeout_s, 10.0)
     flushed = publisher.flush(timeout)
     for topic, payload in estate.statuses(time.time(), online=False):
+        publisher.publish(topic, payload, retain=True)
+    for topic, payload in scenario.retained(time.time(), online=False) if scenario else ():
         publisher.publish(topic, payload, retain=True)
     flushed = publisher.flush(timeout) and flushed
     live.log(simulation.next_time - args.interval, publisher, "stopped")
