@@ -16,6 +16,7 @@ import functools
 import json
 import secrets
 import signal
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,38 @@ class NatsCluster:
         for node in self.nodes:
             assert node.process is not None
             node.process.wait_ready(functools.partial(self.healthy, node), timeout_s)
+
+    def restart(self, timeout_s: float = 60.0, *, streams: tuple[str, ...] = ()) -> None:
+        """Start every node again from its config and store (after `stop` or a kill of all):
+        together, since none has a JetStream quorum alone. Then wait until each of `streams`
+        has a leader: until then NATS 2.9 acknowledges a device's publish and drops it, so a
+        load balancer must not admit devices before (docs/scaling.md)."""
+        for node in self.nodes:
+            self.start_node(node, wait=False)
+        for node in self.nodes:
+            assert node.process is not None
+            node.process.wait_ready(functools.partial(self.accepts_devices, node), timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while streams and not all(self.stream_led(s) for s in streams):
+            if time.monotonic() > deadline:
+                raise StackError(f"streams {streams} have no leader after {timeout_s:.0f} s")
+            time.sleep(0.2)
+
+    def stream_led(self, stream: str) -> bool:
+        """True when `stream` of the platform's account has a leader, per the monitoring API."""
+        for node in self.nodes:
+            url = f"http://{self.host}:{node.http_port}/jsz?accounts=true&streams=true"
+            try:
+                with urllib.request.urlopen(url, timeout=1.0) as reply:
+                    report = json.load(reply)
+            except (OSError, ValueError):
+                continue
+            for account in report.get("account_details") or []:
+                for detail in account.get("stream_detail") or []:
+                    leader = (detail.get("cluster") or {}).get("leader")
+                    if detail.get("name") == stream and leader:
+                        return True
+        return False
 
     def start_node(self, node: NatsNode, *, wait: bool = True, timeout_s: float = 30.0) -> None:
         """(Re)start one node from its config and store, as after a crash."""
