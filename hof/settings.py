@@ -478,6 +478,7 @@ class Settings(BaseSettings):
             return self
         secrets = {
             "mqtt.password": self.mqtt.password,
+            "nats.password": self.nats.password,
             "influx.password": self.influx.password,
             "alertstore.password": self.alertstore.password,
             "notify.smtp_password": self.notify.smtp_password,
