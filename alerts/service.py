@@ -25,6 +25,7 @@ import numpy as np
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from alerts.eventpath import Priority, favour_latency, tell_raised
 from alerts.findings import Action, Finding
 from alerts.handover import Recent, Takeover, home_of
 from alerts.membership import Membership
@@ -120,6 +121,7 @@ class AlertsWorker:
         # an outage, or a gateway replaying a day), neither at the broker nor in this process.
         self.inbox: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
         self.urgent: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
+        self.priority = Priority(self.urgent)  # and readings wait for it (alerts/eventpath.py)
         self.data = self._link("readings", cfg.client_id, self.inbox, (Channel.READING,))
         self.events = self._link(
             "events", f"{cfg.client_id}-events", self.urgent, (Channel.EVENT, Channel.STATUS)
@@ -225,6 +227,7 @@ class AlertsWorker:
 
     async def run(self) -> None:
         cfg = self.settings.alerts
+        favour_latency()
         await asyncio.to_thread(migrate, store_url(self.settings))
         server = await serve_metrics(self.metrics, cfg.metrics_host, cfg.metrics_port)
         host, port = server.sockets[0].getsockname()[:2]
@@ -286,11 +289,12 @@ class AlertsWorker:
     async def _consume(self, link: Link) -> None:
         while True:
             delivery = await link.get()
-            if self._route(delivery):
-                findings = await self._judge_delivery(delivery)
-                if findings:
-                    self.m_latency.set(time.time() - delivery.received_at)
-            link.ack(delivery)  # only once every finding is stored
+            async with self.priority.turn(urgent=link is self.events):
+                if self._route(delivery):
+                    findings = await self._judge_delivery(delivery)
+                    if findings:
+                        self.m_latency.set(time.time() - delivery.received_at)
+                link.ack(delivery)  # only once every finding is stored
             # A queue that is never empty never suspends `get`: yield, so that the other
             # consumer, the offline ticks and SIGTERM get their turn.
             await asyncio.sleep(0)
@@ -757,7 +761,7 @@ class AlertsWorker:
                     if a.state in OPEN_STATES and a.rule == f.rule.name and a.room == f.room
                 ]
                 evidence = telecare.with_raisers(evidence, still_open)
-            await self.aio.call(
+            result = await self.aio.call(
                 store.raise_or_update,
                 home=f.home,
                 rule=f.rule.name,
@@ -770,6 +774,7 @@ class AlertsWorker:
                 room=f.room,
                 at=at,
             )
+            await tell_raised(self.events, result)  # the notifier acts on it at once
         elif f.action is Action.CLEAR:
             await self.aio.call(
                 store.clear, home=f.home, rule=f.rule.name, room=f.room, summary=f.summary, at=at

@@ -1,9 +1,10 @@
 """`hof notify`: the notifier process. The engine, its channels, the ack link's app, MQTT.
 
-MQTT is used two ways: device notices are published on it, and events and statuses are
-read from it, not as the source of truth (that is the alert store) but as a hint: an event
-wakes the engine to look at the store at once, and a device seen on a home's topics may be
-sent that home's notices.
+MQTT is used three ways: device notices are published on it; the rules engine's "alert
+raised" message (hof/alertstore/raised.py) wakes the engine to read the store's history at
+once, claim the first level's job there and send it (the poll is only a backstop); and events
+and statuses are read from it, not as the source of truth (that is the alert store) but as a
+hint: a device seen on a home's topics may be sent that home's notices.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import structlog
 import uvicorn
 
 from hof.alertstore import make_engine, migrate, store_url
+from hof.alertstore.raised import parse_raised, raised_filter
 from hof.errors import ContractError
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import Delivery, Link
@@ -34,7 +36,7 @@ from notify.channels.device_notice import DeviceNoticeChannel
 from notify.channels.email import EmailChannel
 from notify.channels.webhook import WebhookChannel
 from notify.engine import Notifier
-from notify.policy import load_config
+from notify.policy import RESPONDER_KINDS, load_config
 from notify.web import WebContext, create_app
 
 __all__ = ["load_secrets", "serve"]
@@ -109,13 +111,19 @@ def _listen(host: str, port: int) -> socket.socket:
 async def _watch_mqtt(link: Link, notifier: Notifier) -> None:
     while True:
         delivery: Delivery = await link.get()
+        raised = parse_raised(delivery.topic, delivery.payload)
+        if raised is not None:
+            if raised.category in RESPONDER_KINDS:
+                notifier.wake()
+            continue
         try:
             topic = Topic.parse(delivery.topic)
         except ContractError:
             continue
         if topic.channel is TopicChannel.EVENT:
+            # No wake: the rules engine says when an alert is raised. Polling every few ms
+            # after each event (as before) took CPU from the rules engine in a burst.
             notifier.saw_device(topic.home, topic.device)
-            notifier.wake(fast=True)
         elif topic.channel is TopicChannel.STATUS and delivery.payload:
             notifier.saw_device(topic.home, topic.device)
 
@@ -140,6 +148,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         subscriptions=[
             (subscription(TopicChannel.EVENT), 0),
             (subscription(TopicChannel.STATUS), 0),
+            (raised_filter(), 0),
         ],
         manual_ack=False,
     )

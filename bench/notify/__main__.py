@@ -2,6 +2,7 @@
 and under a burst of readings.
 
     .venv/bin/python bench/notify [--falls 30] [--burst 200000] [--burst-falls 30]
+                                  [--logs DIR --log-level DEBUG]
 
 A private Mosquitto + InfluxDB, `hof ingest`, `hof alerts` and `hof notify` as processes; a
 webhook receiver (HTTP) and an SMTP server requiring STARTTLS (aiosmtpd, a self-signed
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import ssl
 import statistics
 import subprocess
@@ -204,6 +206,8 @@ def main() -> int:
     parser.add_argument("--falls", type=int, default=30)
     parser.add_argument("--burst", type=int, default=200_000, help="readings in the burst")
     parser.add_argument("--burst-falls", type=int, default=30)
+    parser.add_argument("--logs", type=Path, help="copy the services' logs here at the end")
+    parser.add_argument("--log-level", default="WARNING", help="the services' log level")
     parser.add_argument("--burst-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.burst_worker:
@@ -221,7 +225,7 @@ def main() -> int:
         env = {
             **os.environ,
             "HOF_STATE_DIR": str(tmp),
-            "HOF_LOG_LEVEL": "WARNING",
+            "HOF_LOG_LEVEL": args.log_level,
             "HOF_LOG_FORMAT": "json",
             "HOF_NOTIFY__WEBHOOK_URL": f"http://{host!s}:{port}/alert",
             "HOF_NOTIFY__POLICY_FILE": str(tmp / "notify.toml"),
@@ -291,6 +295,10 @@ def main() -> int:
             stack.down()
             hook.shutdown()
             smtp.stop()
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for log in tmp.glob("*.log"):
+                    shutil.copy(log, args.logs / log.name)
         print("\n".join(lines))
     return 0
 
