@@ -1,6 +1,10 @@
-"""Who may see what: roles, patches and the health data a housing officer never sees.
+"""Who may see what: roles, patches, care relationships, and the health data only carers see.
 
-Enforced where data leaves (every API and page query goes through these), not by hiding links.
+Health data (falls, help calls, inactivity, activity) follows a care relationship, as in a
+shared care record: the responders of the home's patch (its care team) and the responders an
+admin named as the home's carers (hof/registry/carers.py). A housing officer never sees it, and
+neither does an admin: managing accounts is not caring for anyone. Enforced where data leaves
+(every API and page query goes through these), not by hiding links.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class Principal:
     patches: tuple[str, ...]
     via: Literal["page", "api"]
     csrf: str = ""  # the session's form token; empty for API tokens (no cookies, no CSRF)
+    # Homes this person is a named carer for, whatever their patches (responders only).
+    cares_for: tuple[str, ...] = ()
 
     @property
     def all_patches(self) -> bool:
@@ -60,11 +66,19 @@ class Principal:
 
     @property
     def sees_health(self) -> bool:
-        """Falls, help calls, inactivity and activity data: carers and admins only."""
-        return self.role is not Role.HOUSING_OFFICER
+        """Falls, help calls, inactivity and activity data: responders (a home's care team or
+        its named carers) only, in the homes they may see."""
+        return self.role is Role.RESPONDER
 
     def may_see_patch(self, patch: str) -> bool:
         return self.all_patches or patch in self.patches
+
+    def may_see_home(self, home: str, patch: str | None) -> bool:
+        """The home is in this person's patches or they care for it (`patch` None: the home is
+        not in the registry, which only an admin sees)."""
+        if self.all_patches or home in self.cares_for:
+            return True
+        return patch is not None and patch in self.patches
 
 
 def audiences_for(p: Principal) -> tuple[Audience, ...]:
@@ -84,10 +98,13 @@ def categories_for(p: Principal) -> tuple[Category, ...]:
 
 
 def home_clause(p: Principal) -> sa.ColumnElement[bool]:
-    """A WHERE clause on `home` limiting rows to this person's patches."""
+    """A WHERE clause on `home` limiting rows to this person's patches and the homes they
+    care for."""
     if p.all_patches:
         return sa.true()
-    return Home.patch.in_(p.patches)
+    if not p.cares_for:
+        return Home.patch.in_(p.patches)
+    return sa.or_(Home.patch.in_(p.patches), Home.id.in_(p.cares_for))
 
 
 def patches_or_all(p: Principal) -> Collection[str] | None:

@@ -24,6 +24,7 @@ from dashboard.access import ALL_PATCHES, Principal, Role
 from dashboard.db import reading, writing
 from hof.errors import HofError
 from hof.registry import ApiToken, User, UserSession
+from hof.registry.carers import CARER_ROLE, homes_cared_for
 from hof.settings import DashboardSettings
 
 __all__ = [
@@ -230,6 +231,11 @@ def end_session(engine: Engine, cookie: str) -> None:
         session.execute(sa.delete(UserSession).where(UserSession.id_hash == _digest(cookie)))
 
 
+def _cares_for(session: Session, user: User) -> tuple[str, ...]:
+    # Read on every request, so a care relationship an admin ends stops at the next one.
+    return homes_cared_for(session, user.id) if user.role == CARER_ROLE else ()
+
+
 def principal_for_session(
     engine: Engine, cookie: str, policy: DashboardSettings
 ) -> Principal | None:
@@ -259,6 +265,7 @@ def principal_for_session(
             tuple(user.patches),
             "page",
             user_session.csrf,
+            _cares_for(session, user),
         )
 
 
@@ -309,5 +316,11 @@ def principal_for_token(engine: Engine, token: str) -> Principal | None:
         ):
             api_token.last_used_at = now
         return Principal(
-            user.id, user.email, user.name, Role(user.role), tuple(user.patches), "api"
+            user.id,
+            user.email,
+            user.name,
+            Role(user.role),
+            tuple(user.patches),
+            "api",
+            cares_for=_cares_for(session, user),
         )

@@ -57,16 +57,18 @@ def visible_filter(
     patches: Collection[str] = (),
     **kw: Any,
 ) -> AlertFilter | None:
-    """The filter for what this person may see, narrowed to `categories` and `patches` if
-    given; None when they asked only for categories or patches they may not see, or have no
-    patch at all (an empty `patches` in AlertFilter means every home, so it must never stand
-    for "none")."""
+    """The filter for what this person may see (their patches and the homes they care for),
+    narrowed to `categories` and `patches` if given; None when they asked only for categories
+    or patches they may not see, or have neither a patch nor a home they care for (an empty
+    `patches` in AlertFilter means every home, so it must never stand for "none")."""
     mine: tuple[str, ...] = () if who.all_patches else who.patches
+    cared: tuple[str, ...] = () if who.all_patches else who.cares_for
     if patches:
-        mine = tuple(p for p in patches if who.may_see_patch(p))
+        # Asking for patches narrows to them: the homes cared for elsewhere are left out.
+        mine, cared = tuple(p for p in patches if who.may_see_patch(p)), ()
         if not mine:
             return None
-    elif not who.all_patches and not mine:
+    elif not who.all_patches and not mine and not cared:
         return None
     allowed = categories_for(who)
     if categories:
@@ -78,15 +80,14 @@ def visible_filter(
         audiences=audiences_for(who),
         categories=allowed,
         patches=mine,
+        also_homes=cared,
         **kw,
     )
 
 
 def _may_see(who: Principal, a: AlertView, patch: str | None) -> bool:
-    if patch is None and not who.all_patches:
-        return False  # an alert for a home not in the registry: admins only
-    if patch is not None and not who.may_see_patch(patch):
-        return False
+    if not who.may_see_home(a.home, patch):
+        return False  # outside their patches and care; a home not in the registry: admins only
     audiences = audiences_for(who)
     if audiences and a.audience not in (*audiences, Audience.BOTH):
         return False

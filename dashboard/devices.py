@@ -87,7 +87,8 @@ _lock = threading.Lock()
 
 def _scan(ctx: Context, who: Principal) -> _Scan:
     # The fleet's identity too: tests and benches run several apps in one process.
-    key = (str(id(ctx.fleet)), *(("*",) if who.all_patches else sorted(who.patches)))
+    scope = ("*",) if who.all_patches else (*sorted(who.patches), "+", *who.cares_for)
+    key = (str(id(ctx.fleet)), *scope)
     ttl = ctx.settings.dashboard.fleet_scan_s
     found = _scans.get(key)
     if found is not None and time.time() - found.at < ttl:

@@ -44,9 +44,7 @@ class Change:
     state: str
 
     def visible_to(self, who: Principal) -> bool:
-        if self.patch is None and not who.all_patches:
-            return False
-        if self.patch is not None and not who.may_see_patch(self.patch):
+        if not who.may_see_home(self.home, self.patch):
             return False
         audiences = audiences_for(who)
         if audiences and self.audience not in {*audiences, Audience.BOTH}:

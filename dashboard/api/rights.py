@@ -1,5 +1,5 @@
-"""API for admins: a home's consent per data stream, subject access export, erasure, and the
-audit of one home (docs/data-protection.md). Each call is audited."""
+"""API for admins: a home's consent per data stream, its named carers, subject access export,
+erasure, and the audit of one home (docs/data-protection.md). Each call is audited."""
 
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ from dashboard.access import Principal, Role
 from dashboard.deps import Ctx, api_roles
 from hof.consent import Stream
 from hof.errors import HofError
+from hof.registry.carers import CareError, care_history, end_care, name_carer
 from hof.registry.consent import (
     Basis,
     ConsentIn,
     consent_history,
-    publish_current,
-    record_consents,
 )
 from hof.rights.operations import erase_home, export_home
 from hof.rights.records import Actor
@@ -97,25 +96,11 @@ async def post_consent(
 ) -> ConsentState:
     decision = ConsentIn(home=home_id, **body.model_dump())
     try:
-        changed = await run_in_threadpool(
-            lambda: record_consents(ctx.engine, [decision], recorded_by=who.email)
+        published = await run_in_threadpool(
+            admin.record_consent, ctx.settings, ctx.engine, who, decision
         )
     except HofError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    await run_in_threadpool(
-        lambda: audit.record(
-            ctx.engine,
-            who,
-            "consent",
-            home=home_id,
-            detail={"stream": body.stream.value, "granted": body.granted, "basis": body.basis},
-        )
-    )
-    published = True
-    try:
-        await run_in_threadpool(publish_current, ctx.settings.mqtt, ctx.engine, changed)
-    except Exception:  # recorded; `hof rights sync` publishes it once the broker is back
-        published = False
     return await run_in_threadpool(_state, ctx, home_id, published)
 
 
@@ -188,3 +173,99 @@ async def audit_csv(home_id: HomeId, ctx: Ctx, who: Admin) -> Response:
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{home_id}-audit.csv"'},
     )
+
+
+class CarerOut(BaseModel):
+    email: str
+    name: str
+    relationship: str
+    recorded_by: str
+    recorded_at: dt.datetime
+    ended_by: str | None
+    ended_at: dt.datetime | None
+
+
+class CarersOut(BaseModel):
+    home: str
+    carers: list[CarerOut] = Field(description="Live and ended care relationships, newest first")
+
+
+class CarerIn(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    relationship: str = Field(
+        min_length=1, max_length=100, description="e.g. 'district nurse', 'care agency'"
+    )
+
+
+class CarerEnd(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+
+
+def _carers(ctx: Ctx, home: str) -> CarersOut:
+    rows = care_history(ctx.engine, home)
+    return CarersOut(
+        home=home, carers=[CarerOut.model_validate(r, from_attributes=True) for r in rows]
+    )
+
+
+@router.get(
+    "/admin/homes/{home_id}/carers",
+    response_model=CarersOut,
+    tags=["rights"],
+    summary="A home's named carers (responder accounts who see its health data), with history",
+)
+async def get_carers(home_id: HomeId, ctx: Ctx, who: Admin) -> CarersOut:
+    return await run_in_threadpool(_carers, ctx, home_id)
+
+
+@router.post(
+    "/admin/homes/{home_id}/carers",
+    response_model=CarersOut,
+    tags=["rights"],
+    summary="Name a responder account as a carer of the home (audited)",
+    responses={409: {"description": "Not a responder account, unknown, or already a carer"}},
+)
+async def post_carer(home_id: HomeId, body: CarerIn, ctx: Ctx, who: Admin) -> CarersOut:
+    try:
+        row = await run_in_threadpool(
+            lambda: name_carer(
+                ctx.engine,
+                home_id,
+                body.email,
+                relationship=body.relationship,
+                recorded_by=who.email,
+            )
+        )
+    except CareError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    await run_in_threadpool(
+        lambda: audit.record(
+            ctx.engine,
+            who,
+            "name_carer",
+            home=home_id,
+            subject=row.email,
+            detail={"relationship": row.relationship},
+        )
+    )
+    return await run_in_threadpool(_carers, ctx, home_id)
+
+
+@router.post(
+    "/admin/homes/{home_id}/carers/end",
+    response_model=CarersOut,
+    tags=["rights"],
+    summary="End a carer's relationship to the home: it no longer sees the home (audited)",
+    responses={409: {"description": "Not a carer of this home"}},
+)
+async def end_carer(home_id: HomeId, body: CarerEnd, ctx: Ctx, who: Admin) -> CarersOut:
+    try:
+        row = await run_in_threadpool(
+            lambda: end_care(ctx.engine, home_id, body.email, ended_by=who.email)
+        )
+    except CareError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    await run_in_threadpool(
+        lambda: audit.record(ctx.engine, who, "end_carer", home=home_id, subject=row.email)
+    )
+    return await run_in_threadpool(_carers, ctx, home_id)

@@ -81,12 +81,17 @@ def filter_conditions(where: AlertFilter, now: dt.datetime) -> list[sa.ColumnEle
         conditions.append(Alert.home.in_(list(where.homes)))
     if where.overdue is not None:
         conditions.append(overdue_sql(now) if where.overdue else sa.not_(overdue_sql(now)))
+    scope: list[sa.ColumnElement[bool]] = []
     if where.patches:
         # Imported here: the registry's models import this package's models.
         from hof.registry.models import Home
 
         in_patches = sa.select(Home.id).where(Home.patch.in_(list(where.patches)))
-        conditions.append(Alert.home.in_(in_patches))
+        scope.append(Alert.home.in_(in_patches))
+    if where.also_homes:
+        scope.append(Alert.home.in_(list(where.also_homes)))
+    if scope:
+        conditions.append(sa.or_(*scope))
     return conditions
 
 

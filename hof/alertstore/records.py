@@ -187,8 +187,10 @@ class AlertFilter:
     severities: Collection[Severity] = ()
     homes: Collection[str] = ()
     overdue: bool | None = None  # True: only overdue cases; False: only those not overdue
-    # Only homes of these patches (the registry's `home.patch`); empty means any home.
+    # Only homes of these patches (the registry's `home.patch`), or these homes besides (a
+    # carer's: docs/data-protection.md); both empty means any home.
     patches: Collection[str] = ()
+    also_homes: Collection[str] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ __all__ = [
     "AuditRelease",
     "HistoryRelease",
     "Home",
+    "HomeCarer",
     "HomeCondition",
     "HomeConsent",
     "User",
@@ -202,3 +203,29 @@ class AuditRelease(Base):
     __tablename__ = "audit_release"
 
     up_to_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+
+
+class HomeCarer(Base):
+    """A named carer: an account with a care relationship to one home, who sees its health data
+    (falls, help calls, activity) wherever the home's patch is. Ended, never deleted, so who
+    could see the home and when stays on record; the live ones have no `ended_at`."""
+
+    __tablename__ = "home_carer"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    home: Mapped[str] = mapped_column(
+        sa.String(64), sa.ForeignKey("home.id", ondelete="CASCADE", name="fk_home_carer_home")
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("app_user.id", ondelete="CASCADE", name="fk_home_carer_user")
+    )
+    relationship: Mapped[str] = mapped_column(sa.String(100))
+    recorded_by: Mapped[str] = mapped_column(sa.String(320))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(sa.String(320))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.Index("ix_home_carer_home", "home", "id"),
+        sa.Index("ix_home_carer_user", "user_id", "ended_at"),
+    )

@@ -57,6 +57,11 @@ ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/admin/tokens"): frozenset({ADMIN}),
     ("POST", "/admin/tokens/revoke"): frozenset({ADMIN}),
     ("POST", "/admin/homes"): frozenset({ADMIN}),
+    ("GET", "/admin/home"): frozenset({ADMIN}),
+    ("GET", "/admin/homes/{home_id}"): frozenset({ADMIN}),
+    ("POST", "/admin/homes/{home_id}/consent"): frozenset({ADMIN}),
+    ("POST", "/admin/homes/{home_id}/carers"): frozenset({ADMIN}),
+    ("POST", "/admin/homes/{home_id}/carers/end"): frozenset({ADMIN}),
     # the API
     ("GET", "/api/v1/me"): EVERYONE,
     ("GET", "/api/v1/homes"): EVERYONE,
@@ -83,6 +88,9 @@ ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/admin/homes/{home_id}/export"): frozenset({ADMIN}),
     ("POST", "/api/v1/admin/homes/{home_id}/erase"): frozenset({ADMIN}),
     ("GET", "/api/v1/admin/homes/{home_id}/audit.csv"): frozenset({ADMIN}),
+    ("GET", "/api/v1/admin/homes/{home_id}/carers"): frozenset({ADMIN}),
+    ("POST", "/api/v1/admin/homes/{home_id}/carers"): frozenset({ADMIN}),
+    ("POST", "/api/v1/admin/homes/{home_id}/carers/end"): frozenset({ADMIN}),
 }
 
 ACCOUNT_OF = {OFFICER: "officer", RESPONDER: "responder", ADMIN: "admin"}

@@ -176,8 +176,14 @@ def test_an_account_without_a_patch_sees_no_alert(world: World) -> None:
 
 
 def test_the_list_filters_by_severity_and_patch_within_what_you_may_see(world: World) -> None:
-    north = _fall(world.store, world.north, "fall-filter")
-    south = _fall(world.store, world.south, "fall-filter")
+    # Smoke, not a fall: an admin sees every patch but no health data (test_dash_carers.py).
+    north, south = (
+        world.store.raise_or_update(
+            home=home, rule="smoke-filter", rule_version=1, category="smoke",
+            audience="responder", severity="emergency", summary="Smoke alarm sounding.",
+        ).alert.id
+        for home in (world.north, world.south)
+    )  # fmt: skip
     with world.estate.api("admin") as api:
         only_south = api.get("/api/v1/alerts", params={"patch": "South", "limit": 500}).json()
         ids = {a["id"] for a in only_south["items"]}

@@ -30,11 +30,11 @@ def test_changes_reach_only_those_who_may_see_them() -> None:
     assert fall.visible_to(north)
     assert not fall.visible_to(south)
     assert not fall.visible_to(officer)  # a fall is health data
-    assert fall.visible_to(admin)
+    assert not fall.visible_to(admin)  # an admin is no carer (test_dash_carers.py)
     damp = _change("North", "damp_mould", "housing_officer")
     assert damp.visible_to(officer)
     assert not damp.visible_to(north)  # not the responder's audience
-    unregistered = _change(None)
+    unregistered = _change(None, "device_offline")
     assert not unregistered.visible_to(north)
     assert unregistered.visible_to(admin)
     assert not fall.visible_to(_who(Role.RESPONDER))  # no patch, nothing
