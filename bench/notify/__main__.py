@@ -65,6 +65,10 @@ Arrivals = dict[str, dict[str, float]]  # channel -> home -> arrival (time.time(
 
 def _receivers(arrivals: Arrivals, tmp: Path) -> tuple[ThreadingHTTPServer, Controller, Path]:
     class Hook(BaseHTTPRequestHandler):
+        # Keep-alive, as the peers harness's receiver and real webhook endpoints do: the
+        # notifier's pooled client then reuses a warm connection (HTTP/1.0 closes each one).
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             now = time.time()
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
