@@ -151,6 +151,25 @@ def _notify_url(settings: Settings) -> str | None:
     return None
 
 
+def _telecare_plan(settings: Settings, homes: int, seed: int) -> tuple[dict[str, str], str]:
+    """The rules engine's overrides for the simulated missed routine (a span of minutes for
+    that one home), unless an overrides file is set already; and a line saying who is who."""
+    from simulator.estate import Estate
+    from simulator.telecare import demo_overrides, routine_home, telecare_homes
+
+    estate = Estate(homes, seed)
+    chosen = telecare_homes(estate)
+    if not chosen:
+        return {}, "no telecare home in this estate"
+    routine = routine_home(estate)
+    says = f"falls, pendant presses and leaks in {', '.join(h.id for h in chosen)}"
+    if settings.alerts.overrides_file is not None or routine is None:
+        return {}, says
+    path = settings.state_dir.resolve() / "demo-overrides.toml"
+    path.write_text(demo_overrides(estate))
+    return {"HOF_ALERTS__OVERRIDES_FILE": str(path)}, f"{says}; {routine.id} misses its routine"
+
+
 def _dashboard_url(settings: Settings, proc: subprocess.Popen[bytes]) -> str | None:
     """The dashboard's address once it has registered itself (it binds before it says so)."""
     import json
@@ -196,9 +215,10 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         "HOF_LOG_FORMAT": "json",
     }
     logs = settings.state_dir.resolve() / "logs"
+    overrides, telecare = _telecare_plan(settings, args.homes, args.seed)
     children = {
         "ingest": _child("ingest", ["ingest"], logs, env),
-        "alerts": _child("alerts", ["alerts"], logs, env),
+        "alerts": _child("alerts", ["alerts"], logs, {**env, **overrides}),
     }
     catcher, notify_env, inbox = _notify_catcher(settings, logs, env)
     children["notify-catcher"] = catcher
@@ -209,6 +229,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     (registration / f"dashboard-{settings.dashboard.client_id}.json").unlink(missing_ok=True)
     children["dashboard"] = _child("dashboard", ["dashboard"], logs, env)
     sim = ["simulate", "--homes", str(args.homes), "--seed", str(args.seed), "--register"]
+    sim += ["--telecare"]
     sim += ["--interval", str(args.interval)]
     if args.backfill:
         sim += ["--backfill", args.backfill]
@@ -232,6 +253,10 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         f"  notifier     responder alerts go to the demo responder: mail in {inbox / 'mail'}, "
         f"webhooks in {inbox / 'webhook'};\n"
         f"               each mail has an acknowledgement link ({ack}/ack/...)"
+    )
+    _say(
+        f"  telecare     {telecare};\n"
+        f"               the pendants show the notices (`pendant_shows` in {logs / 'simulate.log'})"
     )
     stop = StopFlag()
     started = time.monotonic()
