@@ -1,8 +1,11 @@
-"""Administration: accounts, API tokens, homes import, the audit log; admins only."""
+"""Administration: accounts, API tokens, homes import, the audit log, a home's consent form;
+admins only."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -10,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from dash_support import *  # noqa: F403
 from dash_support import Estate, axe_check, http_page, screenshot, sign_in
+from hofsupport import Watcher, wait_until
 
 from hof.alertstore import make_engine, store_url
 
@@ -134,3 +138,50 @@ def test_admin_page_in_a_browser(estate: Estate, browser: Any, tmp_path: Any) ->
     axe_check(page)
     screenshot(page, "admin")
     page.context.close()
+
+
+def test_consent_recorded_on_a_homes_page_reaches_the_services(
+    estate: Estate, watcher: Callable[[str], Watcher], browser: Any
+) -> None:
+    home = {"id": "ADM-CONSENT", "reference": "REF-ADM-C", "address": "7 Consent Way"}
+    with estate.api("admin") as api:
+        assert api.post("/api/v1/admin/homes", json=[home]).status_code == 200
+    published = watcher("hof/consent/ADM-CONSENT")
+    path = "/admin/homes/ADM-CONSENT"
+    with http_page(estate, "admin") as page:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.get(path).text)
+        assert csrf is not None
+        form = {"stream": "activity", "granted": "yes", "basis": "consent", "note": "form 7"}
+        assert page.post(f"{path}/consent", data={**form, "csrf": "forged"}).status_code == 403
+        bad = page.post(f"{path}/consent", data={**form, "stream": "dreams", "csrf": csrf[1]})
+        assert bad.status_code == 400
+        assert "Choose the data stream" in bad.text
+        done = page.post(f"{path}/consent", data={**form, "csrf": csrf[1]})
+        assert done.status_code == 303, done.text
+        assert "Consent%20to%20activity%20given" in done.headers["location"]
+        assert "form 7" in page.get(path).text
+    # The same registry function as the API: recorded under the admin, audited, published.
+    with estate.api("admin") as api:
+        state = api.get("/api/v1/admin/homes/ADM-CONSENT/consent").json()
+        events = api.get("/api/v1/admin/audit", params={"home": "ADM-CONSENT"}).json()
+    assert state["current"] == {"activity": True}
+    assert state["history"][-1]["recorded_by"] == "admin@example.org"
+    assert "consent" in {e["action"] for e in events}
+    assert wait_until(lambda: bool(published.messages), 10)
+    assert json.loads(published.messages[-1][1])["streams"] == {"activity": True}
+
+    # In a browser: withdraw it with the form, the history shows both; axe finds nothing.
+    tab = sign_in(browser, estate, "admin")
+    tab.goto(path)
+    tab.get_by_label("Data stream").select_option("activity")
+    tab.get_by_label("Withdrawn").check()
+    tab.get_by_role("button", name="Record the decision").click()
+    tab.wait_for_url(f"**{path}?done=*")
+    assert "Consent to activity withdrawn" in tab.content()
+    assert tab.locator("table").first.locator("tbody tr").count() == 2
+    axe_check(tab)
+    screenshot(tab, "admin-home-consent")
+    tab.context.close()
+    assert wait_until(
+        lambda: json.loads(published.messages[-1][1])["streams"] == {"activity": False}, 10
+    )
