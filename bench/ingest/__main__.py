@@ -167,6 +167,9 @@ class Bench:
             "HOF_INGEST__CLIENT_ID": client_id,
             "HOF_INGEST__SHARE_GROUP": share_group,
             "HOF_MQTT__KEEPALIVE_S": "300",  # paused while the packs are queued
+            # A stopped run's session goes at once: an offline member of a shared group would
+            # have the broker queue later runs' messages for it.
+            "HOF_INGEST__SESSION_EXPIRY_S": "1",
             "HOF_RIGHTS__UNRECORDED": '["environment", "activity", "telecare"]',
         }
         (self.state / "run" / f"ingest-{client_id}.json").unlink(missing_ok=True)
@@ -229,33 +232,35 @@ class Bench:
         """
         prefix = f"W{workers}"
         ids = [f"bench-{workers}-{i}" for i in range(workers)]
-        procs = self.start(ids, "bench" if workers > 1 else "")
-        for proc in procs.values():
-            proc.send_signal(signal.SIGSTOP)
-        messages = w.messages(prefix)
-        mosquitto0 = cpu_s(self.pids["mosquitto"])
-        publish_s = self.publish_all(messages)
-        ingest0 = sum(cpu_s(p.pid) for p in procs.values())
-        influx0 = cpu_s(self.pids["influxdb"])
-        began = time.perf_counter()
-        for proc in procs.values():
-            proc.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + 600
-        while (
-            sum(self.metrics(i).get("hof_ingest_points_written_total", 0) for i in ids) < w.readings
-        ):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{workers} workers did not store everything in time")
-            time.sleep(0.02)
-        elapsed = time.perf_counter() - began
-        ingest_cpu = sum(cpu_s(p.pid) for p in procs.values()) - ingest0
-        influx_cpu = cpu_s(self.pids["influxdb"]) - influx0
-        mosquitto_cpu = cpu_s(self.pids["mosquitto"]) - mosquitto0
-        peaks = [peak_rss_mib(p.pid) for p in procs.values()]
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            proc.wait(30)
+        procs = self.start(ids, f"bench{workers}" if workers > 1 else "")
+        try:
+            for proc in procs.values():
+                proc.send_signal(signal.SIGSTOP)
+            messages = w.messages(prefix)
+            mosquitto0 = cpu_s(self.pids["mosquitto"])
+            publish_s = self.publish_all(messages)
+            ingest0 = sum(cpu_s(p.pid) for p in procs.values())
+            influx0 = cpu_s(self.pids["influxdb"])
+            began = time.perf_counter()
+            for proc in procs.values():
+                proc.send_signal(signal.SIGCONT)
+            deadline = time.monotonic() + 300
+            written = "hof_ingest_points_written_total"
+            while sum(self.metrics(i).get(written, 0) for i in ids) < w.readings:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{workers} workers did not store everything in time")
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - began
+            ingest_cpu = sum(cpu_s(p.pid) for p in procs.values()) - ingest0
+            influx_cpu = cpu_s(self.pids["influxdb"]) - influx0
+            mosquitto_cpu = cpu_s(self.pids["mosquitto"]) - mosquitto0
+            peaks = [peak_rss_mib(p.pid) for p in procs.values()]
+        finally:
+            for proc in procs.values():
+                proc.send_signal(signal.SIGCONT)
+                proc.terminate()
+            for proc in procs.values():
+                proc.wait(30)
         stored = self.stored(prefix)
         per_100k = 100_000 / w.readings
         return {
@@ -326,6 +331,21 @@ class Bench:
         }
 
 
+def report(r: dict[str, float], ceiling: float) -> None:
+    print(
+        f"  {r['workers']:.0f} worker(s): {r['readings_per_s']:>8,.0f} readings/s "
+        f"({2 * r['readings_per_s']:,.0f} records/s, {r['readings_per_s'] / ceiling:.0%} "
+        f"of the ceiling), stored {r['stored']:,.0f} in {r['seconds']:.1f} s, "
+        f"peak RSS {r['peak_rss_mib_max']:.0f} MiB per worker (max)"
+    )
+    print(
+        f"      CPU-s per 100,000 readings: ingest {r['ingest_cpu_per_100k']:.2f}, "
+        f"end to end {r['end_to_end_cpu_per_100k']:.2f} (mosquitto "
+        f"{r['mosquitto_cpu_per_100k']:.2f}, influxd {r['influxd_cpu_per_100k']:.2f})",
+        flush=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--homes", type=int, default=200)
@@ -343,38 +363,30 @@ def main() -> int:
         stack.up()
         try:
             bench = Bench(state, stack, Settings(state_dir=state, **stack.info.settings()))
+            print(
+                f"ingest benchmark: {w.readings:,} readings ({2 * w.readings:,} SenML records) "
+                f"in {w.packs:,} packs of {w.pack}, {w.homes} homes x {w.devices} devices, "
+                f"QoS 1, loopback, {os.cpu_count()} cores",
+                flush=True,
+            )
             ceiling, ceiling_runs = bench.ceiling(w)
-            runs = [bench.drain(w, int(n)) for n in args.workers.split(",")]
-            latency = bench.latency(w, args.rate, args.latency_s) if args.latency_s else None
+            print(
+                f"  raw InfluxDB ceiling     {ceiling:,.0f} points/s "
+                f"(5,000-line batches; runs {', '.join(f'{r:,.0f}' for r in ceiling_runs)})",
+                flush=True,
+            )
+            for n in args.workers.split(","):
+                report(bench.drain(w, int(n)), ceiling)
+            if args.latency_s:
+                latency = bench.latency(w, args.rate, args.latency_s)
+                print(
+                    f"  latency at {latency['rate']:,.0f} readings/s (one worker, "
+                    f"{latency['measured']:,.0f} readings): publish -> queryable "
+                    f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms",
+                    flush=True,
+                )
         finally:
             stack.down()
-    print(
-        f"ingest benchmark: {w.readings:,} readings ({2 * w.readings:,} SenML records) in "
-        f"{w.packs:,} packs of {w.pack}, {w.homes} homes x {w.devices} devices, QoS 1, "
-        f"loopback, {os.cpu_count()} cores"
-    )
-    print(
-        f"  raw InfluxDB ceiling     {ceiling:,.0f} points/s "
-        f"(5,000-line batches; runs {', '.join(f'{r:,.0f}' for r in ceiling_runs)})"
-    )
-    for r in runs:
-        print(
-            f"  {r['workers']:.0f} worker(s): {r['readings_per_s']:>8,.0f} readings/s "
-            f"({2 * r['readings_per_s']:,.0f} records/s, {r['readings_per_s'] / ceiling:.0%} "
-            f"of the ceiling), stored {r['stored']:,.0f} in {r['seconds']:.1f} s, "
-            f"peak RSS {r['peak_rss_mib_max']:.0f} MiB per worker (max)"
-        )
-        print(
-            f"      CPU-s per 100,000 readings: ingest {r['ingest_cpu_per_100k']:.2f}, "
-            f"end to end {r['end_to_end_cpu_per_100k']:.2f} (mosquitto "
-            f"{r['mosquitto_cpu_per_100k']:.2f}, influxd {r['influxd_cpu_per_100k']:.2f})"
-        )
-    if latency is not None:
-        print(
-            f"  latency at {latency['rate']:,.0f} readings/s (one worker, "
-            f"{latency['measured']:,.0f} readings): publish -> queryable "
-            f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms"
-        )
     return 0
 
 
