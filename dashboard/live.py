@@ -4,32 +4,39 @@ The rules engine is another process, so the dashboard looks for changes where th
 append-only history, whose ids only grow. One poll a dashboard process (not one per open
 queue) reads what is new and fans it out to each subscriber's bounded queue; a subscriber too
 slow to keep up gets a `resync` (reload everything) instead of a growing backlog.
+
+The notifier's sends and receipts change no alert, so the same poll follows the attempts too:
+new ones by id, and those still `sent` (awaiting a receipt) by their status, each becoming a
+change (`attempt`) of its alert.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from dashboard.access import Principal, audiences_for, categories_for
 from dashboard.context import Context
 from dashboard.db import reading
 from hof.alertstore import Audience, Category
-from hof.alertstore.models import Alert, AlertHistory
+from hof.alertstore.models import Alert, AlertHistory, AttemptStatus, NotifyAttempt
 from hof.registry import Home
 
-__all__ = ["Change", "Hub", "sse_stream", "watch_forever"]
+__all__ = ["Change", "Hub", "read_attempts", "sse_stream", "watch_forever"]
 
 log = structlog.get_logger(__name__)
 SUBSCRIBER_QUEUE = 200
 HEARTBEAT_S = 15.0
+UNSETTLED_KEPT = 5000  # attempts awaiting a receipt that are watched (the oldest forgotten)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,8 @@ class Hub:
     subscribers: set[asyncio.Queue[Change | None]] = field(default_factory=set)
     last_id: int = -1
     stopping: bool = False
+    attempt_id: int = -1  # the newest attempt seen
+    unsettled: OrderedDict[int, str] = field(default_factory=OrderedDict)  # id -> status
 
     def subscribe(self) -> asyncio.Queue[Change | None]:
         queue: asyncio.Queue[Change | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
@@ -107,11 +116,79 @@ def _read_changes(ctx: Context, after: int) -> tuple[int, list[Change]]:
     return (rows[-1][0] if rows else after), changes
 
 
+def _watch(engine: Engine, hub: Hub) -> None:
+    """Start following attempts from now: the newest id, and the latest still awaiting a
+    receipt (a receipt for one of them is news too)."""
+    with reading(engine) as session:
+        hub.attempt_id = int(session.scalar(sa.select(sa.func.max(NotifyAttempt.id))) or 0)
+        waiting = session.scalars(
+            sa.select(NotifyAttempt.id)
+            .where(NotifyAttempt.status == AttemptStatus.SENT)
+            .order_by(NotifyAttempt.id.desc())
+            .limit(UNSETTLED_KEPT)
+        ).all()
+    hub.unsettled = OrderedDict((i, AttemptStatus.SENT.value) for i in sorted(waiting))
+
+
+def read_attempts(engine: Engine, hub: Hub) -> list[Change]:
+    """One change per alert whose attempts are new or whose awaited receipt came, since the
+    last call; the first call only takes its bearings."""
+    if hub.attempt_id < 0:
+        _watch(engine, hub)
+        return []
+    columns = (
+        NotifyAttempt.id,
+        NotifyAttempt.status,
+        Alert.id,
+        Alert.home,
+        Home.patch,
+        Alert.category,
+        Alert.audience,
+        Alert.severity,
+        Alert.state,
+    )
+
+    def query(where: Any) -> Any:
+        return (
+            sa.select(*columns)
+            .join(Alert, Alert.id == NotifyAttempt.alert_id)
+            .outerjoin(Home, Home.id == Alert.home)
+            .where(where)
+            .order_by(NotifyAttempt.id)
+        )
+
+    touched: dict[int, Change] = {}
+    watched = list(hub.unsettled)
+    with reading(engine) as session:
+        fresh = session.execute(query(NotifyAttempt.id > hub.attempt_id).limit(5000)).all()
+        again = [
+            row
+            for start in range(0, len(watched), 500)
+            for row in session.execute(
+                query(NotifyAttempt.id.in_(watched[start : start + 500]))
+            ).all()
+        ]
+    for attempt, status, a, home, patch, cat, aud, sev, state in fresh:
+        hub.attempt_id = max(hub.attempt_id, attempt)
+        touched[a] = Change(a, home, patch, "attempt", str(cat), str(aud), str(sev), str(state))
+        if status is AttemptStatus.SENT:
+            hub.unsettled[attempt] = status.value
+            if len(hub.unsettled) > UNSETTLED_KEPT:
+                hub.unsettled.popitem(last=False)
+    for attempt, status, a, home, patch, cat, aud, sev, state in again:
+        if status is AttemptStatus.SENT:
+            continue
+        hub.unsettled.pop(attempt, None)  # a receipt: delivered or failed, final either way
+        touched[a] = Change(a, home, patch, "attempt", str(cat), str(aud), str(sev), str(state))
+    return list(touched.values())
+
+
 async def watch_forever(ctx: Context) -> None:
     hub = ctx.hub
     while True:
         try:
             hub.last_id, changes = await run_in_threadpool(_read_changes, ctx, hub.last_id)
+            changes += await run_in_threadpool(read_attempts, ctx.engine, hub)
             for change in changes:
                 hub.publish(change)
         except asyncio.CancelledError:

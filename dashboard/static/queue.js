@@ -144,13 +144,6 @@
     });
   }
 
-  // Sends and receipts are recorded by the notifier without a change to the alert itself, so
-  // the stream does not carry them: while a row may still change (escalating, or a message
-  // not yet confirmed delivered) the rows are fetched again every few seconds.
-  setInterval(function () {
-    if (document.visibilityState === "visible" && rows.querySelector("[data-pending]")) refresh();
-  }, 4000);
-
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.classList || !form.classList.contains("hof-act")) return;
@@ -176,6 +169,8 @@
       status.textContent = "Live: new alerts appear here as they happen.";
       refresh();
     });
+    // A change is an alert's, or an attempt of its escalation (a send, a receipt): the stream
+    // follows both, so nothing here polls.
     source.addEventListener("change", refresh);
     source.addEventListener("resync", refresh);
     source.onerror = function () { status.textContent = "Reconnecting to live updates…"; };

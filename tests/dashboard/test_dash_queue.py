@@ -433,8 +433,8 @@ def test_a_new_fall_sounds_and_notifies_once_the_responder_opts_in(
     assert note["title"] == "New alert: Fall-notified at 7 Pendant Way"  # the rule, the home
     assert note["tag"].startswith("hof-alert-")
     assert page.evaluate(tones) == 2
-    # The notifier records a text to Sam (no change to the alert itself): the row says so
-    # within seconds, without a reload.
+    # The notifier records a text to Sam (no change to the alert itself): the stream follows
+    # attempts, so the row says so within seconds, without a reload (the page polls nothing).
     notified = next(
         a.id
         for a in world.store.list().items

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from dash_support import make_estate
 
 from dashboard.access import Principal, Role
-from dashboard.live import SUBSCRIBER_QUEUE, Change, Hub
+from dashboard.live import SUBSCRIBER_QUEUE, Change, Hub, read_attempts
+from hof.alertstore import AlertStore, make_engine, migrate
+from hof.alertstore import notifications as n
 from hof.stack import Stack
 
 
@@ -100,3 +104,60 @@ def test_open_streams_end_cleanly_when_the_dashboard_stops(
         assert ended == ["clean"] * 3
     finally:
         next(made, None)
+
+
+def test_sends_and_receipts_become_changes_of_their_alert(tmp_path: Path) -> None:
+    """The notifier's attempts change no alert: the hub follows them itself, so an open queue
+    hears of a send and of its receipt without polling its rows."""
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    migrate(url)
+    engine = make_engine(url)
+    store = AlertStore(engine)
+    alert = store.raise_or_update(
+        home="H-1",
+        rule="fall",
+        rule_version=1,
+        category="fall",
+        audience="responder",
+        severity="emergency",
+        summary="Fall detected by tc-1.",
+    ).alert.id
+    at = dt.datetime.now(dt.UTC)
+
+    def attempt(status: str, ref: str) -> None:
+        with n.transaction(engine) as s:
+            n.record_attempt(
+                s,
+                alert_id=alert,
+                job_id=None,
+                level=0,
+                repeat=0,
+                channel="notify_sms",
+                recipient_name="Sam",
+                recipient_address="07700900123",
+                attempt=1,
+                status=status,
+                detail="",
+                provider_ref=ref,
+                idempotency_key=ref,
+                at=at,
+            )
+
+    attempt("sent", "before")  # sent before the dashboard started: its receipt is news too
+    hub = Hub()
+    assert read_attempts(engine, hub) == []  # the first call takes its bearings
+    attempt("sent", "r1")
+    attempt("failed", "r2")
+    (change,) = read_attempts(engine, hub)
+    assert (change.alert, change.action, change.category) == (alert, "attempt", "fall")
+    assert read_attempts(engine, hub) == [], "nothing new, nothing said"
+    with n.transaction(engine) as s:
+        assert n.record_receipt(s, "r1", "delivered", at) == 1
+    assert [c.alert for c in read_attempts(engine, hub)] == [alert], "the receipt came"
+    assert read_attempts(engine, hub) == []
+    with n.transaction(engine) as s:
+        n.record_receipt(s, "before", "failed", at, "no such number")
+    assert [c.alert for c in read_attempts(engine, hub)] == [alert]
+    assert not hub.unsettled, "receipts are final: nothing left to watch"
+    store.close()
+    engine.dispose()
