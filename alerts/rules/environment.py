@@ -131,7 +131,7 @@ def _room(state: RoomState) -> str:
 
 def _hours(state: RoomState, key: str) -> float:
     signal = state.signals.get(key)
-    return signal.windows[0].hours_inside(signal.windows[0].last_t or 0)[0] if signal else 0.0
+    return signal.hours[0] if signal and signal.hours else 0.0
 
 
 def _band(state: RoomState, key: str, rule: BandedRule) -> tuple[float, float, bool]:
@@ -150,9 +150,9 @@ def _band(state: RoomState, key: str, rule: BandedRule) -> tuple[float, float, b
             and Severity(rule.bands[i].severity).rank >= Severity(rule.bands[pick].severity).rank
         ):
             pick = i
-    window = signal.windows[pick]
     held = bool(signal.held) and signal.held[pick]
-    return rule.bands[pick].limit, window.hours_inside(window.last_t or 0)[0], held
+    hours = signal.hours[pick] if len(signal.hours) > pick else 0.0
+    return rule.bands[pick].limit, hours, held
 
 
 def on_readings(
