@@ -27,8 +27,10 @@ from notify.channels.base import Recipient
 from notify.rota import Rota, on_call, rota_for
 
 __all__ = [
+    "DIGEST_KINDS",
     "RESPONDER_KINDS",
     "Centre",
+    "Digest",
     "HomeInfo",
     "Level",
     "NotifyConfig",
@@ -49,6 +51,16 @@ RESPONDER_KINDS = (
     Category.LEAK,
     Category.INACTIVITY,
     Category.DEVICE_OFFLINE,
+)
+# What a housing officer's digest may carry: the home's condition and its environmental devices
+# (DOMAIN.md: housing officers), never a fall, a call or a tenant's movements.
+DIGEST_KINDS = (
+    Category.DAMP_MOULD,
+    Category.COLD,
+    Category.HEAT,
+    Category.VENTILATION,
+    Category.DEVICE_OFFLINE,
+    Category.LOW_BATTERY,
 )
 ChannelName = Literal["webhook", "email", "notify_sms", "notify_email", "scaip", "device_notice"]
 
@@ -131,6 +143,36 @@ class QuietHours(BaseModel):
     timezone: str = "Europe/London"
 
 
+class Digest(BaseModel):
+    """A digest email of new housing-officer alerts to the officers of some patches, every
+    `every_s` (a day by default), held while its quiet hours last."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Its cursors in the store are named after it (64 characters at most, with "digest:").
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    patches: tuple[str, ...] = ("*",)
+    to: tuple[str, ...] = Field(min_length=1)  # people, by their key in `people`
+    kinds: tuple[Category, ...] = (
+        Category.DAMP_MOULD,
+        Category.COLD,
+        Category.HEAT,
+        Category.DEVICE_OFFLINE,
+    )
+    every_s: float = Field(86_400.0, ge=1)
+    quiet_hours: QuietHours | None = None
+
+    @model_validator(mode="after")
+    def _officers_only(self) -> Digest:
+        telecare = set(self.kinds) - set(DIGEST_KINDS)
+        if telecare:
+            raise ValueError(
+                f"digest {self.name!r} names {', '.join(sorted(k.value for k in telecare))}: "
+                "a digest is for housing officers and never carries telecare alerts"
+            )
+        return self
+
+
 class Policy(BaseModel):
     """The escalation for some alert kinds on some estates ("*": every estate)."""
 
@@ -175,6 +217,7 @@ class NotifyConfig(BaseModel):
     centres: dict[str, Centre] = {}
     rotas: tuple[Rota, ...] = ()
     policies: tuple[Policy, ...] = ()
+    digests: tuple[Digest, ...] = ()
 
     @model_validator(mode="after")
     def _references(self) -> NotifyConfig:
@@ -188,6 +231,10 @@ class NotifyConfig(BaseModel):
                     raise ValueError(f"policy {policy.name!r} names unknown person {target.person}")
                 if target.centre is not None and target.centre not in self.centres:
                     raise ValueError(f"policy {policy.name!r} names unknown centre {target.centre}")
+        for digest in self.digests:
+            unknown = set(digest.to) - set(self.people)
+            if unknown:
+                raise ValueError(f"digest {digest.name!r} names unknown people: {sorted(unknown)}")
         return self
 
     def policy_for(self, kind: Category, estate: str | None) -> Policy | None:

@@ -35,6 +35,7 @@ from notify.channels.base import Channel
 from notify.channels.device_notice import DeviceNoticeChannel
 from notify.channels.email import EmailChannel
 from notify.channels.webhook import WebhookChannel
+from notify.digest import Digests
 from notify.engine import Notifier
 from notify.policy import RESPONDER_KINDS, load_config
 from notify.web import WebContext, create_app
@@ -182,6 +183,18 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     arc = channels.get("scaip")
     if isinstance(arc, scaip.ScaipChannel) and conf.scaip.heartbeat_s > 0:
         background.append(asyncio.create_task(arc.run_heartbeats(conf.scaip.heartbeat_s, stop)))
+    if config.digests and "email" in channels:
+        # Housing officers' digests (notify/digest.py): by email, on their own timer.
+        digests = Digests(
+            config,
+            channels["email"],
+            engine,
+            attempts=conf.attempts,
+            backoff_s=conf.retry_backoff_s,
+        )
+        background.append(asyncio.create_task(digests.run(stop)))
+    elif config.digests:
+        log.warning("notify_digests_without_email", digests=[d.name for d in config.digests])
     web_task = asyncio.create_task(web.serve(sockets=[sock]))
     engine_task = asyncio.create_task(notifier.run(stop))
     try:

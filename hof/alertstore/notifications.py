@@ -64,6 +64,7 @@ __all__ = [
     "renew",
     "schedule",
     "sent_keys",
+    "set_cursor",
     "token_hash",
     "transaction",
     "write_cursor",
@@ -577,3 +578,16 @@ def write_cursor(session: Session, name: str, history_id: int) -> None:
         session.add(NotifyCursor(name=name, history_id=history_id))
     elif history_id > row.history_id:
         row.history_id = history_id
+
+
+def set_cursor(session: Session, name: str, value: int | None) -> None:
+    """Set a cursor, back as well as forward (a digest that could not be sent is handed back);
+    None removes it."""
+    row = session.get(NotifyCursor, name, with_for_update=True)
+    if value is None:
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(NotifyCursor(name=name, history_id=value))
+    else:
+        row.history_id = value
