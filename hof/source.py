@@ -122,6 +122,7 @@ class JetStreamSource:
         self.subscribed = asyncio.Event()
         self.waits = 0
         self._nc: Any = None
+        self._backoff = 0.2
         self._acks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -143,21 +144,26 @@ class JetStreamSource:
             log.warning("nats_error", error=str(exc))
 
         password = s.password.get_secret_value() if s.password else None
-        self._nc = await nats.connect(
-            servers=s.servers,
-            user=s.username,
-            password=password,
-            name=self.durable,
-            connect_timeout=s.timeout_s,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            disconnected_cb=disconnected,
-            reconnected_cb=reconnected,
-            error_cb=error,
-        )
+        self._backoff = 0.2
+        while self._nc is None:  # nats-py reconnects by itself only once it has connected
+            try:
+                self._nc = await nats.connect(
+                    servers=s.servers,
+                    user=s.username,
+                    password=password,
+                    name=self.durable,
+                    connect_timeout=s.timeout_s,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    disconnected_cb=disconnected,
+                    reconnected_cb=reconnected,
+                    error_cb=error,
+                )
+            except Exception as exc:  # no node answers yet
+                log.warning("nats_connect_failed", error=repr(exc), retry_s=self._backoff)
+                await self._pause()
         self.connected.set()
         log.info("nats_connected", server=str(self._nc.connected_url.netloc))
-        backoff = 0.2
         try:
             while True:
                 try:
@@ -166,12 +172,15 @@ class JetStreamSource:
                     raise
                 except Exception as exc:  # the cluster electing a leader, a node gone: retry
                     self.subscribed.clear()
-                    log.warning("jetstream_retry", error=repr(exc), retry_s=round(backoff, 2))
-                    await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
-                    backoff = min(backoff * 2, 5.0)
+                    log.warning("jetstream_retry", error=repr(exc), retry_s=self._backoff)
+                    await self._pause()
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._nc.close())
+
+    async def _pause(self) -> None:
+        await asyncio.sleep(self._backoff * random.uniform(0.5, 1.5))
+        self._backoff = min(self._backoff * 2, 5.0)
 
     async def _consume(self) -> None:
         from nats.errors import TimeoutError as NatsTimeout
@@ -198,6 +207,7 @@ class JetStreamSource:
         await js.add_consumer(s.stream, config)
         sub = await js.pull_subscribe_bind(durable=self.durable, stream=s.stream)
         self.subscribed.set()
+        self._backoff = 0.2
         log.info("jetstream_consuming", stream=s.stream, durable=self.durable)
         try:
             while True:

@@ -221,3 +221,43 @@ def test_a_node_killed_mid_stream_loses_no_reading_and_no_fall(
         for worker in (ingest, alerts):
             if worker.proc is not None:
                 worker.stop()
+
+
+def test_ingest_started_before_any_node_answers_waits_for_the_cluster(
+    stack: Stack, settings: Settings, home_id: str, tmp_path: Path
+) -> None:
+    """Machines boot in any order: a worker up before the cluster retries until it is there."""
+    state = tmp_path / "services"
+    state.mkdir()
+    cluster = NatsCluster(tmp_path / "nats", size=3)  # ports chosen, no node started yet
+    ingest = IngestProcess(state, "ingest-early", **service_env(cluster, stack, cluster.nodes[0]))
+    started: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            ingest.start(60)
+            started.append(None)
+        except BaseException as exc:
+            started.append(exc)
+
+    starter = threading.Thread(target=start)
+    publisher: Publisher | None = None
+    try:
+        starter.start()
+        time.sleep(3.0)
+        assert ingest.proc is not None
+        assert ingest.proc.poll() is None, ingest.log_tail()
+        cluster.start()
+        starter.join(70)
+        assert started == [None], ingest.log_tail()
+        publisher = Publisher(cluster, cluster.nodes[1], home_id)
+        publisher.run(rate_hz=50.0, seconds=1.0)
+        assert publisher.all_acknowledged(10)
+        assert wait_until(lambda: stored(settings, home_id) == publisher.sent, 20)
+    finally:
+        if publisher is not None:
+            publisher.close()
+        starter.join(70)
+        if ingest.proc is not None:
+            ingest.stop()
+        cluster.stop()
