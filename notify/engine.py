@@ -9,8 +9,9 @@ again. Acknowledging (link, SMS, dashboard) cancels the alert's pending jobs in 
 the sends in flight here; every send checks that the alert is still open just before it goes.
 
 The engine learns of changes from the append-only alert history (ids only grow), read every
-`poll_s`; an event on MQTT (a fall, a button) makes it look every 5 ms for 2 seconds, so
-the rules engine's write is seen within a few milliseconds of landing.
+`poll_s`, and at once when the rules engine says it raised an alert (MQTT, see
+hof/alertstore/raised.py; notify/service.py wakes the engine), so a fall's first level goes
+out as soon as its alert is in the store.
 """
 
 from __future__ import annotations
