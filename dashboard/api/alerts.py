@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -11,9 +12,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from dashboard import audit
+from dashboard.access import Principal, Role
 from dashboard.actions import LIVE_STATES, Action, act, visible_alert, visible_filter
 from dashboard.api.models import MAX_ROW_ID, AlertId, AlertOut, EscalationOut
 from dashboard.context import Context
+from dashboard.db import reading
 from dashboard.deps import ApiUser, Ctx
 from dashboard.escalation import escalation_of, notifications_for
 from dashboard.live import sse_stream
@@ -28,8 +31,12 @@ from hof.alertstore import (
     State,
     TransitionRefused,
 )
+from hof.registry.carers import homes_cared_for
 
 router = APIRouter(tags=["alerts"])
+# A named carer's stream looks again at their care relationships every this many live polls
+# (30 s at the default 1 s poll): one that ended must not go on showing that home.
+CARE_RECHECK_POLLS = 30
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such alert that you may see"},
     409: {"description": "The alert is not in a state that allows this (the detail says why)"},
@@ -110,6 +117,32 @@ async def list_alerts(
     return AlertsPage(items=items, total=page.total, limit=limit, offset=offset)
 
 
+def _cares_for_now(ctx: Context, who: Principal) -> tuple[str, ...]:
+    with reading(ctx.engine) as session:
+        return homes_cared_for(session, who.user_id)
+
+
+async def _until_care_changes(
+    ctx: Context, who: Principal, events: AsyncIterator[str]
+) -> AsyncIterator[str]:
+    """The stream, ended once the person's care relationships differ from those it started
+    with: EventSource reconnects, and the new stream filters by the new ones. Checked after an
+    event or heartbeat (15 s at most apart) once `CARE_RECHECK_POLLS` polls have passed."""
+    every_s = CARE_RECHECK_POLLS * ctx.settings.dashboard.live_poll_s
+    checked = time.monotonic()
+    try:
+        async for chunk in events:
+            yield chunk
+            if time.monotonic() - checked >= every_s:
+                checked = time.monotonic()
+                if await run_in_threadpool(_cares_for_now, ctx, who) != who.cares_for:
+                    return
+    finally:
+        close = getattr(events, "aclose", None)  # an async generator: run its own finally now
+        if close is not None:
+            await close()
+
+
 @router.get(
     "/alerts/stream",
     summary="Server-Sent Events: `change` for each change to an alert you may see",
@@ -122,8 +155,9 @@ async def stream(request: Request, ctx: Ctx, who: ApiUser) -> StreamingResponse:
     # Once per stream (EventSource reconnects included): the events name homes and, for
     # responders, health categories, so who watched and when belongs in the audit log.
     await run_in_threadpool(lambda: audit.record(ctx.engine, who, "watch_alerts"))
+    events = sse_stream(ctx, who)
     return StreamingResponse(
-        sse_stream(ctx, who),
+        _until_care_changes(ctx, who, events) if who.role is Role.RESPONDER else events,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

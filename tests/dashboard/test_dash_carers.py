@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +41,10 @@ class Cared:
     carer_token: str  # a responder account with no patch at all
 
 
-def _fall(store: AlertStore, home: str) -> int:
+def _fall(store: AlertStore, home: str, rule: str = "fall") -> int:
     return store.raise_or_update(
         home=home,
-        rule="fall",
+        rule=rule,
         rule_version=1,
         category="fall",
         audience="responder",
@@ -239,3 +241,29 @@ def test_the_admin_reviews_a_homes_carers_and_audit_on_its_page(cared: Cared, br
     browser_page.context.close()
     with _carer(c) as carer:
         assert carer.get(f"/api/v1/homes/{c.cared}").status_code == 404
+
+
+def test_a_carers_live_stream_ends_when_the_relationship_does(cared: Cared) -> None:
+    c = cared
+    assert _name(c, "carer@example.org").status_code == 200
+    homes: list[str] = []
+    ended_at = 0.0
+    with (
+        _carer(c) as carer,
+        carer.stream("GET", "/api/v1/alerts/stream", timeout=httpx.Timeout(10, read=40)) as sse,
+    ):
+        deadline = time.monotonic() + 50
+        for line in sse.iter_lines():
+            assert time.monotonic() < deadline, "the stream did not end"
+            if line.startswith("event: ready"):
+                _fall(c.store, c.other, "fall-live")  # not theirs: never sent
+                _fall(c.store, c.cared, "fall-live")
+            elif line.startswith("data: ") and '"home"' in line:
+                homes.append(json.loads(line[6:])["home"])
+                if not ended_at:
+                    assert _end(c, "carer@example.org").status_code == 200
+                    ended_at = time.monotonic()
+        took = time.monotonic() - ended_at
+    assert homes == [c.cared]
+    assert ended_at
+    assert took < 30  # 30 polls of 0.3 s, then the next heartbeat (15 s)
