@@ -338,10 +338,11 @@ class AlertsWorker:
         temperature, which every worker needs whole (alerts/outdoor.py)."""
         if delivery.retain or not delivery.topic.endswith("/reading"):
             return
+        device = delivery.topic.split("/", 4)[3]  # a cheap look first: most are not outdoor
+        if self.room_watcher.rooms.get((home, device)) != OUTDOOR_ROOM:
+            return
         try:
             topic = Topic.parse(delivery.topic)
-            if self.room_watcher.rooms.get((home, topic.device)) != OUTDOOR_ROOM:
-                return
             records = parse_pack(
                 topic, delivery.payload, received_at=delivery.received_at, limits=self.limits
             )

@@ -1,9 +1,15 @@
 """Rules engine: evaluation throughput per core, and fall-to-alert latency under load.
 
     .venv/bin/python bench/alerts [--rooms 2000] [--falls 60] [--load-homes 300]
+                                  [--pool-rooms 1000]
 
 1. Throughput: simulated rooms' readings through the worker's own routing and rules
    (`AlertsWorker._judge`), in this process, on one core: records/s.
+1b. Workers of a pool (1, 2, 4): each worker routes every message (`AlertsWorker._route`:
+   whose home, kept for a handover or not) and judges its own homes' share; each worker's CPU
+   time in turn, in this process. The estate's rate with N workers on N cores is the records
+   over the slowest worker's CPU time (not measured across processes: this machine has 2
+   cores, shared).
 2. Latency: a private Mosquitto + InfluxDB, `hof ingest` and `hof alerts` as processes, the
    simulator publishing a background estate (history, then live readings), and falls
    published one at a time by a device; each timed from PUBACK to the alert being readable in
@@ -27,9 +33,11 @@ import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from alerts.partition import Partition
 from alerts.service import AlertsWorker
 from hof.alertstore.api import AlertStore
 from hof.alertstore.records import AlertFilter
+from hof.mqtt import Delivery
 from hof.senml import Record
 from hof.settings import Settings
 from hof.stack import Stack
@@ -60,6 +68,47 @@ def throughput(rooms: int) -> tuple[float, int]:
             elapsed = time.perf_counter() - began
             worker.store.close()
             return records / elapsed, records
+
+    return asyncio.run(run())
+
+
+def pooled(rooms: int, n: int) -> tuple[int, list[float]]:
+    """Records in the estate, and each of n pooled workers' CPU seconds to route and judge
+    them."""
+
+    async def run() -> tuple[int, list[float]]:
+        members = frozenset(f"w{i}" for i in range(n))
+        rng = np.random.default_rng(1)
+        steps = 288
+        temps = 17 + 3 * rng.standard_normal((steps, rooms))
+        hums = np.clip(65 + 10 * rng.standard_normal((steps, rooms)), 1, 100)
+        t0 = time.time() - 2 * 86400
+        seconds: list[float] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(n):
+                state = Path(tmp) / f"w{i}"
+                state.mkdir()
+                worker = AlertsWorker(Settings(state_dir=state))
+                worker.partition = Partition(f"w{i}", members)
+                for r in range(rooms):
+                    worker.room_watcher.rooms[(f"B-{r}", "env")] = ("bedroom", "bathroom")[r % 2]
+                topics = [f"hof/v1/B-{r}/env/reading" for r in range(rooms)]
+                began = time.process_time()  # CPU: stable on a busy machine
+                for k in range(steps):
+                    t_ms = int((t0 + k * 300) * 1000)
+                    now = time.time()
+                    for r in range(rooms):
+                        delivery = Delivery(topics[r], b"", 1, False, k, now, None)  # type: ignore[arg-type]
+                        if not worker._route(delivery):
+                            continue
+                        pack = [
+                            Record(f"B-{r}", "env", "temperature", t_ms, float(temps[k, r])),
+                            Record(f"B-{r}", "env", "humidity", t_ms, float(hums[k, r])),
+                        ]
+                        worker._judge(f"B-{r}", "env", pack)
+                seconds.append(time.process_time() - began)
+                worker.store.close()
+        return steps * rooms * 2, seconds
 
     return asyncio.run(run())
 
@@ -144,6 +193,7 @@ def main() -> int:
     parser.add_argument("--rooms", type=int, default=2000)
     parser.add_argument("--falls", type=int, default=60)
     parser.add_argument("--load-homes", type=int, default=300)
+    parser.add_argument("--pool-rooms", type=int, default=1000)
     args = parser.parse_args()
     rate, records = throughput(args.rooms)
     print(f"rules engine benchmark (one worker; {os.cpu_count()} cores on this machine)")
@@ -151,6 +201,16 @@ def main() -> int:
         f"  evaluation: {records:,} records ({args.rooms:,} rooms x a day at 5 min) "
         f"at {rate:,.0f} records/s on one core"
     )
+    single = 0.0
+    for n in (1, 2, 4):
+        total, seconds = pooled(args.pool_rooms, n)
+        estate = total / max(seconds)
+        single = single or estate
+        print(
+            f"  pool of {n}: {total:,} records ({args.pool_rooms:,} rooms); each worker routes "
+            f"all and judges its share in {', '.join(f'{x:.1f}' for x in seconds)} CPU s: "
+            f"{estate:,.0f} records/s on {n} cores ({estate / single:.2f}x one worker)"
+        )
     seconds = sorted(latency(args.falls, args.load_homes))
     p50 = statistics.median(seconds)
     p99 = seconds[min(len(seconds) - 1, round(0.99 * (len(seconds) - 1)))]
