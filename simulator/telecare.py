@@ -6,7 +6,7 @@ responder's) get a pendant and a leak probe besides their movement sensor. While
 simulation runs in real time, events arrive as a Poisson process, about three per 10 minutes
 for 100 homes: a fall (a third of them cancelled by the wearer within the rules' confirm
 window), a pendant press, or a leak that dries out a few minutes later. The first event is
-always a fall, so whoever watches a demo sees the loop close early.
+always a fall, 20-60 s into the run, so whoever watches a demo sees the loop close early.
 
 The missed routine is one home (`routine_home`) whose movement stops for a spell every hour;
 its movement sensor otherwise sees someone at every sample, so the inactivity rule, given a
@@ -50,6 +50,7 @@ KIND_WEIGHTS = (4.0, 3.0, 2.0)
 ROUTINE_SILENT_S = 15 * 60.0
 ROUTINE_EVERY_S = 3600.0
 ROUTINE_FIRST_S = (30.0, 120.0)
+FIRST_FALL_S = (20.0, 60.0)  # the first event, a fall, this long into the live run
 # Its inactivity span in the demo: 6 minutes instead of 12 hours (alerts/thresholds.py).
 ROUTINE_INACTIVITY_H = 0.1
 PENDANT_DAY_S = 86_400.0  # a pendant and a leak probe say they report once a day
@@ -141,17 +142,15 @@ class Scenario:
         self._rng = random.Random(f"telecare/{seed}")
         self._queue: list[_Planned] = []
         self._order = 0
-        self._next_draw = start + self._gap(first=True)
+        self._next_draw = start + self._rng.uniform(*FIRST_FALL_S)
         self._first = True
         self.silent_from = start + self._rng.uniform(*ROUTINE_FIRST_S)
         self.counts: Counter[str] = Counter()
         if self.routine is not None:
             self._routine_topic = str(Topic(self.routine.id, self.routine.motion, Channel.READING))
 
-    def _gap(self, *, first: bool = False) -> float:
-        gap = self._rng.expovariate(self.rate_per_s)
-        # The first event comes soon whatever the draw: a demo should show the loop early.
-        return min(gap, 2.0 / self.rate_per_s) if first else gap
+    def _gap(self) -> float:
+        return self._rng.expovariate(self.rate_per_s)
 
     def _plan(self, at: float, home: str, device: str, name: str, value: Any, what: str) -> None:
         topic = str(Topic(home, device, Channel.EVENT))
