@@ -26,7 +26,13 @@ class Me(BaseModel):
     name: str
     role: str
     patches: list[str]
-    sees_health_data: bool
+    cares_for: list[str] = Field(
+        description="Homes this account is a named carer of (their health data included)"
+    )
+    sees_health_data: bool = Field(
+        description="Falls, help calls and activity: responders only, in their patches' homes "
+        "and the homes they care for; never housing officers or admins"
+    )
 
 
 @router.get(
@@ -38,6 +44,7 @@ async def me(who: ApiUser) -> Me:
         name=who.name,
         role=who.role.value,
         patches=list(who.patches),
+        cares_for=list(who.cares_for),
         sees_health_data=who.sees_health,
     )
 

@@ -123,6 +123,8 @@ def test_a_carer_outside_the_patch_sees_that_homes_fall_and_not_anothers(cared: 
     try:
         with _carer(c) as carer:
             assert _listed(carer) == {c.falls[c.cared]}
+            me = carer.get("/api/v1/me").json()
+            assert (me["patches"], me["cares_for"], me["sees_health_data"]) == ([], [c.cared], True)
             assert carer.get(f"/api/v1/alerts/{c.falls[c.cared]}").status_code == 200
             assert carer.get(f"/api/v1/alerts/{c.falls[c.other]}").status_code == 404
             assert carer.get(f"/api/v1/homes/{c.cared}").status_code == 200
