@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -96,6 +97,7 @@ def run(kind: str, messages: int, records: int) -> tuple[float, float]:
         if worker.proc is not None:
             worker.stop()
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)
     return (cpu1 - cpu0) / total * 100_000, total / (t1 - t0)
 
 
