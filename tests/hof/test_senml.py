@@ -382,3 +382,28 @@ def test_fast_path_takes_every_encoded_pack(items: list[tuple[str, int, Any]]) -
 @given(st.binary(max_size=300))
 def test_fast_path_on_any_bytes_declines_or_agrees(payload: bytes) -> None:
     _agree(payload)
+
+
+_VALID = json.dumps(
+    [
+        {"bn": "env-3f2a1c/", "bt": NOW - 600, "n": "temperature", "u": "Cel", "v": 17.9},
+        {"n": "humidity", "u": "%RH", "v": 78.5, "t": 60},
+        {"n": "pm2_5", "u": "ug/m3", "v": 3.5},
+        {"n": "fall", "vs": "detected", "t": 120},
+    ],
+    separators=(",", ":"),
+).encode()
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(_VALID) - 1), st.integers(0, 255)), min_size=1, max_size=3
+    )
+)
+@settings(max_examples=500)
+def test_fast_path_on_a_mutated_pack_declines_or_agrees(edits: list[tuple[int, int]]) -> None:
+    """Any byte of a good pack changed (whitespace, control bytes, quotes, digits, UTF-8)."""
+    payload = bytearray(_VALID)
+    for position, byte in edits:
+        payload[position] = byte
+    _agree(bytes(payload))
