@@ -72,16 +72,21 @@ def test_a_raised_fall_is_told_once_on_the_platform_topic(
     told = watcher("hof/platform/alerts/+")
     worker = AlertsProcess(stack.settings.state_dir, "alerts-raised", **store_env)
     worker.start()
+
+    def ours() -> list[RaisedAlert | None]:
+        # Other tests' devices on the shared broker may raise alerts (offline, battery) too.
+        found = [parse_raised(t, p) for t, p in list(told.messages)]
+        return [r for r in found if r is None or r.home == home_id]
+
     try:
         pendant = device("pendant-1")
         pack = [{"bn": "pendant-1/", "bt": time.time(), "n": "fall", "vs": "detected"}]
         pendant.publish("event", pack)
-        assert wait_until(lambda: len(told.messages) >= 1, 15), worker.log_tail()
+        assert wait_until(lambda: len(ours()) >= 1, 15), worker.log_tail()
         (alert,) = store.list(AlertFilter(homes=[home_id])).items
-        topic, payload = told.messages[0]
-        assert parse_raised(topic, payload) == RaisedAlert(
-            id=alert.id, home=home_id, category=Category.FALL, action="raised"
-        )
+        assert ours() == [
+            RaisedAlert(id=alert.id, home=home_id, category=Category.FALL, action="raised")
+        ]
         # The same event again (a redelivery) and a second fall while it is open: no new alert,
         # so nothing more is told.
         pendant.publish("event", pack)
@@ -91,7 +96,7 @@ def test_a_raised_fall_is_told_once_on_the_platform_topic(
             worker.log_tail()
         )
         time.sleep(0.5)
-        assert len(told.messages) == 1, told.messages
+        assert len(ours()) == 1, told.messages
     finally:
         worker.stop()
 
