@@ -130,6 +130,12 @@ class Thresholds(BaseModel):
         ],
         clear_hours=8.0,
     )
+    # A damp or cold case clears only once no band has been held for this long. Its bands
+    # clear on the last 24 h, so a mild day or two let a damp or cold home's case go and come
+    # back with the weather: up to 7 reopenings in a month (bench/cases). A hazard that
+    # returns within the alert store's reopen window (72 h) was never put right, so the rule
+    # waits as long before it says the condition has gone.
+    case_clear_hold_h: float = Field(72.0, ge=0)
     # Overheating is judged as CIBSE publishes it (`alerts/overheating.py`: TM59 for bedrooms
     # at night over the year, TM52's adaptive criteria elsewhere over the summer). Besides, an
     # acute band in any room at any hour: above 32 °C for 2 h, where heat harms within the day

@@ -65,6 +65,8 @@ class RoomState:
     surface: float | None = None  # measured surface temperature, where a probe is fitted
     signals: dict[str, BandedState] = field(default_factory=dict)
     raised: dict[str, Severity] = field(default_factory=dict)
+    # When each raised rule last had no band held: its clear waits `case_clear_hold_h`.
+    gone_since: dict[str, float] = field(default_factory=dict)
     # The VTT mould index at the room's cold surface, stepped once per clock hour on that
     # hour's mean surface temperature and humidity.
     mould: MouldState = field(default_factory=lambda: MouldState.zeros(1))
@@ -102,16 +104,22 @@ def _judge(
     t: float,
     summary: str,
     evidence: Mapping[str, object],
+    hold_s: float = 0.0,
 ) -> Finding | None:
     """Raise when the rule's worst signal changes (up or down); clear when every signal has
-    cleared. A case changes severity, it does not close and reopen."""
+    cleared and stayed so for `hold_s`. A case changes severity, it does not close and reopen."""
     now = _combined(state, keys)
     before = state.raised.get(info.name)
+    if now is not None:
+        state.gone_since.pop(info.name, None)
     if now is not None and now != before:
         state.raised[info.name] = now
         return Finding(Action.RAISE, info, state.home, state.room, now, t, summary, dict(evidence))
     if now is None and before is not None:
+        if t - state.gone_since.setdefault(info.name, t) < hold_s:
+            return None  # gone for a mild day or two: not yet evidence that it was put right
         del state.raised[info.name]
+        del state.gone_since[info.name]
         return Finding(
             Action.CLEAR,
             info,
@@ -232,6 +240,7 @@ def _temperature(
             "limit": cold_limit,
             "occupancy": {None: "unknown", True: "occupied", False: "empty"}[occupied],
         },
+        th.case_clear_hold_h * 3600,
     )
     verdict = state.overheat.verdict() if state.overheat is not None else None
     parts = []
@@ -342,7 +351,15 @@ def _damp(
             if (signal := state.signals.get(key)) and signal.severity is not None
         ],
     }
-    return _judge(state, DAMP, ("humidity", "surface_rh", "mould"), t, summary, evidence)
+    return _judge(
+        state,
+        DAMP,
+        ("humidity", "surface_rh", "mould"),
+        t,
+        summary,
+        evidence,
+        th.case_clear_hold_h * 3600,
+    )
 
 
 def _damp_words(

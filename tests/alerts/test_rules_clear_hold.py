@@ -1,0 +1,64 @@
+"""Issue 12: a damp or cold case is not cleared by a mild day or two (no reopening with the
+weather); it clears once the condition has been gone for `case_clear_hold_h` (72 h)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alerts.findings import Action, Finding, Severity
+from alerts.rules.environment import RoomState, on_readings
+from alerts.thresholds import Thresholds
+from hof.senml import Record
+
+H = 3600.0
+START = datetime(2026, 1, 12, tzinfo=UTC).timestamp()
+STEP = 1800.0
+
+
+def _run(
+    spells: list[tuple[float, float, float]], rule: str, th: Thresholds | None = None
+) -> list[tuple[Action, Severity, float]]:
+    """Feed a bedroom spells of (hours, °C, % RH) every 30 min; (action, severity, hour) of
+    `rule`'s findings."""
+    state, th, t = RoomState("H1", "bedroom"), th or Thresholds(), START
+    found: list[Finding] = []
+    for hours, temp, rh in spells:
+        for _ in range(int(hours * H / STEP)):
+            records = [
+                Record("H1", "env", "temperature", round(t * 1000), temp),
+                Record("H1", "env", "humidity", round(t * 1000), rh),
+            ]
+            found += [f for f in on_readings(state, records, th) if f.rule.name == rule]
+            t += STEP
+    return [(f.action, f.severity, (f.at - START) / H) for f in found]
+
+
+COLD_SPELLS = [(30.0, 12.0, 50.0), (40.0, 21.0, 50.0), (20.0, 12.0, 50.0), (120.0, 21.0, 50.0)]
+
+
+def test_a_cold_case_holds_through_two_mild_days_and_clears_after_three() -> None:
+    seen = _run(COLD_SPELLS, "excess_cold")
+    actions = [a for a, _, _ in seen]
+    # Before: it cleared on the second mild day and reopened when the cold returned.
+    clears = [h for a, _, h in seen if a is Action.CLEAR]
+    assert len(clears) == 1, seen
+    assert actions[-1] is Action.CLEAR
+    assert actions.count(Action.RAISE) == len(actions) - 1
+    # the cold came back at hour 70 and went at hour 90: no clear before 90 + 72 h
+    assert clears[0] >= 90 + 72, seen
+    assert {s for a, s, _ in seen if a is Action.RAISE} <= {Severity.WATCH, Severity.SIGNIFICANT}
+
+
+def test_no_hold_clears_on_the_bands_alone() -> None:
+    th = Thresholds(case_clear_hold_h=0)
+    actions = [a for a, _, _ in _run(COLD_SPELLS, "excess_cold", th)]
+    assert actions.count(Action.CLEAR) == 2
+
+
+def test_a_damp_case_is_not_cleared_by_a_dry_day() -> None:
+    # Without an outdoor temperature the damp rule judges the air: 80 % for a day is
+    # significant; a dry day and a half, then damp again, is the same case, never cleared.
+    spells = [(24.0, 20.0, 80.0), (36.0, 20.0, 50.0), (24.0, 20.0, 80.0)]
+    seen = _run(spells, "damp_mould")
+    assert [a for a, _, _ in seen if a is Action.CLEAR] == [], seen
+    assert seen[0][:2] == (Action.RAISE, Severity.WATCH)
