@@ -58,6 +58,8 @@ platform keeps about this home. Each file is a table you can open in a spreadshe
                       (environment: temperature, humidity, CO2 ...; activity: movement;
                       telecare: falls and alarm presses), given or withdrawn, on what lawful
                       basis, who recorded it and when
+  carers.csv          who has had a care relationship with the home (and so could see its
+                      falls, alarm presses and movement), named by whom, from when to when
   alerts.csv          the alerts and repair cases raised for the home, what was found and what
                       was done
   alert_history.csv   every change to those alerts: who did what, and when
@@ -134,6 +136,7 @@ async def export_home(settings: Settings, engine: Engine, home: str, actor: Acto
             ("home.csv", "home"),
             ("condition.csv", "home_condition"),
             ("consent.csv", "consent"),
+            ("carers.csv", "carers"),
             ("alerts.csv", "alerts"),
             ("alert_history.csv", "alert_history"),
             ("notifications.csv", "notifications"),

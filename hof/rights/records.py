@@ -17,8 +17,10 @@ from hof.registry.models import (
     AuditRelease,
     HistoryRelease,
     Home,
+    HomeCarer,
     HomeCondition,
     HomeConsent,
+    User,
 )
 
 __all__ = ["Actor", "audit", "erase_rows", "expire_audit", "home_rows", "release_history"]
@@ -58,13 +60,13 @@ def audit(
         )
 
 
-def _dicts(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
+def _dicts(conn: Connection, query: sa.Executable) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query).all()]
 
 
 def home_rows(engine: Engine, home: str) -> dict[str, list[dict[str, Any]]]:
-    """Every row held about `home`, table by table (registry, consents, alerts and cases with
-    their history, notifications, the audit of who viewed or changed it)."""
+    """Every row held about `home`, table by table (registry, consents, carers, alerts and cases
+    with their history, notifications, the audit of who viewed or changed it)."""
     with engine.connect() as conn:
         alert_ids = sa.select(Alert.id).where(Alert.home == home)
         return {
@@ -75,6 +77,21 @@ def home_rows(engine: Engine, home: str) -> dict[str, list[dict[str, Any]]]:
             "consent": _dicts(
                 conn,
                 sa.select(HomeConsent).where(HomeConsent.home == home).order_by(HomeConsent.id),
+            ),
+            "carers": _dicts(
+                conn,
+                sa.select(
+                    User.name.label("carer"),
+                    User.email.label("carer_email"),
+                    HomeCarer.relationship,
+                    HomeCarer.recorded_by,
+                    HomeCarer.recorded_at,
+                    HomeCarer.ended_by,
+                    HomeCarer.ended_at,
+                )
+                .join(User, User.id == HomeCarer.user_id)
+                .where(HomeCarer.home == home)
+                .order_by(HomeCarer.id),
             ),
             "alerts": _dicts(conn, sa.select(Alert).where(Alert.home == home).order_by(Alert.id)),
             "alert_history": _dicts(
@@ -129,6 +146,7 @@ def erase_rows(engine: Engine, home: str) -> dict[str, int]:
         counts = delete_alerts(conn, alert_ids)
         for name, table, column in (
             ("consent", HomeConsent, HomeConsent.home),
+            ("carers", HomeCarer, HomeCarer.home),
             ("home_condition", HomeCondition, HomeCondition.home),
             ("home", Home, Home.id),
         ):

@@ -22,7 +22,9 @@ from hof.alertstore import notifications as n
 from hof.alertstore.models import AlertHistory
 from hof.consent import Stream
 from hof.registry import HomeIn, upsert_homes
+from hof.registry.carers import name_carer
 from hof.registry.consent import ConsentIn, current_consents, record_consents
+from hof.registry.models import User
 from hof.rights.operations import erase_home, expire, export_home, purge_withdrawn
 from hof.rights.records import Actor, audit
 from hof.settings import Settings
@@ -102,6 +104,27 @@ def furnish(settings: Settings, store: AlertStore, home: str, temperature: float
         )
     viewer = Actor("officer@example.org", role="responder", via="page")
     audit(store.engine, viewer, "view_home", home, {})
+    # A named carer: who could see the home's health data is held about the home too.
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.insert(User).values(
+                email=f"carer-{home}@example.org".lower(),
+                name="Named Carer",
+                role="responder",
+                patches=[],
+                password_hash="not-a-hash",
+                active=True,
+                failed_logins=0,
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    name_carer(
+        store.engine,
+        home,
+        f"carer-{home}@example.org",
+        relationship="daughter",
+        recorded_by="admin@example.org",
+    )
     return alert.id
 
 
@@ -127,6 +150,10 @@ def test_the_export_holds_the_homes_readings_alerts_and_audit_and_nothing_of_ano
     audit_rows = list(csv.DictReader(io.StringIO(files["audit.csv"])))
     assert [r["action"] for r in audit_rows] == ["view_home", "subject_access_export"]
     assert f"{mine} Road" in files["home.csv"]
+    carers = list(csv.DictReader(io.StringIO(files["carers.csv"])))
+    assert [(c["carer_email"], c["relationship"]) for c in carers] == [
+        (f"carer-{mine}@example.org".lower(), "daughter")
+    ]
     # Nothing of the other home, in any file.
     for name, text in files.items():
         assert other not in text, name
@@ -163,13 +190,14 @@ def test_an_erasure_removes_the_home_and_a_second_reports_nothing_left(
         "notifications": 1,
         "alerts": 1,
         "consent": 1,
+        "carers": 1,
         "home_condition": 1,
         "home": 1,
     }
     q = f"SELECT count(*) FROM reading, event WHERE \"home\"::tag = '{home_id}'"
     assert influx_query(rights_settings, q) == []
     with store.engine.connect() as conn:
-        for table in ("home", "alert", "home_consent", "home_condition"):
+        for table in ("home", "alert", "home_consent", "home_carer", "home_condition"):
             column = "id" if table == "home" else "home"
             held = conn.execute(
                 sa.text(f"SELECT count(*) FROM {table} WHERE {column} = :h"), {"h": home_id}
