@@ -66,6 +66,7 @@ class Membership:
         self._heard: dict[str, float] = {}  # member -> monotonic time of its last heartbeat
         self.members: frozenset[str] = frozenset({member})
         self.beaten = asyncio.Event()  # our own heartbeat is out
+        self._leaving = False
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(10_000)
         self.link = Link(
             settings,
@@ -133,6 +134,8 @@ class Membership:
     async def _beat(self) -> None:
         while True:
             await self.link.connected.wait()
+            if self._leaving:
+                return  # a beat after the goodbye would keep us listed until the timeout
             body = json.dumps({"member": self.me, "pool": self.pool, "at": time.time()}).encode()
             try:
                 await self.link.publish(self.topic, body, qos=1, retain=True)
@@ -148,5 +151,6 @@ class Membership:
 
     async def leave(self) -> None:
         """On a clean stop: clear our heartbeat so the others take our homes at once."""
+        self._leaving = True
         with contextlib.suppress(LinkDownError, TimeoutError):
             await asyncio.wait_for(self.link.publish(self.topic, b"", qos=1, retain=True), 3.0)
