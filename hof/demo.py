@@ -94,6 +94,20 @@ team_lead = "responder"
 start = "00:00"
 end = "00:00"
 people = ["responder"]
+
+# The demo officer's digest of the North patch's new environmental alerts, hourly here
+# (daily is the default), never in the night.
+[people.officer]
+name = "Demo officer"
+email = "officer@demo.invalid"
+
+[[digests]]
+name = "north"
+patches = ["North"]
+to = ["officer"]
+kinds = ["damp_mould", "cold", "heat", "ventilation", "device_offline", "low_battery"]
+every_s = 3600
+quiet_hours = {{ start = "22:00", end = "07:00" }}
 """
 
 
@@ -252,7 +266,8 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     _say(
         f"  notifier     responder alerts go to the demo responder: mail in {inbox / 'mail'}, "
         f"webhooks in {inbox / 'webhook'};\n"
-        f"               each mail has an acknowledgement link ({ack}/ack/...)"
+        f"               each mail has an acknowledgement link ({ack}/ack/...);\n"
+        "               the demo officer's hourly digest of the North patch goes there too"
     )
     _say(
         f"  telecare     {telecare};\n"
