@@ -102,7 +102,7 @@ def cold_truth(d: Dwellings) -> set[tuple[int, str]]:
     }
 
 
-def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float]:
+def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, set[tuple[int, str]]]:
     """One worker: the whole estate simulated, its share of the homes judged."""
     mix = {kind: 1.0 for kind in Archetype}
     dwellings = draw_dwellings(job.homes, seed=job.seed, mix=mix)
@@ -124,9 +124,15 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float]:
     steps = int(job.days * 86400 / job.step_s)
     began = time.perf_counter()
     calls = 0
+    # The simulated rooms' own temperatures while someone is up at home, December-February.
+    in_use = np.zeros((job.homes, len(ROOMS)))
+    below = np.zeros((job.homes, len(ROOMS)))
     for k in range(1, steps + 1):
         c = sim.advance(start + k * job.step_s)
         t = c.time
+        if datetime.fromtimestamp(t, UTC).month in (12, 1, 2):
+            in_use += c.awake_home[:, None]
+            below += c.awake_home[:, None] & (c.temperature < MIN_HEALTHY_C)
         t_ms = round(t * 1000)
         t_out = float(weather.temperature(t))
         outdoor.observe("estate", t, t_out)
@@ -163,7 +169,13 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float]:
                 f"{time.perf_counter() - began:.0f} s",
                 flush=True,
             )
-    return dict(cases), calls, time.process_time()
+    cold_in_use = {
+        (h, room)
+        for h in range(job.homes)
+        for r, room in enumerate(ROOMS)
+        if in_use[h, r] and below[h, r] > 0.5 * in_use[h, r]
+    }
+    return dict(cases), calls, time.process_time(), cold_in_use
 
 
 def run(homes: int, days: int, step_s: float, seed: int, start: float, workers: int) -> None:
@@ -177,13 +189,14 @@ def run(homes: int, days: int, step_s: float, seed: int, start: float, workers: 
         with ProcessPoolExecutor(workers) as pool:
             parts = list(pool.map(simulate, jobs))
     cpu = 0.0
-    for part, n, used in parts:
+    cold_in_use = parts[0][3]
+    for part, n, used, _ in parts:
         cases.update(part)
         calls += n
         cpu += used
     took = time.perf_counter() - began
     dwellings = draw_dwellings(homes, seed=seed, mix={kind: 1.0 for kind in Archetype})
-    _report(homes, days, step_s, dwellings, cases, start, took, calls)
+    _report(homes, days, step_s, dwellings, cases, start, took, calls, cold_in_use)
     print(
         f"CPU: {cpu:.0f} s in {workers} worker(s), {calls / cpu:,.0f} room evaluations a "
         f"CPU-second with each worker's simulation of the whole estate; a year of 1,000 homes "
@@ -226,6 +239,7 @@ def _report(
     start: float,
     took: float,
     calls: int,
+    cold_in_use: set[tuple[int, str]],
 ) -> None:
     kinds = [Archetype(int(a)) for a in d.archetype]
     months = days / 30.44
@@ -236,8 +250,14 @@ def _report(
         f"{calls:,} room evaluations in {took:.0f} s ({calls / took:,.0f}/s)"
     )
     cold_rooms = cold_truth(d)
-    truth_rooms: dict[str, set[tuple[int, str]]] = {"excess_cold": cold_rooms}
-    truth_homes: dict[str, set[int]] = {"excess_cold": {h for h, _ in cold_rooms}}
+    truth_rooms: dict[str, set[tuple[int, str]]] = {
+        "excess_cold": cold_rooms,
+        "excess_cold, in use": cold_in_use,
+    }
+    truth_homes: dict[str, set[int]] = {
+        "excess_cold": {h for h, _ in cold_rooms},
+        "excess_cold, in use": {h for h, _ in cold_in_use},
+    }
     for rule, kind in HOME_TRUTH.items():
         truth_homes[rule] = {h for h, k in enumerate(kinds) if k is kind}
         truth_rooms[rule] = {(h, room) for h in truth_homes[rule] for room in ROOMS}
@@ -245,6 +265,11 @@ def _report(
         "truth: cold rooms (setpoint below 18 °C or evening-only heating) "
         f"{len(cold_rooms)} in {len(truth_homes['excess_cold'])} homes; damp homes "
         f"{len(truth_homes['damp_mould'])}; overheating homes {len(truth_homes['overheating'])}"
+    )
+    print(
+        "truth 'in use': rooms below 18 °C for more than half the hours someone is up at home "
+        f"in December-February: {len(cold_in_use)} in {len(truth_homes['excess_cold, in use'])} "
+        "homes (none if the run has no such month)"
     )
     print()
     print(
@@ -254,8 +279,9 @@ def _report(
         f"{'rule':<12} {'room P':>12} {'room R':>12} {'home P':>12} {'home R':>12} "
         f"{'median d':>8} {'cases/1k/mo':>11} {'changes':>7} {'max reopen/mo':>13}"
     )
-    for rule in ("damp_mould", "excess_cold", "overheating"):
-        mine = {key: found for key, found in cases.items() if key[1] == rule and found}
+    for rule in ("damp_mould", "excess_cold", "excess_cold, in use", "overheating"):
+        name = rule.split(",")[0]
+        mine = {key: found for key, found in cases.items() if key[1] == name and found}
         cells = []
         for acted in (True, False):
             rooms = {
@@ -292,7 +318,7 @@ def _report(
         worst = max(reopen_month.values(), default=0)
         shown = [f"{a:.2f} ({b:.2f})" for a, b in zip(cells[0], cells[1], strict=True)]
         print(
-            f"{rule:<12} {shown[0]:>12} {shown[1]:>12} {shown[2]:>12} {shown[3]:>12} "
+            f"{rule.replace('excess_cold, ', 'cold, '):<12} {shown[0]:>12} {shown[1]:>12} {shown[2]:>12} {shown[3]:>12} "
             f"{median_days:>8.1f} {per_k_month:>11.1f} {changes:>7.2f} {worst:>13}"
         )
     summer: Counter[str] = Counter()
@@ -322,6 +348,14 @@ def _report(
         (name, kinds[h].label) for (h, name, _), found in cases.items() for c in found if c.acted_on
     )
     print("acted-on cases by rule and archetype:", dict(sorted(by_kind.items())))
+    wrong = sorted(
+        (name, kinds[h].label, h, room, round(float(d.setpoint[h, ROOMS.index(room)]), 1))
+        for (h, name, room), found in cases.items()
+        if name in ("damp_mould", "excess_cold")
+        and any(c.acted_on for c in found)
+        and (h, room) not in truth_rooms[name]
+    )
+    print("acted-on cases against the truth (rule, archetype, home, room, setpoint):", wrong)
 
 
 def main() -> None:
