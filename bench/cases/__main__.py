@@ -318,7 +318,8 @@ def _report(
         worst = max(reopen_month.values(), default=0)
         shown = [f"{a:.2f} ({b:.2f})" for a, b in zip(cells[0], cells[1], strict=True)]
         print(
-            f"{rule.replace('excess_cold, ', 'cold, '):<12} {shown[0]:>12} {shown[1]:>12} {shown[2]:>12} {shown[3]:>12} "
+            f"{rule.replace('excess_cold, ', 'cold, '):<12} "
+            f"{shown[0]:>12} {shown[1]:>12} {shown[2]:>12} {shown[3]:>12} "
             f"{median_days:>8.1f} {per_k_month:>11.1f} {changes:>7.2f} {worst:>13}"
         )
     summer: Counter[str] = Counter()
