@@ -121,7 +121,10 @@ def dew_point(t_c: ArrayLike, rh_pct: ArrayLike) -> Any:
         tf, r = float(t_c), float(rh_pct)  # type: ignore[arg-type]
         if not (0.0 < r <= 100.0 and tf > -MAGNUS_B_C):
             return math.nan
-        g = math.log(r / 100.0) + MAGNUS_A * tf / (MAGNUS_B_C + tf)
+        ratio = r / 100.0
+        if ratio == 0.0:  # a subnormal RH underflows: no dew point, as the array path says
+            return math.nan
+        g = math.log(ratio) + MAGNUS_A * tf / (MAGNUS_B_C + tf)
         return MAGNUS_B_C * g / (MAGNUS_A - g)
     t, rh = _f(t_c), _f(rh_pct)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
