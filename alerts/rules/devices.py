@@ -8,6 +8,7 @@ battery env nodes send only a voltage).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -142,33 +143,24 @@ def on_tick(state: DeviceState, now: float, thresholds: Thresholds) -> Finding |
     )
 
 
+def _battery(
+    state: DeviceState, action: Action, at: float, words: str, evidence: dict[str, Any]
+) -> Finding:
+    """A low-battery finding (raise or clear) of one device, in these words."""
+    return Finding(action, BATTERY, state.home, state.device, Severity.WATCH, at, words, evidence)
+
+
 def on_battery(
     state: DeviceState, percent: float, at: float, thresholds: Thresholds
 ) -> Finding | None:
+    words = f"{state.device} battery at {percent:.0f} %"
     if not state.battery_low and percent < thresholds.battery_low:
         state.battery_low = True
-        return Finding(
-            Action.RAISE,
-            BATTERY,
-            state.home,
-            state.device,
-            Severity.WATCH,
-            at,
-            f"{state.device} battery at {percent:.0f} % (below {thresholds.battery_low:.0f} %).",
-            {"battery": percent},
-        )
+        limit = f"{words} (below {thresholds.battery_low:.0f} %)."
+        return _battery(state, Action.RAISE, at, limit, {"battery": percent})
     if state.battery_low and percent >= thresholds.battery_ok:
         state.battery_low = False
-        return Finding(
-            Action.CLEAR,
-            BATTERY,
-            state.home,
-            state.device,
-            Severity.WATCH,
-            at,
-            f"{state.device} battery at {percent:.0f} %.",
-            {"battery": percent},
-        )
+        return _battery(state, Action.CLEAR, at, f"{words}.", {"battery": percent})
     return None
 
 
@@ -181,28 +173,12 @@ def on_voltage(
     if figures is None or volts <= 0:
         return None  # an unknown chemistry, or a mains device's 0 V: nothing to judge
     name = f"{state.device} battery at {volts:.2f} V ({chemistry})"
+    evidence: dict[str, Any] = {"voltage": volts, "chemistry": chemistry}
     if not state.battery_low and volts < figures.low:
         state.battery_low = True
-        return Finding(
-            Action.RAISE,
-            BATTERY,
-            state.home,
-            state.device,
-            Severity.WATCH,
-            at,
-            f"{name}, below {figures.low:.2f} V.",
-            {"voltage": volts, "chemistry": chemistry, "voltage_low": figures.low},
-        )
+        low = f"{name}, below {figures.low:.2f} V."
+        return _battery(state, Action.RAISE, at, low, evidence | {"voltage_low": figures.low})
     if state.battery_low and volts >= figures.ok:
         state.battery_low = False
-        return Finding(
-            Action.CLEAR,
-            BATTERY,
-            state.home,
-            state.device,
-            Severity.WATCH,
-            at,
-            f"{name}.",
-            {"voltage": volts, "chemistry": chemistry},
-        )
+        return _battery(state, Action.CLEAR, at, f"{name}.", evidence)
     return None
