@@ -14,10 +14,12 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from hofsupport import AlertsProcess, ServiceProcess
 
 from hof.alertstore import AlertStore, State, make_engine
 from hof.alertstore import notifications as n
+from hof.alertstore.models import JobState, NotifyJob
 from hof.stack import Stack
 from hof.stack.process import free_port
 from tests.notify.notify_support import Hook, Mailbox, open_hook, open_mailbox
@@ -277,10 +279,29 @@ def test_the_signed_link_acknowledges_once_stops_every_level_and_tells_the_penda
 
 
 def test_sigkill_between_levels_loses_and_duplicates_nothing(
-    device: Any, home_id: str, hook: Hook, notifier: NotifyProcess, eventually: Any
+    device: Any,
+    home_id: str,
+    hook: Hook,
+    notifier: NotifyProcess,
+    store: AlertStore,
+    eventually: Any,
 ) -> None:
     _fall(device)
     assert eventually(lambda: _posts(hook, home_id, "/sam"), 10)
+    alert_id = _alert_id(store, home_id, eventually)
+
+    def first_level_done() -> bool:
+        with n.transaction(store.engine, write=False) as session:
+            states = session.scalars(
+                sa.select(NotifyJob.state).where(
+                    NotifyJob.alert_id == alert_id, NotifyJob.level == 0
+                )
+            ).all()
+        return bool(states) and all(s == JobState.DONE for s in states)
+
+    # Between levels: the first one recorded as done. A kill after the POST but before its
+    # record is the at-least-once window (the retry carries the same idempotency key).
+    assert eventually(first_level_done, 10)
     notifier.kill()
     try:
         time.sleep(LEVEL_WAIT_S + 0.5)  # the second level comes due while nobody runs
