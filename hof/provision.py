@@ -15,9 +15,13 @@ import os
 import secrets
 import signal
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hof.errors import ConfigError, StackError
 from hof.settings import Settings, endpoints_path
@@ -94,6 +98,11 @@ def register_credential(
     if not passwd.exists():
         raise StackError(f"no broker password file at {passwd}: is the stack set up here?")
     write_credential(passwd, username, password, passwd_bin)
+    return signal_broker(state_dir)
+
+
+def signal_broker(state_dir: Path) -> bool:
+    """SIGHUP the local stack's broker so it re-reads its password file; False if none runs."""
     try:
         endpoints = json.loads(endpoints_path(state_dir).read_text())
     except FileNotFoundError:
@@ -107,6 +116,58 @@ def register_credential(
         return False
     os.kill(pid, signal.SIGHUP)
     return True
+
+
+def _connack(settings: Settings, username: str, password: str) -> int | None:
+    """The devices' listener's answer to this credential: 0 accepted, else the reason code.
+
+    None when the listener could not be reached at all (then nothing can be confirmed).
+    """
+    port = settings.devices.port
+    if port is None:
+        return None
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    client.username_pw_set(username, password)
+    if settings.devices.tls:
+        if settings.mqtt.ca_file is None:
+            return None
+        client.tls_set(ca_certs=str(settings.mqtt.ca_file))
+    codes: list[int] = []
+    client.on_connect = lambda c, u, f, rc, p: codes.append(rc.value)
+    try:
+        client.connect(settings.devices.host or settings.mqtt.host, port, keepalive=10)
+        end = time.monotonic() + 2
+        while not codes and time.monotonic() < end:
+            client.loop(0.05)
+    except (OSError, ssl.SSLError):
+        return None
+    finally:
+        client.disconnect()
+    return codes[0] if codes else None
+
+
+def confirm_credential(
+    settings: Settings, username: str, password: str, timeout_s: float = 10
+) -> None:
+    """Wait until the running broker accepts the new credential, signalling it again if need be.
+
+    Mosquitto clears its reload flag when a reload ends, so a SIGHUP that lands while it is
+    still reloading for another device is lost, and a reload that reads the password file while
+    mosquitto_passwd rewrites it sees it half written: either way the device would be refused
+    until some later reload. Seen in CI when two devices were provisioned back to back.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        code = _connack(settings, username, password)
+        if code is None or code == 0:
+            return  # accepted, or no listener here to ask (the broker reads the file at start)
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"the broker still refuses {username!r} (reason {code}) {timeout_s:.0f} s after"
+                " re-reading its password file: check the broker's log"
+            )
+        signal_broker(settings.state_dir)
+        time.sleep(0.3)
 
 
 def provision(
@@ -136,7 +197,10 @@ def provision(
         raise ConfigError("interval must be between 1 s and 1 day")
     password = secrets.token_urlsafe(24)
     username = f"{home}/{device}"
-    register_credential(settings.state_dir, username, password, settings.stack.mosquitto_passwd_bin)
+    if register_credential(
+        settings.state_dir, username, password, settings.stack.mosquitto_passwd_bin
+    ):
+        confirm_credential(settings, username, password)
     cfg = device_config(
         home=home,
         device=device,

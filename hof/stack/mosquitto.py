@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import getpass
+import os
+import shutil
 import signal
 import socket
 import struct
@@ -70,16 +73,28 @@ def write_credential(
 ) -> None:
     """Add or replace one credential in a Mosquitto password file (stored as a salted hash).
 
-    mosquitto_passwd rewrites the file in place, so it keeps its owner and mode.
+    mosquitto_passwd rewrites its file in place, and a running broker told to reload at that
+    moment would read it half written and refuse devices that were fine. So it edits a copy
+    (same owner and mode) that then replaces the file in one rename, under a lock so that two
+    provisioning runs do not each replace the other's copy.
     """
-    result = subprocess.run(
-        [passwd_binary, "-b", str(passwd_path), username, password],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise StackError(f"mosquitto_passwd refused {username!r}: {result.stderr.strip()}")
+    with open(passwd_path.with_name(passwd_path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        work = passwd_path.with_name(passwd_path.name + ".new")
+        shutil.copy2(passwd_path, work)
+        st = passwd_path.stat()
+        if os.geteuid() == 0:
+            os.chown(work, st.st_uid, st.st_gid)
+        result = subprocess.run(
+            [passwd_binary, "-b", str(work), username, password],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            work.unlink(missing_ok=True)
+            raise StackError(f"mosquitto_passwd refused {username!r}: {result.stderr.strip()}")
+        os.replace(work, passwd_path)
 
 
 class Mosquitto:
