@@ -8,6 +8,10 @@ On NATS, MQTT topics are NATS subjects with `/` turned into `.`: NATS 2.9 refuse
 with a `.` in a level (it closes the client's connection), so on that broker home and device
 ids must not hold one, although the contract allows it (docs/scaling.md). `subject_to_topic`
 is then unambiguous; `topic_to_subject` refuses such an id rather than map it.
+
+On NATS, ingest reads the stream where NATS's MQTT listener stores every QoS 1 publish
+(`$MQTT_msgs`) before it acknowledges it to the device: an acknowledged reading is replicated
+before the device forgets it, whichever node is lost (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hof.errors import ContractError, Reason
-from hof.mqtt import Link, LinkDownError
+from hof.mqtt import LinkDownError
+from hof.mqttwire import Subscription, WireSource
 from hof.settings import NatsSettings, Settings
 
 __all__ = [
+    "MQTT_STREAM",
     "JetStreamDelivery",
     "JetStreamSource",
     "Message",
@@ -38,6 +44,13 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+# NATS 2.9's own stream of MQTT QoS 1 publishes (server/mqtt.go: mqttStreamName): each is stored
+# there under `$MQTT.msgs.<subject>`, with a JetStream request that must succeed before the
+# PUBACK goes out. Interest retention: a message is kept until every consumer whose filter
+# matches it has acknowledged it, and one no consumer matches is not kept at all.
+MQTT_STREAM = "$MQTT_msgs"
+MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
 
 
 class Message(Protocol):
@@ -97,11 +110,14 @@ class JetStreamDelivery:
 
 
 class JetStreamSource:
-    """A durable pull consumer on the platform's stream, with explicit acknowledgement.
+    """Durable pull consumers on NATS's stream of MQTT QoS 1 publishes, explicitly acknowledged.
 
-    The stream (`nats.stream`: subjects of `channels`, replicated `nats.replicas` times) and the
-    consumer (durable `durable`, shared by every worker of the service, so they split the
-    stream) are created when missing. At most `nats.max_ack_pending` messages are out
+    One consumer per channel (`{durable}-{channel}`, filtered to `$MQTT.msgs.hof.v1.*.*.{channel}`:
+    NATS 2.9 gives a consumer one filter), shared by every worker of the service, so they split
+    the stream. The stream is NATS's (`MQTT_STREAM`); it is created here, with the config NATS
+    gives it, when no MQTT client has connected yet. The consumers are created when missing, and
+    must exist before devices publish: the stream keeps a message only for a consumer whose
+    filter matches it. Each consumer has at most `nats.max_ack_pending` messages out
     unacknowledged (the server stops delivering past it) and at most `queue.maxsize` are held
     here: fetching asks for no more than there is room for.
     """
@@ -116,7 +132,7 @@ class JetStreamSource:
     ) -> None:
         self.settings = settings
         self.durable = durable
-        self.subjects = [f"hof.v1.*.*.{c}" for c in channels]
+        self.filters = {f"{durable}-{c}": f"{MQTT_SUBJECT_PREFIX}hof.v1.*.*.{c}" for c in channels}
         self.queue = queue
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
@@ -183,60 +199,82 @@ class JetStreamSource:
         self._backoff = min(self._backoff * 2, 5.0)
 
     async def _consume(self) -> None:
-        from nats.errors import TimeoutError as NatsTimeout
-        from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+        from nats.js.api import (
+            AckPolicy,
+            ConsumerConfig,
+            DeliverPolicy,
+            RetentionPolicy,
+            StorageType,
+            StreamConfig,
+        )
         from nats.js.errors import NotFoundError
 
         s = self.settings
         js = self._nc.jetstream(timeout=s.timeout_s)
         try:
-            await js.stream_info(s.stream)
+            await js.stream_info(MQTT_STREAM)
         except NotFoundError:
+            # NATS creates it when the account's first MQTT client connects, with this config
+            # (server/mqtt.go); created here first, so that the consumers exist before any
+            # device can publish. `nats.replicas` must equal the nodes' mqtt.stream_replicas.
             await js.add_stream(
-                StreamConfig(name=s.stream, subjects=self.subjects, num_replicas=s.replicas)
+                StreamConfig(
+                    name=MQTT_STREAM,
+                    subjects=[f"{MQTT_SUBJECT_PREFIX}>"],
+                    storage=StorageType.FILE,
+                    retention=RetentionPolicy.INTEREST,
+                    num_replicas=s.replicas,
+                )
             )
-            log.info("jetstream_stream_created", stream=s.stream, replicas=s.replicas)
-        config = ConsumerConfig(
-            durable_name=self.durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=s.ack_wait_s,
-            max_ack_pending=s.max_ack_pending,
-            num_replicas=s.replicas,
-        )
-        # Idempotent for the same config: every worker of the service shares this consumer.
-        await js.add_consumer(s.stream, config)
-        sub = await js.pull_subscribe_bind(durable=self.durable, stream=s.stream)
-        self.subscribed.set()
-        self._backoff = 0.2
-        log.info("jetstream_consuming", stream=s.stream, durable=self.durable)
+            log.info("jetstream_stream_created", stream=MQTT_STREAM, replicas=s.replicas)
+        subs = []
         try:
-            while True:
-                room = self.queue.maxsize - self.queue.qsize()
-                if room <= 0:
-                    self.waits += 1
-                    await asyncio.sleep(0.01)
-                    continue
-                try:
-                    msgs = await sub.fetch(min(room, 500), timeout=1.0)
-                except (NatsTimeout, TimeoutError):
-                    continue
-                now = time.time()
-                for msg in msgs:
-                    self.queue.put_nowait(
-                        JetStreamDelivery(subject_to_topic(msg.subject), msg.data, now, msg)
-                    )
+            for name, subject in self.filters.items():
+                config = ConsumerConfig(
+                    durable_name=name,
+                    filter_subject=subject,
+                    # What the stream still holds when the consumer is first made: messages
+                    # kept for another consumer (an MQTT session) are stored too.
+                    deliver_policy=DeliverPolicy.ALL,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=s.ack_wait_s,
+                    max_ack_pending=s.max_ack_pending,
+                    # Replicas unset: the stream's (an interest stream's consumers must match).
+                )
+                # Idempotent for the same config: every worker of the service shares it.
+                await js.add_consumer(MQTT_STREAM, config)
+                subs.append(await js.pull_subscribe_bind(durable=name, stream=MQTT_STREAM))
+            self.subscribed.set()
+            self._backoff = 0.2
+            log.info("jetstream_consuming", stream=MQTT_STREAM, consumers=list(self.filters))
+            async with asyncio.TaskGroup() as tg:
+                for sub in subs:
+                    tg.create_task(self._fetch(sub, share=len(subs)))
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            for sub in subs:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
-    async def _consumer_exists(self, js: Any) -> bool:
-        from nats.js.errors import NotFoundError
+    async def _fetch(self, sub: Any, *, share: int) -> None:
+        """Fetch from one consumer into the queue, asking for at most its `share` of the room."""
+        from nats.errors import TimeoutError as NatsTimeout
 
-        try:
-            await js.consumer_info(self.settings.stream, self.durable)
-        except NotFoundError:
-            return False
-        return True
+        while True:
+            room = (self.queue.maxsize - self.queue.qsize()) // share
+            if room <= 0:
+                self.waits += 1
+                await asyncio.sleep(0.01)
+                continue
+            try:
+                msgs = await sub.fetch(min(room, 500), timeout=1.0)
+            except (NatsTimeout, TimeoutError):
+                continue
+            now = time.time()
+            for msg in msgs:
+                topic = subject_to_topic(msg.subject.removeprefix(MQTT_SUBJECT_PREFIX))
+                # Never more than the room asked for, but another consumer's fetch may have
+                # landed meanwhile: wait for room rather than drop.
+                await self.queue.put(JetStreamDelivery(topic, msg.data, now, msg))
 
     async def get(self) -> JetStreamDelivery:
         return await self.queue.get()
@@ -288,12 +326,19 @@ def open_source(
     """The service's stream on the broker the settings name (`nats.broker`), into `queue`."""
     if settings.nats.broker == "nats":
         return JetStreamSource(settings.nats, durable=durable, channels=channels, queue=queue)
-    return Link(
+    # Our own lean consumer (hof.mqttwire), not paho's `Link`: a third of ingest's CPU went
+    # to paho's per-message work.
+    return WireSource(
         settings.mqtt,
         name=name,
         client_id=client_id,
         queue=queue,
-        subscriptions=subscriptions,
+        subscriptions=[
+            Subscription(f, o, False)
+            if isinstance(o, int)
+            else Subscription(f, o.QoS, bool(o.retainAsPublished))
+            for f, o in subscriptions
+        ],
         clean_start=False,
         session_expiry_s=session_expiry_s,
         receive_maximum=receive_maximum,
