@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from itertools import groupby
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -43,8 +44,9 @@ from hof.alertstore.aio import AsyncAlertStore
 from hof.alertstore.api import AlertStore
 from hof.alertstore.engine import store_url
 from hof.alertstore.errors import AlertStoreError, StoreUnavailable
+from hof.alertstore.eventraise import RaiseRequest
 from hof.alertstore.migrate import migrate
-from hof.alertstore.records import AlertFilter, AlertView
+from hof.alertstore.records import AlertFilter, AlertView, RaiseResult
 from hof.alertstore.vocabulary import SELF_CLEARING, Category, State
 from hof.climate import surface_humidity, surface_temperature
 from hof.consent import ConsentWatcher, Stream
@@ -64,6 +66,8 @@ __all__ = ["AlertsWorker", "serve"]
 
 log = structlog.get_logger(__name__)
 
+_T = TypeVar("_T")
+
 OPEN_STATES = (State.OPEN, State.ACKNOWLEDGED, State.ASSIGNED)
 ENVIRONMENTAL = frozenset(
     {
@@ -77,6 +81,7 @@ MOULD_FLUSH_S = 5.0
 MOULD_BATCH = 5_000  # points a write: about 600 kB, well under InfluxDB's request limits
 RECENT_EVENTS = 50_000  # other workers' events kept for a handover (falls are a few a day)
 RECENT_TELEMETRY = 20_000  # and their readings and statuses, for the seconds ingest lags
+URGENT_BATCH = 1_000  # urgent messages judged together at most: one store transaction
 
 
 def _tag(value: str) -> str:
@@ -255,7 +260,7 @@ class AlertsWorker:
                     self._hand_over(built, self.partition)
                 links = [tg.create_task(self.data.run()), tg.create_task(self.events.run())]
                 consumers = [
-                    tg.create_task(self._consume(self.events)),
+                    tg.create_task(self._consume_urgent()),
                     tg.create_task(self._consume(self.data)),
                 ]
                 ticker = tg.create_task(self._tick())
@@ -289,7 +294,7 @@ class AlertsWorker:
     async def _consume(self, link: Link) -> None:
         while True:
             delivery = await link.get()
-            async with self.priority.turn(urgent=link is self.events):
+            async with self.priority.turn(urgent=False):
                 if self._route(delivery):
                     findings = await self._judge_delivery(delivery)
                     if findings:
@@ -299,13 +304,43 @@ class AlertsWorker:
             # consumer, the offline ticks and SIGTERM get their turn.
             await asyncio.sleep(0)
 
-    async def _judge_delivery(self, delivery: Delivery) -> list[Finding]:
+    async def _consume_urgent(self) -> None:
+        """Events and statuses, every one queued at once judged together: their raises are
+        stored in one transaction (a burst of fifty falls is one commit, not fifty), in the
+        order they came, then each message is acknowledged. A worker that dies before that
+        has acknowledged none of them: all are redelivered, and the store knows a repeat."""
+        link = self.events
+        while True:
+            batch = [await link.get()]
+            async with self.priority.turn(urgent=True):
+                while len(batch) < URGENT_BATCH:
+                    try:
+                        batch.append(link.get_nowait())
+                    except asyncio.QueueEmpty:
+                        break
+                findings: list[Finding] = []
+                first: float | None = None
+                for delivery in batch:
+                    if self._route(delivery) and (found := self._findings(delivery)):
+                        findings += found
+                        first = delivery.received_at if first is None else first
+                await self._apply(findings)
+                if first is not None:
+                    self.m_latency.set(time.time() - first)
+                for delivery in batch:
+                    link.ack(delivery)  # only once every finding is stored
+            await asyncio.sleep(0)
+
+    def _findings(self, delivery: Delivery) -> list[Finding]:
         try:
-            findings = self._evaluate(delivery)
+            return self._evaluate(delivery)
         except Exception:  # a bug must cost one message, never the worker (issue 11)
             log.exception("alerts_message_failed", topic=delivery.topic[:200])
             self.m_ignored.inc(why="internal_error")
-            findings = []
+            return []
+
+    async def _judge_delivery(self, delivery: Delivery) -> list[Finding]:
+        findings = self._findings(delivery)
         await self._apply(findings)
         return findings
 
@@ -350,8 +385,7 @@ class AlertsWorker:
             return
         kept, _ = self.consent.book.split(records)
         for record in kept:
-            if record.name == "temperature" and isinstance(record.value, float):
-                self.outdoor.observe(home, record.time, record.value)
+            self.outdoor.observe_reading(home, record.name, record.time, record.value)
 
     def _no_verdict(self, home: str) -> bool:
         """A home not this worker's, or one whose state it is still rebuilding."""
@@ -568,8 +602,7 @@ class AlertsWorker:
             # An outdoor sensor is the home's (and the estate's) outdoor temperature, never a
             # room to judge: it would be "excess cold" every winter night.
             for record in climate:
-                if record.name == "temperature" and isinstance(record.value, float):
-                    self.outdoor.observe(home, record.time, record.value)
+                self.outdoor.observe_reading(home, record.name, record.time, record.value)
         elif climate and room:
             state = self.rooms.get((home, room))
             if state is None:
@@ -712,56 +745,102 @@ class AlertsWorker:
     # -- the store -------------------------------------------------------------------------
 
     async def _apply(self, findings: Iterable[Finding]) -> None:
+        """Store the findings in order; each run of event raises in one transaction."""
+        events: list[Finding] = []
         for finding in findings:
-            backoff, stored = 0.2, True
-            while True:
-                try:
-                    await self._store(finding)
-                    break
-                except StoreUnavailable as exc:
-                    self.m_store_errors.inc()
-                    log.warning("alert_store_retry", error=str(exc), rule=finding.rule.name)
-                    await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
-                    backoff = min(backoff * 2, 10.0)
-                except AlertStoreError as exc:
-                    # A refusal (e.g. clearing a tamper alert, which a person must resolve) is
-                    # the same on every retry: retrying it stalled this consumer for good, and a
-                    # device could cause it at will (tamper true, then false). Found by the fuzz
-                    # test (tests/e2e/test_fuzz_mqtt.py).
-                    self.m_store_errors.inc()
-                    log.warning("alert_store_refused", error=str(exc), rule=finding.rule.name)
-                    stored = False
-                    break
-            if not stored:
+            if finding.action is Action.RAISE and finding.rule.category not in SELF_CLEARING:
+                events.append(finding)
                 continue
-            self.m_findings.inc(rule=finding.rule.name, action=finding.action.value)
-            log.info(
-                "finding",
-                rule=finding.rule.name,
-                action=finding.action.value,
-                home=finding.home,
-                room=finding.room,
-                severity=finding.severity.value,
-                summary=finding.summary,
+            await self._raise_events(events)
+            events = []
+            done = await self._retrying(functools.partial(self._store, finding), finding.rule.name)
+            if not isinstance(done, AlertStoreError):
+                self._stored(finding)
+        await self._raise_events(events)
+
+    async def _retrying(
+        self, store: Callable[[], Awaitable[_T]], rule: str
+    ) -> _T | AlertStoreError:
+        """`store()` until the store takes it; the refusal when it refuses it."""
+        backoff = 0.2
+        while True:
+            try:
+                return await store()
+            except StoreUnavailable as exc:
+                self.m_store_errors.inc()
+                log.warning("alert_store_retry", error=str(exc), rule=rule)
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+                backoff = min(backoff * 2, 10.0)
+            except AlertStoreError as exc:
+                # A refusal (e.g. clearing a tamper alert, which a person must resolve) is
+                # the same on every retry: retrying it stalled this consumer for good, and a
+                # device could cause it at will (tamper true, then false). Found by the fuzz
+                # test (tests/e2e/test_fuzz_mqtt.py).
+                self._refused(exc, rule)
+                return exc
+
+    def _refused(self, exc: AlertStoreError, rule: str) -> None:
+        self.m_store_errors.inc()
+        log.warning("alert_store_refused", error=str(exc), rule=rule)
+
+    def _stored(self, finding: Finding) -> None:
+        self.m_findings.inc(rule=finding.rule.name, action=finding.action.value)
+        log.info(
+            "finding",
+            rule=finding.rule.name,
+            action=finding.action.value,
+            home=finding.home,
+            room=finding.room,
+            severity=finding.severity.value,
+            summary=finding.summary,
+        )
+
+    async def _raise_events(self, events: list[Finding]) -> None:
+        """Raise events (falls, calls for help, leaks...) in one store transaction, then tell
+        the notifier of each new alert; an event already in the store (a redelivery) is
+        skipped there. The home's earlier alerts are read in that transaction, once."""
+        if not events:
+            return
+        requests = [
+            RaiseRequest(
+                home=f.home,
+                rule=f.rule.name,
+                rule_version=f.rule.version,
+                category=f.rule.category,
+                audience=f.rule.audience,
+                severity=f.severity,
+                summary=f.summary,
+                evidence={**f.evidence, "rule_source": f.rule.source},
+                room=f.room,
             )
+            for f in events
+        ]
+
+        async def store() -> list[RaiseResult | AlertStoreError | None]:
+            # The time the platform learned of it (Awaab's Law clocks run from awareness).
+            return await self.aio.call(
+                self.store.raise_events,
+                requests,
+                evidence_with_open=telecare.with_raisers,
+                at=dt.datetime.now(dt.UTC),
+            )
+
+        results = await self._retrying(store, events[0].rule.name)
+        if isinstance(results, AlertStoreError):
+            return
+        for finding, result in zip(events, results, strict=True):
+            if isinstance(result, AlertStoreError):
+                self._refused(result, finding.rule.name)
+                continue
+            if result is not None:
+                await tell_raised(self.events, result)  # the notifier acts on it at once
+            self._stored(finding)
 
     async def _store(self, f: Finding) -> None:
         # Store transitions carry the time the platform learned of them (Awaab's Law clocks
         # run from awareness); the readings' own time is the evidence's `observed_at`.
         store, at = self.store, dt.datetime.now(dt.UTC)
         if f.action is Action.RAISE:
-            evidence = {**f.evidence, "rule_source": f.rule.source}
-            if f.rule.category not in SELF_CLEARING:
-                earlier = await self._event_alerts(f)
-                when = f.evidence.get("time")
-                if any(a.rule == f.rule.name and a.evidence.get("time") == when for a in earlier):
-                    return  # its very event is already in the store (a redelivery after restart)
-                still_open = [
-                    a.evidence
-                    for a in earlier
-                    if a.state in OPEN_STATES and a.rule == f.rule.name and a.room == f.room
-                ]
-                evidence = telecare.with_raisers(evidence, still_open)
             result = await self.aio.call(
                 store.raise_or_update,
                 home=f.home,
@@ -771,7 +850,7 @@ class AlertsWorker:
                 audience=f.rule.audience,
                 severity=f.severity,
                 summary=f.summary,
-                evidence=evidence,
+                evidence={**f.evidence, "rule_source": f.rule.source},
                 room=f.room,
                 at=at,
             )
@@ -787,14 +866,6 @@ class AlertsWorker:
         page = await self.aio.call(
             self.store.list,
             AlertFilter(states=OPEN_STATES, homes=[home], categories=categories),
-        )
-        return list(page.items)
-
-    async def _event_alerts(self, f: Finding) -> list[AlertView]:
-        """The home's alerts of the finding's category (open or not), to spot a redelivered
-        event and the devices that raised the open one."""
-        page = await self.aio.call(
-            self.store.list, AlertFilter(homes=[f.home], categories=(f.rule.category,))
         )
         return list(page.items)
 
@@ -996,8 +1067,7 @@ class AlertsWorker:
                 if not with_outdoor:
                     continue
                 for r in records:
-                    if r.name == "temperature" and isinstance(r.value, float):
-                        self.outdoor.observe(home, r.time, r.value)
+                    self.outdoor.observe_reading(home, r.name, r.time, r.value)
             elif room:
                 state = self.rooms.setdefault((home, room), RoomState(home, room))
                 # An hour at a time, each with that hour's outdoor temperature; the findings

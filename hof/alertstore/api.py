@@ -10,9 +10,9 @@ worker threads.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -29,6 +29,7 @@ from hof.alertstore.errors import (
     StoreUnavailable,
     TransitionRefused,
 )
+from hof.alertstore.eventraise import EvidenceWithOpen, RaiseRequest, raise_events_in
 from hof.alertstore.history import record
 from hof.alertstore.inputs import (
     ConditionKey,
@@ -69,6 +70,8 @@ __all__ = ["AlertStore", "utc_now"]
 # enough in principle (the winner's row is then visible); more only under pathological churn.
 _RACE_RETRIES = 5
 
+_T = TypeVar("_T")
+
 _DUTY_COLUMNS = {
     Duty.INVESTIGATED: "investigation_ended_at",
     Duty.SUMMARY_SENT: "summary_sent_at",
@@ -79,6 +82,25 @@ _DUTY_COLUMNS = {
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _checked(request: RaiseRequest, when: dt.datetime, actor: str) -> Finding:
+    """A raise's input checked, as the finding the store writes (AlertStoreError if bad)."""
+    body = {
+        "summary": nonempty(request.summary, "summary", 2000),
+        **json_object(request.evidence or {}),
+    }
+    body.setdefault("observed_at", when.isoformat())
+    return Finding(
+        key=condition_key(request.home, request.rule, request.room),
+        rule_version=check_rule_version(request.rule_version),
+        category=parse_enum(Category, request.category),
+        audience=parse_enum(Audience, request.audience),
+        severity=parse_enum(Severity, request.severity),
+        evidence=body,
+        at=when,
+        actor=actor,
+    )
 
 
 class AlertStore:
@@ -177,31 +199,59 @@ class AlertStore:
         raise the same condition end with one alert: the database's partial unique index
         refuses the second insert, and the loser retries as an update.
         """
-        when = self._now(at)
-        actor = nonempty(actor, "actor")
-        body = {"summary": nonempty(summary, "summary", 2000), **json_object(evidence or {})}
-        body.setdefault("observed_at", when.isoformat())
-        finding = Finding(
-            key=condition_key(home, rule, room),
-            rule_version=check_rule_version(rule_version),
-            category=parse_enum(Category, category),
-            audience=parse_enum(Audience, audience),
-            severity=parse_enum(Severity, severity),
-            evidence=body,
-            at=when,
-            actor=actor,
+        request = RaiseRequest(
+            home, rule, rule_version, category, audience, severity, summary, evidence, room
         )
+        finding = _checked(request, self._now(at), nonempty(actor, "actor"))
+        return self._raced(
+            lambda session: raise_in(session, self._policy, finding),
+            f"{rule} for {home}/{room}",
+        )
+
+    def raise_events(
+        self,
+        requests: Sequence[RaiseRequest],
+        *,
+        evidence_with_open: EvidenceWithOpen | None = None,
+        at: dt.datetime | None = None,
+        actor: str = "rules",
+    ) -> list[RaiseResult | AlertStoreError | None]:
+        """Raise a batch of findings in order, in one transaction (a group commit).
+
+        Each is what `raise_or_update` would do with it, except that an event already in the
+        store (an alert of a category a person resolves, same home and rule, whose evidence has
+        the same `time`) is a repeat: None, and nothing is written. `evidence_with_open` gives
+        the evidence to store from the finding's and its open alert's. A request the store
+        refuses (bad input) is its error, in its place; the others are raised.
+        """
+        when, actor = self._now(at), nonempty(actor, "actor")
+        results: list[RaiseResult | AlertStoreError | None] = []
+        checked: list[Finding] = []
+        for request in requests:
+            try:
+                checked.append(_checked(request, when, actor))
+                results.append(None)
+            except AlertStoreError as exc:
+                results.append(exc)
+        raised = iter(
+            self._raced(
+                lambda session: raise_events_in(session, self._policy, checked, evidence_with_open),
+                f"{len(checked)} events",
+            )
+        )
+        return [r if isinstance(r, AlertStoreError) else next(raised) for r in results]
+
+    def _raced(self, write: Callable[[Session], _T], what: str) -> _T:
+        """One write transaction, gone through again when it lost a race on uq_alert_open."""
         for _attempt in range(_RACE_RETRIES):
             try:
                 with self._session(write=True) as session:
-                    return raise_in(session, self._policy, finding)
+                    return write(session)
             except sa_exc.IntegrityError as exc:
                 if "uq_alert_open" not in str(exc):
                     raise StoreUnavailable(f"integrity error: {exc}") from exc
                 # Another worker opened the same alert first: go round again and update it.
-        raise StoreUnavailable(
-            f"could not raise {rule} for {home}/{room} after {_RACE_RETRIES} attempts"
-        )
+        raise StoreUnavailable(f"could not raise {what} after {_RACE_RETRIES} attempts")
 
     def clear(
         self,
