@@ -1,15 +1,19 @@
-"""The outdoor temperature the rules use, from somewhere real: a sensor or a weather service.
+"""The outdoor air the rules use, from somewhere real: a sensor or a weather service.
 
-CONTRACT.md: a device mapped to room `outdoor` measures outdoors; its temperature is its home's
-outdoor temperature, and (for the homes without one) the estate's. A weather service's hourly
-series (`alerts/weather.py`) stands in where no sensor has reported lately. When none of them
-knows, `at` says so (None) and the rules do not estimate a wall surface: a guessed 5 °C all
-year made a July bedroom at 23 °C and 65 % a significant damp case.
+CONTRACT.md: a device mapped to room `outdoor` measures outdoors; its temperature and humidity
+are its home's outdoor air, and (for the homes without one) the estate's. A weather service's
+hourly series (`alerts/weather.py`, temperature only) stands in where no sensor has reported
+lately. When none of them knows, `at` says so (None) and the rules do not estimate a wall
+surface: a guessed 5 °C all year made a July bedroom at 23 °C and 65 % a significant damp case.
+The outdoor humidity lets the damp rule judge the air on the vapour the home itself adds
+(ISO 13788's humidity classes): humid summer air indoors is not a damp home.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from hof.climate import vapour_pressure
 
 __all__ = ["FRESH_S", "OUTDOOR_ROOM", "Outdoor", "OutdoorTemperatures"]
 
@@ -20,10 +24,19 @@ _KEEP_HOURS = 24 * 35  # hourly means kept per source: a month for TM52's runnin
 
 @dataclass(frozen=True, slots=True)
 class Outdoor:
-    """An outdoor temperature and where it came from (said in the case's evidence)."""
+    """An outdoor temperature and where it came from (said in the case's evidence), and the
+    outdoor relative humidity (%) where a source that is fresh reported one."""
 
     temperature: float
     source: str  # "home sensor", "estate sensor" or "weather service"
+    humidity: float | None = None
+
+    @property
+    def vapour_pressure(self) -> float | None:
+        """The outdoor air's water vapour pressure (Pa), when its humidity is known."""
+        if self.humidity is None:
+            return None
+        return float(vapour_pressure(self.temperature, self.humidity))
 
 
 @dataclass
@@ -67,11 +80,29 @@ class OutdoorTemperatures:
     homes: dict[str, _Hourly] = field(default_factory=dict)
     estate: _Hourly = field(default_factory=_Hourly)
     weather: _Hourly = field(default_factory=_Hourly)
+    # Relative humidity (%) by source, hourly means as for the temperatures.
+    homes_rh: dict[str, _Hourly] = field(default_factory=dict)
+    estate_rh: _Hourly = field(default_factory=_Hourly)
 
     def observe(self, home: str, t: float, value: float) -> None:
-        """A reading of an outdoor sensor of `home`."""
+        """A temperature reading of an outdoor sensor of `home`."""
         self.homes.setdefault(home, _Hourly()).add(t, value)
         self.estate.add(t, value)
+
+    def observe_humidity(self, home: str, t: float, value: float) -> None:
+        """A humidity reading (%) of an outdoor sensor of `home`."""
+        self.homes_rh.setdefault(home, _Hourly()).add(t, value)
+        self.estate_rh.add(t, value)
+
+    def observe_reading(self, home: str, name: str, t: float, value: object) -> None:
+        """Any reading of an outdoor sensor of `home`: its temperature and humidity are the
+        outdoor air's; anything else it reports is not."""
+        if not isinstance(value, float):
+            return
+        if name == "temperature":
+            self.observe(home, t, value)
+        elif name == "humidity":
+            self.observe_humidity(home, t, value)
 
     def forecast(self, hours: dict[int, float]) -> None:
         """A weather service's hourly temperatures (clock hour since the epoch -> °C)."""
@@ -79,15 +110,21 @@ class OutdoorTemperatures:
             self.weather.set(hour, value)
 
     def at(self, home: str, t: float) -> Outdoor | None:
+        """The freshest source's temperature, with the humidity of the same source (or, when
+        it reports none, of the next sensor that does: the estate's air is one air)."""
         own = self.homes.get(home)
-        for source, series in (
-            ("home sensor", own),
-            ("estate sensor", self.estate),
-            ("weather service", self.weather),
+        own_rh = self.homes_rh.get(home)
+        for source, series, rh_series in (
+            ("home sensor", own, own_rh),
+            ("estate sensor", self.estate, self.estate_rh),
+            ("weather service", self.weather, None),
         ):
             value = series.at(t) if series is not None else None
             if value is not None:
-                return Outdoor(value, source)
+                rh = rh_series.at(t) if rh_series is not None else None
+                if rh is None and source != "estate sensor":
+                    rh = self.estate_rh.at(t)
+                return Outdoor(value, source, rh)
         return None
 
     def daily_means(self, home: str, t: float, days: int) -> list[float | None]:

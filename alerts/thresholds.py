@@ -94,6 +94,14 @@ class Thresholds(BaseModel):
         ],
         clear_hours=4.0,
     )
+    # Humid air is a damp warning only when the home made it so: humid outdoor air let in on
+    # a summer's day is not. ISO 13788 (Annex A; BS 5250 uses the same humidity classes) gives
+    # each class of building its indoor vapour pressure excess over the outdoor air, falling
+    # linearly from its figure at 0 °C outside and below to nothing at 20 °C; dwellings are
+    # class 3 (810 Pa at 0 °C). An hour counts towards the air-humidity bands only when the
+    # excess is above that line, where the outdoor humidity is known (else every hour counts).
+    vapour_excess_pa: float = Field(810.0, ge=0)
+    vapour_excess_zero_c: float = Field(20.0, gt=0)
     # ISO 13788 designs for a (monthly) mean surface RH below 80 %, since mould can grow when
     # it stays above; condensation at 100 %. A cold corner passes 80 % for a few hours after
     # every shower, so only most of a day above it counts; a wet surface counts sooner.

@@ -17,7 +17,7 @@ from alerts.outdoor import Outdoor
 from alerts.overheating import Overheat
 from alerts.rules.banded import BandedState, Step, banded_step
 from alerts.thresholds import BandedRule, Thresholds
-from hof.climate import dew_point, surface_humidity, surface_temperature
+from hof.climate import dew_point, surface_humidity, surface_temperature, vapour_pressure
 from hof.senml import Record
 
 __all__ = [
@@ -63,6 +63,10 @@ class RoomState:
     temperature: float | None = None
     humidity: float | None = None
     surface: float | None = None  # measured surface temperature, where a probe is fitted
+    # The vapour the room's air holds over the outdoor air's (Pa), and ISO 13788's line for
+    # dwellings at this outdoor temperature, at the last humidity reading (None: not known).
+    vapour_excess: float | None = None
+    excess_limit: float | None = None
     signals: dict[str, BandedState] = field(default_factory=dict)
     raised: dict[str, Severity] = field(default_factory=dict)
     # When each raised rule last had no band held: its clear waits `case_clear_hold_h`.
@@ -188,7 +192,8 @@ def on_readings(
             findings += _temperature(state, t, v, th, trm, occupied)
         elif record.name == "humidity":
             state.humidity = v
-            _signal(state, "humidity", th.humidity, t, v)
+            adds = _home_adds_vapour(state, v, _outdoor_figure(outdoor, th), th)
+            _signal(state, "humidity", th.humidity, t, v, counts=adds)
         elif record.name == "surface_temperature":
             state.surface = v
         elif record.name == "co2":
@@ -283,6 +288,21 @@ def _overheat_hour(state: RoomState, t: float, v: float, trm: float | None) -> N
         state.heat_n += 1
 
 
+def _home_adds_vapour(state: RoomState, rh: float, te: Outdoor | None, th: Thresholds) -> bool:
+    """Whether the room's air holds more vapour over the outdoor air's than ISO 13788's line
+    for dwellings (humidity class 3) at this outdoor temperature: the home, not the weather,
+    made it humid. True when the outdoor humidity or the room's temperature is not known (the
+    air's RH alone is judged, as BS 5250's 70 % has it)."""
+    state.vapour_excess = state.excess_limit = None
+    p_out = te.vapour_pressure if te is not None else None
+    if te is None or p_out is None or state.temperature is None:
+        return True
+    state.vapour_excess = float(vapour_pressure(state.temperature, rh)) - p_out
+    share = (th.vapour_excess_zero_c - te.temperature) / th.vapour_excess_zero_c
+    state.excess_limit = th.vapour_excess_pa * min(max(share, 0.0), 1.0)
+    return state.vapour_excess > state.excess_limit
+
+
 def _outdoor_figure(outdoor: Outdoor | float | None, th: Thresholds) -> Outdoor | None:
     if isinstance(outdoor, Outdoor):
         return outdoor
@@ -340,6 +360,9 @@ def _damp(
         "surface": surface_from,
         "outdoor_temperature": te.temperature if te is not None else None,
         "outdoor_source": te.source if te is not None else None,
+        "outdoor_humidity": te.humidity if te is not None else None,
+        "vapour_excess_pa": _rounded(state.vapour_excess),
+        "vapour_excess_limit_pa": _rounded(state.excess_limit),
         "surface_rh": round(rh_surf, 1) if known else None,
         "hours_rh_high": round(rh_h, 2),
         "hours_surface_rh_high": round(surf_h, 2),
@@ -374,7 +397,9 @@ def _damp_words(
     surface = f"{'estimated ' if estimated else ''}wall surface RH"
     parts = []
     if rh_held:
-        parts.append(f"humidity above {rh_limit:g} % for {rh_h:.1f} of the last 24 hours")
+        parts.append(
+            f"humidity above {rh_limit:g} % for {rh_h:.1f} of the last 24 hours{_excess(state)}"
+        )
     if s_held:
         parts.append(f"{surface} above {s_limit:g} % for {s_h:.1f} of the last 24 hours")
     if m_held:
@@ -386,6 +411,20 @@ def _damp_words(
             f"{surface} above {s_limit:g} % for {s_h:.1f} h",
         ]
     return f"{_room(state)} {'; '.join(parts)}."
+
+
+def _excess(state: RoomState) -> str:
+    """How much vapour the home adds to the outdoor air's, when known (why it is the home's)."""
+    if state.vapour_excess is None or state.excess_limit is None:
+        return ""
+    return (
+        f" (the home now adding {state.vapour_excess:.0f} Pa of vapour to the outdoor air's; "
+        f"ISO 13788's line for dwellings is {state.excess_limit:.0f} Pa)"
+    )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value)
 
 
 def _trend(before: float, now: float) -> str:

@@ -207,3 +207,79 @@ async def test_the_worker_takes_the_outdoor_sensor_then_the_weather_service(
     assert worker.outdoor.at(home_id, now) == Outdoor(-3.0, "home sensor")
     assert (home_id, "outdoor") not in worker.rooms
     worker.store.close()
+
+
+# -- outdoor humidity: the damp rule judges the vapour the home adds (ISO 13788) -------------
+
+
+def _summer_bedroom(outdoor: Outdoor, air_rh: float, hours: float = 36.0) -> list[Finding]:
+    """A July bedroom at 20 °C: the wall, estimated from the outdoor 17 °C, stays dry (surface
+    RH below 80 %) at the humidities used here; only the air's humidity band can raise."""
+    state, th, found = RoomState("H1", "bedroom"), Thresholds(), []
+    t = JULY
+    while t <= JULY + hours * H:
+        records = [
+            Record("H1", "env", "temperature", round(t * 1000), 20.0),
+            Record("H1", "env", "humidity", round(t * 1000), air_rh),
+        ]
+        found += [
+            f for f in on_readings(state, records, th, outdoor) if f.rule.name == "damp_mould"
+        ]
+        t += 300
+    return found
+
+
+def test_a_humid_summer_day_with_dry_walls_raises_no_damp_case() -> None:
+    """Outdoor air at 17 °C and 88 % brought in at 20 °C is 76 %: above BS 5250's 75 % all
+    day and night, but the home adds only about 70 Pa of vapour to it (ISO 13788's line for
+    dwellings at 17 °C outside is 121 Pa). Judged on the air's RH alone it became a
+    significant damp case after 18 hours."""
+    assert _summer_bedroom(Outdoor(17.0, "home sensor", 88.0), 76.0) == []
+
+
+def test_a_home_adding_vapour_still_raises_a_damp_case_in_summer() -> None:
+    """The same bedroom with drier outdoor air (60 %): the home adds about 615 Pa, well above
+    the line, so its 76 % is its own: damp, significant, and the words say why."""
+    found = _summer_bedroom(Outdoor(17.0, "home sensor", 60.0), 76.0)
+    assert found
+    assert found[-1].severity.value == "significant"
+    assert found[-1].evidence["raised_by"] == ["humidity"]
+    assert found[-1].evidence["vapour_excess_limit_pa"] == 122
+    assert "ISO 13788's line for dwellings is 122 Pa" in found[-1].summary
+
+
+def test_without_outdoor_humidity_the_air_rh_alone_is_judged() -> None:
+    """A source without humidity (the weather service) leaves BS 5250's air RH as it was."""
+    found = _summer_bedroom(Outdoor(17.0, "weather service"), 76.0)
+    assert found
+    assert found[-1].evidence["vapour_excess_pa"] is None
+
+
+def test_outdoor_humidity_comes_with_the_temperature_of_a_fresh_source() -> None:
+    out = OutdoorTemperatures()
+    out.forecast({int(JULY // 3600): 15.0})
+    assert out.at("H1", JULY + 600) == Outdoor(15.0, "weather service")
+    out.observe_reading("H2", "humidity", JULY, 70.0)  # the estate's air is one air
+    assert out.at("H1", JULY + 600) == Outdoor(15.0, "weather service", 70.0)
+    out.observe_reading("H1", "temperature", JULY, 16.0)
+    out.observe_reading("H1", "humidity", JULY + 60, 90.0)
+    assert out.at("H1", JULY + 600) == Outdoor(16.0, "home sensor", 90.0)
+    pressure = out.at("H1", JULY + 600)
+    assert pressure is not None
+    assert pressure.vapour_pressure == pytest.approx(1633.0, abs=1.0)
+    assert out.at("H1", JULY + 5 * H) is None
+
+
+async def test_the_worker_carries_its_outdoor_sensors_humidity(
+    settings: Settings, home_id: str
+) -> None:
+    worker = AlertsWorker(settings)
+    now = time.time()
+    worker.room_watcher.rooms[(home_id, "out-1")] = "outdoor"
+    pack = [
+        {"bn": "out-1/", "bt": now, "n": "temperature", "u": "Cel", "v": 17.0},
+        {"n": "humidity", "u": "%RH", "v": 88.0},
+    ]
+    worker._evaluate(_reading(f"hof/v1/{home_id}/out-1/reading", pack))
+    assert worker.outdoor.at(home_id, now) == Outdoor(17.0, "home sensor", 88.0)
+    worker.store.close()
