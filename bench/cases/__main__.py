@@ -6,7 +6,8 @@
 Homes of every archetype (`simulator/dwelling.py`: well run, cold, damp, overheating, in equal
 shares) are simulated a step at a time (vectorised) and every room's readings go through the
 rules engine's own room code (`alerts.rules.environment.on_readings`), with the estate's
-outdoor temperature (as an outdoor sensor would report it), TM52's running mean from it, and
+outdoor temperature and humidity (as an outdoor sensor would report them), TM52's running
+mean from it, and
 occupancy from the simulator's presence in homes with a telecare motion sensor (unknown
 elsewhere). `--workers` processes each simulate the whole estate (cheap, vectorised, so every
 worker sees the same homes whatever their number) and judge their share of the homes. The
@@ -134,9 +135,9 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, set[tuple[int
             in_use += c.awake_home[:, None]
             below += c.awake_home[:, None] & (c.temperature < MIN_HEALTHY_C)
         t_ms = round(t * 1000)
-        t_out = float(weather.temperature(t))
+        t_out, rh_out = float(weather.temperature(t)), float(weather.relative_humidity(t))
         outdoor.observe("estate", t, t_out)
-        here = Outdoor(t_out, "estate sensor")
+        here = Outdoor(t_out, "estate sensor", rh_out)
         day = int(t // 86400)
         if trm_day[0] != day:
             trm_day = (day, running_mean(outdoor.daily_means("estate", t, 7)))
