@@ -17,11 +17,13 @@ out as soon as its alert is in the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +50,7 @@ from notify.policy import (
     recipients,
     steps_for,
 )
+from notify.writes import WriteQueue
 
 __all__ = ["AlertFacts", "Notifier"]
 
@@ -60,6 +63,8 @@ FAST_WINDOW_S = 2.0
 HOME_CACHE_S = 60.0
 DEVICES_KEPT = 200_000  # homes whose devices are remembered (oldest forgotten first)
 STOPPED_KEPT = 100_000
+# Threads for store calls, the notifier's own: a send in a thread (SMTP) never holds one up.
+STORE_THREADS = 3
 CURSOR_SAVE_S = 5.0  # the cursor of rounds that wrote nothing else is saved this often
 # A reopened alert's jobs are a new run, numbered by its reopen count in `repeat`'s thousands,
 # so the store's one-job-per-(alert, purpose, level, repeat) rule keeps the old run's rows.
@@ -156,7 +161,9 @@ class Notifier:
         self._claim_at = 0.0  # monotonic time of the next claim: at most poll_s, or a job's due
         self._cursor: int | None = None  # how far the history is read (saved with each write)
         self._cursor_saved = 0.0
-        self._db = asyncio.Semaphore(4)  # database calls in threads at once
+        self._db = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="notify-store")
+        # Attempt rows, finishes and ack tokens: batched, off the way to the first send.
+        self.writes = WriteQueue(engine, self._call)
         self.running: dict[int, tuple[n.ClaimedJob, asyncio.Task[None]]] = {}
         # Alerts acknowledged ("acknowledged": no more levels) or closed ("ended": nothing more).
         self.stopped: OrderedDict[int, str] = OrderedDict()
@@ -190,14 +197,14 @@ class Notifier:
         known[device] = None
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        async with self._db:
-            return await asyncio.to_thread(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
     # -- life -----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._call(self._start)
         renewer = asyncio.create_task(self._renew_forever())
+        writer = asyncio.create_task(self.writes.run())
         try:
             while not stop.is_set():
                 self._wake.clear()  # a wake from here on is seen by the wait below
@@ -223,6 +230,11 @@ class Notifier:
             for _job, task in list(self.running.values()):
                 task.cancel()
             await asyncio.gather(*(t for _, t in self.running.values()), return_exceptions=True)
+            # What the sends recorded (attempts made) goes into the store before we stop.
+            self.writes.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, 30)
+            self._db.shutdown(wait=False)
 
     def _start(self) -> None:
         now = self.clock()
@@ -264,6 +276,7 @@ class Notifier:
         stopped: list[tuple[int, str]] = []
         fresh: dict[int, tuple[AlertFacts, HomeInfo, Policy]] = {}
         now = self.clock()
+        began = time.perf_counter()
         with n.transaction(self.engine, write=False) as s:
             if self._cursor is None:
                 self._cursor = n.read_cursor(s, self.owner) or 0
@@ -317,7 +330,10 @@ class Notifier:
             return []
         created: set[int] = set()
         claimed: list[n.ClaimedJob] = []
+        read = time.perf_counter()
         with n.transaction(self.engine) as s:
+            s.connection()  # BEGIN IMMEDIATE: the write lock, waited for here
+            locked = time.perf_counter()
             for kind, alert_id, what in ops:
                 if kind == "cancel":
                     purposes, note = what
@@ -329,6 +345,13 @@ class Notifier:
                 claimed = n.claim_due(s, self.owner, now, self.lease)
         self._cursor = last
         self._cursor_saved = time.monotonic()
+        log.debug(
+            "notify_round",
+            alerts=sorted(created),
+            read_ms=round((read - began) * 1000, 1),
+            lock_ms=round((locked - read) * 1000, 1),
+            write_ms=round((time.perf_counter() - locked) * 1000, 1),
+        )
         for alert_id in created:
             log.info("notify_scheduled", alert=alert_id)
         for alert_id, how in stopped:
@@ -471,9 +494,11 @@ class Notifier:
         info = self._with_evidence_device(self._home(s, row.home)[0], row)
         return AlertFacts.of(row), info, self._policy(s, row), n.sent_keys(s, job.id)
 
-    def _finish(self, job: n.ClaimedJob, state: JobState, note: str | None = None) -> bool:
-        with n.transaction(self.engine) as s:
-            return n.finish(s, job.id, self.owner, self.clock(), state=state, note=note)
+    async def _finish(self, job: n.ClaimedJob, state: JobState, note: str | None = None) -> bool:
+        at = self.clock()
+        return await self.writes.write(
+            lambda s: n.finish(s, job.id, self.owner, at, state=state, note=note)
+        )
 
     async def _run_job(self, job: n.ClaimedJob, loaded: Loaded | None = None) -> None:
         log_ = log.bind(alert=job.alert_id, purpose=job.purpose.value, step=job.level)
@@ -484,7 +509,7 @@ class Notifier:
             log_.debug("notify_job_loaded")
             outcome = await self._perform(job, facts, home, policy, done)
             state = JobState.CANCELLED if outcome.startswith("cancelled") else JobState.DONE
-            await self._call(self._finish, job, state, outcome[:300])
+            await self._finish(job, state, outcome[:300])
             self.m_jobs.inc(purpose=job.purpose.value, outcome=state.value)
             log_.info("notify_job_done", outcome=outcome)
         except asyncio.CancelledError:
@@ -519,11 +544,8 @@ class Notifier:
                 due = self.clock() + dt.timedelta(seconds=policy.ack_timeout_s)
                 step = n.Step(JobPurpose.ACK_TIMEOUT, 0, job.repeat + 1, due)
 
-                def again() -> None:
-                    with n.transaction(self.engine) as s:
-                        n.schedule(s, facts.id, [step], self.clock())
-
-                await self._call(again)
+                now = self.clock()
+                await self.writes.write(lambda s: n.schedule(s, facts.id, [step], now))
             return sent
         if facts.state is not State.OPEN or facts.id in self.stopped:
             return f"cancelled: alert {facts.state.value}"
@@ -537,16 +559,21 @@ class Notifier:
         targets = (Target(devices=True, via=("device_notice",)),)
         return await self._send_level(job, facts, home, targets, done, notice=state)
 
-    def _issue(self, facts: AlertFacts, people: list[Recipient]) -> dict[str, tuple[str, str]]:
+    async def _issue(
+        self, facts: AlertFacts, people: list[Recipient]
+    ) -> dict[str, tuple[str, str]]:
         now = self.clock()
         ttl = dt.timedelta(seconds=self.settings.ack_ttl_s)
-        with n.transaction(self.engine) as s:
+
+        def issue(s: Any) -> dict[str, tuple[str, str]]:
             return {
                 r.address: n.issue_ack(
                     s, facts.id, r.name, r.address, secret=self.ack_secret, now=now, ttl=ttl
                 )
                 for r in people
             }
+
+        return await self.writes.write(issue, urgent=True)
 
     async def _send_level(
         self,
@@ -583,7 +610,7 @@ class Notifier:
             for c, r, k in first
         ]
         if rest:
-            tokens = await self._call(self._issue, facts, [r for _, r, _ in rest])
+            tokens = await self._issue(facts, [r for _, r, _ in rest])
             sends += [
                 asyncio.create_task(self._send_one(job, facts, c, r, k, tokens, notice))
                 for c, r, k in rest
@@ -675,27 +702,28 @@ class Notifier:
 
         async def record(number: int, outcome: Delivery) -> None:
             self.m_sends.inc(channel=channel_name, status=outcome.status.value)
+            since = (self.clock() - facts.raised_at).total_seconds() * 1000
+            log.debug("notify_attempt", alert=facts.id, channel=channel_name, ms=round(since, 1))
 
-            def write() -> None:
-                with n.transaction(self.engine) as s:
-                    n.record_attempt(
-                        s,
-                        alert_id=facts.id,
-                        job_id=job.id,
-                        level=job.level,
-                        repeat=job.repeat % RUN_STRIDE,
-                        channel=channel_name,
-                        recipient_name=recipient.name,
-                        recipient_address=recipient.address,
-                        attempt=number,
-                        status=outcome.status.value,
-                        detail=outcome.detail,
-                        provider_ref=outcome.provider_ref,
-                        idempotency_key=key,
-                        at=self.clock(),
-                    )
-
-            await self._call(write)
+            at = self.clock()
+            await self.writes.write(
+                lambda s: n.record_attempt(
+                    s,
+                    alert_id=facts.id,
+                    job_id=job.id,
+                    level=job.level,
+                    repeat=job.repeat % RUN_STRIDE,
+                    channel=channel_name,
+                    recipient_name=recipient.name,
+                    recipient_address=recipient.address,
+                    attempt=number,
+                    status=outcome.status.value,
+                    detail=outcome.detail,
+                    provider_ref=outcome.provider_ref,
+                    idempotency_key=key,
+                    at=at,
+                )
+            )
 
         channel = self.channels.get(channel_name)
         if channel is None:
