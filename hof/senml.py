@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -434,9 +435,9 @@ def _parse_fast(
     base_unit: str | None = None
     base_value = 0.0
     earliest, latest = limits.min_time, received_at + limits.max_future_s
+    relative = RELATIVE_TIME_LIMIT
     records: list[Record] = []
-    seen: set[tuple[str, int]] = set()
-    checks, new_record = _CHECKS, Record
+    append, new_record, numbers = records.append, Record, _NUMBERS
     for bn, bt, bu, bv, _bs, bver, n, u, v, vs, vb, t, _ut in rows:
         if bn is not None or bt is not None or bu is not None or bv is not None or bver is not None:
             if bn is not None and bn != prefix:
@@ -450,48 +451,76 @@ def _parse_fast(
             if bv is not None:
                 base_value = bv
         # bs and ut need only be numbers, which msgspec has seen to.
-        if n is None:
-            return None  # a base name alone makes no valid name
-        check = checks.get(n)
-        if check is None and (check := _check_for(n)) is None:
-            return None  # n with '/' needs a prefix removed or refused: leave it to the exact path
-        value: Value
-        if v is not None:
-            if vb is not None or vs is not None or check.kind not in (None, Kind.NUMBER):
-                return None
-            total = v + base_value
-            if not check.low <= total <= check.high:  # also refuses inf
-                return None
-            value = total
-        elif vb is not None:
-            if vs is not None or (check.kind is not None and check.kind is not Kind.BOOLEAN):
-                return None
-            value = vb
-        elif vs is not None:
-            if check.kind is not None and check.kind is not Kind.STRING:
-                return None
-            if _CONTROL_RE.search(vs) is not None:
-                return None
-            if check.choices is not None and vs not in check.choices:
-                return None
-            value = vs
-        else:
-            return None
         if u is None:
             u = base_unit
-        if u is not None and check.kind is not None and u != check.unit:
+        value: Value
+        if v is not None and vb is None and vs is None:
+            # A number, the common case: one lookup says whether the name takes a number in
+            # this unit, and between which bounds (which also refuse inf).
+            bounds = numbers.get((n, u)) if n is not None else None
+            if bounds is None and (bounds := _number_bounds(n, u)) is None:
+                return None
+            number = v + base_value
+            if not bounds[0] <= number <= bounds[1]:
+                return None
+            value = number
+        elif (other := _other_value(n, u, v, vs, vb)) is not None:
+            value = other
+        else:
             return None
-        resolved = base_time + (t or 0.0)
-        absolute = received_at + resolved if resolved <= RELATIVE_TIME_LIMIT else resolved
-        if not earliest <= absolute <= latest:
+        resolved = base_time + t if t is not None else base_time
+        if resolved <= relative:
+            resolved += received_at
+        if not earliest <= resolved <= latest:
             return None
-        time_ms = round(absolute * 1000)
-        key = (n, time_ms)
-        if key in seen:
-            return None
-        seen.add(key)
-        records.append(new_record(home, device, n, time_ms, value, u))
+        append(new_record(home, device, n, round(resolved * 1000), value, u))
+    if len(set(map(_identity, records))) != count:
+        return None  # a record twice (name and time): the exact path says which
     return records
+
+
+_identity = operator.attrgetter("name", "time_ms")
+# (name, unit) -> the bounds of a number of that name in that unit; only pairs the fast path
+# accepts, remembered up to a bound (a sender cannot grow it without end).
+_NUMBERS: dict[tuple[str, str | None], tuple[float, float]] = {}
+
+
+def _number_bounds(name: str | None, unit: str | None) -> tuple[float, float] | None:
+    """The bounds of a number of `name` in `unit`, or None if the fast path must decline."""
+    if name is None or (check := _check_for(name)) is None:
+        return None  # a base name alone makes no valid name; or n with '/', reserved, ...
+    if check.kind not in (None, Kind.NUMBER):
+        return None
+    if unit is not None and check.kind is not None and unit != check.unit:
+        return None
+    if len(_NUMBERS) < len(NAMES) * 4 + _MAX_REMEMBERED_NAMES:
+        _NUMBERS[(name, unit)] = (check.low, check.high)
+    return (check.low, check.high)
+
+
+def _other_value(
+    name: str | None, unit: str | None, v: float | None, vs: str | None, vb: bool | None
+) -> Value | None:
+    """A boolean or string record's value if the fast path accepts it, else None."""
+    if name is None or (check := _check_for(name)) is None:
+        return None
+    if unit is not None and check.kind is not None and unit != check.unit:
+        return None
+    if v is not None:
+        return None  # with vb or vs: more than one value
+    if vb is not None:
+        if vs is not None or (check.kind is not None and check.kind is not Kind.BOOLEAN):
+            return None
+        return vb
+    if vs is not None:
+        if check.kind is not None and check.kind is not Kind.STRING:
+            return None
+        if _CONTROL_RE.search(vs) is not None:
+            return None
+        if check.choices is not None and vs not in check.choices:
+            return None
+        return vs
+    return None
 
 
 def encode_pack(device: str, records: Sequence[Record] | Iterable[Record]) -> bytes:

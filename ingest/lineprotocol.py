@@ -18,11 +18,18 @@ contract lets in has either: ids, names and rooms are checked where they enter.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from hof.senml import Record, Value
 
-__all__ = ["encode_records", "escape_key", "escape_measurement", "escape_tag", "string_field"]
+__all__ = [
+    "encode_pack",
+    "encode_records",
+    "escape_key",
+    "escape_measurement",
+    "escape_tag",
+    "string_field",
+]
 
 _UNWRITABLE = re.compile(r"[\x00-\x1f\x7f\\]")
 _PLAIN = re.compile(r"[^\x00-\x1f\x7f\\, =]+")  # nothing to escape, nothing to refuse
@@ -70,13 +77,14 @@ def _field_value(value: Value) -> str:
     return string_field(value)
 
 
-# Field keys as escaped, remembered up to a bound: a few dozen names make nearly every field.
+# Field keys as escaped, with their '=', remembered up to a bound: a few dozen names make
+# nearly every field.
 _FIELD_KEYS: dict[str, str] = {}
 _MAX_FIELD_KEYS = 4096
 
 
 def _field_key(name: str) -> str:
-    key = escape_key(name)
+    key = escape_key(name) + "="
     if len(_FIELD_KEYS) < _MAX_FIELD_KEYS:
         _FIELD_KEYS[name] = key
     return key
@@ -87,33 +95,69 @@ def encode_records(
 ) -> list[str]:
     """One line per (home, device, time), fields merged, in the order first seen.
 
-    The hot loop of ingest: one pass that builds each record's `key=value` text, with the
-    escaping of keys and tags done once per name and per device.
+    Records of one device after another (a pack, as the parser gives them) take the quick
+    way, `encode_pack`; a mixture is grouped by device first.
     """
-    name = escape_measurement(measurement)
+    devices: dict[tuple[str, str], list[Record]] = {}
+    for record in records:
+        series = (record.home, record.device)
+        same = devices.get(series)
+        if same is None:
+            devices[series] = [record]
+        else:
+            same.append(record)
+    if len(devices) == 1:
+        ((home, device), only) = devices.popitem()
+        return encode_pack(measurement, home, device, only, rooms)
+    lines: list[str] = []
+    for (home, device), same in devices.items():
+        lines += encode_pack(measurement, home, device, same, rooms)
+    return lines
+
+
+# The tags of a series as written, remembered up to a bound: one entry per device (and room).
+_SERIES: dict[tuple[str, str, str, str], str] = {}
+_MAX_SERIES = 100_000
+
+
+def _tags(measurement: str, home: str, device: str, room: str) -> str:
+    tags = f"{escape_measurement(measurement)},device={escape_tag(device)},home={escape_tag(home)}"
+    if room:
+        tags += f",room={escape_tag(room)}"
+    if len(_SERIES) >= _MAX_SERIES:
+        _SERIES.clear()
+    _SERIES[(measurement, home, device, room)] = tags
+    return tags
+
+
+def encode_pack(
+    measurement: str,
+    home: str,
+    device: str,
+    records: Sequence[Record],
+    rooms: Mapping[tuple[str, str], str],
+) -> list[str]:
+    """The lines of one device's records (all of `home` and `device`): one per instant.
+
+    The hot loop of ingest, one pass: each record's `key=value` text (field keys escaped once
+    per name, the tags once per device), grouped by its time.
+    """
+    room = rooms.get((home, device)) or ""
+    tags = _SERIES.get((measurement, home, device, room)) or _tags(measurement, home, device, room)
     keys = _FIELD_KEYS
-    points: dict[tuple[str, str, int], list[str]] = {}
+    points: dict[int, list[str]] = {}
+    last: int | None = None
+    fields: list[str] = []
     for record in records:
         value = record.value
-        field = keys.get(record.name) or _field_key(record.name)
         # nearly every field is a float: no call for those
         text = repr(value) if type(value) is float else _field_value(value)
-        field = f"{field}={text}"
-        point = (record.home, record.device, record.time_ms)
-        fields = points.get(point)
-        if fields is None:
-            points[point] = [field]
-        else:
-            fields.append(field)
-    series: dict[tuple[str, str], str] = {}  # a device's points share their tags: escape once
-    lines: list[str] = []
-    for (home, device, time_ms), fields in points.items():
-        tags = series.get((home, device))
-        if tags is None:
-            tags = f"{name},device={escape_tag(device)},home={escape_tag(home)}"
-            room = rooms.get((home, device))
-            if room:
-                tags += f",room={escape_tag(room)}"
-            series[(home, device)] = tags
-        lines.append(f"{tags} {','.join(fields)} {time_ms}")
-    return lines
+        field = (keys.get(record.name) or _field_key(record.name)) + text
+        if record.time_ms != last:  # a pack lists an instant's records together, mostly
+            last = record.time_ms
+            same = points.get(last)
+            if same is None:
+                same = points[last] = []
+            fields = same
+        fields.append(field)
+    return [f"{tags} {','.join(fields)} {time_ms}" for time_ms, fields in points.items()]
