@@ -204,6 +204,12 @@ _SOLAR_M2 = np.array([1.2, 0.8, 0.2, 0.6])
 _HEAT_CAPACITY_J_PER_M3K = 100_000.0
 _INTERNAL_G_W_PER_K = 25.0
 _MIX_ACH = np.array([1.5, 1.0, 1.0, 1.5])
+# The temperature factor of each home's coldest wall surface (a corner, a lintel), fRsi =
+# (Tsi - Te) / (Ti - Te) = 1 - U Rsi with ISO 13788's Rsi = 0.25 m² K/W for mould: from
+# about 0.9 for insulated walls (U near 0.4 W/m² K) down to about 0.55 for solid or unfilled
+# cavity walls with thermal bridges (U near 1.8); BRE IP1/06: a sound dwelling meets 0.75.
+# It follows the home's fabric heat loss (its insulation class) linearly between these.
+_F_RSI_AT = ((0.55, 0.9), (1.4, 0.55))  # (fabric loss W/(K m³), fRsi) at either end
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +238,7 @@ class Dwellings:
     drying_p_winter: Floats
     drying_p_summer: Floats
     drying_bedroom_p: Floats
+    f_rsi: Floats  # (homes,): the coldest wall surface's temperature factor (hidden)
 
     @property
     def homes(self) -> int:
@@ -260,7 +267,10 @@ def draw_dwellings(homes: int, seed: int, mix: dict[Archetype, float] | None = N
     telecare = rng.random(homes) < np.where((occupants == 1) & ~worker, 0.4, 0.05)
     size = rng.uniform(0.8, 1.25, (homes, 1))
     volume = _VOLUME_M3 * size
-    ua = uniform("ua_per_m3")[:, None] * volume
+    ua_per_m3 = uniform("ua_per_m3")
+    ua = ua_per_m3[:, None] * volume
+    (loss_lo, f_hi), (loss_hi, f_lo) = _F_RSI_AT
+    f_rsi = np.interp(ua_per_m3, [loss_lo, loss_hi], [f_hi, f_lo])
     ach = uniform("ach")[:, None] * rng.uniform(0.85, 1.15, (homes, 4))
     capacity = _HEAT_CAPACITY_J_PER_M3K * volume * rng.uniform(0.8, 1.3, (homes, 1))
     design_u = ua + _AIR_WH_PER_M3K * ach * volume
@@ -291,6 +301,7 @@ def draw_dwellings(homes: int, seed: int, mix: dict[Archetype, float] | None = N
         drying_p_winter=per_home("drying_p_winter"),
         drying_p_summer=per_home("drying_p_summer"),
         drying_bedroom_p=per_home("drying_bedroom_p"),
+        f_rsi=f_rsi,
     )
 
 
@@ -477,6 +488,15 @@ class Simulation:
             self.awake_home.copy(),
             self.asleep_home.copy(),
         )
+
+    def surface(self) -> tuple[Floats, Floats]:
+        """The hidden state no sensor reads: each room's coldest wall surface now, its
+        temperature (°C) from the room's air, the outdoor air and the home's fRsi, and its
+        relative humidity (%) from the room's own vapour; (homes, rooms) each. The ground
+        truth for damp and mould (bench/cases)."""
+        t_out = float(self.weather.temperature(self.time))
+        t_si = t_out + self.d.f_rsi[:, None] * (self.temperature - t_out)
+        return t_si, relative_humidity(self.vapour, t_si)
 
     def _step(self, t0: float, t1: float) -> None:
         tm = 0.5 * (t0 + t1)

@@ -14,13 +14,19 @@ worker sees the same homes whatever their number) and judge their share of the h
 findings drive a model of the alert store's case lifecycle (one case per home, rule and room;
 a clear that returns within 72 h reopens the same case).
 
-Ground truth comes from the simulator's own parameters, never from the rules' thresholds:
+Ground truth comes from the simulator, never from the rules' thresholds:
 
+- damp, per room, physical: the simulated room's coldest wall surface (its hidden state, which
+  no sensor reads: `Simulation.surface`, from the room's air, the outdoor air and the home's
+  own fRsi) has a monthly mean relative humidity of 80 % or more in some calendar month of the
+  run, ISO 13788's criterion for mould growth (BS 5250 adopts it); a home is damp when a room
+  of it is. A second line, "damp, mould": the VTT mould index integrated on that hidden
+  surface reaches 1 (growth begun) during the run; a third, "damp, archetype", the damp
+  archetype (vents shut, no working extractor, washing dried indoors), as judged before;
 - cold, per room: its heating does not hold it at WHO/UKHSA's 18 °C for rooms in use (a
   thermostat set below 18 °C, or no radiator), or the home heats only 16:00-22:00 (fuel
-  poverty);
-- damp, per home: the damp archetype (trickle vents shut, no working extractor, washing dried
-  indoors most days); any room of such a home is a true damp case;
+  poverty); a second line from the simulated rooms themselves, below 18 °C for more than half
+  the hours someone is up at home in December-February ("cold, in use");
 - overheating, per home: the overheating archetype (a top-floor flat, double solar gain).
 
 A case an officer acts on is one that reached `significant` or worse (the severities that
@@ -44,7 +50,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from alerts.findings import Action, Severity
+from alerts.findings import Action, Finding, Severity
+from alerts.mould import MouldState, mould_state_many
 from alerts.occupancy import occupied
 from alerts.outdoor import Outdoor, OutdoorTemperatures
 from alerts.overheating import running_mean
@@ -57,10 +64,15 @@ from simulator.weather import Weather
 REOPEN_S = 72 * 3600
 # WHO Housing and Health Guidelines (2018), UKHSA: at least 18 °C in rooms in use.
 MIN_HEALTHY_C = 18.0
+# ISO 13788: a surface whose monthly mean RH stays below 80 % grows no mould (BS 5250).
+SURFACE_RH_LIMIT = 80.0
+# The VTT mould index at which growth has begun (Hukka & Viitanen 1999).
+MOULD_BEGUN = 1.0
 HOME_TRUTH = {
-    "damp_mould": Archetype.DAMP,
+    "damp_mould, archetype": Archetype.DAMP,
     "overheating": Archetype.OVERHEATING,
 }
+Rooms = set[tuple[int, str]]
 DRY = (Archetype.WELL_RUN, Archetype.OVERHEATING)
 Key = tuple[int, str, str]  # home, rule, room
 
@@ -75,6 +87,7 @@ class Case:
     changes: list[tuple[str, float]] = field(default_factory=list)
     severity: str = ""
     worst: int = 0  # the highest severity rank it reached (the store keeps the worst)
+    why: str = ""  # what it said when it first reached significant or worse
 
     @property
     def acted_on(self) -> bool:
@@ -103,7 +116,18 @@ def cold_truth(d: Dwellings) -> set[tuple[int, str]]:
     }
 
 
-def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, set[tuple[int, str]]]:
+@dataclass(frozen=True, slots=True)
+class Truths:
+    """The truths a worker measures from the simulated rooms themselves."""
+
+    cold_in_use: Rooms
+    damp_surface: Rooms  # a month's mean surface RH at or above 80 %
+    damp_mould: Rooms  # the VTT index reached 1 on the hidden surface
+    surface_rh: np.ndarray  # (homes, rooms): the highest monthly mean surface RH
+    mould_max: np.ndarray  # (homes, rooms): the highest VTT index on the hidden surface
+
+
+def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
     """One worker: the whole estate simulated, its share of the homes judged."""
     mix = {kind: 1.0 for kind in Archetype}
     dwellings = draw_dwellings(job.homes, seed=job.seed, mix=mix)
@@ -128,9 +152,22 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, set[tuple[int
     # The simulated rooms' own temperatures while someone is up at home, December-February.
     in_use = np.zeros((job.homes, len(ROOMS)))
     below = np.zeros((job.homes, len(ROOMS)))
+    # The hidden wall surfaces: each calendar month's mean RH, and the VTT index on them.
+    month_rh: dict[str, np.ndarray] = defaultdict(lambda: np.zeros((job.homes, len(ROOMS))))
+    month_n: Counter[str] = Counter()
+    mould = MouldState.zeros(job.homes * len(ROOMS))
+    mould_max = np.zeros(job.homes * len(ROOMS))
     for k in range(1, steps + 1):
         c = sim.advance(start + k * job.step_s)
         t = c.time
+        t_si, rh_si = sim.surface()
+        month = datetime.fromtimestamp(t, UTC).strftime("%Y-%m")
+        month_rh[month] += rh_si
+        month_n[month] += 1
+        mould = mould_state_many(
+            t_si.reshape(-1, 1), rh_si.reshape(-1, 1), job.step_s / 3600, state=mould
+        )
+        np.maximum(mould_max, mould.m, out=mould_max)
         if datetime.fromtimestamp(t, UTC).month in (12, 1, 2):
             in_use += c.awake_home[:, None]
             below += c.awake_home[:, None] & (c.temperature < MIN_HEALTHY_C)
@@ -156,12 +193,7 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, set[tuple[int
                     Record(state.home, "env", "humidity", t_ms, humidity[h][r]),
                 ]
                 for finding in on_readings(state, records, th, here, trm=trm_day[1], occupied=occ):
-                    _lifecycle(
-                        cases[(h, finding.rule.name, room)],
-                        finding.action,
-                        finding.at,
-                        finding.severity,
-                    )
+                    _lifecycle(cases[(h, finding.rule.name, room)], finding)
                 calls += 1
         if k % max(1, steps // 20) == 0:
             print(
@@ -176,10 +208,22 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, set[tuple[int
         for r, room in enumerate(ROOMS)
         if in_use[h, r] and below[h, r] > 0.5 * in_use[h, r]
     }
-    return dict(cases), calls, time.process_time(), cold_in_use
+    surface_rh = np.max([month_rh[m] / month_n[m] for m in month_n], axis=0)
+    m_max = mould_max.reshape(job.homes, len(ROOMS))
+    rooms = [(h, r, room) for h in range(job.homes) for r, room in enumerate(ROOMS)]
+    truths = Truths(
+        cold_in_use,
+        {(h, room) for h, r, room in rooms if surface_rh[h, r] >= SURFACE_RH_LIMIT},
+        {(h, room) for h, r, room in rooms if m_max[h, r] >= MOULD_BEGUN},
+        surface_rh,
+        m_max,
+    )
+    return dict(cases), calls, time.process_time(), truths
 
 
-def run(homes: int, days: int, step_s: float, seed: int, start: float, workers: int) -> None:
+def run(
+    homes: int, days: int, step_s: float, seed: int, start: float, workers: int, explain: int
+) -> None:
     jobs = [Job(homes, days, step_s, seed, start, i, workers) for i in range(workers)]
     began = time.perf_counter()
     cases: dict[Key, list[Case]] = {}
@@ -190,14 +234,15 @@ def run(homes: int, days: int, step_s: float, seed: int, start: float, workers: 
         with ProcessPoolExecutor(workers) as pool:
             parts = list(pool.map(simulate, jobs))
     cpu = 0.0
-    cold_in_use = parts[0][3]
+    truths = parts[0][3]
     for part, n, used, _ in parts:
         cases.update(part)
         calls += n
         cpu += used
     took = time.perf_counter() - began
     dwellings = draw_dwellings(homes, seed=seed, mix={kind: 1.0 for kind in Archetype})
-    _report(homes, days, step_s, dwellings, cases, start, took, calls, cold_in_use)
+    _report(homes, days, step_s, dwellings, cases, start, took, calls, truths)
+    _explain(cases, dwellings, truths, explain)
     print(
         f"CPU: {cpu:.0f} s in {workers} worker(s), {calls / cpu:,.0f} room evaluations a "
         f"CPU-second with each worker's simulation of the whole estate; a year of 1,000 homes "
@@ -205,7 +250,8 @@ def run(homes: int, days: int, step_s: float, seed: int, start: float, workers: 
     )
 
 
-def _lifecycle(history: list[Case], action: Action, at: float, severity: Severity) -> None:
+def _lifecycle(history: list[Case], finding: Finding) -> None:
+    action, at, severity = finding.action, finding.at, finding.severity
     current = history[-1] if history else None
     if action is Action.RAISE:
         if current is not None and current.open:
@@ -221,6 +267,9 @@ def _lifecycle(history: list[Case], action: Action, at: float, severity: Severit
             current = Case(at, changes=[("opened", at)])
             history.append(current)
         current.severity = severity.value
+        if severity.rank >= Severity.SIGNIFICANT.rank and not current.acted_on:
+            when = datetime.fromtimestamp(at, UTC)
+            current.why = f"{when:%Y-%m-%d %H:%M} {severity.value}: {finding.summary}"
         current.worst = max(current.worst, severity.rank)
     elif action is Action.CLEAR and current is not None and current.open:
         current.open, current.cleared_at = False, at
@@ -240,7 +289,7 @@ def _report(
     start: float,
     took: float,
     calls: int,
-    cold_in_use: set[tuple[int, str]],
+    truths: Truths,
 ) -> None:
     kinds = [Archetype(int(a)) for a in d.archetype]
     months = days / 30.44
@@ -250,22 +299,25 @@ def _report(
         f"{datetime.fromtimestamp(start, UTC):%Y-%m-%d}, readings every {step_s / 60:.0f} min; "
         f"{calls:,} room evaluations in {took:.0f} s ({calls / took:,.0f}/s)"
     )
-    cold_rooms = cold_truth(d)
-    truth_rooms: dict[str, set[tuple[int, str]]] = {
+    cold_rooms, cold_in_use = cold_truth(d), truths.cold_in_use
+    truth_rooms: dict[str, Rooms] = {
+        "damp_mould": truths.damp_surface,
+        "damp_mould, mould": truths.damp_mould,
         "excess_cold": cold_rooms,
         "excess_cold, in use": cold_in_use,
     }
-    truth_homes: dict[str, set[int]] = {
-        "excess_cold": {h for h, _ in cold_rooms},
-        "excess_cold, in use": {h for h, _ in cold_in_use},
-    }
+    truth_homes = {rule: {h for h, _ in rooms} for rule, rooms in truth_rooms.items()}
     for rule, kind in HOME_TRUTH.items():
         truth_homes[rule] = {h for h, k in enumerate(kinds) if k is kind}
         truth_rooms[rule] = {(h, room) for h in truth_homes[rule] for room in ROOMS}
     print(
         "truth: cold rooms (setpoint below 18 °C or evening-only heating) "
-        f"{len(cold_rooms)} in {len(truth_homes['excess_cold'])} homes; damp homes "
-        f"{len(truth_homes['damp_mould'])}; overheating homes {len(truth_homes['overheating'])}"
+        f"{len(cold_rooms)} in {len(truth_homes['excess_cold'])} homes; damp rooms (a month's "
+        f"mean surface RH >= 80 %) {len(truths.damp_surface)} in "
+        f"{len(truth_homes['damp_mould'])} homes; mould index >= 1 on the surface "
+        f"{len(truths.damp_mould)} rooms in {len(truth_homes['damp_mould, mould'])} homes; "
+        f"damp-archetype homes {len(truth_homes['damp_mould, archetype'])}; overheating "
+        f"homes {len(truth_homes['overheating'])}"
     )
     print(
         "truth 'in use': rooms below 18 °C for more than half the hours someone is up at home "
@@ -277,10 +329,17 @@ def _report(
         "acted-on cases (significant or worse: Awaab clocks); in brackets, every case (watch too)"
     )
     print(
-        f"{'rule':<12} {'room P':>12} {'room R':>12} {'home P':>12} {'home R':>12} "
+        f"{'rule':<15} {'room P':>12} {'room R':>12} {'home P':>12} {'home R':>12} "
         f"{'median d':>8} {'cases/1k/mo':>11} {'changes':>7} {'max reopen/mo':>13}"
     )
-    for rule in ("damp_mould", "excess_cold", "excess_cold, in use", "overheating"):
+    for rule in (
+        "damp_mould",
+        "damp_mould, mould",
+        "damp_mould, archetype",
+        "excess_cold",
+        "excess_cold, in use",
+        "overheating",
+    ):
         name = rule.split(",")[0]
         mine = {key: found for key, found in cases.items() if key[1] == name and found}
         cells = []
@@ -319,7 +378,7 @@ def _report(
         worst = max(reopen_month.values(), default=0)
         shown = [f"{a:.2f} ({b:.2f})" for a, b in zip(cells[0], cells[1], strict=True)]
         print(
-            f"{rule.replace('excess_cold, ', 'cold, '):<12} "
+            f"{rule.replace('excess_cold, ', 'cold, ').replace('damp_mould, ', 'damp, '):<15} "
             f"{shown[0]:>12} {shown[1]:>12} {shown[2]:>12} {shown[3]:>12} "
             f"{median_days:>8.1f} {per_k_month:>11.1f} {changes:>7.2f} {worst:>13}"
         )
@@ -351,13 +410,40 @@ def _report(
     )
     print("acted-on cases by rule and archetype:", dict(sorted(by_kind.items())))
     wrong = sorted(
-        (name, kinds[h].label, h, room, round(float(d.setpoint[h, ROOMS.index(room)]), 1))
+        (
+            name,
+            kinds[h].label,
+            h,
+            room,
+            round(float(d.setpoint[h, ROOMS.index(room)]), 1),
+            round(float(d.f_rsi[h]), 2),
+        )
         for (h, name, room), found in cases.items()
         if name in ("damp_mould", "excess_cold")
         and any(c.acted_on for c in found)
         and (h, room) not in truth_rooms[name]
     )
-    print("acted-on cases against the truth (rule, archetype, home, room, setpoint):", wrong)
+    print("acted-on cases against the truth (rule, archetype, home, room, setpoint, fRsi):", wrong)
+
+
+def _explain(cases: dict[Key, list[Case]], d: Dwellings, truths: Truths, most: int) -> None:
+    """What the first acted-on damp cases against the physical truth said, a few of each
+    archetype, beside the hidden surface's figures: why each kind is raised."""
+    shown: Counter[str] = Counter()
+    for (h, name, room), found in sorted(cases.items()):
+        if name != "damp_mould" or (h, room) in truths.damp_surface:
+            continue
+        kind = Archetype(int(d.archetype[h])).label
+        for c in found:
+            if c.acted_on and shown[kind] < most:
+                shown[kind] += 1
+                r = ROOMS.index(room)
+                print(
+                    f"  {kind} home {h} {room} (fRsi {d.f_rsi[h]:.2f}, setpoint "
+                    f"{d.setpoint[h, r]:.1f} °C; hidden surface: highest monthly mean RH "
+                    f"{truths.surface_rh[h, r]:.0f} %, mould index {truths.mould_max[h, r]:.2f})"
+                    f": {c.why}"
+                )
 
 
 def main() -> None:
@@ -368,10 +454,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--start", default="2026-01-01T00:00:00+00:00")
+    parser.add_argument(
+        "--explain",
+        type=int,
+        default=0,
+        help="print what this many acted-on damp cases against the truth said, per archetype",
+    )
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start).timestamp()
     np.seterr(all="ignore")
-    run(args.homes, args.days, args.step_min * 60, args.seed, start, args.workers)
+    run(args.homes, args.days, args.step_min * 60, args.seed, start, args.workers, args.explain)
 
 
 if __name__ == "__main__":

@@ -187,3 +187,23 @@ def test_the_bathroom_is_where_the_shower_water_goes(january: Trace) -> None:
     well_run = homes_of(january, Archetype.WELL_RUN)
     means = january.humidity[:, well_run].mean(axis=(0, 1))
     assert abs(means[BATHROOM] - means[LIVING]) < 15
+
+
+def test_the_hidden_wall_surface_lies_between_outdoors_and_the_room() -> None:
+    """The ground truth for damp (bench/cases): each room's coldest wall surface, colder than
+    its air in winter by the home's fRsi, and wetter; a poorly insulated home's fRsi lower."""
+    d = draw_dwellings(40, seed=SEED, mix={kind: 1.0 for kind in Archetype})
+    weather = Weather(SEED)
+    start = datetime(2026, 1, 12, tzinfo=UTC).timestamp()
+    sim = Simulation(d, weather, seed=SEED, start=start)
+    c = sim.advance(start + 2 * 86400)
+    t_si, rh_si = sim.surface()
+    t_out = float(weather.temperature(c.time))
+    assert t_si.shape == rh_si.shape == c.temperature.shape
+    assert np.all((t_si >= t_out - 1e-9) & (t_si <= c.temperature + 1e-9))
+    assert np.all(rh_si >= c.humidity - 1e-9)
+    assert np.all((rh_si >= 0) & (rh_si <= 100))
+    insulated = d.archetype == Archetype.WELL_RUN
+    poor = (d.archetype == Archetype.DAMP) | (d.archetype == Archetype.COLD)
+    assert d.f_rsi[insulated].min() > d.f_rsi[poor].max()
+    assert np.all((d.f_rsi >= 0.55) & (d.f_rsi <= 0.9))
