@@ -70,7 +70,8 @@ class NatsSettings(BaseModel):
     """The clustered platform broker (docs/scaling.md): which one the services consume from.
 
     `broker = "mosquitto"` (the default): ingest reads its MQTT session on `mqtt`. "nats":
-    ingest reads a durable JetStream consumer on `servers`; devices, gateways and the other
+    ingest reads durable JetStream consumers on `servers` (on the stream where NATS stores
+    devices' QoS 1 publishes before it acknowledges them); devices, gateways and the other
     services reach the cluster's MQTT listeners through `mqtt` (protocol "3.1.1").
     """
 
@@ -78,10 +79,11 @@ class NatsSettings(BaseModel):
     servers: list[str] = ["nats://127.0.0.1:4222"]
     username: str | None = None
     password: SecretStr | None = None
-    stream: str = "HOF_DATA"
-    # Copies of the stream and of each consumer, kept by RAFT: 3 survives the loss of a node.
+    # Copies of NATS's MQTT stream (`$MQTT_msgs`) when ingest creates it (equal to the nodes'
+    # mqtt.stream_replicas), kept by RAFT: 3 survives the loss of a node; its consumers as many.
     replicas: int = Field(3, ge=1, le=5)
-    # The bound on messages delivered and not yet acknowledged (stored): backpressure.
+    # The bound on messages delivered and not yet acknowledged (stored), per consumer (ingest
+    # has one for readings and one for events): backpressure.
     max_ack_pending: int = Field(2000, ge=1)
     # Redelivered when not acknowledged within this long (a worker that died holding it).
     ack_wait_s: float = Field(30.0, gt=0)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hof.settings import Settings, endpoints_path
+from hof.source import MQTT_STREAM
 from hof.stack.influxdb import InfluxDB
 from hof.stack.nats import NatsCluster
 
@@ -30,9 +31,10 @@ class ClusterBroker:
             self.cluster.kill(node)
 
     def start(self) -> None:
-        # Back once the platform's stream has a leader: what devices publish before that is
-        # acknowledged and dropped by NATS 2.9 (docs/scaling.md), so devices are not let in.
-        self.cluster.restart(streams=("HOF_DATA",))
+        # Back once the stream of devices' publishes has a leader: before that a QoS 1 publish
+        # is refused (the node closes the device's connection and the device must resend), which
+        # a test publishing right after the restart should not have to ride out.
+        self.cluster.restart(streams=(MQTT_STREAM,))
 
 
 class NatsStack:
