@@ -35,6 +35,19 @@ EvidenceWithOpen = Callable[[dict[str, Any], Sequence[Mapping[str, Any]]], dict[
 # The tables themselves, for Core statements (the ORM's unit of work is what this avoids).
 _ALERT = Base.metadata.tables[Alert.__tablename__]
 _HISTORY = Base.metadata.tables[AlertHistory.__tablename__]
+# Built once: building a statement costs more CPU than running it on SQLite.
+_KNOWN = (
+    sa.select(
+        _ALERT.c.id, _ALERT.c.home, _ALERT.c.rule, _ALERT.c.room, _ALERT.c.state, _ALERT.c.evidence
+    )
+    .where(
+        _ALERT.c.home.in_(sa.bindparam("homes", expanding=True)),
+        _ALERT.c.category.in_(sa.bindparam("categories", expanding=True)),
+    )
+    .order_by(_ALERT.c.id)
+)
+_INSERT_ALERT = sa.insert(_ALERT)
+_INSERT_HISTORY = sa.insert(_HISTORY)
 _NO_CLOCKS = CaseClocks(None, None, None, None, None, None, None, None, None, None)
 
 
@@ -68,11 +81,7 @@ def _known(session: Session, findings: Sequence[Finding]) -> dict[str, list[Know
     """The batch's homes' alerts of the batch's categories, open or not, in one query."""
     homes = sorted({f.key.home for f in findings})
     categories = sorted({f.category for f in findings})
-    rows = session.execute(
-        sa.select(Alert.id, Alert.home, Alert.rule, Alert.room, Alert.state, Alert.evidence)
-        .where(Alert.home.in_(homes), Alert.category.in_(categories))
-        .order_by(Alert.id)
-    ).all()
+    rows = session.connection().execute(_KNOWN, {"homes": homes, "categories": categories})
     known: dict[str, list[Known]] = defaultdict(list)
     for alert_id, home, rule, room, state, evidence in rows:
         known[home].append(Known(alert_id, rule, room, state, evidence))
@@ -89,20 +98,21 @@ def _lean(policy: RaisePolicy, finding: Finding) -> bool:
 def _insert(session: Session, finding: Finding) -> int:
     """Open a new alert for the finding; its id. The unique index speaks here, at once."""
     inserted = session.connection().execute(
-        sa.insert(_ALERT).values(
-            home=finding.key.home,
-            rule=finding.key.rule,
-            room=finding.key.room,
-            rule_version=finding.rule_version,
-            category=finding.category,
-            audience=finding.audience,
-            severity=finding.severity,
-            state=State.OPEN,
-            first_raised_at=finding.at,
-            last_seen_at=finding.at,
-            evidence=finding.evidence,
-            reopen_count=0,
-        )
+        _INSERT_ALERT,
+        {
+            "home": finding.key.home,
+            "rule": finding.key.rule,
+            "room": finding.key.room,
+            "rule_version": finding.rule_version,
+            "category": finding.category,
+            "audience": finding.audience,
+            "severity": finding.severity,
+            "state": State.OPEN,
+            "first_raised_at": finding.at,
+            "last_seen_at": finding.at,
+            "evidence": finding.evidence,
+            "reopen_count": 0,
+        },
     )
     key = inserted.inserted_primary_key
     assert key is not None
@@ -175,7 +185,7 @@ def raise_events_in(
 
     def write_history() -> None:
         if history:
-            session.connection().execute(sa.insert(_HISTORY), history)
+            session.connection().execute(_INSERT_HISTORY, history)
             history.clear()
 
     results: list[RaiseResult | None] = []
