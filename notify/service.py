@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,7 +122,8 @@ async def _watch_mqtt(link: Link, notifier: Notifier) -> None:
         raised = parse_raised(delivery.topic, delivery.payload)
         if raised is not None:
             if raised.category in RESPONDER_KINDS:
-                log.debug("notify_raised_heard", alert=raised.id)
+                wait_ms = round((time.time() - delivery.received_at) * 1000, 1)
+                log.debug("notify_raised_heard", alert=raised.id, handover_ms=wait_ms)
                 notifier.wake()
             continue
         try:

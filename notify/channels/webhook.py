@@ -5,6 +5,12 @@ the body came from us and is fresh (the Stripe scheme: sign the timestamp with t
 captured request cannot be replayed later with a new time). `Idempotency-Key` is the same for
 every retry of one (alert, level, repeat, recipient), so a receiver that saw a request whose
 answer we lost can drop the repeat.
+
+Each receiver (scheme, host, port) has its own pool of at most `CONNECTIONS` kept-alive
+connections: a burst of falls queues its POSTs on them rather than opening a connection each.
+Twenty-five connections opened at once overflowed a small server's accept queue (Python's
+http.server listens with a backlog of 5), and every SYN it dropped cost the kernel's 1 s
+retransmission; a receiver that is slow or down holds up only its own pool.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ __all__ = ["WebhookChannel", "signature", "webhook_body"]
 
 # 408 Request Timeout and 429 Too Many Requests are worth another try; other 4xx are not.
 _RETRY_4XX = frozenset({408, 425, 429})
+CONNECTIONS = 4  # to one receiver at once; below the smallest accept backlog in common use
 
 
 def signature(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -50,18 +57,29 @@ def webhook_body(message: Message) -> dict[str, Any]:
 
 
 class WebhookChannel:
-    """POSTs to the recipient's address (a URL) over one pooled HTTP client."""
+    """POSTs to the recipient's address (a URL), over a small pool per receiver."""
 
     name = "webhook"
 
     def __init__(self, secret: bytes, *, timeout_s: float = 5.0) -> None:
         self.secret = secret
         self.timeout_s = timeout_s
-        self.client = httpx.AsyncClient(
-            timeout=timeout_s,
-            follow_redirects=False,  # a redirect could carry the signed body somewhere else
-            headers={"User-Agent": "hof-notify/1"},
-        )
+        self._clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+
+    def _client(self, url: str) -> httpx.AsyncClient:
+        parsed = httpx.URL(url)
+        origin = (parsed.scheme, parsed.host, parsed.port)
+        client = self._clients.get(origin)
+        if client is None:
+            client = self._clients[origin] = httpx.AsyncClient(
+                timeout=self.timeout_s,  # waiting for one of the pool's connections included
+                follow_redirects=False,  # a redirect could carry the signed body elsewhere
+                headers={"User-Agent": "hof-notify/1"},
+                limits=httpx.Limits(
+                    max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS
+                ),
+            )
+        return client
 
     async def send(self, message: Message) -> Delivery:
         body = json.dumps(webhook_body(message), separators=(",", ":")).encode()
@@ -71,9 +89,8 @@ class WebhookChannel:
             "Idempotency-Key": message.idempotency_key,
         }
         try:
-            response = await self.client.post(
-                message.recipient.address, content=body, headers=headers
-            )
+            client = self._client(message.recipient.address)
+            response = await client.post(message.recipient.address, content=body, headers=headers)
         except httpx.TimeoutException:
             return Delivery(
                 DeliveryStatus.FAILED, f"timed out after {self.timeout_s:g} s", retryable=True
@@ -88,4 +105,6 @@ class WebhookChannel:
         return Delivery(DeliveryStatus.FAILED, detail, provider_ref=ref, retryable=retryable)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()

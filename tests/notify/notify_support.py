@@ -41,6 +41,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: int = 0  # the sender's port: one per connection
 
     def json(self) -> dict[str, Any]:
         data = json.loads(self.body)
@@ -70,13 +71,17 @@ class Hook:
         self.server.server_close()
 
 
-def _handler(hook_ref: list[Hook]) -> type[BaseHTTPRequestHandler]:
+def _handler(hook_ref: list[Hook], keep_alive: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.0 closes each connection after its answer; 1.1 keeps it for the next request.
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             hook = hook_ref[0]
-            hook.received.append(Received(time.time(), self.path, dict(self.headers), body))
+            peer = int(self.client_address[1])
+            hook.received.append(Received(time.time(), self.path, dict(self.headers), body, peer))
             if self.path.endswith("/slow"):
                 time.sleep(hook.slow_s)
             status = 503 if self.path.endswith("/fail") else 200
@@ -90,10 +95,10 @@ def _handler(hook_ref: list[Hook]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def open_hook() -> Hook:
-    """A running receiver; `close()` it."""
+def open_hook(*, keep_alive: bool = False) -> Hook:
+    """A running receiver (http.server's, with its accept backlog of 5); `close()` it."""
     ref: list[Hook] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref, keep_alive))
     server.daemon_threads = True
     ref.append(Hook(server))
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -3,6 +3,7 @@ local HTTP server, email over a local aiosmtpd with STARTTLS required, and the r
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from notify_support import *  # noqa: F403  (pytest fixtures, by name)
-from notify_support import Hook, Mailbox
+from notify_support import Hook, Mailbox, open_hook
 
 from notify.channels.base import Delivery, DeliveryStatus, Message, Recipient
 from notify.channels.email import EmailChannel
-from notify.channels.webhook import WebhookChannel
+from notify.channels.webhook import CONNECTIONS, WebhookChannel
 from notify.deliver import deliver
 
 SECRET = b"webhook-secret"
@@ -58,6 +59,28 @@ async def test_webhook_posts_signed_json_with_an_idempotency_key(hook: Hook) -> 
     expected = hmac.new(SECRET, t.encode() + b"." + post.body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(v1, expected)
     assert abs(int(t) - time.time()) < 10
+
+
+async def test_a_burst_of_webhooks_shares_a_few_connections_to_its_receiver() -> None:
+    """Thirty falls' POSTs at once to a keep-alive receiver with http.server's accept backlog
+    (5): they queue on a few connections instead of opening thirty, which overflowed the
+    backlog, and a dropped SYN is retransmitted only after a second."""
+    receiver = open_hook(keep_alive=True)
+    channel = WebhookChannel(SECRET, timeout_s=5)
+    try:
+        began = time.time()
+        done = await asyncio.gather(
+            *(channel.send(_message(receiver.url + "/alert", f"key-{i}")) for i in range(30))
+        )
+        took = time.time() - began
+    finally:
+        await channel.aclose()
+        receiver.close()
+    assert [d.status for d in done] == [DeliveryStatus.SENT] * 30
+    posts = receiver.posts("/alert")
+    assert len(posts) == 30
+    assert len({p.peer for p in posts}) <= CONNECTIONS
+    assert took < 1.0, "no connection waited for a SYN to be retransmitted"
 
 
 async def test_webhook_failures_say_whether_to_retry(hook: Hook) -> None:
