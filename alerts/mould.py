@@ -26,11 +26,15 @@ declines, and the clock since growth stopped does not run. RH above 100 counts a
 The recurrence is sequential in time, so everything that does not depend on M (RH_crit, the
 growth-rate term, M_max, the favourable mask, the time since growth stopped) is computed for a
 block of steps at once, and the loop over steps is vectorised across rooms: many rooms are
-integrated in lockstep, which is how the rules engine evaluates a whole estate.
+integrated in lockstep, which is how the rules engine evaluates a whole estate. One room's one
+step (the live rules, once an hour per room) has a plain-Python path, `mould_step`: the same
+arithmetic in the same order with the math module's functions, some twenty times quicker than
+numpy on one value; it agrees with `mould_index` to rounding (tests/alerts/test_mould.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -51,6 +55,7 @@ __all__ = [
     "mould_index",
     "mould_index_many",
     "mould_state_many",
+    "mould_step",
     "onset_weeks",
     "rh_critical",
 ]
@@ -356,6 +361,45 @@ def mould_state_many(
     for rebuilding an estate's indexes from weeks of history."""
     _, end = _integrate(t_c, rh_pct, dt_hours, material, m0, state, max_step_hours, record=False)
     return end
+
+
+def mould_step(
+    m: float,
+    dry_hours: float,
+    t_c: float,
+    rh_pct: float,
+    dt_hours: float,
+    material: Material = VERY_SENSITIVE,
+) -> tuple[float, float]:
+    """One room, one step: (M, hours since growth stopped) after `dt_hours` at the surface's
+    T (°C) and RH (%), from (M, hours) before it. The arithmetic of `mould_index_many` (see the
+    module's docstring), for the rules engine's hourly step of one room; a NaN or impossible
+    reading, or a length that is not positive, is a gap (nothing changes)."""
+    if not (math.isfinite(t_c + rh_pct + dt_hours) and rh_pct >= 0.0 and dt_hours > 0.0):
+        return m, dry_hours
+    rh = min(rh_pct, 100.0)
+    if t_c < 0.0:
+        rhc = 100.0
+    else:
+        poly = ((-0.00267 * t_c + 0.160) * t_c - 3.13) * t_c + 100.0
+        rhc = max(80.0 if t_c > 20.0 else poly, material.rh_min)
+    if 0.0 < t_c < 50.0 and rh >= rhc:
+        base = math.exp(0.68 * math.log(t_c) + 13.9 * math.log(rh) - 66.02) * dt_hours / 168.0
+        rhc_g = rhc if rhc < 100.0 else 80.0
+        x = (rhc_g - rh) / (rhc_g - 100.0)
+        m_max = min(material.a + (material.b - material.c * x) * x, M_LIMIT)
+        room_to_max = m_max - m
+        k2 = 1.0 - math.exp(room_to_max * -2.3)
+        rate = base * material.k1_below_1
+        if m >= 1.0:
+            rate += base * (material.k1_from_1 - material.k1_below_1)
+        gain = max(min(rate * k2, room_to_max), 0.0)
+        return max(m + gain, 0.0), 0.0
+    start, end = dry_hours, dry_hours + dt_hours
+    decline = material.c_mat * _EARLY_DECLINE_PER_H * (
+        min(end, _EARLY_END_H) - min(start, _EARLY_END_H)
+    ) + material.c_mat * _LATE_DECLINE_PER_H * (max(end, _LATE_START_H) - max(start, _LATE_START_H))
+    return max(m - decline, 0.0), end
 
 
 def mould_index(

@@ -6,13 +6,13 @@ single reading: a shower, an open door or a busy kitchen does not raise an alert
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
-from alerts.mould import MouldState, mould_index
+from alerts.mould import MouldState, mould_step
 from alerts.outdoor import Outdoor
 from alerts.overheating import Overheat
 from alerts.rules.banded import BandedState, Step, banded_step
@@ -101,29 +101,35 @@ def _combined(state: RoomState, keys: tuple[str, ...]) -> Severity | None:
     return max(active, key=lambda sev: sev.rank) if active else None
 
 
+Words = Callable[[], tuple[str, Mapping[str, object]]]
+
+
 def _judge(
     state: RoomState,
     info: RuleInfo,
     keys: tuple[str, ...],
     t: float,
-    summary: str,
-    evidence: Mapping[str, object],
+    words: Words,
     hold_s: float = 0.0,
 ) -> Finding | None:
     """Raise when the rule's worst signal changes (up or down); clear when every signal has
-    cleared and stayed so for `hold_s`. A case changes severity, it does not close and reopen."""
+    cleared and stayed so for `hold_s`. A case changes severity, it does not close and reopen.
+    `words` gives the summary and evidence, asked for only when there is a finding: building
+    them at every reading was a fifth of the room's cost."""
     now = _combined(state, keys)
     before = state.raised.get(info.name)
     if now is not None:
         state.gone_since.pop(info.name, None)
     if now is not None and now != before:
         state.raised[info.name] = now
+        summary, evidence = words()
         return Finding(Action.RAISE, info, state.home, state.room, now, t, summary, dict(evidence))
     if now is None and before is not None:
         if t - state.gone_since.setdefault(info.name, t) < hold_s:
             return None  # gone for a mild day or two: not yet evidence that it was put right
         del state.raised[info.name]
         del state.gone_since[info.name]
+        _, evidence = words()
         return Finding(
             Action.CLEAR,
             info,
@@ -198,18 +204,26 @@ def on_readings(
             state.surface = v
         elif record.name == "co2":
             _signal(state, "co2", th.co2, t, v)
-            limit, hours, _ = _band(state, "co2", th.co2)
-            summary = (
-                f"{_room(state)} CO2 above {limit:,.0f} ppm for {hours:.1f} "
-                f"of the last 24 hours; now {v:,.0f} ppm."
+            findings += filter(
+                None, [_judge(state, VENTILATION, ("co2",), t, _co2_words(state, v, th))]
             )
-            evidence = {"co2": v, "hours_above": round(hours, 2), "limit": limit}
-            findings += filter(None, [_judge(state, VENTILATION, ("co2",), t, summary, evidence)])
         if record.name in ("humidity", "temperature", "surface_temperature") and (
             state.temperature is not None and state.humidity is not None
         ):
             findings += filter(None, [_damp(state, t, th, outdoor)])
     return findings
+
+
+def _co2_words(state: RoomState, v: float, th: Thresholds) -> Words:
+    def words() -> tuple[str, Mapping[str, object]]:
+        limit, hours, _ = _band(state, "co2", th.co2)
+        summary = (
+            f"{_room(state)} CO2 above {limit:,.0f} ppm for {hours:.1f} "
+            f"of the last 24 hours; now {v:,.0f} ppm."
+        )
+        return summary, {"co2": v, "hours_above": round(hours, 2), "limit": limit}
+
+    return words
 
 
 def _temperature(
@@ -225,48 +239,46 @@ def _temperature(
     _signal(state, "cold", th.cold, t, v, counts=occupied is not False)
     _signal(state, "heat", th.heat, t, v)
     _overheat_hour(state, t, v, trm)
-    cold_limit, cold_h, _ = _band(state, "cold", th.cold)
-    heat_limit, heat_h, heat_held = _band(state, "heat", th.heat)
-    occupancy = {
-        None: " (occupancy unknown: every hour counted)",
-        True: " while occupied",
-        False: " while occupied (empty now)",
-    }[occupied]
-    cold = _judge(
-        state,
-        COLD,
-        ("cold",),
-        t,
-        f"{_room(state)} below {cold_limit:g} °C for {cold_h:.1f} of the last "
-        f"24 hours{occupancy}; now {v:.1f} °C.",
-        {
-            "temperature": v,
-            "hours_below": round(cold_h, 2),
-            "limit": cold_limit,
-            "occupancy": {None: "unknown", True: "occupied", False: "empty"}[occupied],
-        },
-        th.case_clear_hold_h * 3600,
-    )
-    verdict = state.overheat.verdict() if state.overheat is not None else None
-    parts = []
-    if verdict is not None and verdict.severity is not None:
-        parts.append(verdict.words)
-    if heat_held or not parts:
-        parts.append(f"above {heat_limit:g} °C for {heat_h:.1f} of the last 24 hours")
-    hot = _judge(
-        state,
-        HEAT,
-        ("heat", "overheat"),
-        t,
-        f"{_room(state)} {'; '.join(parts)}; now {v:.1f} °C.",
-        {
-            "temperature": v,
-            "hours_above": round(heat_h, 2),
-            "limit": heat_limit,
-            "running_mean_outdoor": None if trm is None else round(trm, 2),
-            **(verdict.evidence if verdict is not None else {}),
-        },
-    )
+
+    def cold_words() -> tuple[str, Mapping[str, object]]:
+        cold_limit, cold_h, _ = _band(state, "cold", th.cold)
+        occupancy = {
+            None: " (occupancy unknown: every hour counted)",
+            True: " while occupied",
+            False: " while occupied (empty now)",
+        }[occupied]
+        return (
+            f"{_room(state)} below {cold_limit:g} °C for {cold_h:.1f} of the last "
+            f"24 hours{occupancy}; now {v:.1f} °C.",
+            {
+                "temperature": v,
+                "hours_below": round(cold_h, 2),
+                "limit": cold_limit,
+                "occupancy": {None: "unknown", True: "occupied", False: "empty"}[occupied],
+            },
+        )
+
+    def hot_words() -> tuple[str, Mapping[str, object]]:
+        heat_limit, heat_h, heat_held = _band(state, "heat", th.heat)
+        verdict = state.overheat.verdict() if state.overheat is not None else None
+        parts = []
+        if verdict is not None and verdict.severity is not None:
+            parts.append(verdict.words)
+        if heat_held or not parts:
+            parts.append(f"above {heat_limit:g} °C for {heat_h:.1f} of the last 24 hours")
+        return (
+            f"{_room(state)} {'; '.join(parts)}; now {v:.1f} °C.",
+            {
+                "temperature": v,
+                "hours_above": round(heat_h, 2),
+                "limit": heat_limit,
+                "running_mean_outdoor": None if trm is None else round(trm, 2),
+                **(verdict.evidence if verdict is not None else {}),
+            },
+        )
+
+    cold = _judge(state, COLD, ("cold",), t, cold_words, th.case_clear_hold_h * 3600)
+    hot = _judge(state, HEAT, ("heat", "overheat"), t, hot_words)
     return [f for f in (cold, hot) if f is not None]
 
 
@@ -327,7 +339,7 @@ def _damp(
         surface_from = "measured"
     elif te is not None:
         t_surf = float(surface_temperature(t_air, te.temperature, th.f_rsi))
-        surface_from = f"estimated from outdoor {te.temperature:.1f} °C ({te.source})"
+        surface_from = "estimated"
     else:
         # No outdoor temperature from anywhere real: no wall estimate (5 °C all year made
         # summer damp cases). Air RH and the mould index on the air's own conditions remain.
@@ -339,48 +351,54 @@ def _damp(
     m_before = float(state.mould.m[0])
     _mould_hour(state, t, t_surf, rh_surf, th)
     m_now = float(state.mould.m[0])
-    rh_h, surf_h = _hours(state, "humidity"), _hours(state, "surface_rh")
-    td = float(dew_point(t_air, rh))
-    wall = (
-        f"{'estimated ' if estimated else ''}wall surface RH {rh_surf:.0f} %"
-        if known
-        else "wall surface not estimated (no outdoor temperature from a sensor or a weather "
-        "service)"
-    )
-    summary = _damp_words(state, th, estimated, m_before, m_now) + (
-        f" Now: air {t_air:.1f} °C / {rh:.0f} %, dew point {td:.1f} °C, {wall}, mould index "
-        f"{m_now:.1f}{_trend(m_before, m_now)}."
-    )
-    evidence: dict[str, object] = {
-        "temperature": t_air,
-        "humidity": rh,
-        "dew_point": round(td, 2),
-        "surface_temperature": round(t_surf, 2) if known else None,
-        "surface_estimated": estimated and known,
-        "surface": surface_from,
-        "outdoor_temperature": te.temperature if te is not None else None,
-        "outdoor_source": te.source if te is not None else None,
-        "outdoor_humidity": te.humidity if te is not None else None,
-        "vapour_excess_pa": _rounded(state.vapour_excess),
-        "vapour_excess_limit_pa": _rounded(state.excess_limit),
-        "surface_rh": round(rh_surf, 1) if known else None,
-        "hours_rh_high": round(rh_h, 2),
-        "hours_surface_rh_high": round(surf_h, 2),
-        "f_rsi": th.f_rsi,
-        "mould_index": round(m_now, 3),
-        "raised_by": [
-            key
-            for key in ("humidity", "surface_rh", "mould")
-            if (signal := state.signals.get(key)) and signal.severity is not None
-        ],
-    }
+
+    def words() -> tuple[str, Mapping[str, object]]:
+        rh_h, surf_h = _hours(state, "humidity"), _hours(state, "surface_rh")
+        td = float(dew_point(t_air, rh))
+        wall = (
+            f"{'estimated ' if estimated else ''}wall surface RH {rh_surf:.0f} %"
+            if known
+            else "wall surface not estimated (no outdoor temperature from a sensor or a "
+            "weather service)"
+        )
+        summary = _damp_words(state, th, estimated, m_before, m_now) + (
+            f" Now: air {t_air:.1f} °C / {rh:.0f} %, dew point {td:.1f} °C, {wall}, mould "
+            f"index {m_now:.1f}{_trend(m_before, m_now)}."
+        )
+        return summary, {
+            "temperature": t_air,
+            "humidity": rh,
+            "dew_point": round(td, 2),
+            "surface_temperature": round(t_surf, 2) if known else None,
+            "surface_estimated": estimated and known,
+            "surface": (
+                f"estimated from outdoor {te.temperature:.1f} °C ({te.source})"
+                if surface_from == "estimated" and te is not None
+                else surface_from
+            ),
+            "outdoor_temperature": te.temperature if te is not None else None,
+            "outdoor_source": te.source if te is not None else None,
+            "outdoor_humidity": te.humidity if te is not None else None,
+            "vapour_excess_pa": _rounded(state.vapour_excess),
+            "vapour_excess_limit_pa": _rounded(state.excess_limit),
+            "surface_rh": round(rh_surf, 1) if known else None,
+            "hours_rh_high": round(rh_h, 2),
+            "hours_surface_rh_high": round(surf_h, 2),
+            "f_rsi": th.f_rsi,
+            "mould_index": round(m_now, 3),
+            "raised_by": [
+                key
+                for key in ("humidity", "surface_rh", "mould")
+                if (signal := state.signals.get(key)) and signal.severity is not None
+            ],
+        }
+
     return _judge(
         state,
         DAMP,
         ("humidity", "surface_rh", "mould"),
         t,
-        summary,
-        evidence,
+        words,
         th.case_clear_hold_h * 3600,
     )
 
@@ -439,13 +457,15 @@ def _mould_hour(state: RoomState, t: float, t_surf: float, rh_surf: float, th: T
     if hour > state.hour >= 0 and state.hour_sums[2] > 0:
         n = state.hour_sums[2]
         # Hours without readings are skipped, not counted as dry (the model's own rule).
-        _, state.mould = mould_index(
-            np.array([state.hour_sums[0] / n]),
-            np.array([state.hour_sums[1] / n]),
+        m, dry = mould_step(
+            float(state.mould.m[0]),
+            float(state.mould.dry_hours[0]),
+            state.hour_sums[0] / n,
+            state.hour_sums[1] / n,
             1.0,
-            state=state.mould,
         )
-        state.mould_steps.append((state.hour, float(state.mould.m[0]), state.hour_sums[1] / n))
+        state.mould = MouldState(np.array([m]), np.array([dry]))
+        state.mould_steps.append((state.hour, m, state.hour_sums[1] / n))
         state.hour_sums = [0.0, 0.0, 0.0]
         set_mould_severity(state, th)
     if hour >= state.hour:

@@ -23,6 +23,7 @@ from alerts.mould import (
     mould_index,
     mould_index_many,
     mould_state_many,
+    mould_step,
     onset_weeks,
     rh_critical,
 )
@@ -439,3 +440,24 @@ def test_misuse_is_refused_with_a_reason() -> None:
         MouldState(np.array([1.0]), np.array([-1.0]))
     with pytest.raises(ValueError, match="humidity"):
         replace(RESISTANT, rh_min=120.0)
+
+
+@pytest.mark.parametrize("material", list(MATERIALS.values()), ids=list(MATERIALS))
+def test_one_room_one_step_in_plain_python_is_the_vectorised_path(material: Material) -> None:
+    """The rules engine's hourly step: frost, heat, gaps (NaN) and steps of every length, from
+    every M; the plain path gives what `mould_index` gives (to 1e-12: libm's exp and numpy's
+    may differ in the last bit)."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        steps = 300
+        t = rng.uniform(-5, 55, steps)
+        rh = rng.uniform(60, 104, steps)
+        t[rng.random(steps) < 0.03] = np.nan
+        dt = rng.choice([0.25, 1.0, 2.0, 30.0], steps)
+        m0 = float(rng.uniform(0, 6))
+        series, end = mould_index(t, rh, dt, material=material, m0=m0)
+        m, dry = m0, 0.0
+        for k in range(steps):
+            m, dry = mould_step(m, dry, float(t[k]), float(rh[k]), float(dt[k]), material)
+            assert m == pytest.approx(float(series[k]), abs=1e-12)
+        assert dry == pytest.approx(float(end.dry_hours[0]), abs=1e-9)

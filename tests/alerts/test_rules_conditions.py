@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from alerts.condition import Condition, HourlyWindow
 from alerts.findings import Action, Severity
 from alerts.rules.banded import BandedState, banded_step
@@ -26,6 +29,38 @@ def test_window_does_not_count_silence_as_evidence() -> None:
     window.add(T0, True)
     window.add(T0 + 10 * H, True)  # ten hours of silence count as half an hour
     assert window.hours_inside(T0 + 10 * H) == (0.5, 0.5)
+
+
+def _summed(window: HourlyWindow, now: float) -> tuple[float, float]:
+    """Every bin of the window summed afresh: what `hours_inside` caches."""
+    current = int(now // 3600)
+    bins = [
+        (window.inside[slot], window.observed[slot])
+        for slot, hour in enumerate(window.bins_hour)
+        if current - window.hours < hour <= current
+    ]
+    return sum(b[0] for b in bins) / 3600, sum(b[1] for b in bins) / 3600
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(1.0, 4 * H), st.booleans(), st.floats(0.0, 3 * H)),
+        min_size=1,
+        max_size=120,
+    )
+)
+def test_the_cached_sums_are_every_bins_sum(steps: list[tuple[float, bool, float]]) -> None:
+    """Readings every few seconds to hours apart, asked about now or hours later: the window's
+    cached sums of the other hours are what summing every bin gives."""
+    window, t = HourlyWindow(), T0
+    for gap, inside, ask_later in steps:
+        t += gap
+        window.add(t, inside)
+        for now in (t, t + ask_later):
+            got, want = window.hours_inside(now), _summed(window, now)
+            assert abs(got[0] - want[0]) < 1e-9
+            assert abs(got[1] - want[1]) < 1e-9
 
 
 def test_condition_needs_its_duration_and_has_hysteresis() -> None:
