@@ -82,6 +82,9 @@ class NatsSettings(BaseModel):
     # Copies of NATS's MQTT stream (`$MQTT_msgs`) when ingest creates it (equal to the nodes'
     # mqtt.stream_replicas), kept by RAFT: 3 survives the loss of a node; its consumers as many.
     replicas: int = Field(3, ge=1, le=5)
+    # How long that stream keeps every device's QoS 1 publish (limits retention): ingest may be
+    # down or behind this long without a loss.
+    stream_max_age_s: float = Field(86_400.0, gt=0)
     # The bound on messages delivered and not yet acknowledged (stored), per consumer (ingest
     # has one for readings and one for events): backpressure.
     max_ack_pending: int = Field(2000, ge=1)

@@ -38,6 +38,7 @@ __all__ = [
     "JetStreamSource",
     "Message",
     "Source",
+    "ensure_mqtt_stream",
     "open_source",
     "subject_to_topic",
     "topic_to_subject",
@@ -47,10 +48,47 @@ log = structlog.get_logger(__name__)
 
 # NATS 2.9's own stream of MQTT QoS 1 publishes (server/mqtt.go: mqttStreamName): each is stored
 # there under `$MQTT.msgs.<subject>`, with a JetStream request that must succeed before the
-# PUBACK goes out. Interest retention: a message is kept until every consumer whose filter
-# matches it has acknowledged it, and one no consumer matches is not kept at all.
+# PUBACK goes out. NATS makes it with interest retention (a message kept until every consumer
+# whose filter matches it has acknowledged it, one that no consumer matches not kept at all);
+# we make it first, with limits retention (`ensure_mqtt_stream`).
 MQTT_STREAM = "$MQTT_msgs"
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
+
+
+async def ensure_mqtt_stream(js: Any, *, replicas: int, max_age_s: float) -> None:
+    """Create NATS's MQTT stream before its MQTT layer does (the account's first MQTT client),
+    with limits retention: every message kept `max_age_s`, whoever has acknowledged it.
+
+    NATS 2.9 would make it with interest retention, where each replica deletes a message once
+    the consumers it knows of have acknowledged it; across a leader's loss that lost stored,
+    acknowledged readings before ingest's consumer read them (docs/scaling.md). Its MQTT layer
+    uses the stream it finds. Found with interest retention (made by NATS first): a warning,
+    since 2.9 cannot change a stream's retention."""
+    from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+    from nats.js.errors import NotFoundError
+
+    try:
+        info = await js.stream_info(MQTT_STREAM)
+    except NotFoundError:
+        await js.add_stream(
+            StreamConfig(
+                name=MQTT_STREAM,
+                subjects=[f"{MQTT_SUBJECT_PREFIX}>"],
+                storage=StorageType.FILE,
+                retention=RetentionPolicy.LIMITS,
+                discard=DiscardPolicy.OLD,
+                max_age=max_age_s,
+                num_replicas=replicas,
+            )
+        )
+        log.info("jetstream_stream_created", stream=MQTT_STREAM, replicas=replicas)
+        return
+    if info.config.retention != RetentionPolicy.LIMITS:
+        log.warning(
+            "jetstream_stream_interest_retention",
+            stream=MQTT_STREAM,
+            why="made by NATS's MQTT layer before us; a stream leader's loss can lose readings",
+        )
 
 
 class Message(Protocol):
@@ -114,10 +152,11 @@ class JetStreamSource:
 
     One consumer per channel (`{durable}-{channel}`, filtered to `$MQTT.msgs.hof.v1.*.*.{channel}`:
     NATS 2.9 gives a consumer one filter), shared by every worker of the service, so they split
-    the stream. The stream is NATS's (`MQTT_STREAM`); it is created here, with the config NATS
-    gives it, when no MQTT client has connected yet. The consumers are created when missing, and
-    must exist before devices publish: the stream keeps a message only for a consumer whose
-    filter matches it. Each consumer has at most `nats.max_ack_pending` messages out
+    the stream. The stream is NATS's (`MQTT_STREAM`), made with limits retention when missing
+    (`ensure_mqtt_stream`; the cluster's start makes it before any MQTT client connects). The
+    consumers are created when missing and start from the oldest message the stream holds, so
+    what devices published before they existed is stored too (up to `nats.stream_max_age_s`
+    back). Each consumer has at most `nats.max_ack_pending` messages out
     unacknowledged (the server stops delivering past it) and at most `queue.maxsize` are held
     here: fetching asks for no more than there is room for.
     """
@@ -199,42 +238,19 @@ class JetStreamSource:
         self._backoff = min(self._backoff * 2, 5.0)
 
     async def _consume(self) -> None:
-        from nats.js.api import (
-            AckPolicy,
-            ConsumerConfig,
-            DeliverPolicy,
-            RetentionPolicy,
-            StorageType,
-            StreamConfig,
-        )
-        from nats.js.errors import NotFoundError
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         s = self.settings
         js = self._nc.jetstream(timeout=s.timeout_s)
-        try:
-            await js.stream_info(MQTT_STREAM)
-        except NotFoundError:
-            # NATS creates it when the account's first MQTT client connects, with this config
-            # (server/mqtt.go); created here first, so that the consumers exist before any
-            # device can publish. `nats.replicas` must equal the nodes' mqtt.stream_replicas.
-            await js.add_stream(
-                StreamConfig(
-                    name=MQTT_STREAM,
-                    subjects=[f"{MQTT_SUBJECT_PREFIX}>"],
-                    storage=StorageType.FILE,
-                    retention=RetentionPolicy.INTEREST,
-                    num_replicas=s.replicas,
-                )
-            )
-            log.info("jetstream_stream_created", stream=MQTT_STREAM, replicas=s.replicas)
+        await ensure_mqtt_stream(js, replicas=s.replicas, max_age_s=s.stream_max_age_s)
         subs = []
         try:
             for name, subject in self.filters.items():
                 config = ConsumerConfig(
                     durable_name=name,
                     filter_subject=subject,
-                    # What the stream still holds when the consumer is first made: messages
-                    # kept for another consumer (an MQTT session) are stored too.
+                    # What the stream still holds when the consumer is first made (up to
+                    # `nats.stream_max_age_s` back) is stored too.
                     deliver_policy=DeliverPolicy.ALL,
                     ack_policy=AckPolicy.EXPLICIT,
                     ack_wait=s.ack_wait_s,

@@ -12,6 +12,7 @@ one-box default's and is not reproduced here (docs/scaling.md).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import secrets
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hof.errors import StackError
+from hof.settings import NatsSettings
+from hof.source import ensure_mqtt_stream
 from hof.stack.mosquitto import mqtt_connect_rc
 from hof.stack.process import ManagedProcess, free_port, own_tree, service_user
 
@@ -129,6 +132,7 @@ class NatsCluster:
         host: str = "127.0.0.1",
         binary: str = "nats-server",
         passwords: dict[str, str] | None = None,
+        stream_max_age_s: float = NatsSettings().stream_max_age_s,
     ) -> None:
         if size < 1:
             raise StackError("a NATS cluster needs at least one node")
@@ -139,6 +143,7 @@ class NatsCluster:
             name: secrets.token_urlsafe(24) for name in (PLATFORM_USER, DEVICES_USER, SYSTEM_USER)
         }
         self.replicas = min(size, 3)
+        self.stream_max_age_s = stream_max_age_s
         self.run_user = service_user("nats")
         self.nodes = [
             NatsNode(
@@ -183,13 +188,27 @@ class NatsCluster:
             own_tree(node.dir, self.run_user)
 
     def start(self, timeout_s: float = 30.0) -> None:
-        """Start every node and wait until the cluster has a JetStream meta leader."""
+        """Start every node, wait until the cluster has a JetStream meta leader, and make the
+        stream of devices' QoS 1 publishes before any MQTT client can (`ensure_mqtt_stream`)."""
         self.write_configs()
         for node in self.nodes:
             self.start_node(node, wait=False)
         for node in self.nodes:
             assert node.process is not None
             node.process.wait_ready(functools.partial(self.healthy, node), timeout_s)
+        asyncio.run(self._make_mqtt_stream(timeout_s))
+
+    async def _make_mqtt_stream(self, timeout_s: float) -> None:
+        import nats
+
+        nc = await nats.connect(
+            servers=self.servers(), user=PLATFORM_USER, password=self.platform_password
+        )
+        try:
+            js = nc.jetstream(timeout=timeout_s)
+            await ensure_mqtt_stream(js, replicas=self.replicas, max_age_s=self.stream_max_age_s)
+        finally:
+            await nc.close()
 
     def restart(self, timeout_s: float = 60.0, *, streams: tuple[str, ...] = ()) -> None:
         """Start every node again from its config and store (after `stop` or a kill of all):

@@ -1,10 +1,11 @@
 """The clustered platform tier: three NATS JetStream nodes on loopback, a node lost mid-stream.
 
-Devices publish QoS 1 over the cluster's MQTT listeners; ingest reads a durable JetStream
-consumer (replicated three times) and the rules engine its persistent MQTT session (also kept in
-replicated streams). The node that leads ingest's consumer is killed with SIGKILL while
-readings flow and restarted later (not the stream's leader: see the test): every reading is
-stored once, and a fall published while the node is down still becomes an alert.
+Devices publish QoS 1 over the cluster's MQTT listeners; ingest reads durable JetStream consumers
+(replicated three times) on the stream where NATS stores those publishes before it acknowledges
+them, and the rules engine its persistent MQTT session (also kept in replicated streams). The
+node that leads that stream is killed with SIGKILL while readings flow and restarted later:
+every reading is stored once, and a fall published while the node is down still becomes an
+alert.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from hof.stack import Stack
 from hof.stack.nats import NatsCluster, NatsNode
 
 pytestmark = pytest.mark.e2e
-
-STREAM = "HOF_DATA"
 
 
 @pytest.fixture
@@ -66,7 +65,9 @@ def service_env(cluster: NatsCluster, stack: Stack, node: NatsNode) -> dict[str,
     }
 
 
-async def _stream_state(cluster: NatsCluster) -> str:
+async def _ingest_stream(cluster: NatsCluster) -> tuple[str, str, str]:
+    """The stream ingest's consumers read (found by asking the cluster, whichever it is), the
+    node leading it, and a line of its and the consumers' state for a failure's message."""
     import nats
 
     nc = await nats.connect(
@@ -74,27 +75,15 @@ async def _stream_state(cluster: NatsCluster) -> str:
     )
     try:
         js = nc.jetstream()
-        stream = await js.stream_info(STREAM)
-        consumer = await js.consumer_info(STREAM, "ingest")
-        return f"stream {stream.state}; consumer {consumer}"
-    finally:
-        await nc.close()
-
-
-async def _leaders(cluster: NatsCluster) -> tuple[str, str]:
-    """The nodes leading the platform's stream and ingest's consumer on it."""
-    import nats
-
-    nc = await nats.connect(
-        servers=cluster.servers(), user="platform", password=cluster.platform_password
-    )
-    try:
-        js = nc.jetstream()
-        stream = await js.stream_info(STREAM)
-        consumer = await js.consumer_info(STREAM, "ingest")
-        assert stream.cluster is not None
-        assert consumer.cluster is not None
-        return str(stream.cluster.leader), str(consumer.cluster.leader)
+        for stream in await js.streams_info():
+            name = stream.config.name
+            assert name is not None
+            consumers = [c for c in await js.consumers_info(name) if c.name.startswith("ingest")]
+            if consumers:
+                assert stream.cluster is not None
+                state = f"stream {name} {stream.state}; consumers {consumers}"
+                return name, str(stream.cluster.leader), state
+        raise AssertionError("no stream has ingest's consumer")
     finally:
         await nc.close()
 
@@ -152,6 +141,15 @@ def stored(settings: Settings, home: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
+def missing(settings: Settings, publisher: Publisher) -> list[int]:
+    """The numbers of the published readings not in InfluxDB (for a failure's message)."""
+    series = influx_query(
+        settings, f"SELECT temperature FROM reading WHERE home='{publisher.home}'"
+    )
+    times = {round(row[0] / 1000) for s in series for row in s["values"]}
+    return [i for i in range(publisher.sent) if round(publisher.t0 + 60 * i) not in times]
+
+
 def test_ids_with_a_dot_are_refused_on_nats_not_mangled() -> None:
     assert topic_to_subject("hof/v1/LCC-1/env-1/reading") == "hof.v1.LCC-1.env-1.reading"
     assert subject_to_topic("hof.v1.LCC-1.env-1.reading") == "hof/v1/LCC-1/env-1/reading"
@@ -159,24 +157,19 @@ def test_ids_with_a_dot_are_refused_on_nats_not_mangled() -> None:
         topic_to_subject("hof/v1/LCC.1/env-1/reading")
 
 
-def test_a_node_killed_mid_stream_loses_no_reading_and_no_fall(
+def test_the_node_leading_ingests_stream_killed_mid_stream_loses_no_reading_and_no_fall(
     cluster: NatsCluster, stack: Stack, settings: Settings, home_id: str, tmp_path: Path
 ) -> None:
     state = tmp_path / "services"
     state.mkdir()
-    # Ingest first: it creates the replicated stream that captures the devices' publishes.
+    # Ingest first: its durable consumers must exist before devices publish (docs/scaling.md).
     first = cluster.nodes[0]
     ingest = IngestProcess(state, "ingest-nats", **service_env(cluster, stack, first))
     ingest.start(45)
-    stream_leader, consumer_leader = asyncio.run(_leaders(cluster))
-    # The node that leads ingest's consumer (or another one), never the stream's leader: NATS
-    # 2.9 acknowledges an MQTT QoS 1 publish before JetStream stores it, so what devices send
-    # while the stream elects a new leader is acknowledged and lost (docs/scaling.md).
-    victim = next(
-        n
-        for n in sorted(cluster.nodes, key=lambda n: n.name != consumer_leader)
-        if n.name != stream_leader
-    )
+    # The node leading the stream ingest reads: while it elects a new leader, what devices
+    # publish must be refused (and resent), never acknowledged and lost.
+    _, stream_leader, _ = asyncio.run(_ingest_stream(cluster))
+    victim = next(n for n in cluster.nodes if n.name == stream_leader)
     # Devices and the rules engine on a node that survives (their one MQTT address; in
     # production a TCP load balancer in front of the listeners moves them, docs/scaling.md).
     survivor = next(n for n in cluster.nodes if n is not victim)
@@ -199,8 +192,8 @@ def test_a_node_killed_mid_stream_loses_no_reading_and_no_fall(
         assert published > 800
 
         assert wait_until(lambda: stored(settings, home_id) >= published, 40), (
-            f"{stored(settings, home_id)} of {published} stored; "
-            f"{asyncio.run(_stream_state(cluster))}"
+            f"{stored(settings, home_id)} of {published} stored, missing "
+            f"{missing(settings, publisher)}; {asyncio.run(_ingest_stream(cluster))[2]}"
         )
         time.sleep(1.0)  # a late duplicate would show as a count above `published`
         assert stored(settings, home_id) == published
