@@ -464,12 +464,14 @@ def _rows(
         value: Value
         if v is not None and vb is None and vs is None:
             # A number, the common case: one lookup says whether the name takes a number in
-            # this unit, and between which bounds (which also refuse inf).
-            bounds = numbers.get((n, u)) if n is not None else None
-            if bounds is None and (bounds := _number_bounds(n, u)) is None:
+            # this unit, and between which bounds (which also refuse inf). The record keeps
+            # the lookup's own name and unit: one copy of each for every record held.
+            known = numbers.get((n, u)) if n is not None else None
+            if known is None and (known := _number_bounds(n, u)) is None:
                 return None
+            low, high, n, u = known
             number = v + base_value
-            if not bounds[0] <= number <= bounds[1]:
+            if not low <= number <= high:
                 return None
             value = number
         elif (other := _other_value(n, u, v, vs, vb)) is not None:
@@ -490,20 +492,24 @@ def _rows(
 _identity = operator.attrgetter("name", "time_ms")
 # (name, unit) -> the bounds of a number of that name in that unit; only pairs the fast path
 # accepts, remembered up to a bound (a sender cannot grow it without end).
-_NUMBERS: dict[tuple[str, str | None], tuple[float, float]] = {}
+_NUMBERS: dict[tuple[str, str | None], tuple[float, float, str, str | None]] = {}
 
 
-def _number_bounds(name: str | None, unit: str | None) -> tuple[float, float] | None:
-    """The bounds of a number of `name` in `unit`, or None if the fast path must decline."""
+def _number_bounds(
+    name: str | None, unit: str | None
+) -> tuple[float, float, str, str | None] | None:
+    """The bounds of a number of `name` in `unit` (and the name and unit, interned), or None
+    if the fast path must decline."""
     if name is None or (check := _check_for(name)) is None:
         return None  # a base name alone makes no valid name; or n with '/', reserved, ...
     if check.kind not in (None, Kind.NUMBER):
         return None
     if unit is not None and check.kind is not None and unit != check.unit:
         return None
+    known = (check.low, check.high, sys.intern(name), None if unit is None else sys.intern(unit))
     if len(_NUMBERS) < len(NAMES) * 4 + _MAX_REMEMBERED_NAMES:
-        _NUMBERS[(name, unit)] = (check.low, check.high)
-    return (check.low, check.high)
+        _NUMBERS[(name, unit)] = known
+    return known
 
 
 def _other_value(

@@ -106,9 +106,10 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def peak_rss_mib(pid: int) -> float:
+def peak_rss_mib(pid: int, field: str = "VmHWM") -> float:
+    """Peak RSS (VmHWM), or another of /proc/PID/status's sizes (VmRSS: now)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -233,6 +234,7 @@ class Bench:
         prefix = f"W{workers}"
         ids = [f"bench-{workers}-{i}" for i in range(workers)]
         procs = self.start(ids, f"bench{workers}" if workers > 1 else "")
+        ready_rss = max(peak_rss_mib(p.pid, "VmRSS") for p in procs.values())
         try:
             for proc in procs.values():
                 proc.send_signal(signal.SIGSTOP)
@@ -274,6 +276,7 @@ class Bench:
             "influxd_cpu_per_100k": influx_cpu * per_100k,
             "end_to_end_cpu_per_100k": (ingest_cpu + mosquitto_cpu + influx_cpu) * per_100k,
             "peak_rss_mib_max": max(peaks),
+            "ready_rss_mib_max": ready_rss,
         }
 
     def latency(self, w: Workload, rate: float, seconds: float) -> dict[str, float]:
@@ -336,7 +339,8 @@ def report(r: dict[str, float], ceiling: float) -> None:
         f"  {r['workers']:.0f} worker(s): {r['readings_per_s']:>8,.0f} readings/s "
         f"({2 * r['readings_per_s']:,.0f} records/s, {r['readings_per_s'] / ceiling:.0%} "
         f"of the ceiling), stored {r['stored']:,.0f} in {r['seconds']:.1f} s, "
-        f"peak RSS {r['peak_rss_mib_max']:.0f} MiB per worker (max)"
+        f"peak RSS {r['peak_rss_mib_max']:.0f} MiB per worker (max; "
+        f"{r['ready_rss_mib_max']:.0f} at ready)"
     )
     print(
         f"      CPU-s per 100,000 readings: ingest {r['ingest_cpu_per_100k']:.2f}, "
