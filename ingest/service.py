@@ -81,7 +81,9 @@ class Ingest:
         # Bounded by the broker: it sends at most Receive Maximum (MQTT) or max_ack_pending
         # (JetStream) unacknowledged QoS 1 messages.
         self.inbox: asyncio.Queue[Any] = asyncio.Queue(cfg.receive_maximum + 1000)
-        self.batches: asyncio.Queue[list[Item] | None] = asyncio.Queue(2)
+        # One batch waiting while one is written and the next collected: a deeper queue only
+        # held more parsed records (peak RSS) without storing any sooner.
+        self.batches: asyncio.Queue[list[Item] | None] = asyncio.Queue(1)
         self.metrics = Registry()
         m = self.metrics
         self.m_messages = m.counter("hof_ingest_messages_total", "Messages received, by channel")
