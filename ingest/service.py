@@ -280,8 +280,9 @@ class Ingest:
             started = time.monotonic()
             if not await self._store(influx, batch):
                 continue  # shutting down and could not store: left for redelivery
+            ack = self.data.ack
             for item in batch:
-                self.data.ack(item.delivery)
+                ack(item.delivery)
             self.m_batches.inc()
             oldest = min(item.delivery.received_at for item in batch)
             self.m_lag.set(time.time() - oldest)

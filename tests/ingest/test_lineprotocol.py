@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hof.influx import InfluxClient
 from hof.senml import Record
 from hof.settings import Settings
-from ingest.lineprotocol import encode_records, escape_measurement
+from ingest.lineprotocol import encode_pack, encode_records, escape_key, escape_measurement
 
 
 def test_records_of_one_instant_share_a_point() -> None:
@@ -113,3 +115,38 @@ def test_the_injection_of_issue_11_is_refused() -> None:
         encode_records(
             "reading", [Record("LCC-1", "env-1", "co2", 1, 500.0)], {("LCC-1", "env-1"): room}
         )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["temperature", "humidity", "odd name", "leak", "note"]),
+            st.integers(0, 5),
+            st.floats(allow_nan=False, allow_infinity=False)
+            | st.booleans()
+            | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x7E), max_size=8),
+        ),
+        max_size=30,
+    )
+)
+def test_a_packs_lines_are_its_records_lines(items: list[tuple[str, int, Any]]) -> None:
+    """encode_pack, the quick way for one device, writes what encode_records writes, numbers
+    as repr has them (whether or not seen before), every field at its instant."""
+    expected: dict[int, list[str]] = {}
+    for name, t, value in items:
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, float):
+            text = repr(value + 0.0)  # the parser's numbers are v + bv: never -0.0
+        else:
+            text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        expected.setdefault(t, []).append(f"{escape_key(name)}={text}")
+    want = [f"reading,device=d,home=H {','.join(f)} {t}" for t, f in expected.items()]
+    numbers = [
+        Record("H", "d", name, t, value + 0.0 if type(value) is float else value)
+        for name, t, value in items
+    ]
+    for _ in range(2):  # once to learn the numbers, once from what was learnt
+        assert encode_pack("reading", "H", "d", numbers, {}) == want
+        assert encode_records("reading", numbers, {}) == want
