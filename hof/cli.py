@@ -166,6 +166,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     up.add_argument("--detach", action="store_true", help="start them in the background and return")
     stack_sub.add_parser("down", help="stop the stack a detached `up` started")
     stack_sub.add_parser("status", help="say whether the recorded stack is running")
+    stack_sub.add_parser(
+        "nats-stream",
+        help="on the NATS cluster the settings name (nats.servers), make the stream of devices' "
+        "publishes that ingest reads, before any MQTT client connects (docs/scaling.md)",
+    )
     p.set_defaults(handler=_cmd_stack)
 
     p = sub.add_parser(

@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -55,15 +55,17 @@ MQTT_STREAM = "$MQTT_msgs"
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
 
 
-async def ensure_mqtt_stream(js: Any, *, replicas: int, max_age_s: float) -> None:
+async def ensure_mqtt_stream(
+    js: Any, *, replicas: int, max_age_s: float
+) -> Literal["made", "limits", "interest"]:
     """Create NATS's MQTT stream before its MQTT layer does (the account's first MQTT client),
     with limits retention: every message kept `max_age_s`, whoever has acknowledged it.
 
     NATS 2.9 would make it with interest retention, where each replica deletes a message once
     the consumers it knows of have acknowledged it; across a leader's loss that lost stored,
     acknowledged readings before ingest's consumer read them (docs/scaling.md). Its MQTT layer
-    uses the stream it finds. Found with interest retention (made by NATS first): a warning,
-    since 2.9 cannot change a stream's retention."""
+    uses the stream it finds. Says whether it made it, or found it with limits retention, or
+    with interest retention (made by NATS first: a warning, 2.9 cannot change retention)."""
     from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 
@@ -82,13 +84,15 @@ async def ensure_mqtt_stream(js: Any, *, replicas: int, max_age_s: float) -> Non
             )
         )
         log.info("jetstream_stream_created", stream=MQTT_STREAM, replicas=replicas)
-        return
-    if info.config.retention != RetentionPolicy.LIMITS:
-        log.warning(
-            "jetstream_stream_interest_retention",
-            stream=MQTT_STREAM,
-            why="made by NATS's MQTT layer before us; a stream leader's loss can lose readings",
-        )
+        return "made"
+    if info.config.retention == RetentionPolicy.LIMITS:
+        return "limits"
+    log.warning(
+        "jetstream_stream_interest_retention",
+        stream=MQTT_STREAM,
+        why="made by NATS's MQTT layer before us; a stream leader's loss can lose readings",
+    )
+    return "interest"
 
 
 class Message(Protocol):

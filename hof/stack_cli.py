@@ -58,6 +58,21 @@ def stack_command(args: argparse.Namespace, settings: Settings) -> int:
         stopped = stop_recorded(settings.state_dir)
         print(f"stopped: {', '.join(stopped)}" if stopped else "no recorded stack was running")
         return 0
+    if action == "nats-stream":
+        import asyncio
+
+        from hof.stack.nats import make_mqtt_stream
+
+        found = asyncio.run(make_mqtt_stream(settings.nats))
+        print(
+            {
+                "made": "$MQTT_msgs made, with limits retention",
+                "limits": "$MQTT_msgs was there already, with limits retention",
+                "interest": "$MQTT_msgs was made by NATS with interest retention: a stream "
+                "leader's loss can lose readings until it is remade (docs/scaling.md)",
+            }[found]
+        )
+        return 1 if found == "interest" else 0
     running = recorded_running(settings)
     if action == "status":
         print(f"running: {', '.join(running)}" if running else "not running")

@@ -21,6 +21,9 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
 
 from hof.errors import StackError
 from hof.settings import NatsSettings
@@ -28,7 +31,7 @@ from hof.source import ensure_mqtt_stream
 from hof.stack.mosquitto import mqtt_connect_rc
 from hof.stack.process import ManagedProcess, free_port, own_tree, service_user
 
-__all__ = ["NatsCluster", "NatsNode", "render_config"]
+__all__ = ["NatsCluster", "NatsNode", "make_mqtt_stream", "render_config"]
 
 ACCOUNT = "HOF"
 PLATFORM_USER = "platform"
@@ -121,6 +124,28 @@ system_account: SYS
 """
 
 
+async def make_mqtt_stream(settings: NatsSettings) -> Literal["made", "limits", "interest"]:
+    """Make the stream of devices' QoS 1 publishes with limits retention (`ensure_mqtt_stream`)
+    on the cluster `settings` name, as the platform's user: for a cluster started outside the
+    project, before any MQTT client connects (`hof stack nats-stream`, docs/scaling.md)."""
+    import nats
+
+    password = settings.password.get_secret_value() if settings.password else None
+    nc = await nats.connect(
+        servers=settings.servers,
+        user=settings.username,
+        password=password,
+        connect_timeout=settings.timeout_s,
+    )
+    try:
+        js = nc.jetstream(timeout=settings.timeout_s)
+        return await ensure_mqtt_stream(
+            js, replicas=settings.replicas, max_age_s=settings.stream_max_age_s
+        )
+    finally:
+        await nc.close()
+
+
 class NatsCluster:
     """`size` nats-server nodes on loopback forming one JetStream cluster under `state_dir`."""
 
@@ -196,25 +221,22 @@ class NatsCluster:
         for node in self.nodes:
             assert node.process is not None
             node.process.wait_ready(functools.partial(self.healthy, node), timeout_s)
-        asyncio.run(self._make_mqtt_stream(timeout_s))
-
-    async def _make_mqtt_stream(self, timeout_s: float) -> None:
-        import nats
-
-        nc = await nats.connect(
-            servers=self.servers(), user=PLATFORM_USER, password=self.platform_password
+        platform = NatsSettings(
+            broker="nats",
+            servers=self.servers(),
+            username=PLATFORM_USER,
+            password=SecretStr(self.platform_password),
+            replicas=self.replicas,
+            stream_max_age_s=self.stream_max_age_s,
+            timeout_s=timeout_s,
         )
-        try:
-            js = nc.jetstream(timeout=timeout_s)
-            await ensure_mqtt_stream(js, replicas=self.replicas, max_age_s=self.stream_max_age_s)
-        finally:
-            await nc.close()
+        asyncio.run(make_mqtt_stream(platform))
 
     def restart(self, timeout_s: float = 60.0, *, streams: tuple[str, ...] = ()) -> None:
         """Start every node again from its config and store (after `stop` or a kill of all):
         together, since none has a JetStream quorum alone. Then wait until each of `streams`
-        has a leader: until then NATS 2.9 acknowledges a device's publish and drops it, so a
-        load balancer must not admit devices before (docs/scaling.md)."""
+        has a leader: until then a device's QoS 1 publish is refused after 4 s and must be resent
+        (docs/scaling.md)."""
         for node in self.nodes:
             self.start_node(node, wait=False)
         for node in self.nodes:

@@ -11,7 +11,11 @@ alert.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +32,7 @@ from hof.alertstore.records import AlertFilter
 from hof.alertstore.vocabulary import Category
 from hof.errors import ContractError
 from hof.settings import Settings
-from hof.source import subject_to_topic, topic_to_subject
+from hof.source import MQTT_STREAM, subject_to_topic, topic_to_subject
 from hof.stack import Stack
 from hof.stack.nats import NatsCluster, NatsNode
 
@@ -254,3 +258,72 @@ def test_ingest_started_before_any_node_answers_waits_for_the_cluster(
         if ingest.proc is not None:
             ingest.stop()
         cluster.stop()
+
+
+async def _retention(cluster: NatsCluster) -> str:
+    import nats
+    from nats.js.api import RetentionPolicy
+
+    nc = await nats.connect(
+        servers=cluster.servers(), user="platform", password=cluster.platform_password
+    )
+    try:
+        info = await nc.jetstream().stream_info(MQTT_STREAM)
+        return RetentionPolicy(info.config.retention).value  # nats-py leaves it a str
+    finally:
+        await nc.close()
+
+
+def _nats_stream_command(cluster: NatsCluster, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "HOF_STATE_DIR": str(cwd),
+        "HOF_NATS__SERVERS": json.dumps(cluster.servers()),
+        "HOF_NATS__USERNAME": "platform",
+        "HOF_NATS__PASSWORD": cluster.platform_password,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "hof.cli", "stack", "nats-stream"],
+        env=env,
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("first", ["platform", "device"])
+def test_the_stream_of_devices_publishes_keeps_limits_retention_when_the_platform_makes_it(
+    first: str, tmp_path: Path
+) -> None:
+    """NATS makes `$MQTT_msgs` with interest retention when the first MQTT client connects; made
+    first by the platform (`hof stack nats-stream`, or the cluster's start), it keeps limits
+    retention once devices connect, and the command says when it came too late."""
+    nodes = NatsCluster(tmp_path / "nats", size=3)
+    nodes.write_configs()  # nodes started by hand: nothing makes the stream but NATS or the CLI
+    try:
+        for node in nodes.nodes:
+            nodes.start_node(node, wait=False)
+        for node in nodes.nodes:
+            assert node.process is not None
+            node.process.wait_ready(functools.partial(nodes.healthy, node), 30)
+        if first == "device":
+            # The first CONNECT makes NATS's MQTT streams; it may take longer than a probe waits.
+            assert wait_until(lambda: nodes.accepts_devices(nodes.nodes[1]), 30)
+            late = _nats_stream_command(nodes, tmp_path)
+            assert late.returncode == 1, late.stdout + late.stderr
+            assert "interest retention" in late.stdout
+            assert asyncio.run(_retention(nodes)) == "interest"
+            return
+        made = _nats_stream_command(nodes, tmp_path)
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert "made, with limits retention" in made.stdout
+        # NATS's MQTT layer takes the stream it finds.
+        assert wait_until(lambda: nodes.accepts_devices(nodes.nodes[1]), 30)
+        again = _nats_stream_command(nodes, tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "there already, with limits retention" in again.stdout
+        assert asyncio.run(_retention(nodes)) == "limits"
+    finally:
+        nodes.stop()
