@@ -277,6 +277,20 @@ async def test_a_full_queue_pauses_reading_and_loses_nothing() -> None:
     assert not transport.paused
 
 
+async def test_keepalive_pings_an_idle_link_and_drops_a_silent_one() -> None:
+    source, conn, transport = _wired(True)
+    source.keepalive_s = 1  # MqttSettings allows 5 s at least: the loop itself is under test
+    stay = asyncio.create_task(source._stay(conn))
+    await asyncio.sleep(0.8)
+    assert b"\xc0\x00" in transport.writes  # PINGREQ once nothing was sent for half of it
+    conn.data_received(b"\xd0\x00")  # PINGRESP: the link is alive
+    await asyncio.sleep(0.5)
+    assert not stay.done()
+    reason = await asyncio.wait_for(stay, 3)  # then silence: dropped after 1.5 keepalives
+    assert "nothing from the broker" in reason
+    assert transport.aborted
+
+
 # -- against Mosquitto -------------------------------------------------------------------------
 
 
