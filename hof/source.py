@@ -259,7 +259,7 @@ class JetStreamSource:
                     ack_policy=AckPolicy.EXPLICIT,
                     ack_wait=s.ack_wait_s,
                     max_ack_pending=s.max_ack_pending,
-                    # Replicas unset: the stream's (an interest stream's consumers must match).
+                    # Replicas unset: the stream's, however many copies it was made with.
                 )
                 # Idempotent for the same config: every worker of the service shares it.
                 await js.add_consumer(MQTT_STREAM, config)
