@@ -280,13 +280,13 @@ class JetStreamSource:
         from nats.errors import TimeoutError as NatsTimeout
 
         while True:
-            room = (self.queue.maxsize - self.queue.qsize()) // share
+            room = self.queue.maxsize - self.queue.qsize()
             if room <= 0:
                 self.waits += 1
                 await asyncio.sleep(0.01)
                 continue
             try:
-                msgs = await sub.fetch(min(room, 500), timeout=1.0)
+                msgs = await sub.fetch(min(max(1, room // share), 500), timeout=1.0)
             except (NatsTimeout, TimeoutError):
                 continue
             now = time.time()
