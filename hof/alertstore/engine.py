@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ __all__ = ["WRITE", "default_url", "make_engine", "store_url"]
 # writers queue on the busy timeout instead of one failing at once with "database is locked"
 # when it upgrades a read lock to a write lock mid-transaction.
 WRITE = "hof_write"
+BEGIN_POLL_S = 0.002  # the longest pause between two tries at SQLite's write lock
 
 
 def default_url(state_dir: Path) -> str:
@@ -53,6 +56,37 @@ def _private_file(path: Path) -> None:
                 name.chmod(0o600)  # left wider by an older version
 
 
+def _begin_immediate(connection: sa.Connection, busy_s: float, busy_ms: int) -> None:
+    """BEGIN IMMEDIATE, tried again every millisecond or two while another writer holds the
+    lock, for up to the busy timeout.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 ... then 100 ms between tries: a writer
+    that came second to a run of short transactions (the notifier's, in a burst of falls)
+    slept hundreds of milliseconds with the lock free most of that time (docs/notify.md,
+    Latency). Only the BEGIN polls; every other statement keeps the busy timeout.
+    """
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")
+        deadline = time.monotonic() + busy_s
+        pause = BEGIN_POLL_S / 2
+        while time.monotonic() < deadline:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    break  # not a lock: the last try below raises it as SQLAlchemy's error
+            time.sleep(pause)
+            pause = min(pause * 2, BEGIN_POLL_S)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # locked still: "database is locked"
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.close()
+
+
 def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get WAL mode, foreign keys and a busy timeout."""
     parsed = sa.make_url(url)
@@ -80,7 +114,9 @@ def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        write = connection.get_execution_options().get(WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if connection.get_execution_options().get(WRITE, False):
+            _begin_immediate(connection, sqlite_busy_timeout_s, busy_ms)
+        else:
+            connection.exec_driver_sql("BEGIN")
 
     return engine
