@@ -39,6 +39,7 @@ from hof.alertstore.vocabulary import Action
 from hof.metrics import Registry
 from hof.registry.models import Home
 from hof.settings import NotifySettings
+from notify import store
 from notify.channels.base import Channel, Delivery, DeliveryStatus, Message, Recipient
 from notify.deliver import deliver
 from notify.policy import (
@@ -63,6 +64,7 @@ FAST_WINDOW_S = 2.0
 HOME_CACHE_S = 60.0
 DEVICES_KEPT = 200_000  # homes whose devices are remembered (oldest forgotten first)
 STOPPED_KEPT = 100_000
+CLAIM_BATCH = 50  # jobs taken by one claim (more when a round made more that are due)
 # Threads for store calls, the notifier's own: a send in a thread (SMTP) never holds one up.
 STORE_THREADS = 3
 CURSOR_SAVE_S = 5.0  # the cursor of rounds that wrote nothing else is saved this often
@@ -118,6 +120,8 @@ class AlertFacts:
 
 # What a job needs before it sends: the alert, its home, its policy, whom it reached already.
 Loaded = tuple[AlertFacts, HomeInfo, Policy | None, set[str]]
+# Jobs taken, each with what it needs when that was read along with the claim.
+Claimed = list[tuple[n.ClaimedJob, Loaded | None]]
 
 
 def _in_run(steps: list[n.Step], run: int) -> list[n.Step]:
@@ -262,7 +266,7 @@ class Notifier:
 
     # -- watching the history -------------------------------------------------------------
 
-    def _watch_once(self) -> list[tuple[n.ClaimedJob, Loaded | None]]:
+    def _watch_once(self) -> Claimed:
         """Read the history since the cursor, then write what it means in one short
         transaction; jobs it made that are due now come back claimed (a fall's first level
         goes out without another round).
@@ -334,15 +338,21 @@ class Notifier:
         with n.transaction(self.engine) as s:
             s.connection()  # BEGIN IMMEDIATE: the write lock, waited for here
             locked = time.perf_counter()
+            plans: list[tuple[int, list[n.Step]]] = []  # scheduled together, in order
             for kind, alert_id, what in ops:
                 if kind == "cancel":
+                    created |= store.schedule_many(s, plans, now)
+                    plans = []
                     purposes, note = what
                     n.cancel_pending(s, alert_id, now, purposes=purposes, note=note)
-                elif n.schedule(s, alert_id, what, now):
-                    created.add(alert_id)
+                else:
+                    plans.append((alert_id, what))
+            created |= store.schedule_many(s, plans, now)
             n.write_cursor(s, self.owner, last)
             if created:
-                claimed = n.claim_due(s, self.owner, now, self.lease)
+                # Every first level made here, however many alerts came together.
+                limit = CLAIM_BATCH + len(created)
+                claimed = n.claim_due(s, self.owner, now, self.lease, limit=limit)
         self._cursor = last
         self._cursor_saved = time.monotonic()
         log.debug(
@@ -442,7 +452,7 @@ class Notifier:
     # -- sending --------------------------------------------------------------------------
 
     async def _dispatch_once(self) -> None:
-        def claim() -> tuple[list[n.ClaimedJob], dt.datetime | None]:
+        def claim() -> tuple[Claimed, dt.datetime | None]:
             # Look first (a read), take only when something is due (a write): the store's
             # writers are few and busy (the rules engine among them).
             with n.transaction(self.engine, write=False) as s:
@@ -451,14 +461,24 @@ class Notifier:
             if due is None or due > now:
                 return [], due
             with n.transaction(self.engine) as s:
-                return n.claim_due(s, self.owner, now, self.lease), n.next_takeable(s)
+                claimed, due = n.claim_due(s, self.owner, now, self.lease), n.next_takeable(s)
+            # What the jobs need, read here in one transaction rather than one each.
+            with n.transaction(self.engine, write=False) as s:
+                return [(job, self._try_load_in(s, job)) for job in claimed], due
 
         claimed, due = await self._call(claim)
         until_due = (due - self.clock()).total_seconds() if due else self.settings.poll_s
         self._claim_at = time.monotonic() + max(0.0, min(self.settings.poll_s, until_due))
-        self._spawn([(job, None) for job in claimed])
+        self._spawn(claimed)
 
-    def _spawn(self, claimed: list[tuple[n.ClaimedJob, Loaded | None]]) -> None:
+    def _try_load_in(self, s: Any, job: n.ClaimedJob) -> Loaded | None:
+        """The job's needs, or None to leave it to the job's own read (and its error)."""
+        try:
+            return self._load_in(s, job)
+        except Exception:
+            return None
+
+    def _spawn(self, claimed: Claimed) -> None:
         if claimed:
             log.debug("notify_claimed", jobs=[j.id for j, _ in claimed])
         for job, loaded in claimed:
@@ -497,7 +517,7 @@ class Notifier:
     async def _finish(self, job: n.ClaimedJob, state: JobState, note: str | None = None) -> bool:
         at = self.clock()
         return await self.writes.write(
-            lambda s: n.finish(s, job.id, self.owner, at, state=state, note=note)
+            lambda s: store.finish(s, job.id, self.owner, at, state=state, note=note)
         )
 
     async def _run_job(self, job: n.ClaimedJob, loaded: Loaded | None = None) -> None:
@@ -705,25 +725,22 @@ class Notifier:
             since = (self.clock() - facts.raised_at).total_seconds() * 1000
             log.debug("notify_attempt", alert=facts.id, channel=channel_name, ms=round(since, 1))
 
-            at = self.clock()
-            await self.writes.write(
-                lambda s: n.record_attempt(
-                    s,
-                    alert_id=facts.id,
-                    job_id=job.id,
-                    level=job.level,
-                    repeat=job.repeat % RUN_STRIDE,
-                    channel=channel_name,
-                    recipient_name=recipient.name,
-                    recipient_address=recipient.address,
-                    attempt=number,
-                    status=outcome.status.value,
-                    detail=outcome.detail,
-                    provider_ref=outcome.provider_ref,
-                    idempotency_key=key,
-                    at=at,
-                )
+            row = store.attempt_row(
+                alert_id=facts.id,
+                job_id=job.id,
+                level=job.level,
+                repeat=job.repeat % RUN_STRIDE,
+                channel=channel_name,
+                recipient_name=recipient.name,
+                recipient_address=recipient.address,
+                attempt=number,
+                status=outcome.status,
+                detail=outcome.detail,
+                provider_ref=outcome.provider_ref,
+                idempotency_key=key,
+                at=self.clock(),
             )
+            await self.writes.write(lambda s: store.record_attempts(s, [row]))
 
         channel = self.channels.get(channel_name)
         if channel is None:

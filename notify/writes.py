@@ -7,7 +7,7 @@ to join it. In a burst of falls they were a write transaction each (about four a
 SQLite every one holds the file's write lock, which the rules engine needs to raise the next
 alert. None of them is on the way to the first POST (the round that claims a job writes on its
 own), and the queue's order is kept, so a job's attempt rows are in the store no later than
-its finish. Each write runs in its own savepoint: one that fails fails alone.
+its finish. A write that fails fails alone: its batch is made again one write at a time.
 """
 
 from __future__ import annotations
@@ -102,12 +102,19 @@ class WriteQueue:
                 future.set_exception(value)
 
     def _write_all(self, writes: list[Write]) -> Outcomes:
+        try:
+            with n.transaction(self.engine) as session:
+                return [(True, fn(session)) for fn in writes]
+        except Exception:
+            if len(writes) == 1:
+                raise
+        # One failed and took the batch with it: each again in its own transaction, so that
+        # only that one fails (a savepoint each would cost every batch for a rare failure).
         outcomes: Outcomes = []
-        with n.transaction(self.engine) as session:
-            for fn in writes:
-                try:
-                    with session.begin_nested():
-                        outcomes.append((True, fn(session)))
-                except Exception as exc:
-                    outcomes.append((False, exc))
+        for fn in writes:
+            try:
+                with n.transaction(self.engine) as session:
+                    outcomes.append((True, fn(session)))
+            except Exception as exc:
+                outcomes.append((False, exc))
         return outcomes
