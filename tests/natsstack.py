@@ -62,6 +62,11 @@ class NatsStack:
                 "servers": self.cluster.servers(),
                 "username": "platform",
                 "password": self.cluster.platform_password,
+                # What a killed worker held, or whose acknowledgement a restart lost, comes back
+                # after ack_wait: 5 s rather than the default 30 s, which each such test would
+                # otherwise sit out. A batch is written well within it; one written twice
+                # overwrites itself (the tests count distinct points).
+                "ack_wait_s": 5.0,
             },
             # Ingest's watchers, and the publishers of the tests, on the first node's listener.
             "mqtt": {

@@ -87,9 +87,10 @@ def test_worker_killed_mid_stream_loses_nothing(make_stack: MakeStack) -> None:
     private, settings = make_stack()
     worker = IngestProcess(settings.state_dir, "w1", HOF_INGEST__BATCH_MAX_POINTS="200")
     worker.start()
-    # NATS's MQTT listener takes QoS 1 publishes far more slowly than Mosquitto (20,000 took
-    # about 4 minutes): fewer there, still enough for the kill to land mid-stream.
-    n = 20_000 if isinstance(private, Stack) else 4_000
+    # NATS's MQTT listener takes QoS 1 publishes far more slowly than Mosquitto (about 100 a
+    # second: 20,000 took 4 minutes, 4,000 took 40 s): 1,500 there still outlast the 500 stored
+    # before the kill by several seconds, and `killed_at < n` below fails if they ever do not.
+    n = 20_000 if isinstance(private, Stack) else 1_500
     publisher = threading.Thread(
         target=publish_many, args=(settings, "KILL-1", n, time.time() - 60 * n - 60)
     )
