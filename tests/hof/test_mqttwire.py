@@ -295,6 +295,8 @@ async def test_keepalive_pings_an_idle_link_and_drops_a_silent_one() -> None:
 
 
 def _burst(settings: Settings, topic: str, count: int, *, retain: bool = False) -> None:
+    """`count` messages (0, 1, ...) at QoS 1 from the simulator's account; with `retain` and
+    a count of 0, the topic's retained message cleared."""
     client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
     assert settings.simulator.mqtt_password is not None
     client.username_pw_set(
@@ -303,7 +305,8 @@ def _burst(settings: Settings, topic: str, count: int, *, retain: bool = False) 
     client.max_queued_messages_set(0)
     client.connect(settings.mqtt.host, settings.mqtt.port)
     client.loop_start()
-    infos = [client.publish(topic, json.dumps(i), qos=1, retain=retain) for i in range(count)]
+    payloads = [json.dumps(i).encode() for i in range(count)] or [b""]
+    infos = [client.publish(topic, p, qos=1, retain=retain) for p in payloads]
     for info in infos:
         info.wait_for_publish(10)
     client.disconnect()
@@ -391,19 +394,6 @@ async def test_retained_flag_and_dead_letter_publish(settings: Settings, home_id
     await source.publish(f"hof/v1/{home_id}/d/deadletter", b"dead", qos=1)
     second = await asyncio.wait_for(source.get(), 10)
     assert (second.topic, second.payload) == (f"hof/v1/{home_id}/d/deadletter", b"dead")
-    await asyncio.to_thread(_clear_retained, settings, topic)
+    await asyncio.to_thread(_burst, settings, topic, 0, retain=True)  # cleared
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-
-
-def _clear_retained(settings: Settings, topic: str) -> None:
-    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-    assert settings.simulator.mqtt_password is not None
-    client.username_pw_set(
-        settings.simulator.mqtt_username, settings.simulator.mqtt_password.get_secret_value()
-    )
-    client.connect(settings.mqtt.host, settings.mqtt.port)
-    client.loop_start()
-    client.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)
-    client.disconnect()
-    client.loop_stop()
