@@ -16,7 +16,7 @@ from notify_support import Hook, Mailbox, open_hook
 
 from notify.channels.base import Delivery, DeliveryStatus, Message, Recipient
 from notify.channels.email import EmailChannel
-from notify.channels.webhook import CONNECTIONS, WebhookChannel
+from notify.channels.webhook import FIRST, MOST, WebhookChannel, Window
 from notify.deliver import deliver
 
 SECRET = b"webhook-secret"
@@ -63,8 +63,8 @@ async def test_webhook_posts_signed_json_with_an_idempotency_key(hook: Hook) -> 
 
 async def test_a_burst_of_webhooks_shares_a_few_connections_to_its_receiver() -> None:
     """Thirty falls' POSTs at once to a keep-alive receiver with http.server's accept backlog
-    (5): they queue on a few connections instead of opening thirty, which overflowed the
-    backlog, and a dropped SYN is retransmitted only after a second."""
+    (5): a few connections first, more as it answers, instead of thirty at once, which
+    overflowed the backlog (a dropped SYN is retransmitted only after a second)."""
     receiver = open_hook(keep_alive=True)
     channel = WebhookChannel(SECRET, timeout_s=5)
     try:
@@ -79,8 +79,26 @@ async def test_a_burst_of_webhooks_shares_a_few_connections_to_its_receiver() ->
     assert [d.status for d in done] == [DeliveryStatus.SENT] * 30
     posts = receiver.posts("/alert")
     assert len(posts) == 30
-    assert len({p.peer for p in posts}) <= CONNECTIONS
+    assert len({p.peer for p in posts}) <= MOST
     assert took < 1.0, "no connection waited for a SYN to be retransmitted"
+
+
+async def test_the_window_grows_with_answers_and_a_waiter_that_gives_up_takes_nothing() -> None:
+    window = Window()
+    for _ in range(FIRST):
+        await window.take()
+    queued = asyncio.create_task(window.take())
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(window.take(), 0.05)  # gave up: holds no place
+    await asyncio.sleep(0)
+    assert not queued.done()
+    window.give_back(grow=True)  # answered on a kept connection: one more allowed
+    await asyncio.wait_for(queued, 1)
+    assert (window.busy, window.size) == (FIRST, FIRST + 1)
+    await asyncio.wait_for(window.take(), 1)  # the place the growth made
+    for _ in range(FIRST + 1):
+        window.give_back(grow=True)
+    assert (window.busy, window.size) == (0, min(MOST, 2 * FIRST + 2))
 
 
 async def test_webhook_failures_say_whether_to_retry(hook: Hook) -> None:
