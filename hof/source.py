@@ -279,7 +279,13 @@ class JetStreamSource:
         """Fetch from one consumer into the queue, asking for at most its `share` of the room."""
         from nats.errors import TimeoutError as NatsTimeout
 
+        me = asyncio.current_task()
         while True:
+            # nats-py waits for a message with asyncio.wait_for, which on Python 3.11 returns
+            # the message and drops a cancel that lands as it arrives: the task would fetch on,
+            # cancelled in name only, and a draining worker never exit.
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
             room = self.queue.maxsize - self.queue.qsize()
             if room <= 0:
                 self.waits += 1

@@ -11,6 +11,7 @@ alert.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -31,8 +32,8 @@ from hof.alertstore.api import AlertStore
 from hof.alertstore.records import AlertFilter
 from hof.alertstore.vocabulary import Category
 from hof.errors import ContractError
-from hof.settings import Settings
-from hof.source import MQTT_STREAM, subject_to_topic, topic_to_subject
+from hof.settings import NatsSettings, Settings
+from hof.source import MQTT_STREAM, JetStreamSource, subject_to_topic, topic_to_subject
 from hof.stack import Stack
 from hof.stack.nats import NatsCluster, NatsNode
 
@@ -327,3 +328,62 @@ def test_the_stream_of_devices_publishes_keeps_limits_retention_when_the_platfor
         assert asyncio.run(_retention(nodes)) == "limits"
     finally:
         nodes.stop()
+
+
+async def _cancel_while_messages_flow(cluster: NatsCluster, rounds: int) -> list[float]:
+    """Seconds each cancel of a source took to finish, with messages arriving all the while and
+    a queue that fills up (as a draining ingest worker's inbox does)."""
+    import nats
+    from pydantic import SecretStr
+
+    settings = NatsSettings(
+        broker="nats",
+        servers=cluster.servers(),
+        username="platform",
+        password=SecretStr(cluster.platform_password),
+    )
+    nc = await nats.connect(
+        servers=cluster.servers(), user="platform", password=cluster.platform_password
+    )
+    js = nc.jetstream()
+    flowing = True
+
+    async def publish() -> None:
+        i = 0
+        while flowing:
+            channel = "event" if i % 5 == 0 else "reading"
+            await js.publish(f"$MQTT.msgs.hof.v1.CANCEL-1.env-{i % 3}.{channel}", b"[]")
+            i += 1
+
+    publisher = asyncio.create_task(publish())
+    took: list[float] = []
+    try:
+        for round_ in range(rounds):
+            queue: asyncio.Queue[Any] = asyncio.Queue(50)
+            source = JetStreamSource(
+                settings, durable="ingest", channels=["reading", "event"], queue=queue
+            )
+            task = asyncio.create_task(source.run())
+            await asyncio.wait_for(source.subscribed.wait(), 30)
+            until = time.monotonic() + 0.5 + 0.3 * round_
+            while time.monotonic() < until:
+                with contextlib.suppress(TimeoutError):
+                    source.ack(await asyncio.wait_for(queue.get(), 0.5))
+            started = time.monotonic()
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=10)
+            took.append(time.monotonic() - started if done else float("inf"))
+            if not done:
+                break  # a task that ignores its cancel cannot be cleaned up either
+    finally:
+        flowing = False
+        await publisher
+        await nc.close()
+    return took
+
+
+def test_a_source_cancelled_while_messages_flow_stops(cluster: NatsCluster) -> None:
+    """A draining ingest worker cancels its source while messages still arrive: each cancel
+    must end the source (Python 3.11's wait_for inside nats-py can drop one; a worker hung)."""
+    took = asyncio.run(_cancel_while_messages_flow(cluster, rounds=6))
+    assert all(seconds < 5 for seconds in took), took
