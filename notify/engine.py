@@ -293,6 +293,7 @@ class Notifier:
             ).all()
             if not rows:
                 return []
+            self._read_homes(s, {alert.home for *_, alert in rows})
             last = self._cursor
             # Each row's run: the alert's reopen count less its reopenings later in this batch.
             later = Counter(alert.id for _, action, _, alert in rows if action is Action.REOPENED)
@@ -390,6 +391,27 @@ class Notifier:
     @staticmethod
     def _notice(purpose: JobPurpose, now: dt.datetime) -> n.Step:
         return n.Step(purpose, 0, 0, now)
+
+    def _read_homes(self, s: Any, home_ids: set[str]) -> None:
+        """The registry's rows of the homes not in the cache, in one query (a burst's falls are
+        in as many homes, and a read each was most of a round's read)."""
+        now = time.monotonic()
+        kept = self._homes
+        wanted = [h for h in home_ids if h not in kept or now - kept[h][0] >= HOME_CACHE_S]
+        if not wanted:
+            return
+        found = {
+            row.id: row
+            for row in s.execute(
+                sa.select(Home.id, Home.estate, Home.patch, Home.telecare).where(
+                    Home.id.in_(wanted)
+                )
+            )
+        }
+        for home_id in wanted:
+            row = found.get(home_id)
+            info = HomeInfo(home_id, row.estate if row else None, row.patch if row else None, ())
+            self._homes[home_id] = (now, info, bool(row.telecare) if row else False)
 
     def _home(self, s: Any, home_id: str) -> tuple[HomeInfo, bool]:
         cached = self._homes.get(home_id)
