@@ -12,6 +12,7 @@ their state rebuilt the same way (alerts/handover.py).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import random
@@ -94,6 +95,21 @@ def mould_line(home: str, room: str, hour: int, index: float, surface_rh: float)
     return (
         f"mould,home={_tag(home)},room={_tag(room)} "
         f"mould_index={index:.4f},surface_rh={surface_rh:.2f} {hour * 3_600_000}"
+    )
+
+
+def _raise_request(f: Finding) -> RaiseRequest:
+    """What the store is asked to raise for a finding."""
+    return RaiseRequest(
+        home=f.home,
+        rule=f.rule.name,
+        rule_version=f.rule.version,
+        category=f.rule.category,
+        audience=f.rule.audience,
+        severity=f.severity,
+        summary=f.summary,
+        evidence={**f.evidence, "rule_source": f.rule.source},
+        room=f.room,
     )
 
 
@@ -816,20 +832,7 @@ class AlertsWorker:
         skipped there. The home's earlier alerts are read in that transaction, once."""
         if not events:
             return
-        requests = [
-            RaiseRequest(
-                home=f.home,
-                rule=f.rule.name,
-                rule_version=f.rule.version,
-                category=f.rule.category,
-                audience=f.rule.audience,
-                severity=f.severity,
-                summary=f.summary,
-                evidence={**f.evidence, "rule_source": f.rule.source},
-                room=f.room,
-            )
-            for f in events
-        ]
+        requests = [_raise_request(f) for f in events]
 
         async def store() -> list[RaiseResult | AlertStoreError | None]:
             # The time the platform learned of it (Awaab's Law clocks run from awareness).
@@ -858,19 +861,8 @@ class AlertsWorker:
         # run from awareness); the readings' own time is the evidence's `observed_at`.
         store, at = self.store, dt.datetime.now(dt.UTC)
         if f.action is Action.RAISE:
-            result = await self.aio.call(
-                store.raise_or_update,
-                home=f.home,
-                rule=f.rule.name,
-                rule_version=f.rule.version,
-                category=f.rule.category,
-                audience=f.rule.audience,
-                severity=f.severity,
-                summary=f.summary,
-                evidence={**f.evidence, "rule_source": f.rule.source},
-                room=f.room,
-                at=at,
-            )
+            request = dataclasses.asdict(_raise_request(f))
+            result = await self.aio.call(store.raise_or_update, **request, at=at)
             await tell_raised(self.events, result)  # the notifier acts on it at once
         elif f.action is Action.CLEAR:
             await self.aio.call(

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from hof.alertstore.models import Alert, AlertHistory, Base
-from hof.alertstore.raising import Finding, RaisePolicy, raise_in
-from hof.alertstore.records import AlertView, CaseClocks, RaiseResult
+from hof.alertstore.raising import Finding, RaisePolicy, new_alert, raise_in, raised_detail
+from hof.alertstore.records import AlertView, RaiseResult
 from hof.alertstore.vocabulary import SELF_CLEARING, Action, Audience, Category, Severity, State
 
 __all__ = ["EvidenceWithOpen", "Known", "RaiseRequest", "raise_events_in"]
@@ -48,7 +48,6 @@ _KNOWN = (
 )
 _INSERT_ALERT = sa.insert(_ALERT)
 _INSERT_HISTORY = sa.insert(_HISTORY)
-_NO_CLOCKS = CaseClocks(None, None, None, None, None, None, None, None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,28 +94,15 @@ def _lean(policy: RaisePolicy, finding: Finding) -> bool:
     return policy.clocks.class_for(finding.category, finding.severity) is None
 
 
-def _insert(session: Session, finding: Finding) -> int:
-    """Open a new alert for the finding; its id. The unique index speaks here, at once."""
-    inserted = session.connection().execute(
-        _INSERT_ALERT,
-        {
-            "home": finding.key.home,
-            "rule": finding.key.rule,
-            "room": finding.key.room,
-            "rule_version": finding.rule_version,
-            "category": finding.category,
-            "audience": finding.audience,
-            "severity": finding.severity,
-            "state": State.OPEN,
-            "first_raised_at": finding.at,
-            "last_seen_at": finding.at,
-            "evidence": finding.evidence,
-            "reopen_count": 0,
-        },
-    )
+def _insert(session: Session, finding: Finding) -> RaiseResult:
+    """Open a new alert for the finding. The unique index speaks here, at once."""
+    row = new_alert(finding)
+    params = {c.key: getattr(row, c.key) for c in _ALERT.columns if c.key != "id"}
+    inserted = session.connection().execute(_INSERT_ALERT, params)
     key = inserted.inserted_primary_key
     assert key is not None
-    return int(key[0])
+    row.id = int(key[0])
+    return RaiseResult(AlertView.of(row, finding.at), "raised")
 
 
 def _raised_row(alert_id: int, finding: Finding) -> dict[str, Any]:
@@ -126,43 +112,8 @@ def _raised_row(alert_id: int, finding: Finding) -> dict[str, Any]:
         "at": finding.at,
         "actor": finding.actor,
         "action": Action.RAISED,
-        "detail": {
-            "severity": finding.severity.value,
-            "rule_version": finding.rule_version,
-            "summary": finding.evidence["summary"],
-            "evidence": finding.evidence,
-        },
+        "detail": raised_detail(finding),
     }
-
-
-def _view(alert_id: int, finding: Finding) -> AlertView:
-    """The view of an alert just opened by `_insert` (what `AlertView.of` would read back)."""
-    return AlertView(
-        id=alert_id,
-        home=finding.key.home,
-        room=finding.key.room,
-        rule=finding.key.rule,
-        rule_version=finding.rule_version,
-        category=finding.category,
-        audience=finding.audience,
-        severity=finding.severity,
-        state=State.OPEN,
-        outcome=None,
-        first_raised_at=finding.at,
-        last_seen_at=finding.at,
-        evidence=dict(finding.evidence),
-        acknowledged_by=None,
-        acknowledged_at=None,
-        assigned_to=None,
-        assignee_kind=None,
-        assigned_by=None,
-        assigned_at=None,
-        resolved_by=None,
-        resolved_at=None,
-        reopen_count=0,
-        clocks=_NO_CLOCKS,
-        overdue=(),
-    )
 
 
 def raise_events_in(
@@ -206,9 +157,8 @@ def raise_events_in(
             write_history()  # the ORM's own reads must see every row written so far
             result = raise_in(session, policy, finding)
         else:
-            alert_id = _insert(session, finding)
-            history.append(_raised_row(alert_id, finding))
-            result = RaiseResult(_view(alert_id, finding), "raised")
+            result = _insert(session, finding)
+            history.append(_raised_row(result.alert.id, finding))
         alert = result.alert
         known[finding.key.home] = [k for k in earlier if k.id != alert.id] + [
             Known(alert.id, alert.rule, alert.room, alert.state, alert.evidence)

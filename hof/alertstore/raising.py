@@ -25,7 +25,7 @@ from hof.alertstore.vocabulary import (
     State,
 )
 
-__all__ = ["Finding", "RaisePolicy", "raise_in"]
+__all__ = ["Finding", "RaisePolicy", "new_alert", "raise_in", "raised_detail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +78,9 @@ def raise_in(session: Session, policy: RaisePolicy, finding: Finding) -> RaiseRe
     return RaiseResult(AlertView.of(row, finding.at), action)
 
 
-def _new(session: Session, finding: Finding) -> Alert:
-    row = Alert(
+def new_alert(finding: Finding) -> Alert:
+    """The row of a new open alert for the finding (not yet in any session)."""
+    return Alert(
         home=finding.key.home,
         rule=finding.key.rule,
         room=finding.key.room,
@@ -93,20 +94,24 @@ def _new(session: Session, finding: Finding) -> Alert:
         evidence=finding.evidence,
         reopen_count=0,
     )
+
+
+def _new(session: Session, finding: Finding) -> Alert:
+    row = new_alert(finding)
     session.add(row)
     session.flush()  # the unique index speaks now, inside the caller's retry loop
-    record(
-        session,
-        row,
-        Action.RAISED,
-        finding.actor,
-        finding.at,
-        severity=finding.severity.value,
-        rule_version=finding.rule_version,
-        summary=finding.evidence["summary"],
-        evidence=finding.evidence,
-    )
+    record(session, row, Action.RAISED, finding.actor, finding.at, **raised_detail(finding))
     return row
+
+
+def raised_detail(finding: Finding) -> dict[str, Any]:
+    """What the history says of a new alert."""
+    return {
+        "severity": finding.severity.value,
+        "rule_version": finding.rule_version,
+        "summary": finding.evidence["summary"],
+        "evidence": finding.evidence,
+    }
 
 
 def _update(session: Session, policy: RaisePolicy, row: Alert, finding: Finding) -> None:
