@@ -151,6 +151,13 @@ def split_frames(buf: bytes | bytearray) -> tuple[list[tuple[int, int, int]], in
     return frames, pos
 
 
+def _frame_size(start: bytes) -> int:
+    """The length of the frame that `start` begins, or one more byte than it holds when its
+    fixed header is not all there (so that the next read is looked at)."""
+    found = _varint(start, 1, len(start)) if len(start) >= 2 else None
+    return len(start) + 1 if found is None else found[1] + found[0]
+
+
 def _string(buf: bytes | bytearray, pos: int, end: int) -> tuple[str, int]:
     if pos + 2 > end:
         raise ProtocolError("a string runs past its frame")
@@ -316,7 +323,10 @@ class _Connection(asyncio.Protocol):
         self.source = source
         self.number = number
         self.transport: asyncio.Transport | None = None
-        self.rest = b""
+        self.rest = b""  # the start of a frame that has not all arrived
+        self.parts: list[bytes] = []  # it, and what has arrived since
+        self.pending = 0  # their length
+        self.needed = 0  # the frame's length, once its fixed header has arrived
         self.connack: asyncio.Future[tuple[int, dict[int, int]]] = source.loop.create_future()
         self.suback: asyncio.Future[list[int]] = source.loop.create_future()
         for future in (self.connack, self.suback):  # a failure nobody awaited is no error
@@ -355,10 +365,22 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_received = time.monotonic()
-        buf = self.rest + data if self.rest else data
+        if self.rest:
+            # A frame split over reads: its pieces are kept as they come and joined once it
+            # is whole (joining at every read would copy a large frame once a read).
+            self.parts.append(data)
+            self.pending += len(data)
+            if self.pending < self.needed:
+                return
+            buf = b"".join(self.parts)
+        else:
+            buf = data
         try:
             frames, used = split_frames(buf)
             self.rest = buf[used:]
+            self.parts = [self.rest]
+            self.pending = len(self.rest)
+            self.needed = _frame_size(self.rest)
             self._handle(buf, frames)
         except ProtocolError as exc:
             log.error("mqtt_protocol_error", link=self.source.name, error=str(exc))

@@ -243,6 +243,21 @@ def test_garbage_never_escapes_as_anything_but_a_dropped_connection(data: bytes,
     asyncio.run(check())
 
 
+async def test_a_large_frame_in_many_reads_is_joined_once_it_is_whole() -> None:
+    source, conn, _ = _wired(True)
+    payload = bytes(range(256)) * 1200  # 300 KiB: a remaining length of three bytes
+    frame = _publish_frame("a/b", payload, 1, False, 7, b"", True)
+    fed = 0
+    while len(frame) - fed > 1000:
+        conn.data_received(frame[fed : fed + 1000])
+        fed += 1000
+        assert source.queue.empty()
+    assert conn.needed == len(frame)  # known from the fixed header: nothing parsed till then
+    conn.data_received(frame[fed:])
+    (delivery,) = _drain(source)
+    assert delivery.payload == payload
+
+
 async def test_the_pubacks_of_a_stored_batch_leave_in_one_write() -> None:
     source, conn, transport = _wired(True)
     stream = b"".join(_publish_frame("a/b", b"x", 1, False, i, b"", True) for i in range(1, 301))
