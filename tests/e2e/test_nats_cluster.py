@@ -70,14 +70,19 @@ def service_env(cluster: NatsCluster, stack: Stack, node: NatsNode) -> dict[str,
     }
 
 
+async def _platform(cluster: NatsCluster) -> Any:
+    """A NATS connection to the cluster as the platform's user."""
+    import nats
+
+    return await nats.connect(
+        servers=cluster.servers(), user="platform", password=cluster.platform_password
+    )
+
+
 async def _ingest_stream(cluster: NatsCluster) -> tuple[str, str, str]:
     """The stream ingest's consumers read (found by asking the cluster, whichever it is), the
     node leading it, and a line of its and the consumers' state for a failure's message."""
-    import nats
-
-    nc = await nats.connect(
-        servers=cluster.servers(), user="platform", password=cluster.platform_password
-    )
+    nc = await _platform(cluster)
     try:
         js = nc.jetstream()
         for stream in await js.streams_info():
@@ -262,12 +267,9 @@ def test_ingest_started_before_any_node_answers_waits_for_the_cluster(
 
 
 async def _retention(cluster: NatsCluster) -> str:
-    import nats
     from nats.js.api import RetentionPolicy
 
-    nc = await nats.connect(
-        servers=cluster.servers(), user="platform", password=cluster.platform_password
-    )
+    nc = await _platform(cluster)
     try:
         info = await nc.jetstream().stream_info(MQTT_STREAM)
         return RetentionPolicy(info.config.retention).value  # nats-py leaves it a str
@@ -333,7 +335,6 @@ def test_the_stream_of_devices_publishes_keeps_limits_retention_when_the_platfor
 async def _cancel_while_messages_flow(cluster: NatsCluster, rounds: int) -> list[float]:
     """Seconds each cancel of a source took to finish, with messages arriving all the while and
     a queue that fills up (as a draining ingest worker's inbox does)."""
-    import nats
     from pydantic import SecretStr
 
     settings = NatsSettings(
@@ -342,9 +343,7 @@ async def _cancel_while_messages_flow(cluster: NatsCluster, rounds: int) -> list
         username="platform",
         password=SecretStr(cluster.platform_password),
     )
-    nc = await nats.connect(
-        servers=cluster.servers(), user="platform", password=cluster.platform_password
-    )
+    nc = await _platform(cluster)
     js = nc.jetstream()
     flowing = True
 
