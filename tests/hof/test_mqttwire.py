@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import secrets
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -13,6 +17,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import SecretStr
 
 from hof.mqttwire import (
     ProtocolError,
@@ -30,6 +35,8 @@ from hof.mqttwire import (
     subscribe_packet,
 )
 from hof.settings import MqttSettings, Settings
+from hof.stack import Stack
+from hof.stack.mosquitto import TlsListener
 
 # -- frames, byte for byte --------------------------------------------------------------------
 
@@ -412,3 +419,55 @@ async def test_retained_flag_and_dead_letter_publish(settings: Settings, home_id
     await asyncio.to_thread(_burst, settings, topic, 0, retain=True)  # cleared
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, the certificate its own CA."""
+    cert, key = directory / "server.crt", directory / "server.key"
+    args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key)]
+    args += ["-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+    return cert, key
+
+
+async def test_over_tls_with_a_gateways_credential(
+    make_stack: Callable[[], tuple[Stack, Settings]], tmp_path: Path
+) -> None:
+    """The devices' TLS listener: certificate verified against the configured CA, then the
+    same session as on the plain listener (subscribe, publish at QoS 1, receive)."""
+    cert, key = _self_signed(tmp_path)
+    stack, settings = make_stack()
+    broker = stack.broker
+    broker.stop()
+    broker.tls = TlsListener(certfile=cert, keyfile=key, cafile=cert)
+    broker.render()
+    broker.start()
+    assert broker.tls_port is not None
+    password = secrets.token_urlsafe(16)
+    broker.add_user("tls-home", password)
+    mqtt = settings.mqtt.model_copy(
+        update={
+            "port": broker.tls_port,
+            "tls": True,
+            "ca_file": cert,
+            "username": "tls-home",
+            "password": SecretStr(password),
+        }
+    )
+    queue: asyncio.Queue[WireDelivery] = asyncio.Queue(10)
+    source = WireSource(
+        mqtt,
+        name="t",
+        client_id="tls-home",
+        queue=queue,
+        subscriptions=[Subscription("hof/v1/tls-home/#", 1, True)],
+    )
+    task = asyncio.create_task(source.run())
+    try:
+        await asyncio.wait_for(source.subscribed.wait(), 30)  # after the broker's SIGHUP
+        await source.publish("hof/v1/tls-home/env-1/reading", b"[]", qos=1)
+        delivery = await asyncio.wait_for(source.get(), 10)
+        assert (delivery.topic, delivery.payload) == ("hof/v1/tls-home/env-1/reading", b"[]")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
