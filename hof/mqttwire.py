@@ -586,6 +586,11 @@ class WireSource:
         conn.write(frame)
         if future is None:
             return
+        if conn.paused and conn.transport is not None:
+            # Its PUBACK is behind what reading was paused for: read on (what comes waits in
+            # `_held`), or the writer publishing a dead letter would wait for it for ever.
+            conn.paused = False
+            conn.transport.resume_reading()
         try:
             code = await asyncio.wait_for(future, self.settings.timeout_s)
         except TimeoutError as exc:

@@ -299,6 +299,21 @@ async def test_a_full_queue_pauses_reading_and_loses_nothing() -> None:
     assert not transport.paused
 
 
+async def test_a_publish_reads_on_for_its_puback_while_the_queue_is_full() -> None:
+    source, conn, transport = _wired(True, maxsize=2)
+    source.connected.set()
+    conn.data_received(
+        b"".join(_publish_frame("a", b"x", 1, False, i, b"", True) for i in (1, 2, 3))
+    )
+    assert transport.paused  # the consumer is behind: the broker is held off
+    publishing = asyncio.create_task(source.publish("hof/v1/h/d/deadletter", b"dead"))
+    await asyncio.sleep(0)
+    assert not transport.paused  # its PUBACK must be read
+    conn.data_received(_publish_frame("a", b"x", 1, False, 4, b"", True) + b"\x40\x02\x00\x01")
+    await asyncio.wait_for(publishing, 1)
+    assert [d.packet_id for d in [source.get_nowait() for _ in range(4)]] == [1, 2, 3, 4]
+
+
 async def test_keepalive_pings_an_idle_link_and_drops_a_silent_one() -> None:
     source, conn, transport = _wired(True)
     source.keepalive_s = 1  # MqttSettings allows 5 s at least: the loop itself is under test
