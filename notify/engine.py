@@ -747,21 +747,9 @@ class Notifier:
             since = (self.clock() - facts.raised_at).total_seconds() * 1000
             log.debug("notify_attempt", alert=facts.id, channel=channel_name, ms=round(since, 1))
 
-            row = store.attempt_row(
-                alert_id=facts.id,
-                job_id=job.id,
-                level=job.level,
-                repeat=job.repeat % RUN_STRIDE,
-                channel=channel_name,
-                recipient_name=recipient.name,
-                recipient_address=recipient.address,
-                attempt=number,
-                status=outcome.status,
-                detail=outcome.detail,
-                provider_ref=outcome.provider_ref,
-                idempotency_key=key,
-                at=self.clock(),
-            )
+            repeat = job.repeat % RUN_STRIDE
+            at = self.clock()
+            row = store.attempt_row(job, repeat, channel_name, recipient, number, outcome, key, at)
             await self.writes.write(lambda s: store.record_attempts(s, [row]))
 
         channel = self.channels.get(channel_name)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from hof.alertstore import notifications as n
 from hof.alertstore.models import AttemptStatus, JobState, NotifyAttempt, NotifyJob
+from notify.channels.base import Delivery, Recipient
 
 __all__ = ["Attempt", "attempt_row", "finish", "record_attempts", "schedule_many"]
 
@@ -62,36 +63,30 @@ def schedule_many(
 
 
 def attempt_row(
-    *,
-    alert_id: int,
-    job_id: int | None,
-    level: int,
+    job: n.ClaimedJob,
     repeat: int,
     channel: str,
-    recipient_name: str,
-    recipient_address: str,
-    attempt: int,
-    status: AttemptStatus | str,
-    detail: str,
-    provider_ref: str | None,
-    idempotency_key: str,
+    recipient: Recipient,
+    number: int,
+    outcome: Delivery,
+    key: str,
     at: dt.datetime,
 ) -> Attempt:
-    """The columns `notifications.record_attempt` would write, clipped the same way."""
-    status = AttemptStatus(status)
+    """The row `notifications.record_attempt` would write for this attempt, clipped alike."""
+    status = AttemptStatus(outcome.status.value)
     return {
-        "alert_id": alert_id,
-        "job_id": job_id,
-        "level": level,
+        "alert_id": job.alert_id,
+        "job_id": job.id,
+        "level": job.level,
         "repeat": repeat,
         "channel": channel[:32],
-        "recipient_name": recipient_name[:200],
-        "recipient_address": recipient_address[:500],
-        "attempt": attempt,
+        "recipient_name": recipient.name[:200],
+        "recipient_address": recipient.address[:500],
+        "attempt": number,
         "status": status.value,
-        "detail": detail[:1000],
-        "provider_ref": provider_ref[:200] if provider_ref else None,
-        "idempotency_key": idempotency_key[:200],
+        "detail": outcome.detail[:1000],
+        "provider_ref": outcome.provider_ref[:200] if outcome.provider_ref else None,
+        "idempotency_key": key[:200],
         "at": at,
         "delivered_at": at if status is AttemptStatus.DELIVERED else None,
     }

@@ -3,6 +3,7 @@ with STARTTLS and a self-signed certificate made for the test. Both on loopback,
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -10,7 +11,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from hof.alertstore import AlertStore
 from hof.stack.process import free_port
 
 __all__ = [
@@ -31,7 +33,9 @@ __all__ = [
     "mailbox",
     "open_hook",
     "open_mailbox",
+    "raise_fall",
     "self_signed",
+    "until",
 ]
 
 
@@ -186,3 +190,27 @@ def mailbox(tmp_path: Path) -> Iterator[Mailbox]:
     opened = open_mailbox(tmp_path)
     yield opened
     opened.controller.stop()
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    """Whether `predicate()` came true within `timeout_s` (looked at every 20 ms)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return predicate()
+
+
+def raise_fall(store: AlertStore, home: str, device: str = "pendant-1") -> int:
+    """A fall alert raised in `store` as the rules engine raises one; its id."""
+    return store.raise_or_update(
+        home=home,
+        rule="fall",
+        rule_version=1,
+        category="fall",
+        audience="responder",
+        severity="emergency",
+        summary=f"Fall detected by {device}.",
+        evidence={"device": device, "name": "fall", "time": 1764000000},
+    ).alert.id

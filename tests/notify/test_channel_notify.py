@@ -24,6 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 from hofsupport import wait_until
 from notify_fake_server import FakeNotify, notify_api_key
+from notify_support import raise_fall
 from sipp_arc import SIPP, Arc
 
 from dashboard.escalation import escalation_of, notifications_for
@@ -325,17 +326,7 @@ def notifier_web(alert_store: AlertStore, fake: FakeNotify) -> Iterator[_Served]
 
 
 def _fall(store: AlertStore, home: str = "HOME-0042") -> int:
-    result = store.raise_or_update(
-        home=home,
-        rule="fall",
-        rule_version=1,
-        category="fall",
-        audience="responder",
-        severity="emergency",
-        summary="Fall detected by pendant-1.",
-        evidence={"device": "pendant-1", "time": 1764000000},
-    )
-    return result.alert.id
+    return raise_fall(store, home)
 
 
 def _record(store: AlertStore, alert_id: int, address: str, ref: str | None) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from notify_support import *  # noqa: F403  (pytest fixtures, by name)
-from notify_support import Hook
+from notify_support import Hook, until
 
 from hof.alertstore import AlertStore, Outcome, make_engine, migrate
 from hof.settings import NotifySettings
@@ -89,15 +89,6 @@ async def running(
     store.close()
 
 
-async def _until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return predicate()
-
-
 def _raise(store: AlertStore, category: str, home: str = "H-1") -> int:
     rule = {"inactivity": "inactivity", "fall": "fall"}[category]
     return store.raise_or_update(
@@ -118,7 +109,7 @@ async def test_inactivity_asks_the_tenant_and_calls_nobody_once_they_answer(
     store, notifier, published = running
     notifier.saw_device("H-1", "pendant-1")
     alert = await asyncio.to_thread(_raise, store, "inactivity")
-    assert await _until(lambda: len(published) == 2)
+    assert await until(lambda: len(published) == 2)
     assert {t for t, _ in published} == {"hof/v1/H-1/hub-1/notice", "hof/v1/H-1/pendant-1/notice"}
     assert all(p["state"] == "check" and p["alert"] == f"A-{alert}" for _, p in published)
     # The tenant pressed the button: the rules close the alert before the call-out is due.
@@ -133,8 +124,8 @@ async def test_inactivity_calls_out_when_nobody_answers(
 ) -> None:
     store, _, published = running
     await asyncio.to_thread(_raise, store, "inactivity", "H-2")
-    assert await _until(lambda: bool(published))
-    assert await _until(lambda: bool(hook.posts("/sam")), 5)
+    assert await until(lambda: bool(published))
+    assert await until(lambda: bool(hook.posts("/sam")), 5)
     (post,) = hook.posts("/sam")
     assert post.json()["kind"] == "inactivity"
     assert post.json()["level"] == 1
@@ -145,12 +136,12 @@ async def test_acknowledged_but_unresolved_is_escalated_again_then_stops(
 ) -> None:
     store, _, published = running
     alert = await asyncio.to_thread(_raise, store, "fall", "H-3")
-    assert await _until(lambda: bool(hook.posts("/sam")))
+    assert await until(lambda: bool(hook.posts("/sam")))
     started = dt.datetime.now(dt.UTC)
     await asyncio.to_thread(store.acknowledge, alert, by="Sam")
-    assert await _until(lambda: any(p["state"] == "acknowledged" for _, p in published))
+    assert await until(lambda: any(p["state"] == "acknowledged" for _, p in published))
     # Two reminders to the second level's people (ack_timeout 0.8 s, 2 repeats), then no more.
-    assert await _until(lambda: len(hook.posts("/jo")) == 2, 5)
+    assert await until(lambda: len(hook.posts("/jo")) == 2, 5)
     await asyncio.sleep(1.2)
     reminders = hook.posts("/jo")
     assert len(reminders) == 2
@@ -180,7 +171,7 @@ async def test_a_dashboard_acknowledgement_stops_the_next_level(
         }
     )
     alert = await asyncio.to_thread(_raise, store, "fall", "H-5")
-    assert await _until(lambda: bool(hook.posts("/sam")))
+    assert await until(lambda: bool(hook.posts("/sam")))
     await asyncio.to_thread(store.acknowledge, alert, by="dashboard user")
     await asyncio.sleep(1.8)
     assert hook.posts("/jo") == [], "the acknowledgement (any channel) stopped the next level"
@@ -191,7 +182,7 @@ async def test_resolving_stops_the_reminders(
 ) -> None:
     store, _, _ = running
     alert = await asyncio.to_thread(_raise, store, "fall", "H-4")
-    assert await _until(lambda: bool(hook.posts("/sam")))
+    assert await until(lambda: bool(hook.posts("/sam")))
     await asyncio.to_thread(store.acknowledge, alert, by="Sam")
     await asyncio.to_thread(store.resolve, alert, outcome=Outcome.FIXED, by="Sam")
     await asyncio.sleep(2.0)
@@ -229,7 +220,7 @@ async def test_an_alert_nobody_was_told_of_starts_at_the_first_level_with_its_wa
     stop = asyncio.Event()
     task = asyncio.create_task(notifier.run(stop))
     try:
-        assert await _until(lambda: bool(hook.posts("/sam")))
+        assert await until(lambda: bool(hook.posts("/sam")))
         await asyncio.sleep(1.5)
         assert hook.posts("/jo") == [], "the second level waits its 30 s from now"
     finally:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from notify_support import *  # noqa: F403  (pytest fixtures, by name)
-from notify_support import Hook, self_signed
+from notify_support import Hook, raise_fall, self_signed, until
 from sqlalchemy import event
 
 from hof.alertstore import AlertStore, Category, make_engine, migrate
@@ -37,15 +37,6 @@ from notify.policy import Level, NotifyConfig, Person, Policy, Target
 RELAY_HOLD_S = 6.0  # how long the slow relay sits on each message before it answers
 
 
-async def _until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.01)
-    return predicate()
-
-
 def _config() -> NotifyConfig:
     return NotifyConfig(
         people={"sam": Person(name="Sam", email="sam@example.org")},
@@ -61,19 +52,6 @@ def _config() -> NotifyConfig:
             ),
         ),
     )
-
-
-def _fall(store: AlertStore, home: str) -> int:
-    return store.raise_or_update(
-        home=home,
-        rule="fall",
-        rule_version=1,
-        category="fall",
-        audience="responder",
-        severity="emergency",
-        summary="Fall detected by wear-1.",
-        evidence={"device": "wear-1", "name": "fall", "time": 1_790_000_000.0},
-    ).alert.id
 
 
 def _homes(hook: Hook) -> Counter[str]:
@@ -129,7 +107,7 @@ class Running:
 
     async def fall(self, home: str) -> int:
         return await asyncio.get_running_loop().run_in_executor(
-            self.raiser, _fall, self.store, home
+            self.raiser, raise_fall, self.store, home, "wear-1"
         )
 
 
@@ -213,21 +191,21 @@ async def test_a_relay_that_holds_every_email_delays_no_webhook(
     store = running.store
     for i in range(10):
         await running.fall(f"H-{i}")
-    assert await _until(lambda: len(_homes(hook)) == 10)
+    assert await until(lambda: len(_homes(hook)) == 10, 10)
     await asyncio.sleep(0.5)  # the ten emails are in the relay's hands now
     assert relay.taken == []
     raised = time.time()
     await running.fall("H-late")
-    assert await _until(lambda: "H-late" in _homes(hook), RELAY_HOLD_S + 5)
+    assert await until(lambda: "H-late" in _homes(hook), RELAY_HOLD_S + 5)
     (late,) = [p for p in hook.posts("/alert") if p.json()["home"] == "H-late"]
     assert late.at - raised < 1.5, "the webhook waited for the relay"
     assert relay.taken == [], "the relay had not answered any email yet"
     # Every email gets through in the end, and every attempt is recorded.
-    assert await _until(lambda: len(relay.taken) == 11, 3 * RELAY_HOLD_S + 10)
-    assert await _until(lambda: len(_attempts(store, AttemptStatus.SENT)) == 22, 10)
+    assert await until(lambda: len(relay.taken) == 11, 3 * RELAY_HOLD_S + 10)
+    assert await until(lambda: len(_attempts(store, AttemptStatus.SENT)) == 22, 10)
     sent = _attempts(store, AttemptStatus.SENT)
     assert Counter(channel for _, channel in sent) == {"webhook": 11, "email": 11}
-    assert await _until(lambda: _first_levels(store) == [JobState.DONE] * 11, 10)
+    assert await until(lambda: _first_levels(store) == [JobState.DONE] * 11, 10)
 
 
 async def test_falls_raised_together_are_each_sent_once_in_few_transactions(
@@ -248,8 +226,8 @@ async def test_falls_raised_together_are_each_sent_once_in_few_transactions(
         await running.fall(f"B-{i}")
     for notifier in running.notifiers:
         notifier.wake()
-    assert await _until(lambda: len(relay.taken) == falls and len(_homes(hook)) == falls, 30)
-    assert await _until(lambda: _first_levels(store) == [JobState.DONE] * falls, 10)
+    assert await until(lambda: len(relay.taken) == falls and len(_homes(hook)) == falls, 30)
+    assert await until(lambda: _first_levels(store) == [JobState.DONE] * falls, 10)
     await asyncio.sleep(0.5)  # a second send would have come by now
     assert _homes(hook) == {f"B-{i}": 1 for i in range(falls)}
     assert len(relay.taken) == falls

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 from notify_support import *  # noqa: F403  (pytest fixtures, by name)
-from notify_support import Hook
+from notify_support import Hook, until
 
 from hof.alertstore import AlertStore, Category, make_engine, migrate
 from hof.alertstore import notifications as n
@@ -22,15 +21,6 @@ from hof.settings import NotifySettings
 from notify.channels.webhook import WebhookChannel
 from notify.engine import Notifier
 from notify.policy import Level, NotifyConfig, Person, Policy, Target
-
-
-async def _until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return predicate()
 
 
 def _offline(store: AlertStore) -> int:
@@ -83,14 +73,14 @@ async def test_a_reopened_alert_escalates_again_from_the_first_level(
     task = asyncio.create_task(notifier.run(stop))
     try:
         alert = await asyncio.to_thread(_offline, store)
-        assert await _until(lambda: len(hook.posts("/jo")) == 1)
+        assert await until(lambda: len(hook.posts("/jo")) == 1)
         assert len(hook.posts("/sam")) == 1
         # The pendant came back (the alert clears itself), then went quiet again: reopened.
         await asyncio.to_thread(lambda: store.clear(home="H-7", rule="device_offline"))
         again = await asyncio.to_thread(_offline, store)
         assert again == alert, "the same case, reopened"
-        assert await _until(lambda: len(hook.posts("/sam")) == 2), "a new run's first level"
-        assert await _until(lambda: len(hook.posts("/jo")) == 2), "and its second"
+        assert await until(lambda: len(hook.posts("/sam")) == 2), "a new run's first level"
+        assert await until(lambda: len(hook.posts("/jo")) == 2), "and its second"
         first, second = (p.json() for p in hook.posts("/sam"))
         assert first["level"] == second["level"] == 0
         assert second["repeat"] == 0, "shown as the first level, not a repeat"
