@@ -143,9 +143,10 @@ async def test_a_burst_of_falls_is_stored_together_and_each_is_told(
         assert await eventually(lambda: told(raised, homes) == sorted(homes))
     stored = falls_of(worker.store, homes)
     assert sorted(a.home for a in stored) == sorted(homes)  # one each
-    # One write transaction a batch: the first fall may be taken alone, the rest together.
-    # (One at a time, it was a write transaction a fall.)
-    assert writes[0] <= 3, writes[0]
+    # One write transaction a batch: the first fall may be taken alone, the rest together
+    # (or in a few pieces, as paho hands them over on a loaded machine). One at a time, it
+    # was a write transaction a fall.
+    assert writes[0] <= FALLS // 4, writes[0]
     worker.store.close()
 
 
