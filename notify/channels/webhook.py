@@ -83,6 +83,8 @@ class Window:
     async def take(self) -> None:
         if self.busy == 0 and time.monotonic() - self._idle_since > IDLE_S:
             self.size = FIRST
+        while self._waiting and self._waiting[0].done():
+            self._waiting.popleft()  # gave up waiting: holds no place
         if self.busy < self.size and not self._waiting:
             self.busy += 1
             return
