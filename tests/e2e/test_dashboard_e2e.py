@@ -88,11 +88,20 @@ def world(
     alerts.start()
     damp = Device(stack, DAMP_HOME, "env-bed")
     damp.configure(json.dumps({"rooms": {"env-bed": "bedroom"}}))
-    time.sleep(0.5)  # ingest and the rules learn the room from the retained config
-    publish_history(damp, time.time() - 21 * 3600, 21, temperature=14.0, humidity=80.0)
+    # The home's own outdoor sensor, cold and dry, so the bedroom's air is judged on vapour the
+    # home adds. Without it the rules take the estate's outdoor air from whatever other tests
+    # on this stack published (warm, humid air made the damp hours the weather's, and no case
+    # was raised, depending on which files ran before on the same xdist worker).
+    outdoor = Device(stack, DAMP_HOME, "out-1")
+    outdoor.configure(json.dumps({"rooms": {"out-1": "outdoor"}}))
+    time.sleep(0.5)  # ingest and the rules learn the rooms from the retained configs
+    start = time.time() - 21 * 3600
+    publish_history(outdoor, start, 21, temperature=4.0, humidity=50.0)
+    publish_history(damp, start, 21, temperature=14.0, humidity=80.0)
     try:
         yield World(stack, estate, store, damp)
     finally:
+        outdoor.close()
         damp.close()
         alerts.stop()
         store.close()
