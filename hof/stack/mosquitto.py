@@ -78,7 +78,10 @@ def write_credential(
     (same owner and mode) that then replaces the file in one rename, under a lock so that two
     provisioning runs do not each replace the other's copy.
     """
-    with open(passwd_path.with_name(passwd_path.name + ".lock"), "w") as lock:
+    lock_fd = os.open(
+        passwd_path.with_name(passwd_path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600
+    )
+    with os.fdopen(lock_fd, "r+") as lock:  # owner-only, as every file of the stack
         fcntl.flock(lock, fcntl.LOCK_EX)
         work = passwd_path.with_name(passwd_path.name + ".new")
         shutil.copy2(passwd_path, work)
