@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,13 @@ from hofsupport import Device, IngestProcess, Watcher, influx_query, wait_until
 
 from hof.settings import Settings
 from hof.stack import Stack
+
+
+# A handler made during a test writes to that test's captured stderr, which pytest closes when
+# the test ends; a thread still logging then (paho's network thread of a simulator, aiosmtpd's
+# "connection lost") printed "--- Logging error ---" with a whole stack into the run's output.
+# The line is lost either way; the noise hid the output that matters.
+logging.raiseExceptions = False
 
 
 def _settings_for(stack: Stack, state_dir: Path) -> Settings:
