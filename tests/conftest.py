@@ -14,7 +14,6 @@ from hofsupport import Device, IngestProcess, Watcher, influx_query, wait_until
 from hof.settings import Settings
 from hof.stack import Stack
 
-
 # A handler made during a test writes to that test's captured stderr, which pytest closes when
 # the test ends; a thread still logging then (paho's network thread of a simulator, aiosmtpd's
 # "connection lost") printed "--- Logging error ---" with a whole stack into the run's output.
