@@ -1,0 +1,197 @@
+"""A lean HTTP/1.1 POST over kept-alive connections (h11 on asyncio streams), for webhooks.
+
+httpx costs about 3 ms of CPU a POST (its request and response models, auth and hook flows,
+httpcore's pool); h11 alone about 0.25 ms (measured on this machine, 500 POSTs to a local
+http.server). In a burst of falls the notifier's loop shares two cores with everything else,
+and fifty POSTs through httpx were 150 ms of CPU before the last one left (docs/notify.md,
+Latency). What a webhook needs of HTTP is small: one POST, a status, two headers, keep-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import h11
+
+__all__ = ["Answer", "HttpError", "Origin", "Pool", "origin_of"]
+
+MAX_ANSWER_BYTES = 64 * 1024  # a receiver's answer body is read and dropped, up to this
+READ_BYTES = 65536
+
+
+class HttpError(Exception):
+    """The POST got no answer: connection refused or reset, TLS, or a malformed answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    scheme: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    kept_open: bool
+
+
+def origin_of(url: str) -> tuple[Origin, str]:
+    """The origin a URL's requests go to, and the request target (path and query)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HttpError(f"not an http(s) URL: {url[:200]!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Origin(parts.scheme, parts.hostname, port), target
+
+
+@dataclass(slots=True)
+class _Conn:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    idle_since: float
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Pool:
+    """Kept-alive connections to one origin. Callers bound how many are in use at once."""
+
+    def __init__(
+        self, origin: Origin, *, tls: ssl.SSLContext | None, keep_alive_s: float, user_agent: str
+    ) -> None:
+        self.origin = origin
+        self.tls = tls if origin.scheme == "https" else None
+        self.keep_alive_s = keep_alive_s
+        self.user_agent = user_agent
+        self.host_header = (
+            origin.host if origin.port in (80, 443) else f"{origin.host}:{origin.port}"
+        )
+        self._idle: list[_Conn] = []
+        self._opening = asyncio.Lock()
+
+    async def post(self, target: str, body: bytes, headers: dict[str, str]) -> Answer:
+        """POST `body`; a kept connection the receiver has meanwhile closed is retried once on
+        a new one (nothing was answered on it, and the request carries its idempotency key)."""
+        conn = self._take()
+        if conn is not None:
+            try:
+                return await self._exchange(conn, target, body, headers)
+            except _Answered as exc:
+                raise HttpError(str(exc)) from exc
+            except (HttpError, OSError):
+                pass  # closed by the receiver while it was idle here: on a new one
+        # A new connection is opened only when no other is being opened and answered on: the
+        # receiver's accept queue may be small (http.server's holds 5) and its accepting thread
+        # slow on a busy machine, and a SYN it drops is tried again only after a second. A
+        # connection has been accepted once it is answered on.
+        async with self._opening:
+            conn = self._take()
+            if conn is None:
+                return await self._send_on(await self._open(), target, body, headers)
+        return await self._send_on(conn, target, body, headers)  # one freed meanwhile
+
+    async def _send_on(
+        self, conn: _Conn, target: str, body: bytes, headers: dict[str, str]
+    ) -> Answer:
+        try:
+            return await self._exchange(conn, target, body, headers)
+        except (HttpError, OSError) as exc:
+            raise HttpError(str(exc) or type(exc).__name__) from exc
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _take(self) -> _Conn | None:
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if now - conn.idle_since < self.keep_alive_s and not conn.reader.at_eof():
+                return conn
+            conn.close()
+        return None
+
+    async def _open(self) -> _Conn:
+        try:
+            reader, writer = await asyncio.open_connection(
+                self.origin.host,
+                self.origin.port,
+                ssl=self.tls,
+                server_hostname=self.origin.host if self.tls else None,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise HttpError(f"{type(exc).__name__}: {exc}") from exc
+        return _Conn(reader, writer, time.monotonic())
+
+    async def _exchange(
+        self, conn: _Conn, target: str, body: bytes, headers: dict[str, str]
+    ) -> Answer:
+        try:
+            return await self._exchange_on(conn, target, body, headers)
+        except BaseException:
+            conn.close()  # failed or cancelled half way: never used again
+            raise
+
+    async def _exchange_on(
+        self, conn: _Conn, target: str, body: bytes, headers: dict[str, str]
+    ) -> Answer:
+        http = h11.Connection(h11.CLIENT)
+        request = h11.Request(
+            method="POST",
+            target=target,
+            headers=[
+                ("Host", self.host_header),
+                ("User-Agent", self.user_agent),
+                ("Content-Length", str(len(body))),
+                *headers.items(),
+            ],
+        )
+        answer: h11.Response | None = None
+        got = 0
+        try:
+            conn.writer.write(
+                http.send(request) + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
+            )
+            await conn.writer.drain()
+            while True:
+                event = http.next_event()
+                if event is h11.NEED_DATA:
+                    data = await conn.reader.read(READ_BYTES)
+                    if not data and answer is not None:
+                        raise _Answered("the receiver closed the connection mid-answer")
+                    http.receive_data(data)  # b"" is the end of the stream: h11 says if early
+                    continue
+                if isinstance(event, h11.Response):
+                    answer = event
+                elif isinstance(event, h11.Data):
+                    got += len(event.data)
+                    if got > MAX_ANSWER_BYTES:
+                        raise _Answered(f"answer longer than {MAX_ANSWER_BYTES} bytes")
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                elif isinstance(event, h11.ConnectionClosed):
+                    raise HttpError("the receiver closed the connection without an answer")
+        except h11.ProtocolError as exc:
+            raise _Answered(f"not HTTP/1.1: {exc}") if answer else HttpError(str(exc)) from exc
+        assert answer is not None  # EndOfMessage comes after a Response
+        names = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
+        kept = http.our_state is h11.DONE and http.their_state is h11.DONE
+        if kept:
+            conn.idle_since = time.monotonic()
+            self._idle.append(conn)
+        else:
+            conn.close()
+        return Answer(answer.status_code, names, kept)
+
+
+class _Answered(HttpError):
+    """The receiver had begun to answer: the POST reached it, so it is not sent again here."""
