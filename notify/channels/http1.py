@@ -1,7 +1,7 @@
 """A lean HTTP/1.1 POST over kept-alive connections (h11 on asyncio streams), for webhooks.
 
 httpx costs about 3 ms of CPU a POST (its request and response models, auth and hook flows,
-httpcore's pool); h11 alone about 0.25 ms (measured on this machine, 500 POSTs to a local
+httpcore's pool); this client 0.35-0.48 ms (bench/notify/http_client.py: 500 POSTs to a local
 http.server). In a burst of falls the notifier's loop shares two cores with everything else,
 and fifty POSTs through httpx were 150 ms of CPU before the last one left (docs/notify.md,
 Latency). What a webhook needs of HTTP is small: one POST, a status, two headers, keep-alive.
