@@ -20,12 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-
 from hof.errors import ConfigError, StackError
 from hof.settings import Settings, endpoints_path
-from hof.stack.mosquitto import write_credential
+from hof.stack.mosquitto import mqtt_connect_rc, write_credential
 from hof.stack.process import pid_runs
 from hof.topic import is_valid_id
 
@@ -118,32 +115,19 @@ def signal_broker(state_dir: Path) -> bool:
     return True
 
 
-def _connack(settings: Settings, username: str, password: str) -> int | None:
-    """The devices' listener's answer to this credential: 0 accepted, else the reason code.
-
-    None when the listener could not be reached at all (then nothing can be confirmed).
-    """
+def _connack(settings: Settings, username: str, password: str) -> int:
+    """The devices' listener's CONNACK code for this credential: 0 accepted, -1 unreachable."""
     port = settings.devices.port
     if port is None:
-        return None
-    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    client.username_pw_set(username, password)
+        return -1
+    tls = None
     if settings.devices.tls:
         if settings.mqtt.ca_file is None:
-            return None
-        client.tls_set(ca_certs=str(settings.mqtt.ca_file))
-    codes: list[int] = []
-    client.on_connect = lambda c, u, f, rc, p: codes.append(rc.value)
-    try:
-        client.connect(settings.devices.host or settings.mqtt.host, port, keepalive=10)
-        end = time.monotonic() + 2
-        while not codes and time.monotonic() < end:
-            client.loop(0.05)
-    except (OSError, ssl.SSLError):
-        return None
-    finally:
-        client.disconnect()
-    return codes[0] if codes else None
+            return -1
+        tls = ssl.create_default_context(cafile=str(settings.mqtt.ca_file))
+    return mqtt_connect_rc(
+        settings.devices.host or settings.mqtt.host, port, username, password, tls=tls
+    )
 
 
 def confirm_credential(
@@ -159,7 +143,7 @@ def confirm_credential(
     deadline = time.monotonic() + timeout_s
     while True:
         code = _connack(settings, username, password)
-        if code is None or code == 0:
+        if code <= 0:
             return  # accepted, or no listener here to ask (the broker reads the file at start)
         if time.monotonic() > deadline:
             raise StackError(

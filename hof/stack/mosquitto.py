@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 from dataclasses import dataclass
@@ -45,9 +46,15 @@ def _encode_str(value: str) -> bytes:
 
 
 def mqtt_connect_rc(
-    host: str, port: int, username: str, password: str, timeout_s: float = 2.0
+    host: str,
+    port: int,
+    username: str,
+    password: str,
+    timeout_s: float = 2.0,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
-    """Send one MQTT 3.1.1 CONNECT and return CONNACK's return code (0 accepted), or -1.
+    """Send one MQTT 3.1.1 CONNECT and return CONNACK's return code (0 accepted), or -1 when
+    the listener cannot be reached or does not answer as MQTT. `tls` for a TLS listener.
 
     A real protocol exchange, not a port probe: it proves the config, the listener and the
     credential all work.
@@ -57,11 +64,17 @@ def mqtt_connect_rc(
     body = variable + _encode_str("hof-stack-probe") + _encode_str(username) + _encode_str(password)
     packet = bytes([0x10, len(body)]) + body
     try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        plain = socket.create_connection((host, port), timeout=timeout_s)
+        try:
+            sock = tls.wrap_socket(plain, server_hostname=host) if tls else plain
+        except OSError:
+            plain.close()  # the handshake failed: the bare socket is still ours to close
+            raise
+        with sock:
             sock.sendall(packet)
             reply = sock.recv(4)
             sock.sendall(b"\xe0\x00")  # DISCONNECT
-    except OSError:
+    except OSError:  # ssl.SSLError is one
         return -1
     if len(reply) != 4 or reply[0] != 0x20:
         return -1
