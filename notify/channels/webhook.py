@@ -38,7 +38,7 @@ __all__ = ["WebhookChannel", "signature", "webhook_body"]
 _RETRY_4XX = frozenset({408, 425, 429})
 FIRST = 4  # POSTs in flight to a receiver at first: within the smallest accept backlog in use
 MOST = 16
-KEEP_ALIVE_S = 5.0  # an idle connection is closed after this (httpx's default, and ours)
+KEEP_ALIVE_S = 5.0  # an idle connection is not used again after this
 IDLE_S = 4.0  # a window idle this long starts again from FIRST, before its connections close
 
 
@@ -71,8 +71,8 @@ class Window:
     answered on a connection it kept open (one it has accepted), up to `MOST`; `FIRST` again
     once idle for `IDLE_S`, since its connections close soon after and would all be new.
 
-    POSTs wait here in order rather than in httpcore's pool, which scans its whole queue
-    whenever a request ends (a burst's 200 queued POSTs cost ~1 ms of CPU each)."""
+    POSTs wait here in order; the pool (`http1.Pool`) only opens connections, one at a time,
+    and does not bound how many are in use."""
 
     def __init__(self) -> None:
         self.size = FIRST
