@@ -17,6 +17,7 @@ import httpx
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hof.alertstore.eventraise import RaiseRequest
 from hof.metrics import parse_text
 from hof.settings import Settings
 from hof.stack import Stack
@@ -261,3 +262,19 @@ def publish_history(
             pack.append({"n": "humidity", "u": "%RH", "v": humidity - (i % 2), "t": t})
         pack[0]["bn"] = f"{env.device}/"
         env.publish("reading", pack)
+
+
+def fall_request(home: str, t: float, device: str = "wear-1", **kw: Any) -> RaiseRequest:
+    """A fall alert as the rules engine raises it (`AlertStore.raise_or_update`'s arguments;
+    `dataclasses.asdict` for a single raise)."""
+    return RaiseRequest(
+        home=home,
+        rule="fall",
+        rule_version=1,
+        category="fall",
+        audience="responder",
+        severity="emergency",
+        summary=f"Fall detected by {device}.",
+        evidence={"device": device, "name": "fall", "value": "detected", "time": t},
+        **kw,
+    )

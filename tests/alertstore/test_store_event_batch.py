@@ -9,27 +9,13 @@ from typing import Any
 
 import pytest
 from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
+from hofsupport import fall_request as fall
 from sqlalchemy import event
 
 from hof.alertstore import AlertStore, AlertStoreError
 from hof.alertstore.engine import WRITE
 from hof.alertstore.eventraise import RaiseRequest
 from hof.alertstore.records import RaiseResult
-
-
-def fall(home: str, t: float, device: str = "wear-1", **kw: Any) -> RaiseRequest:
-    evidence = {"device": device, "name": "fall", "value": "detected", "time": t}
-    return RaiseRequest(
-        home=home,
-        rule="fall",
-        rule_version=1,
-        category="fall",
-        audience="responder",
-        severity="emergency",
-        summary=f"Fall detected by {device}.",
-        evidence=evidence,
-        **kw,
-    )
 
 
 def with_devices(

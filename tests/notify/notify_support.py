@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from hofsupport import fall_request
 
 from hof.alertstore import AlertStore
 from hof.stack.process import free_port
@@ -204,13 +205,4 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
 
 def raise_fall(store: AlertStore, home: str, device: str = "pendant-1") -> int:
     """A fall alert raised in `store` as the rules engine raises one; its id."""
-    return store.raise_or_update(
-        home=home,
-        rule="fall",
-        rule_version=1,
-        category="fall",
-        audience="responder",
-        severity="emergency",
-        summary=f"Fall detected by {device}.",
-        evidence={"device": device, "name": "fall", "time": 1764000000},
-    ).alert.id
+    return store.raise_or_update(**asdict(fall_request(home, 1764000000, device))).alert.id
