@@ -65,6 +65,12 @@ def _influx_recent(settings: Settings, minutes: int = 5) -> dict[str, Any]:
             out[key] = total
             if key == "readings":
                 out["homes"] = len(series)
+                out["readings_by_home"] = {
+                    s.get("tags", {}).get("home", ""): sum(
+                        v for v in s["values"][0][1:] if isinstance(v, int)
+                    )
+                    for s in series
+                }
     except (httpx.HTTPError, KeyError, ValueError, IndexError) as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
     out["window_min"] = minutes
