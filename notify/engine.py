@@ -9,9 +9,11 @@ again. Acknowledging (link, SMS, dashboard) cancels the alert's pending jobs in 
 the sends in flight here; every send checks that the alert is still open just before it goes.
 
 The engine learns of changes from the append-only alert history (ids only grow), read every
-`poll_s`, and at once when the rules engine says it raised an alert (MQTT, see
-hof/alertstore/raised.py; notify/service.py wakes the engine), so a fall's first level goes
-out as soon as its alert is in the store.
+`poll_s`. When the rules engine says it raised an alert (MQTT, see hof/alertstore/raised.py;
+notify/service.py calls `heard_raised`), the alert's jobs are made straight from its row, the
+first level's already claimed, in one short transaction (`_claim_raised`), and its POST goes
+out at once; the history round that reads that alert's "raised" row later finds its jobs made
+and writes nothing for it. A notifier that misses the message makes them from the history.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -68,6 +70,8 @@ CLAIM_BATCH = 50  # jobs taken by one claim (more when a round made more that ar
 # Threads for store calls, the notifier's own: a send in a thread (SMTP) never holds one up.
 STORE_THREADS = 3
 CURSOR_SAVE_S = 5.0  # the cursor of rounds that wrote nothing else is saved this often
+HEARD_BATCH = 500  # alerts heard of on MQTT whose first levels one transaction claims at most
+HEARD_KEPT = 100_000  # alerts whose jobs were made on hearing of them, until the round sees them
 # A reopened alert's jobs are a new run, numbered by its reopen count in `repeat`'s thousands,
 # so the store's one-job-per-(alert, purpose, level, repeat) rule keeps the old run's rows.
 RUN_STRIDE = 1000
@@ -83,6 +87,34 @@ NOTICE_TEXT = {
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+_ALERTS = cast(sa.Table, Alert.__table__)
+_HOMES = cast(sa.Table, Home.__table__)
+# What a raised alert's first level needs, its home's registry row with it (a harness's or a new
+# home is not cached): one statement, built once, no ORM objects (docs/notify.md, Leaner).
+_HEARD = (
+    sa.select(
+        _ALERTS.c.id,
+        _ALERTS.c.home,
+        _ALERTS.c.room,
+        _ALERTS.c.category,
+        _ALERTS.c.severity,
+        _ALERTS.c.state,
+        _ALERTS.c.evidence,
+        _ALERTS.c.first_raised_at,
+        _ALERTS.c.acknowledged_by,
+        _ALERTS.c.acknowledged_at,
+        _ALERTS.c.reopen_count,
+        _HOMES.c.id.label("registered"),
+        _HOMES.c.estate,
+        _HOMES.c.patch,
+        _HOMES.c.telecare,
+    )
+    .select_from(_ALERTS.outerjoin(_HOMES, _HOMES.c.id == _ALERTS.c.home))
+    .where(_ALERTS.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(_ALERTS.c.id)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +134,8 @@ class AlertFacts:
     acknowledged_at: dt.datetime | None
 
     @classmethod
-    def of(cls, row: Alert) -> AlertFacts:
+    def of(cls, row: Any) -> AlertFacts:
+        """From the ORM's row or a Core row of the same columns."""
         return cls(
             row.id,
             row.home,
@@ -161,6 +194,11 @@ class Notifier:
         self.owner = settings.client_id
         self.lease = dt.timedelta(seconds=settings.lease_s)
         self._wake = asyncio.Event()
+        # Alerts the rules engine said it raised, for `_claim_heard_forever`; and the alerts
+        # whose jobs were made so, which the history round then skips.
+        self._heard: list[int] = []
+        self._heard_more = asyncio.Event()
+        self._made: OrderedDict[int, None] = OrderedDict()
         self._fast_until = 0.0
         self._claim_at = 0.0  # monotonic time of the next claim: at most poll_s, or a job's due
         self._cursor: int | None = None  # how far the history is read (saved with each write)
@@ -191,6 +229,16 @@ class Notifier:
             self._fast_until = time.monotonic() + FAST_WINDOW_S
         self._wake.set()
 
+    def heard_raised(self, alert_id: int, action: str) -> None:
+        """The rules engine says it opened (`raised`) or reopened an alert just now: a new
+        alert's jobs are made and its first level claimed at once, without the history round;
+        a reopened one (its run depends on the history) wakes the round."""
+        if action != "raised":
+            self.wake()
+            return
+        self._heard.append(alert_id)
+        self._heard_more.set()
+
     def saw_device(self, home: str, device: str) -> None:
         """A device of a home spoke (an event or a status): it may be sent notices."""
         known = self.devices.get(home)
@@ -209,6 +257,7 @@ class Notifier:
         await self._call(self._start)
         renewer = asyncio.create_task(self._renew_forever())
         writer = asyncio.create_task(self.writes.run())
+        heard = asyncio.create_task(self._claim_heard_forever())
         try:
             while not stop.is_set():
                 self._wake.clear()  # a wake from here on is seen by the wait below
@@ -228,6 +277,9 @@ class Notifier:
                 woken.cancel()
         finally:
             renewer.cancel()
+            heard.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heard  # a claim in its thread is committed or not: either is safe
             # Sends in flight end here; their jobs stay claimed and are taken over (skipping
             # whoever was reached) by the next notifier once the lease runs out, or at once by
             # this one when it starts again with the same client id.
@@ -263,6 +315,84 @@ class Notifier:
                 planned = self._raised_steps(s, row, now)
                 if planned is not None:
                     n.schedule(s, row.id, _in_run(planned[1], row.reopen_count), now)
+
+    # -- alerts heard of on MQTT ----------------------------------------------------------
+
+    async def _claim_heard_forever(self) -> None:
+        """Make the jobs of alerts heard of, a batch at a time (the ones heard while a batch
+        is in its transaction go in the next), and send each first level claimed."""
+        while True:
+            await self._heard_more.wait()
+            self._heard_more.clear()
+            ids, self._heard = self._heard[:HEARD_BATCH], self._heard[HEARD_BATCH:]
+            if self._heard:
+                self._heard_more.set()
+            try:
+                claimed, others = await self._call(self._claim_raised, ids)
+            except Exception:
+                log.exception("notify_heard_claim_failed", alerts=ids[:20])
+                self.wake()  # the history round makes them
+                continue
+            self._spawn(claimed)
+            if others:
+                self.wake()
+
+    def _claim_raised(self, ids: list[int]) -> tuple[Claimed, bool]:
+        """Make the jobs of newly raised alerts, each first level that is due created claimed,
+        in one write transaction: a read of the alerts and their homes and one INSERT, where
+        the history round reads the history, then schedules, claims and moves its cursor.
+
+        Only a plain case goes this way: an open alert never reopened, whose policy is known.
+        Anything else, and an alert already closed, is left to the history round (True when
+        the round should look now). The alert's state is read under the write lock, so a
+        fall withdrawn before this is not sent; one withdrawn after it is stopped as always.
+        """
+        now = self.clock()
+        began, cpu = time.perf_counter(), time.thread_time()
+        plans: list[tuple[int, list[n.Step]]] = []
+        fresh: dict[int, tuple[AlertFacts, HomeInfo, Policy]] = {}
+        others = False
+        with n.transaction(self.engine) as s:
+            for row in s.connection().execute(_HEARD, {"ids": sorted(set(ids))}):
+                if row.state is not State.OPEN or row.reopen_count:
+                    others = others or row.state is not State.RESOLVED
+                    continue
+                info, telecare = self._home_of(row)
+                if row.category is Category.DEVICE_OFFLINE and not telecare:
+                    continue  # calls nobody out
+                policy = self.config.policy_for(row.category, info.estate)
+                if row.category not in RESPONDER_KINDS or policy is None:
+                    others = True  # the round says why nobody is called
+                    continue
+                facts = AlertFacts.of(row)
+                plans.append((row.id, steps_for(policy, row.first_raised_at)))
+                fresh[row.id] = (facts, self._with_evidence_device(info, facts), policy)
+            if not plans:
+                return [], others
+            _, claimed = store.schedule_claiming(s, plans, now, self.owner, now + self.lease)
+        # Their jobs exist now (made here, or by another notifier first): the round skips them.
+        for alert_id in fresh:
+            self._made[alert_id] = None
+        while len(self._made) > HEARD_KEPT:
+            self._made.popitem(last=False)
+        log.debug(
+            "notify_heard_claim",
+            alerts=sorted(fresh),
+            jobs=[job.id for job in claimed],
+            ms=round((time.perf_counter() - began) * 1000, 1),
+            cpu_ms=round((time.thread_time() - cpu) * 1000, 1),
+        )
+        return [(job, (*fresh[job.alert_id], set())) for job in claimed], others
+
+    def _home_of(self, row: Any) -> tuple[HomeInfo, bool]:
+        """The alert's home from the cache, or from the registry's row read with it."""
+        cached = self._homes.get(row.home)
+        if cached is None or time.monotonic() - cached[0] >= HOME_CACHE_S:
+            known = row.registered is not None
+            info = HomeInfo(row.home, row.estate, row.patch, ())
+            cached = self._homes[row.home] = (time.monotonic(), info, known and bool(row.telecare))
+        devices = tuple(self.devices.get(row.home, {}))
+        return HomeInfo(row.home, cached[1].estate, cached[1].patch, devices), cached[2]
 
     # -- watching the history -------------------------------------------------------------
 
@@ -304,7 +434,9 @@ class Notifier:
                 if action is Action.REOPENED:
                     later[alert.id] -= 1
                 run = max(0, alert.reopen_count - later[alert.id])
-                if action in (Action.RAISED, Action.REOPENED):
+                if action is Action.RAISED and self._made.pop(alert.id, 0) is None:
+                    stopped.append((alert.id, "open"))  # its jobs were made on hearing of it
+                elif action in (Action.RAISED, Action.REOPENED):
                     planned = self._raised_steps(s, alert, at)
                     if planned is not None:
                         policy, steps = planned

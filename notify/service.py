@@ -1,8 +1,8 @@
 """`hof notify`: the notifier process. The engine, its channels, the ack link's app, MQTT.
 
 MQTT is used three ways: device notices are published on it; the rules engine's "alert
-raised" message (hof/alertstore/raised.py) wakes the engine to read the store's history at
-once, claim the first level's job there and send it (the poll is only a backstop); and events
+raised" message (hof/alertstore/raised.py) has the engine make the alert's jobs at once,
+the first level's claimed, and send it (the history's poll is only a backstop); and events
 and statuses are read from it, not as the source of truth (that is the alert store) but as a
 hint: a device seen on a home's topics may be sent that home's notices.
 """
@@ -124,7 +124,7 @@ async def _watch_mqtt(link: Link, notifier: Notifier) -> None:
             if raised.category in RESPONDER_KINDS:
                 wait_ms = round((time.time() - delivery.received_at) * 1000, 1)
                 log.debug("notify_raised_heard", alert=raised.id, handover_ms=wait_ms)
-                notifier.wake()
+                notifier.heard_raised(raised.id, raised.action)
             continue
         try:
             topic = Topic.parse(delivery.topic)
