@@ -4,23 +4,167 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alerts.condition import HourlyWindow
 from alerts.findings import Action, Severity
 from alerts.thresholds import BandedRule
 
-__all__ = ["BandedState", "Step", "banded_step"]
+__all__ = ["BandWindow", "BandedState", "Step", "banded_step"]
+
+_HOURS = 24
+# A reading counts for the time until the next one, at most this long: a silent device is not
+# evidence (alerts/condition.py's HourlyWindow, whose figures these are).
+_MAX_STEP_S = 1800.0
+_BY_VALUE = {s.value: s for s in Severity}
+_RANK = {s.value: s.rank for s in Severity}
 
 
-@dataclass
+class BandWindow:
+    """The last 24 clock hours of one signal, for all of its bands at once.
+
+    Bin for bin and sum for sum what one `alerts.condition.HourlyWindow` per band holds (the
+    same additions in the same order, so the same figures to the last bit), but with the
+    seconds observed kept once: every band of a signal sees the same readings, so they were
+    the same in every window. One window per band was a third of a year's bench/cases run.
+    """
+
+    __slots__ = (
+        "_base_hour",
+        "_base_inside",
+        "_base_observed",
+        "bins_hour",
+        "inside",
+        "last_in",
+        "last_t",
+        "observed",
+    )
+
+    def __init__(self, bands: int) -> None:
+        self.bins_hour = [-1] * _HOURS
+        self.observed = [0.0] * _HOURS
+        self.inside = [[0.0] * bands for _ in range(_HOURS)]  # per slot, per band
+        self.last_t: float | None = None
+        self.last_in = [False] * bands
+        # The sums of the bins of the 23 clock hours before `_base_hour`, kept up to date as
+        # bins change and rolled on as the hours pass (HourlyWindow's `_base`).
+        self._base_hour = -1
+        self._base_observed = 0.0
+        self._base_inside = [0.0] * bands
+
+    @property
+    def bands(self) -> int:
+        return len(self.last_in)
+
+    def add(self, t: float, beyond: list[bool]) -> None:
+        """A reading at `t`, beyond each band's limit or not: the last one's state counts for
+        the time since it (at most `_MAX_STEP_S`). Not after the last reading: no change."""
+        last = self.last_t
+        if last is not None:
+            if t <= last:
+                return
+            seconds = t - last
+            self._span(last, seconds if seconds < _MAX_STEP_S else _MAX_STEP_S, self.last_in)
+        self.last_t, self.last_in = t, beyond
+
+    def _span(self, start: float, seconds: float, beyond: list[bool]) -> None:
+        n = len(beyond)
+        while seconds > 0:
+            hour = int(start // 3600)
+            chunk = (hour + 1) * 3600 - start
+            if seconds < chunk:
+                chunk = seconds
+            slot = hour % _HOURS
+            base_hour = self._base_hour
+            inside = self.inside[slot]
+            old = self.bins_hour[slot]
+            if old != hour:
+                if base_hour - _HOURS < old < base_hour and base_hour >= 0:
+                    self._base_observed += -self.observed[slot]
+                    base = self._base_inside
+                    for i in range(n):
+                        base[i] += -inside[i]
+                self.bins_hour[slot], self.observed[slot] = hour, 0.0
+                inside = self.inside[slot] = [0.0] * n
+            self.observed[slot] += chunk
+            for i in range(n):
+                if beyond[i]:
+                    inside[i] += chunk
+            if base_hour - _HOURS < hour < base_hour and base_hour >= 0:
+                self._base_observed += chunk
+                base = self._base_inside
+                for i in range(n):
+                    # HourlyWindow added 0.0 for a band not beyond: the same sum.
+                    if beyond[i]:
+                        base[i] += chunk
+            start += chunk
+            seconds -= chunk
+
+    def hours_inside(self, now: float) -> tuple[list[float], float]:
+        """(each band's hours beyond its limit, hours observed) over the 24 clock hours to
+        `now`."""
+        current = int(now // 3600)
+        n = len(self.last_in)
+        bins_hour, bins_in, bins_obs = self.bins_hour, self.inside, self.observed
+        if current != self._base_hour:
+            base_hour = self._base_hour
+            if 0 <= base_hour < current < base_hour + _HOURS:
+                # Roll on: the hours since join the sums, those now too old leave them. An
+                # hour with no bin is 0.0 in HourlyWindow's sums: x - 0.0 and x + 0.0 are x.
+                inside, observed = self._base_inside[:], self._base_observed
+                for hour in range(base_hour, current):
+                    joins, leaves = hour % _HOURS, (hour + 1) % _HOURS
+                    joined = bins_hour[joins] == hour
+                    left = bins_hour[leaves] == hour - _HOURS + 1
+                    if joined and left:
+                        j_in, l_in = bins_in[joins], bins_in[leaves]
+                        for i in range(n):
+                            inside[i] += j_in[i] - l_in[i]
+                        observed += bins_obs[joins] - bins_obs[leaves]
+                    elif joined:
+                        j_in = bins_in[joins]
+                        for i in range(n):
+                            inside[i] += j_in[i]
+                        observed += bins_obs[joins]
+                    elif left:
+                        l_in = bins_in[leaves]
+                        for i in range(n):
+                            inside[i] += -l_in[i]
+                        observed += -bins_obs[leaves]
+            else:
+                inside, observed = [0.0] * n, 0.0
+                for slot, hour in enumerate(bins_hour):
+                    if current - _HOURS < hour < current:
+                        bin_in = bins_in[slot]
+                        for i in range(n):
+                            inside[i] += bin_in[i]
+                        observed += bins_obs[slot]
+            self._base_hour, self._base_inside, self._base_observed = current, inside, observed
+        slot = current % _HOURS
+        base = self._base_inside
+        if bins_hour[slot] == current:
+            bin_in = bins_in[slot]
+            return (
+                [(base[i] + bin_in[i]) / 3600 for i in range(n)],
+                (self._base_observed + bins_obs[slot]) / 3600,
+            )
+        return [b / 3600 for b in base], self._base_observed / 3600
+
+
+@dataclass(slots=True)
 class BandedState:
-    """One rule in one room: a window per band, which bands are held, and the severity so far."""
+    """One rule in one room: its bands' window, which bands are held, and the severity so
+    far."""
 
-    windows: list[HourlyWindow] = field(default_factory=list)
+    window: BandWindow | None = None
     severity: Severity | None = None
     held: list[bool] = field(default_factory=list)
-    # Each band's hours in band at its window's last reading: what the summary and evidence
+    # Each band's hours in band at the window's last reading: what the summary and evidence
     # quote, kept so that they do not walk the 24 bins again (a third of a year's bench run).
     hours: list[float] = field(default_factory=list)
+
+    @property
+    def windows(self) -> list[BandWindow]:
+        """The window, once a reading has been judged (none before: the rule has seen
+        nothing)."""
+        return [] if self.window is None else [self.window]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,31 +186,38 @@ def banded_step(
     and reopened on every reading. `counts=False` records the time as observed but never in
     band (e.g. a bedroom by day for a night-time rule).
     """
-    if len(state.windows) != len(rule.bands):
-        state.windows = [HourlyWindow() for _ in rule.bands]
-    if len(state.held) != len(rule.bands):
-        state.held = [False] * len(rule.bands)
-    last = state.windows[0].last_t
+    bands = rule.bands
+    n = len(bands)
+    window = state.window
+    if window is None or window.bands != n:
+        window = state.window = BandWindow(n)
+    if len(state.held) != n:
+        state.held = [False] * n
+    last = window.last_t
     if last is not None and t < last:
         return None  # older than what this room has seen (a redelivery, a replay): no news
     if last is not None and t == last and state.hours:
         return None  # judged at this time already: the window ignores it, nothing can change
-    for band, window in zip(rule.bands, state.windows, strict=True):
-        beyond = value > band.limit if rule.above else value < band.limit
-        window.add(t, counts and beyond)
-    looks = [window.hours_inside(t) for window in state.windows]
-    hours = [inside for inside, _ in looks]
+    if not counts:
+        beyond = [False] * n
+    elif rule.above:
+        beyond = [value > band.limit for band in bands]
+    else:
+        beyond = [value < band.limit for band in bands]
+    window.add(t, beyond)
+    hours, observed = window.hours_inside(t)
     state.hours = hours
-    observed = looks[0][1]
-    for i, (band, inside) in enumerate(zip(rule.bands, hours, strict=True)):
-        if state.held[i]:
-            state.held[i] = inside >= rule.band_clear_hours(i)
-        else:
-            state.held[i] = inside >= band.hours and observed >= rule.min_observed_hours
+    held = state.held
     now: Severity | None = None
-    for band, held in zip(rule.bands, state.held, strict=True):
-        if held and (now is None or Severity(band.severity).rank > now.rank):
-            now = Severity(band.severity)
+    for i, band in enumerate(bands):
+        if held[i]:
+            held[i] = hours[i] >= rule.band_clear_hours(i)
+        else:
+            held[i] = hours[i] >= band.hours and observed >= rule.min_observed_hours
+        if held[i]:
+            severity = _BY_VALUE.get(band.severity) or Severity(band.severity)
+            if now is None or _RANK[severity] > _RANK[now]:
+                now = severity
     before, state.severity = state.severity, now
     if now == before:
         return None
