@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import time
 from collections import Counter, OrderedDict
@@ -204,6 +205,9 @@ class Notifier:
         self._cursor: int | None = None  # how far the history is read (saved with each write)
         self._cursor_saved = 0.0
         self._db = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="notify-store")
+        # A thread of their own for heard alerts' claims: in a burst the shared ones can all
+        # be waiting for the write lock (the write queue, a round, lease renewals).
+        self._heard_db = ThreadPoolExecutor(1, thread_name_prefix="notify-heard")
         # Attempt rows, finishes and ack tokens: batched, off the way to the first send.
         self.writes = WriteQueue(engine, self._call)
         self.running: dict[int, tuple[n.ClaimedJob, asyncio.Task[None]]] = {}
@@ -291,6 +295,7 @@ class Notifier:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer, 30)
             self._db.shutdown(wait=False)
+            self._heard_db.shutdown(wait=False)
 
     def _start(self) -> None:
         now = self.clock()
@@ -327,8 +332,10 @@ class Notifier:
             ids, self._heard = self._heard[:HEARD_BATCH], self._heard[HEARD_BATCH:]
             if self._heard:
                 self._heard_more.set()
+            loop = asyncio.get_running_loop()
             try:
-                claimed, others = await self._call(self._claim_raised, ids)
+                claim = functools.partial(self._claim_raised, ids, time.perf_counter())
+                claimed, others = await loop.run_in_executor(self._heard_db, claim)
             except Exception:
                 log.exception("notify_heard_claim_failed", alerts=ids[:20])
                 self.wake()  # the history round makes them
@@ -337,7 +344,7 @@ class Notifier:
             if others:
                 self.wake()
 
-    def _claim_raised(self, ids: list[int]) -> tuple[Claimed, bool]:
+    def _claim_raised(self, ids: list[int], taken: float | None = None) -> tuple[Claimed, bool]:
         """Make the jobs of newly raised alerts, each first level that is due created claimed,
         in one write transaction: a read of the alerts and their homes and one INSERT, where
         the history round reads the history, then schedules, claims and moves its cursor.
@@ -349,10 +356,13 @@ class Notifier:
         """
         now = self.clock()
         began, cpu = time.perf_counter(), time.thread_time()
+        taken = began if taken is None else taken
         plans: list[tuple[int, list[n.Step]]] = []
         fresh: dict[int, tuple[AlertFacts, HomeInfo, Policy]] = {}
         others = False
         with n.transaction(self.engine) as s:
+            s.connection()  # BEGIN IMMEDIATE: the write lock, waited for here
+            locked = time.perf_counter()
             for row in s.connection().execute(_HEARD, {"ids": sorted(set(ids))}):
                 if row.state is not State.OPEN or row.reopen_count:
                     others = others or row.state is not State.RESOLVED
@@ -379,7 +389,9 @@ class Notifier:
             "notify_heard_claim",
             alerts=sorted(fresh),
             jobs=[job.id for job in claimed],
-            ms=round((time.perf_counter() - began) * 1000, 1),
+            thread_ms=round((began - taken) * 1000, 1),  # waiting for its thread
+            lock_ms=round((locked - began) * 1000, 1),
+            write_ms=round((time.perf_counter() - locked) * 1000, 1),
             cpu_ms=round((time.thread_time() - cpu) * 1000, 1),
         )
         return [(job, (*fresh[job.alert_id], set())) for job in claimed], others
