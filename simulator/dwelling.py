@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum
 from zoneinfo import ZoneInfo
@@ -244,6 +244,11 @@ class Dwellings:
     def homes(self) -> int:
         return int(self.archetype.size)
 
+    def take(self, homes: Ints) -> Dwellings:
+        """These homes (indices into this estate) alone, with the parameters they were drawn
+        with in it."""
+        return Dwellings(**{f.name: getattr(self, f.name)[homes] for f in fields(self)})
+
 
 def draw_dwellings(homes: int, seed: int, mix: dict[Archetype, float] | None = None) -> Dwellings:
     """Draw `homes` dwellings deterministically from `seed` (same seed, same estate)."""
@@ -323,6 +328,13 @@ class Activities:
     dry_to: Floats
     dry_gh: Floats
     dry_room: Ints
+
+    def take(self, homes: Ints) -> Activities:
+        """These homes' activities alone."""
+        return Activities(
+            self.start,
+            **{f.name: getattr(self, f.name)[homes] for f in fields(self) if f.name != "start"},
+        )
 
 
 def _local_midnight(day: date) -> float:
@@ -436,6 +448,10 @@ class Simulation:
     enter as the fraction of the step they cover), so the step can be as long as five minutes
     without losing a shower's water. Coupling between rooms uses the home's mean at the start of
     the step.
+
+    `homes` (indices into `dwellings`) simulates those homes alone, each exactly as it is in a
+    simulation of the whole estate (homes do not interact; each day's activities are drawn for
+    the whole estate, then these homes' taken): a worker of bench/cases simulates its share.
     """
 
     def __init__(
@@ -446,7 +462,11 @@ class Simulation:
         start: float,
         *,
         max_step_s: float = 300.0,
+        homes: Ints | None = None,
     ) -> None:
+        self.estate = dwellings
+        self.homes = None if homes is None else np.asarray(homes, dtype=np.int64)
+        dwellings = dwellings if self.homes is None else dwellings.take(self.homes)
         self.d = dwellings
         self.weather = weather
         self.seed = seed
@@ -468,7 +488,10 @@ class Simulation:
         if cached is None:
             noon = _local_midnight(day) + 12 * _H
             summer = bool(self.weather.seasonal_mean(noon) > 12.0)
-            cached = self._days[day] = _draw_day(self.d, self.seed, day, summer)
+            cached = _draw_day(self.estate, self.seed, day, summer)
+            if self.homes is not None:
+                cached = cached.take(self.homes)
+            self._days[day] = cached
             for old in [k for k in self._days if k < day - timedelta(days=2)]:
                 del self._days[old]
         return cached
