@@ -1,0 +1,67 @@
+"""bench/cases: the same homes, cases and truths whatever the number of workers, each of which
+simulates and judges only its own share of the estate."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+_MAIN = Path(__file__).resolve().parents[2] / "bench" / "cases" / "__main__.py"
+START = 1_767_225_600.0  # 2026-01-01T00:00Z
+
+
+@functools.cache
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_cases_main", _MAIN)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(bench: ModuleType, homes: int, days: int, workers: int) -> tuple[Any, ...]:
+    np.seterr(all="ignore")
+    parts = [
+        bench.simulate(bench.Job(homes, days, 1800.0, 7, START, i, workers)) for i in range(workers)
+    ]
+    cases: dict[Any, Any] = {}
+    for part in parts:
+        assert not cases.keys() & part[0].keys()  # no home judged twice
+        cases.update(part[0])
+    truths = bench.merge_truths([part[3] for part in parts])
+    return cases, sum(part[1] for part in parts), truths
+
+
+def test_one_two_or_three_workers_find_the_same() -> None:
+    bench = _bench()
+    homes, days = 8, 3
+    one, calls, truths = _run(bench, homes, days, 1)
+    assert calls == homes * 4 * days * 48
+    assert one, "the estate's damp and cold homes raise cases within three January days"
+    for workers in (2, 3):
+        cases, n, merged = _run(bench, homes, days, workers)
+        assert n == calls
+        assert cases == one
+        assert np.array_equal(merged.homes, np.arange(homes))
+        for name in ("cold_in_use", "damp_surface", "damp_mould"):
+            assert getattr(merged, name) == getattr(truths, name), name
+        assert np.array_equal(merged.surface_rh, truths.surface_rh)
+        assert np.array_equal(merged.mould_max, truths.mould_max)
+
+
+def test_each_worker_has_homes_of_every_archetype() -> None:
+    bench = _bench()
+    d = bench.draw_dwellings(1000, seed=7, mix={kind: 1.0 for kind in bench.Archetype})
+    shares = [bench.share(1000, i, 2) for i in range(2)]
+    assert sorted(np.concatenate(shares).tolist()) == list(range(1000))
+    for mine in shares:
+        counts = np.bincount(d.archetype[mine], minlength=len(bench.Archetype))
+        assert counts.min() > 100
