@@ -22,7 +22,7 @@ from hof.influx import InfluxClient, InfluxRejected, InfluxUnavailable
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import LinkDownError
 from hof.rooms import RoomWatcher
-from hof.senml import Limits, Record, parse_pack
+from hof.senml import Limits, parse_pack
 from hof.settings import Settings
 from hof.source import Message, open_source
 from hof.topic import Channel, Topic, subscription
@@ -59,11 +59,17 @@ class _Grace:
 
 @dataclass(slots=True)
 class Item:
-    """One message on its way through: its records, or why it was refused."""
+    """One message on its way through: its points as line protocol, or why it was refused.
+
+    Encoded as it is parsed, so that a batch is bounded by points (lines), as its setting
+    says, and holds text rather than a few objects a record until it is written.
+    """
 
     delivery: Message
     channel: str
-    records: list[Record]
+    lines: list[str]
+    points: int
+    records: int
     error: ContractError | None = None
 
 
@@ -201,7 +207,7 @@ class Ingest:
         return topic
 
     def _parse(self, delivery: Message) -> Item:
-        """One message's records, or why it is refused; never raises, whatever it holds.
+        """One message's lines, or why it is refused; never raises, whatever it holds.
 
         Counted in `_messages` and `_records` by channel, which `_count` adds to the metrics
         once a batch: a labelled counter's increment costs more than a pack's fields.
@@ -211,7 +217,7 @@ class Ingest:
             topic = self._topics.get(delivery.topic) or self._topic(delivery.topic)
         except Exception as exc:  # a ContractError, or a bug: one message, never the worker
             counts["invalid"] = counts.get("invalid", 0) + 1
-            return Item(delivery, "", [], self._refusal(delivery, exc))
+            return Item(delivery, "", [], 0, 0, self._refusal(delivery, exc))
         channel = topic.channel.value
         counts[channel] = counts.get(channel, 0) + 1
         try:
@@ -221,14 +227,26 @@ class Ingest:
                 topic, delivery.payload, received_at=delivery.received_at, limits=self.limits
             )
         except Exception as exc:
-            return Item(delivery, "", [], self._refusal(delivery, exc))
+            return Item(delivery, "", [], 0, 0, self._refusal(delivery, exc))
         book = self.consent.book
         if len(book.allowed(topic.home)) != ALL_STREAMS:  # else every record is consented to
             records, refused = book.split(records)
             for stream, count in refused.items():
                 self.m_refused.inc(count, reason=f"no_consent_{stream.value}")
+        if not records:
+            return Item(delivery, channel, [], 0, 0)
+        try:
+            if channel == READING:  # a pack's records are all of its topic's device
+                lines = encode_pack(READING, topic.home, topic.device, records, self.rooms)
+            else:
+                lines = encode_records(channel, records, self.rooms)
+        except ValueError as exc:
+            # Something the parser let through that cannot be line protocol (it never should:
+            # names, ids and rooms are checked where they enter): the message is refused.
+            error = ContractError(Reason.STORAGE_REJECTED, str(exc)[:200])
+            return Item(delivery, channel, [], 0, 0, error)
         self._records[channel] = self._records.get(channel, 0) + len(records)
-        return Item(delivery, channel, records)
+        return Item(delivery, channel, lines, len(lines), len(records))
 
     @staticmethod
     def _refusal(delivery: Message, exc: Exception) -> ContractError:
@@ -254,7 +272,7 @@ class Ingest:
             except TimeoutError:
                 continue
             batch = [self._parse(first)]
-            points = len(batch[0].records)
+            points = batch[0].points
             deadline = loop.time() + cfg.flush_interval_s
             while points < cfg.batch_max_points:
                 try:
@@ -269,7 +287,7 @@ class Ingest:
                         break
                 item = self._parse(delivery)
                 batch.append(item)
-                points += len(item.records)
+                points += item.points
             self._count()
             await self.batches.put(batch)
             await asyncio.sleep(0)  # a never-empty inbox must not starve the loop (SIGTERM)
@@ -289,19 +307,19 @@ class Ingest:
             log.debug(
                 "batch_stored",
                 messages=len(batch),
-                records=sum(len(i.records) for i in batch),
+                records=sum(i.records for i in batch),
                 ms=round((time.monotonic() - started) * 1000, 1),
             )
 
     async def _store(self, influx: InfluxClient, batch: list[Item]) -> bool:
         """Write the batch's points and publish its dead letters; False if given up at stop."""
-        lines = self._lines(batch)
+        lines, points = self._lines(batch)
         backoff = 0.2
         grace = _Grace(self.stop)
         while True:
             try:
                 await influx.write(lines)
-                self.m_points.inc(len(lines))
+                self.m_points.inc(points)
                 break
             except InfluxRejected as exc:
                 self.m_failures.inc(kind="rejected")
@@ -318,47 +336,30 @@ class Ingest:
             backoff = min(backoff * 2, 10.0)
         return await self._deadletter(batch)
 
-    def _lines(self, batch: list[Item]) -> list[str]:
-        try:
-            return self._encode(batch)
-        except ValueError:
-            # Something the parser let through cannot be line protocol (it never should:
-            # names, ids and rooms are checked where they enter). Find the message; refuse it.
-            for item in batch:
-                if item.error is None:
-                    try:
-                        encode_records(item.channel, item.records, self.rooms)
-                    except ValueError as exc:
-                        item.error = ContractError(Reason.STORAGE_REJECTED, str(exc)[:200])
-            return self._encode(batch)
-
-    def _encode(self, batch: list[Item]) -> list[str]:
-        """Each message's lines, readings before events (the order InfluxDB sees them in)."""
-        rooms = self.rooms
+    @staticmethod
+    def _lines(batch: list[Item]) -> tuple[list[str], int]:
+        """The batch's lines, readings before events (the order InfluxDB sees them in)."""
         lines: list[str] = []
         events: list[Item] = []
         for item in batch:
-            if item.error is not None or not item.records:
-                continue
-            if item.channel != READING:
-                events.append(item)
-                continue
-            first = item.records[0]  # a pack's records are all of its topic's device
-            lines += encode_pack(READING, first.home, first.device, item.records, rooms)
+            if item.points:
+                if item.channel == READING:
+                    lines += item.lines
+                else:
+                    events.append(item)
         for item in events:
-            lines += encode_records(item.channel, item.records, rooms)
-        return lines
+            lines += item.lines
+        return lines, len(lines)
 
     async def _isolate(self, influx: InfluxClient, batch: list[Item]) -> None:
         """Find which messages InfluxDB refuses by writing each alone; dead-letter those."""
         for item in batch:
-            if item.error is not None:
+            if item.error is not None or not item.points:
                 continue
-            lines = encode_records(item.channel, item.records, self.rooms)
             while True:
                 try:
-                    await influx.write(lines)
-                    self.m_points.inc(len(lines))
+                    await influx.write(item.lines)
+                    self.m_points.inc(item.points)
                     break
                 except InfluxRejected as exc:
                     item.error = ContractError(Reason.STORAGE_REJECTED, exc.message)
