@@ -30,6 +30,7 @@ class BandWindow:
         "_base_hour",
         "_base_inside",
         "_base_observed",
+        "bands",
         "bins_hour",
         "inside",
         "last_in",
@@ -38,6 +39,7 @@ class BandWindow:
     )
 
     def __init__(self, bands: int) -> None:
+        self.bands = bands
         self.bins_hour = [-1] * _HOURS
         self.observed = [0.0] * _HOURS
         self.inside = [[0.0] * bands for _ in range(_HOURS)]  # per slot, per band
@@ -48,10 +50,6 @@ class BandWindow:
         self._base_hour = -1
         self._base_observed = 0.0
         self._base_inside = [0.0] * bands
-
-    @property
-    def bands(self) -> int:
-        return len(self.last_in)
 
     def add(self, t: float, beyond: list[bool]) -> None:
         """A reading at `t`, beyond each band's limit or not: the last one's state counts for
@@ -101,7 +99,7 @@ class BandWindow:
         """(each band's hours beyond its limit, hours observed) over the 24 clock hours to
         `now`."""
         current = int(now // 3600)
-        n = len(self.last_in)
+        n = self.bands
         bins_hour, bins_in, bins_obs = self.bins_hour, self.inside, self.observed
         if current != self._base_hour:
             base_hour = self._base_hour
@@ -208,12 +206,13 @@ def banded_step(
     hours, observed = window.hours_inside(t)
     state.hours = hours
     held = state.held
+    enough = observed >= rule.min_observed_hours
     now: Severity | None = None
     for i, band in enumerate(bands):
         if held[i]:
             held[i] = hours[i] >= rule.band_clear_hours(i)
         else:
-            held[i] = hours[i] >= band.hours and observed >= rule.min_observed_hours
+            held[i] = enough and hours[i] >= band.hours
         if held[i]:
             severity = _BY_VALUE.get(band.severity) or Severity(band.severity)
             if now is None or _RANK[severity] > _RANK[now]:
