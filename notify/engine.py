@@ -72,6 +72,8 @@ CLAIM_BATCH = 50  # jobs taken by one claim (more when a round made more that ar
 STORE_THREADS = 3
 CURSOR_SAVE_S = 5.0  # the cursor of rounds that wrote nothing else is saved this often
 HEARD_BATCH = 500  # alerts heard of on MQTT whose first levels one transaction claims at most
+RETRY_FIRST_S = 0.2  # a heard batch whose claim failed is tried again after this, doubling
+RETRY_MOST_S = 5.0
 HEARD_KEPT = 100_000  # alerts whose jobs were made on hearing of them, until the round sees them
 # A reopened alert's jobs are a new run, numbered by its reopen count in `repeat`'s thousands,
 # so the store's one-job-per-(alert, purpose, level, repeat) rule keeps the old run's rows.
@@ -195,9 +197,12 @@ class Notifier:
         self.owner = settings.client_id
         self.lease = dt.timedelta(seconds=settings.lease_s)
         self._wake = asyncio.Event()
-        # Alerts the rules engine said it raised, for `_claim_heard_forever`; and the alerts
-        # whose jobs were made so, which the history round then skips.
+        # Alerts the rules engine said it raised, for `_claim_heard_forever`: queued, and
+        # until their claim is committed `_pending`; then `_made`. The history round leaves
+        # the "raised" row of either to it (in a burst its writes for them held the SQLite
+        # write lock that the rules engine and the claims were waiting for).
         self._heard: list[int] = []
+        self._pending: set[int] = set()
         self._heard_more = asyncio.Event()
         self._made: OrderedDict[int, None] = OrderedDict()
         self._fast_until = 0.0
@@ -240,8 +245,10 @@ class Notifier:
         if action != "raised":
             self.wake()
             return
-        self._heard.append(alert_id)
-        self._heard_more.set()
+        if alert_id not in self._pending:
+            self._pending.add(alert_id)
+            self._heard.append(alert_id)
+            self._heard_more.set()
 
     def saw_device(self, home: str, device: str) -> None:
         """A device of a home spoke (an event or a status): it may be sent notices."""
@@ -325,7 +332,10 @@ class Notifier:
 
     async def _claim_heard_forever(self) -> None:
         """Make the jobs of alerts heard of, a batch at a time (the ones heard while a batch
-        is in its transaction go in the next), and send each first level claimed."""
+        is in its transaction go in the next), and send each first level claimed. A batch
+        that fails (the store unreachable) is tried again, backing off: the history round
+        leaves these alerts to it."""
+        backoff = RETRY_FIRST_S
         while True:
             await self._heard_more.wait()
             self._heard_more.clear()
@@ -335,50 +345,55 @@ class Notifier:
             loop = asyncio.get_running_loop()
             try:
                 claim = functools.partial(self._claim_raised, ids, time.perf_counter())
-                claimed, others = await loop.run_in_executor(self._heard_db, claim)
+                claimed = await loop.run_in_executor(self._heard_db, claim)
             except Exception:
                 log.exception("notify_heard_claim_failed", alerts=ids[:20])
-                self.wake()  # the history round makes them
+                self._heard[:0] = ids
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_MOST_S)
+                self._heard_more.set()
                 continue
+            backoff = RETRY_FIRST_S
+            self._pending.difference_update(ids)
             self._spawn(claimed)
-            if others:
-                self.wake()
 
-    def _claim_raised(self, ids: list[int], taken: float | None = None) -> tuple[Claimed, bool]:
+    def _claim_raised(self, ids: list[int], taken: float | None = None) -> Claimed:
         """Make the jobs of newly raised alerts, each first level that is due created claimed,
         in one write transaction: a read of the alerts and their homes and one INSERT, where
         the history round reads the history, then schedules, claims and moves its cursor.
 
-        Only a plain case goes this way: an open alert never reopened, whose policy is known.
-        Anything else, and an alert already closed, is left to the history round (True when
-        the round should look now). The alert's state is read under the write lock, so a
-        fall withdrawn before this is not sent; one withdrawn after it is stopped as always.
+        What the round does with an alert's "raised" row, which it leaves to this: the jobs of
+        an open alert whose policy is known. One no longer open was closed (its end cancels
+        whatever the round would have made) or taken by someone (the round makes nothing then
+        either); one reopened since gets its new run's jobs from its "reopened" row. The state
+        is read under the write lock, so a fall withdrawn before this is not sent; one
+        withdrawn after it is stopped as always.
         """
         now = self.clock()
         began, cpu = time.perf_counter(), time.thread_time()
         taken = began if taken is None else taken
         plans: list[tuple[int, list[n.Step]]] = []
         fresh: dict[int, tuple[AlertFacts, HomeInfo, Policy]] = {}
-        others = False
         with n.transaction(self.engine) as s:
             s.connection()  # BEGIN IMMEDIATE: the write lock, waited for here
             locked = time.perf_counter()
             for row in s.connection().execute(_HEARD, {"ids": sorted(set(ids))}):
                 if row.state is not State.OPEN or row.reopen_count:
-                    others = others or row.state is not State.RESOLVED
+                    continue
+                if row.category not in RESPONDER_KINDS:
                     continue
                 info, telecare = self._home_of(row)
                 if row.category is Category.DEVICE_OFFLINE and not telecare:
                     continue  # calls nobody out
                 policy = self.config.policy_for(row.category, info.estate)
-                if row.category not in RESPONDER_KINDS or policy is None:
-                    others = True  # the round says why nobody is called
+                if policy is None:
+                    log.warning("notify_no_policy", alert=row.id, kind=row.category.value)
                     continue
                 facts = AlertFacts.of(row)
                 plans.append((row.id, steps_for(policy, row.first_raised_at)))
                 fresh[row.id] = (facts, self._with_evidence_device(info, facts), policy)
             if not plans:
-                return [], others
+                return []
             _, claimed = store.schedule_claiming(s, plans, now, self.owner, now + self.lease)
         # Their jobs exist now (made here, or by another notifier first): the round skips them.
         for alert_id in fresh:
@@ -394,7 +409,7 @@ class Notifier:
             write_ms=round((time.perf_counter() - locked) * 1000, 1),
             cpu_ms=round((time.thread_time() - cpu) * 1000, 1),
         )
-        return [(job, (*fresh[job.alert_id], set())) for job in claimed], others
+        return [(job, (*fresh[job.alert_id], set())) for job in claimed]
 
     def _home_of(self, row: Any) -> tuple[HomeInfo, bool]:
         """The alert's home from the cache, or from the registry's row read with it."""
@@ -446,8 +461,10 @@ class Notifier:
                 if action is Action.REOPENED:
                     later[alert.id] -= 1
                 run = max(0, alert.reopen_count - later[alert.id])
-                if action is Action.RAISED and self._made.pop(alert.id, 0) is None:
-                    stopped.append((alert.id, "open"))  # its jobs were made on hearing of it
+                if action is Action.RAISED and (
+                    self._made.pop(alert.id, 0) is None or alert.id in self._pending
+                ):
+                    stopped.append((alert.id, "open"))  # `_claim_raised`'s to make its jobs
                 elif action in (Action.RAISED, Action.REOPENED):
                     planned = self._raised_steps(s, alert, at)
                     if planned is not None:

@@ -8,6 +8,7 @@ webhook server."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -194,7 +195,7 @@ async def test_a_claim_made_on_hearing_by_a_notifier_that_died_is_taken_over(
     claim is all it did): the other notifier sends it once the lease has run out, not before."""
     dead = _notifier(store, hook, "dead", poll_s=SLOW_POLL_S, lease_s=1.5)
     alert = await asyncio.to_thread(raise_fall, store, "D-1")
-    claimed, _ = await asyncio.to_thread(dead._claim_raised, [alert])
+    claimed = await asyncio.to_thread(dead._claim_raised, [alert])
     assert [(job.alert_id, job.level) for job, _ in claimed] == [(alert, 0)]
     claimed_at = time.time()
     await start("alive", poll_s=0.05)
@@ -204,3 +205,39 @@ async def test_a_claim_made_on_hearing_by_a_notifier_that_died_is_taken_over(
     await asyncio.sleep(0.3)
     assert _homes(hook) == {"D-1": 1}
     dead.engine.dispose()
+
+
+async def test_a_heard_fall_whose_claim_fails_is_claimed_again_once_the_store_is_back(
+    store: AlertStore, hook: Hook
+) -> None:
+    """The store's write lock is held for longer than the notifier's busy timeout as a fall is
+    heard: its claim fails, and is tried again until it goes through (the history round leaves
+    a heard fall to its claim). No poll within the test: a round that wrote while the store
+    was locked would stop the notifier."""
+    notifier = _notifier(store, hook, "locked-out", poll_s=SLOW_POLL_S, lease_s=60)
+    notifier.engine.dispose()
+    notifier.engine = make_engine(str(store.engine.url), sqlite_busy_timeout_s=0.3)
+    notifier.writes.engine = notifier.engine
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        await asyncio.sleep(0.3)
+        alert = await asyncio.to_thread(raise_fall, store, "L-1")
+        locker = sqlite3.connect(str(store.engine.url.database), isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # the write lock, held past the busy timeout
+        try:
+            notifier.heard_raised(alert, "raised")
+            await asyncio.sleep(1.2)
+            assert hook.posts("/alert") == [], "sent while the store was locked"
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert await until(lambda: _homes(hook) == {"L-1": 1}, 10)
+        await asyncio.sleep(0.5)
+        assert _homes(hook) == {"L-1": 1}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        for channel in notifier.channels.values():
+            await channel.aclose()
+        notifier.engine.dispose()
