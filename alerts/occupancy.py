@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.thresholds import Thresholds
 
-__all__ = ["occupied"]
+__all__ = ["assumed_in", "occupied"]
 
 
 def occupied(last_motion: float | None, t: float, th: Thresholds) -> bool | None:
@@ -32,3 +32,13 @@ def occupied(last_motion: float | None, t: float, th: Thresholds) -> bool | None
         night = th.night_start_hour <= hour < th.night_end_hour
     limit = th.occupied_night_after_motion_h if night else th.occupied_after_motion_h
     return since_h <= limit
+
+
+def assumed_in(t: float, th: Thresholds) -> bool:
+    """With occupancy unknown, whether the hour of `t` is judged as occupied: every hour but a
+    weekday's working hours (`assumed_out_from_hour` to `assumed_out_to_hour`, local time),
+    when SAP's standard occupancy takes a home to be empty and unheated."""
+    local = datetime.fromtimestamp(t, ZoneInfo(th.timezone))
+    if local.weekday() >= 5:
+        return True
+    return not th.assumed_out_from_hour <= local.hour < th.assumed_out_to_hour

@@ -104,15 +104,31 @@ class Thresholds(BaseModel):
     vapour_excess_zero_c: float = Field(20.0, gt=0)
     # ISO 13788 designs for a (monthly) mean surface RH below 80 %, since mould can grow when
     # it stays above; condensation at 100 %. A cold corner passes 80 % for a few hours after
-    # every shower, so only most of a day above it counts; a wet surface counts sooner.
+    # every shower, so only most of a day above it counts.
     surface_rh: BandedRule = BandedRule(
         above=True,
         bands=[
             Band(severity="watch", limit=80.0, hours=20.0),
             Band(severity="significant", limit=85.0, hours=20.0),
-            Band(severity="severe", limit=99.0, hours=6.0),
         ],
         clear_hours=2.0,
+    )
+    # Condensation on the cold surface (its RH above 99 % for 6 h of 24) is a sign to watch
+    # on the night it happens; it is a hazard when it recurs. ISO 13788 and BS 5250 judge a
+    # surface over a month (a monthly mean RH below 80 %; condensation that dries out again
+    # is tolerated), and one night's condensation on a bedroom wall (a day's washing dried
+    # there) left a month's mean surface RH of 69-76 %: made severe at once, it was an Awaab's
+    # Law emergency in homes the simulator keeps dry (bench/cases). So a night counts when the
+    # band is met in it (noon to noon), and the nights of the last `condensation_days` grade
+    # it: `condensation_recurs` gives each severity its number of nights.
+    condensation: BandedRule = BandedRule(
+        above=True,
+        bands=[Band(severity="watch", limit=99.0, hours=6.0)],
+        clear_hours=2.0,
+    )
+    condensation_days: int = Field(14, ge=1, le=60)
+    condensation_recurs: dict[str, int] = Field(
+        default_factory=lambda: {"significant": 3, "severe": 7}
     )
     # VTT mould index (Hukka & Viitanen 1999) at the cold surface: 1 is growth begun
     # (microscopic), 3 is visible mould. It falls slowly when dry; a case clears below 0.8.
@@ -190,4 +206,25 @@ class Thresholds(BaseModel):
     occupied_night_after_motion_h: float = Field(12.0, gt=0)
     night_start_hour: int = Field(22, ge=0, le=23)
     night_end_hour: int = Field(7, ge=0, le=23)
+    # Where occupancy is not known (no motion sensor, or no consent to use it), the cold rule
+    # assumes the home empty only when a working household's is: weekdays from
+    # `assumed_out_from_hour` to `assumed_out_to_hour` (SAP's standard occupancy heats a home
+    # 07:00-09:00 and 16:00-23:00 on weekdays, all day at weekends; BRE, SAP 2012 Table 9).
+    # Counting those hours made a case of every worker's home heated off while out (bench/
+    # cases: 43 acted-on cold cases a year in well-run homes). Every other hour, the night's
+    # included, counts: a sleeper in a cold bedroom is at risk.
+    assumed_out_from_hour: int = Field(9, ge=0, le=23)
+    assumed_out_to_hour: int = Field(16, ge=0, le=23)
     timezone: str = "Europe/London"
+
+    @model_validator(mode="after")
+    def _condensation_nights(self) -> Thresholds:
+        for severity, nights in self.condensation_recurs.items():
+            if severity not in {"watch", "significant", "severe"}:
+                raise ValueError(f"condensation_recurs: unknown severity {severity!r}")
+            if not 1 <= nights <= self.condensation_days:
+                raise ValueError(
+                    f"condensation_recurs: {severity} needs 1 to condensation_days "
+                    f"({self.condensation_days}) nights, not {nights}"
+                )
+        return self

@@ -13,6 +13,7 @@ import numpy as np
 
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from alerts.mould import MouldState, mould_step
+from alerts.occupancy import assumed_in
 from alerts.outdoor import Outdoor
 from alerts.overheating import Overheat
 from alerts.rules.banded import BandedState, Step, banded_step
@@ -79,6 +80,9 @@ class RoomState:
     # Steps of the mould model not yet written: (clock hour, index, that hour's mean surface
     # RH). The worker drains them into InfluxDB so that the dashboard can chart the index.
     mould_steps: list[tuple[int, float, float]] = field(default_factory=list)
+    # The nights (noon-to-noon UTC day numbers) of the last `condensation_days` on which the
+    # estimated or measured surface met the condensation band: it grades by recurrence.
+    condensation_nights: list[int] = field(default_factory=list)
     # TM59 / TM52 counts from hourly mean air temperatures.
     overheat: Overheat | None = None
     heat_hour: int = -1
@@ -235,15 +239,26 @@ def _temperature(
     occupied: bool | None,
 ) -> list[Finding]:
     # A home seen empty (its own movement data) is not a cold hazard for those hours: they
-    # are observed but never counted as cold. Unknown occupancy counts every hour.
-    _signal(state, "cold", th.cold, t, v, counts=occupied is not False)
+    # are observed but never counted as cold. Unknown occupancy counts every hour but a
+    # weekday's working hours (alerts/occupancy.py) for the milder bands; the severe band
+    # (hypothermia risk) counts them too: a presumption that the tenant is out at work must
+    # not delay an emergency.
+    mild, acute = _cold_rules(th.cold)
+    if mild is not None:
+        counts = assumed_in(t, th) if occupied is None else occupied
+        _signal(state, "cold", mild, t, v, counts=counts)
+    if acute is not None:
+        _signal(state, "cold_acute", acute, t, v, counts=occupied is not False)
     _signal(state, "heat", th.heat, t, v)
     _overheat_hour(state, t, v, trm)
 
     def cold_words() -> tuple[str, Mapping[str, object]]:
-        cold_limit, cold_h, _ = _band(state, "cold", th.cold)
+        cold_limit, cold_h = _cold_band(state, mild, acute)
         occupancy = {
-            None: " (occupancy unknown: every hour counted)",
+            None: (
+                f" (occupancy unknown: every hour counted but weekdays "
+                f"{th.assumed_out_from_hour:02d}:00-{th.assumed_out_to_hour:02d}:00)"
+            ),
             True: " while occupied",
             False: " while occupied (empty now)",
         }[occupied]
@@ -277,9 +292,56 @@ def _temperature(
             },
         )
 
-    cold = _judge(state, COLD, ("cold",), t, cold_words, th.case_clear_hold_h * 3600)
+    cold = _judge(state, COLD, ("cold", "cold_acute"), t, cold_words, th.case_clear_hold_h * 3600)
     hot = _judge(state, HEAT, ("heat", "overheat"), t, hot_words)
     return [f for f in (cold, hot) if f is not None]
+
+
+# Each cold rule split into its milder bands and its severe ones, by the rule's identity (a
+# home's settings are resolved once, so a room's rule is the same object at every reading).
+_SPLIT: dict[int, tuple[BandedRule, BandedRule | None, BandedRule | None]] = {}
+
+
+def _cold_rules(rule: BandedRule) -> tuple[BandedRule | None, BandedRule | None]:
+    """(the milder bands, the severe bands) of a cold rule, each band keeping its own clear
+    figure: the milder are judged on the hours the home is taken to be in, the severe on
+    every hour it is not seen empty."""
+    found = _SPLIT.get(id(rule))
+    if found is None or found[0] is not rule:
+        bands = [
+            band.model_copy(update={"clear_hours": rule.band_clear_hours(i)})
+            for i, band in enumerate(rule.bands)
+        ]
+
+        def part(severe: bool) -> BandedRule | None:
+            mine = [b for b in bands if (b.severity == Severity.SEVERE) is severe]
+            if not mine:
+                return None
+            return BandedRule(
+                above=rule.above,
+                bands=mine,
+                clear_hours=rule.band_clear_hours(bands.index(mine[0])),
+                min_observed_hours=rule.min_observed_hours,
+            )
+
+        if len(_SPLIT) > 10_000:
+            _SPLIT.clear()  # settings reloaded many times over: start again
+        found = _SPLIT[id(rule)] = (rule, part(False), part(True))
+    return found[1], found[2]
+
+
+def _cold_band(
+    state: RoomState, mild: BandedRule | None, acute: BandedRule | None
+) -> tuple[float, float]:
+    """(limit, hours beyond it) of the worst cold band held, else of the mildest band."""
+    parts = [(key, rule) for key, rule in (("cold_acute", acute), ("cold", mild)) if rule]
+    for key, rule in parts:
+        limit, hours, held = _band(state, key, rule)
+        if held:
+            return limit, hours
+    key, rule = parts[-1]
+    limit, hours, _ = _band(state, key, rule)
+    return limit, hours
 
 
 def _overheat_hour(state: RoomState, t: float, v: float, trm: float | None) -> None:
@@ -348,6 +410,7 @@ def _damp(
     rh_surf = float(surface_humidity(t_air, rh, t_surf))
     if known:
         _signal(state, "surface_rh", th.surface_rh, t, rh_surf)
+        _condensation(state, th, t, rh_surf)
     m_before = float(state.mould.m[0])
     _mould_hour(state, t, t_surf, rh_surf, th)
     m_now = float(state.mould.m[0])
@@ -386,21 +449,45 @@ def _damp(
             "hours_surface_rh_high": round(surf_h, 2),
             "f_rsi": th.f_rsi,
             "mould_index": round(m_now, 3),
+            "condensation_nights": len(state.condensation_nights),
+            "condensation_days": th.condensation_days,
             "raised_by": [
                 key
-                for key in ("humidity", "surface_rh", "mould")
+                for key in _DAMP_SIGNALS
                 if (signal := state.signals.get(key)) and signal.severity is not None
             ],
         }
 
-    return _judge(
-        state,
-        DAMP,
-        ("humidity", "surface_rh", "mould"),
-        t,
-        words,
-        th.case_clear_hold_h * 3600,
-    )
+    return _judge(state, DAMP, _DAMP_SIGNALS, t, words, th.case_clear_hold_h * 3600)
+
+
+_DAMP_SIGNALS = ("humidity", "surface_rh", "condensation", "mould")
+# Noon to noon: one night's condensation (late evening to morning) is one night, not two days.
+_NIGHT_OFFSET_S = 12 * 3600
+
+
+def _condensation(state: RoomState, th: Thresholds, t: float, rh_surf: float) -> None:
+    """Grade the `condensation` signal: watch while the band (surface RH above 99 % for 6 of
+    24 h) is held, and by `th.condensation_recurs` on the number of nights of the last
+    `th.condensation_days` on which it was met. A night with condensation is a sign to watch; nights
+    of it in a fortnight are the hazard (ISO 13788 and BS 5250 judge a month, not a night)."""
+    band = state.signals.setdefault("condensation_band", BandedState())
+    banded_step(band, th.condensation, t, rh_surf)
+    night = int((t - _NIGHT_OFFSET_S) // 86400)
+    nights = state.condensation_nights
+    # The night the surface is wet while the band is met: the band stays held for most of a
+    # day after, and that day's noon must not make one night's condensation two.
+    wet = rh_surf > th.condensation.bands[0].limit
+    if wet and band.severity is not None and (not nights or nights[-1] < night):
+        nights.append(night)
+    while nights and nights[0] <= night - th.condensation_days:
+        nights.pop(0)
+    grade = band.severity
+    for name, needed in th.condensation_recurs.items():
+        severity = Severity(name)
+        if len(nights) >= needed and (grade is None or severity.rank > grade.rank):
+            grade = severity
+    state.signals.setdefault("condensation", BandedState()).severity = grade
 
 
 def _damp_words(
@@ -410,6 +497,8 @@ def _damp_words(
     does yet): "humidity above 70 % for 0.0 h" was said of a case the surface alone raised."""
     rh_limit, rh_h, rh_held = _band(state, "humidity", th.humidity)
     s_limit, s_h, s_held = _band(state, "surface_rh", th.surface_rh)
+    c_limit, c_h, c_held = _band(state, "condensation_band", th.condensation)
+    wet = state.signals.get("condensation")
     mould = state.signals.get("mould")
     m_held = mould is not None and mould.severity is not None
     surface = f"{'estimated ' if estimated else ''}wall surface RH"
@@ -420,6 +509,13 @@ def _damp_words(
         )
     if s_held:
         parts.append(f"{surface} above {s_limit:g} % for {s_h:.1f} of the last 24 hours")
+    if wet is not None and wet.severity is not None:
+        nights = len(state.condensation_nights)
+        now = f"for {c_h:.1f} of the last 24 hours, " if c_held else ""
+        parts.append(
+            f"{surface} above {c_limit:g} % (condensation) {now}on {nights} of the last "
+            f"{th.condensation_days} nights"
+        )
     if m_held:
         growth = "visible growth" if m_now >= th.mould_severe else "growth begun"
         parts.append(f"mould index {m_now:.1f} ({growth}){_trend(m_before, m_now)}")

@@ -134,12 +134,44 @@ def test_a_home_cold_only_while_empty_raises_no_cold_case() -> None:
     )
 
 
+def _never_warm(local: datetime) -> float:
+    """A home whose heating never holds 18 °C: 17 °C in the evening, 14 °C otherwise."""
+    return 17.0 if 18 <= local.hour < 23 else 14.0
+
+
 def test_a_cold_case_says_when_occupancy_is_unknown() -> None:
+    # (This test fed `_out_by_day`, the home cold only while its tenant is out, and expected
+    # a case: with occupancy unknown, the weekday's working hours made it one. A home never
+    # warm says it now.)
     jan = datetime(2026, 1, 12, 0, tzinfo=LONDON)
-    cold = _rule(_feed("living_room", jan, 2, _out_by_day), "excess_cold")
+    cold = _rule(_feed("living_room", jan, 2, _never_warm), "excess_cold")
     assert cold
-    assert "occupancy unknown" in cold[0].summary
+    assert "occupancy unknown: every hour counted but weekdays 09:00-16:00" in cold[0].summary
     assert cold[0].evidence["occupancy"] == "unknown"
+
+
+def test_occupancy_unknown_weekday_working_hours_are_not_counted() -> None:
+    """A worker's home heated off while out, no motion sensor: 19 h a day below 18 °C, 10 of
+    them 08:00-18:00. Before: a cold case on the first weekday (every hour counted), as the
+    bench's well-run homes of workers without a motion sensor had (43 acted-on a year)."""
+    monday = datetime(2026, 1, 12, 0, tzinfo=LONDON)
+    assert _rule(_feed("living_room", monday, 3, _out_by_day), "excess_cold") == []
+    # At the weekend the same temperatures are judged on every hour: a case.
+    saturday = datetime(2026, 1, 17, 0, tzinfo=LONDON)
+    assert _rule(_feed("living_room", saturday, 2, _out_by_day), "excess_cold")
+
+
+def test_occupancy_unknown_severe_cold_counts_every_hour() -> None:
+    """Heating fails at 10:00 on a Monday and the room holds 9 °C: severe after 2 h, within
+    the hours the milder bands do not count (a presumption must not delay an emergency)."""
+    monday = datetime(2026, 1, 12, 0, tzinfo=LONDON)
+    cold = _rule(
+        _feed("living_room", monday, 1, lambda local: 9.0 if local.hour >= 10 else 20.0),
+        "excess_cold",
+    )
+    assert cold[0].severity is Severity.SEVERE
+    assert datetime.fromtimestamp(cold[0].at, LONDON).hour == 12
+    assert "below 10 °C for 2.0 of the last 24 hours" in cold[0].summary
 
 
 def test_occupancy_from_movement_by_day_and_by_night() -> None:
