@@ -174,6 +174,10 @@ class Ingest:
             log.info("ingest_stopped", **self.summary())
 
     async def _run(self, influx: InfluxClient) -> None:
+        # The HTTP client's first request imports and sets up what every later one uses (tens
+        # of ms): done before the stream starts, not in the first batch's write.
+        if not await influx.ping():
+            log.warning("influx_not_answering")
         async with asyncio.TaskGroup() as tg:
             # Rooms first, so the first readings are tagged with them.
             links = [
