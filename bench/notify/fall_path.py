@@ -107,23 +107,11 @@ class Timed(WebhookChannel):
 
 
 def _fall(home: str, t: float) -> RaiseRequest:
-    """A fall as the rules engine asks the store to raise it."""
-    return RaiseRequest(
-        home=home,
-        rule="fall",
-        rule_version=1,
-        category="fall",
-        audience="responder",
-        severity="emergency",
-        summary="Fall detected by wear-1.",
-        evidence={
-            "device": "wear-1",
-            "name": "fall",
-            "value": 1,
-            "time": t,
-            "rule_source": "alerts/rules/telecare.py",
-        },
-    )
+    """A fall as the rules engine asks the store to raise it (alerts/rules/telecare.py)."""
+    evidence = {"device": "wear-1", "name": "fall", "value": 1, "time": t}
+    evidence["rule_source"] = "alerts/rules/telecare.py"
+    summary = "Fall detected by wear-1."
+    return RaiseRequest(home, "fall", 1, "fall", "responder", "emergency", summary, evidence)
 
 
 def _finished(engine: sa.Engine, alert_id: int) -> bool:

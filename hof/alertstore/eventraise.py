@@ -22,7 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from hof.alertstore.models import Alert, AlertHistory, Base
-from hof.alertstore.raising import Finding, RaisePolicy, raise_in, raised_detail
+from hof.alertstore.raising import (
+    Finding,
+    RaisePolicy,
+    new_alert_values,
+    raise_in,
+    raised_detail,
+)
 from hof.alertstore.records import AlertView, CaseClocks, RaiseResult
 from hof.alertstore.vocabulary import SELF_CLEARING, Action, Audience, Category, Severity, State
 
@@ -98,23 +104,10 @@ def _lean(policy: RaisePolicy, finding: Finding) -> bool:
 def _insert(session: Session, finding: Finding) -> RaiseResult:
     """Open a new alert for the finding. The unique index speaks here, at once.
 
-    The row is `raising.new_alert`'s (every other column NULL), made as a dict and its view
-    as a dataclass: building the ORM object and reading its every attribute back was half of
-    a single fall's raise (docs/notify.md, Leaner fall path)."""
-    params = {
-        "home": finding.key.home,
-        "rule": finding.key.rule,
-        "room": finding.key.room,
-        "rule_version": finding.rule_version,
-        "category": finding.category,
-        "audience": finding.audience,
-        "severity": finding.severity,
-        "state": State.OPEN,
-        "first_raised_at": finding.at,
-        "last_seen_at": finding.at,
-        "evidence": finding.evidence,
-        "reopen_count": 0,
-    }
+    The row is `raising.new_alert`'s, made as a dict and its view as a dataclass: building
+    the ORM object and reading its every attribute back was half of a single fall's raise
+    (docs/notify.md, Leaner fall path)."""
+    params = new_alert_values(finding)
     inserted = session.connection().execute(_INSERT_ALERT, params)
     key = inserted.inserted_primary_key
     assert key is not None

@@ -25,7 +25,7 @@ from hof.alertstore.vocabulary import (
     State,
 )
 
-__all__ = ["Finding", "RaisePolicy", "new_alert", "raise_in", "raised_detail"]
+__all__ = ["Finding", "RaisePolicy", "new_alert", "new_alert_values", "raise_in", "raised_detail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,22 +78,27 @@ def raise_in(session: Session, policy: RaisePolicy, finding: Finding) -> RaiseRe
     return RaiseResult(AlertView.of(row, finding.at), action)
 
 
+def new_alert_values(finding: Finding) -> dict[str, Any]:
+    """The columns of a new open alert for the finding (every other one NULL)."""
+    return {
+        "home": finding.key.home,
+        "rule": finding.key.rule,
+        "room": finding.key.room,
+        "rule_version": finding.rule_version,
+        "category": finding.category,
+        "audience": finding.audience,
+        "severity": finding.severity,
+        "state": State.OPEN,
+        "first_raised_at": finding.at,
+        "last_seen_at": finding.at,
+        "evidence": finding.evidence,
+        "reopen_count": 0,
+    }
+
+
 def new_alert(finding: Finding) -> Alert:
     """The row of a new open alert for the finding (not yet in any session)."""
-    return Alert(
-        home=finding.key.home,
-        rule=finding.key.rule,
-        room=finding.key.room,
-        rule_version=finding.rule_version,
-        category=finding.category,
-        audience=finding.audience,
-        severity=finding.severity,
-        state=State.OPEN,
-        first_raised_at=finding.at,
-        last_seen_at=finding.at,
-        evidence=finding.evidence,
-        reopen_count=0,
-    )
+    return Alert(**new_alert_values(finding))
 
 
 def _new(session: Session, finding: Finding) -> Alert:
