@@ -13,8 +13,10 @@ from typing import BinaryIO, Literal
 # they are installed: 4.5 MiB in every process, a worker's peak RSS over issue 14's 60 MB in
 # the development venv. No hof process uses them: the console renderer below is given the
 # plain traceback formatter, so a log reads the same whether or not they are installed. Marked
-# unimportable before structlog is imported, unless something imported them first.
-for _extra in ("rich", "pygments"):
+# unimportable before structlog is imported, unless something imported them first. So is
+# httpx's command line (`httpx._main`, which httpx's package imports if it can, with click:
+# 1 MiB more); httpx works without it, and a process that wants click still imports it.
+for _extra in ("rich", "pygments", "httpx._main"):
     sys.modules.setdefault(_extra, None)  # type: ignore[arg-type]
 
 import structlog  # noqa: E402

@@ -18,18 +18,32 @@ def _run(code: str) -> str:
     return done.stdout + done.stderr
 
 
-def test_an_ingest_worker_imports_no_rich_or_pygments() -> None:
-    # Development extras that structlog and httpx import when installed: 4.5 MiB a worker.
+def test_an_ingest_worker_imports_no_rich_pygments_or_click() -> None:
+    # Development extras that structlog and httpx import when installed (4.5 MiB a worker),
+    # and click, which httpx's command line imports (1 MiB).
     out = _run(
         """
         import sys
         import hof.cli, ingest.service, hof.influx
         from hof.logs import configure_logging
         configure_logging("INFO", "console")
-        print(sorted(m for m in ("rich", "pygments") if sys.modules.get(m) is not None))
+        extras = ("rich", "pygments", "click")
+        print(sorted(m for m in extras if sys.modules.get(m) is not None))
         """
     )
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_httpx_still_works_and_click_can_still_be_imported() -> None:
+    out = _run(
+        """
+        import hof.logs
+        import httpx
+        import click
+        print(httpx.URL("http://127.0.0.1:8086/ping").path, click.__name__)
+        """
+    )
+    assert out.strip().splitlines()[-1] == "/ping click"
 
 
 def test_the_console_renders_an_exception_as_a_plain_traceback() -> None:
