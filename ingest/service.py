@@ -18,7 +18,6 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from hof.consent import ConsentWatcher, Stream
 from hof.deadletter import deadletter_message
 from hof.errors import ContractError, Reason
-from hof.influx import InfluxClient, InfluxRejected, InfluxUnavailable
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import LinkDownError
 from hof.rooms import RoomWatcher
@@ -27,6 +26,7 @@ from hof.settings import Settings
 from hof.source import Message, open_source
 from hof.topic import Channel, Topic, subscription
 from hof.waiting import first_of
+from ingest.influxwrite import LineWriter, WriteRejected, WriteUnavailable
 from ingest.lineprotocol import encode_pack, encode_records
 
 __all__ = ["Ingest", "serve"]
@@ -166,18 +166,14 @@ class Ingest:
         )
         log.info("ingest_starting", metrics=self.metrics_url, client_id=cfg.client_id)
         try:
-            async with InfluxClient(self.settings.influx) as influx:
+            async with LineWriter(self.settings.influx) as influx:
                 await self._run(influx)
         finally:
             server.close()
             registration.unlink(missing_ok=True)
             log.info("ingest_stopped", **self.summary())
 
-    async def _run(self, influx: InfluxClient) -> None:
-        # The HTTP client's first request imports and sets up what every later one uses (tens
-        # of ms): done before the stream starts, not in the first batch's write.
-        if not await influx.ping():
-            log.warning("influx_not_answering")
+    async def _run(self, influx: LineWriter) -> None:
         async with asyncio.TaskGroup() as tg:
             # Rooms first, so the first readings are tagged with them.
             links = [
@@ -297,7 +293,7 @@ class Ingest:
             await asyncio.sleep(0)  # a never-empty inbox must not starve the loop (SIGTERM)
         await self.batches.put(None)
 
-    async def _write(self, influx: InfluxClient) -> None:
+    async def _write(self, influx: LineWriter) -> None:
         while (batch := await self.batches.get()) is not None:
             started = time.monotonic()
             if not await self._store(influx, batch):
@@ -315,7 +311,7 @@ class Ingest:
                 ms=round((time.monotonic() - started) * 1000, 1),
             )
 
-    async def _store(self, influx: InfluxClient, batch: list[Item]) -> bool:
+    async def _store(self, influx: LineWriter, batch: list[Item]) -> bool:
         """Write the batch's points and publish its dead letters; False if given up at stop."""
         lines, points = self._lines(batch)
         backoff = 0.2
@@ -325,12 +321,12 @@ class Ingest:
                 await influx.write(lines)
                 self.m_points.inc(points)
                 break
-            except InfluxRejected as exc:
+            except WriteRejected as exc:
                 self.m_failures.inc(kind="rejected")
                 log.warning("batch_refused_isolating", error=exc.message)
                 await self._isolate(influx, batch)
                 break
-            except InfluxUnavailable as exc:
+            except WriteUnavailable as exc:
                 self.m_failures.inc(kind="unavailable")
                 log.warning("influx_unavailable", error=str(exc), retry_s=round(backoff, 2))
             if grace.expired():
@@ -355,7 +351,7 @@ class Ingest:
             lines += item.lines
         return lines, len(lines)
 
-    async def _isolate(self, influx: InfluxClient, batch: list[Item]) -> None:
+    async def _isolate(self, influx: LineWriter, batch: list[Item]) -> None:
         """Find which messages InfluxDB refuses by writing each alone; dead-letter those."""
         for item in batch:
             if item.error is not None or not item.points:
@@ -365,10 +361,10 @@ class Ingest:
                     await influx.write(item.lines)
                     self.m_points.inc(item.points)
                     break
-                except InfluxRejected as exc:
+                except WriteRejected as exc:
                     item.error = ContractError(Reason.STORAGE_REJECTED, exc.message)
                     break
-                except InfluxUnavailable:
+                except WriteUnavailable:
                     await asyncio.sleep(1.0)
 
     async def _deadletter(self, batch: list[Item]) -> bool:
