@@ -120,7 +120,9 @@ class Thresholds(BaseModel):
     # there) left a month's mean surface RH of 69-76 %: made severe at once, it was an Awaab's
     # Law emergency in homes the simulator keeps dry (bench/cases). So a night counts when the
     # band is met in it (noon to noon), and the nights of the last `condensation_days` grade
-    # it: `condensation_recurs` gives each severity its number of nights.
+    # it: `condensation_recurs` gives each severity its number of nights. One night keeps it
+    # at watch for the fortnight: a watch that went with the band a day later cleared and
+    # reopened with every other wet night, up to 4 times a month in a summer bedroom.
     condensation: BandedRule = BandedRule(
         above=True,
         bands=[Band(severity="watch", limit=99.0, hours=6.0)],
@@ -128,7 +130,7 @@ class Thresholds(BaseModel):
     )
     condensation_days: int = Field(14, ge=1, le=60)
     condensation_recurs: dict[str, int] = Field(
-        default_factory=lambda: {"significant": 3, "severe": 7}
+        default_factory=lambda: {"watch": 1, "significant": 3, "severe": 7}
     )
     # VTT mould index (Hukka & Viitanen 1999) at the cold surface: 1 is growth begun
     # (microscopic), 3 is visible mould. It falls slowly when dry; a case clears below 0.8.

@@ -469,8 +469,9 @@ _NIGHT_OFFSET_S = 12 * 3600
 def _condensation(state: RoomState, th: Thresholds, t: float, rh_surf: float) -> None:
     """Grade the `condensation` signal: watch while the band (surface RH above 99 % for 6 of
     24 h) is held, and by `th.condensation_recurs` on the number of nights of the last
-    `th.condensation_days` on which it was met. A night with condensation is a sign to watch; nights
-    of it in a fortnight are the hazard (ISO 13788 and BS 5250 judge a month, not a night)."""
+    `th.condensation_days` on which it was met (by default, one night keeps it at watch). A
+    night with condensation is a sign to watch; nights of it in a fortnight are the hazard
+    (ISO 13788 and BS 5250 judge a month, not a night)."""
     band = state.signals.setdefault("condensation_band", BandedState())
     banded_step(band, th.condensation, t, rh_surf)
     night = int((t - _NIGHT_OFFSET_S) // 86400)

@@ -106,3 +106,12 @@ def test_recurrence_settings_are_validated() -> None:
         Thresholds(condensation_recurs={"severe": 15})
     with pytest.raises(ValueError, match="unknown severity"):
         Thresholds(condensation_recurs={"dire": 3})
+
+
+def test_isolated_wet_nights_are_one_watch_case_not_a_reopening_each() -> None:
+    """A wet night a week (a summer bedroom in bench/cases had one every 3-5 days): the watch
+    went with the band a day later, its case cleared after the 72 h hold and reopened with
+    the next wet night (4 times in an August). The fortnight's nights keep one watch open."""
+    found = _bedroom({0, 7, 14, 21, 28}, 35)
+    assert [f.action for f in found if f.action is Action.CLEAR] == []
+    assert {f.severity for f in found} == {Severity.WATCH}
