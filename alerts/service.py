@@ -27,7 +27,7 @@ import numpy as np
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from alerts.eventpath import Priority, favour_latency, tell_raised
+from alerts.eventpath import Priority, favour_latency, settle_heap, tell_raised
 from alerts.findings import Action, Finding
 from alerts.handover import Recent, Takeover, home_of
 from alerts.membership import Membership
@@ -287,6 +287,7 @@ class AlertsWorker:
                     self.data.subscribed.wait(), self.events.subscribed.wait()
                 )
                 if await first_of(subscribed, self.stop) is subscribed:
+                    settle_heap()  # a full collection must not hold up a fall
                     self.ready.set()
                     self.m_ready.set(1.0)
                     log.info("alerts_ready", rooms=len(self.rooms), devices=len(self.devices))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import statistics
 import subprocess
 import sys
@@ -133,6 +134,9 @@ def main() -> None:
     # Seldom, so that the idle polls' CPU is not counted in a fall's: the wake drives a fall.
     parser.add_argument("--poll-s", type=float, default=5.0)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="leave out gc.freeze() (the services do it)"
+    )
     args = parser.parse_args()
     configure_logging(args.log_level, "json")
     receiver = subprocess.Popen(
@@ -147,7 +151,7 @@ def main() -> None:
             daemon=True,
         )
         reader.start()
-        rows = asyncio.run(_run(args, port, arrivals))
+        rows, pauses = asyncio.run(_run(args, port, arrivals))
     finally:
         receiver.terminate()
         receiver.wait()
@@ -155,12 +159,29 @@ def main() -> None:
     for name in kept[0]:
         unit = "" if "statements" in name or "transactions" in name else "ms"
         print(_line(name, [r[name] for r in kept], unit))
+    full = pauses.ms[2]
+    print(f"full collections: {len(full)}, longest {max(full, default=0):.1f} ms")
+
+
+class Pauses:
+    """How long the collector held the process, by generation (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._began = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.ms[info["generation"]].append((time.perf_counter() - self._began) * 1000)
 
 
 Rows = list[dict[str, float]]
 
 
-async def _run(args: argparse.Namespace, port: int, arrivals: list[float]) -> Rows:
+async def _run(args: argparse.Namespace, port: int, arrivals: list[float]) -> tuple[Rows, Pauses]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'alerts.sqlite3'}"
         migrate(url)
@@ -186,6 +207,10 @@ async def _run(args: argparse.Namespace, port: int, arrivals: list[float]) -> Ro
         loop = asyncio.get_running_loop()
         rows: Rows = []
         await asyncio.sleep(0.5)
+        if not args.no_freeze:  # as notify/service.py and the rules engine do once started
+            gc.collect()
+            gc.freeze()
+        pauses = Pauses()  # the collector's, from the first fall on
         for i in range(args.falls):
             request = _fall(f"home-{i:05d}", 1_764_000_000 + i)
 
@@ -248,7 +273,7 @@ async def _run(args: argparse.Namespace, port: int, arrivals: list[float]) -> Ro
         engine.dispose()
         store.close()
         raiser.shutdown()
-    return rows
+    return rows, pauses
 
 
 if __name__ == "__main__":
