@@ -27,7 +27,7 @@ import json
 import ssl
 from collections.abc import Sequence
 from typing import Self
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from hof.settings import InfluxSettings
 
@@ -71,10 +71,19 @@ class LineWriter:
         self.tls = ssl.create_default_context() if url.scheme == "https" else None
         self.timeout_s = settings.timeout_s
         query = urlencode({"db": settings.database, "precision": "ms"})
-        head = f"POST {url.path.rstrip('/')}/write?{query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
+        host += f":{url.port}" if url.port else ""
+        head = f"POST {url.path.rstrip('/')}/write?{query} HTTP/1.1\r\nHost: {host}\r\n"
+        # The settings' credentials, else the URL's own (as httpx took them), never in Host.
+        username = settings.username or unquote(url.username or "")
+        password: str | None = None
         if settings.username and settings.password is not None:
-            secret = f"{settings.username}:{settings.password.get_secret_value()}"
-            head += f"Authorization: Basic {base64.b64encode(secret.encode()).decode()}\r\n"
+            password = settings.password.get_secret_value()
+        elif url.password is not None:
+            password = unquote(url.password)
+        if username and password is not None:
+            secret = base64.b64encode(f"{username}:{password}".encode()).decode()
+            head += f"Authorization: Basic {secret}\r\n"
         self._head = head + "Content-Type: text/plain; charset=utf-8\r\n"
         self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 

@@ -5,6 +5,7 @@ server of the test's own."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -184,6 +185,19 @@ async def test_a_cancelled_write_never_keeps_its_connection() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert writer._conn is None
+
+
+async def test_credentials_in_the_url_go_in_authorization_never_in_host() -> None:
+    async with _server(_reply(NO_CONTENT)) as server:
+        url = f"http://ingest:p%40ss@127.0.0.1:{server.port}/influx/"
+        async with LineWriter(InfluxSettings(url=url, database="d b")) as writer:
+            await writer.write(["m f=1 1"])
+        head = server.requests[0].split(b"\r\n\r\n")[0].decode()
+    lines = head.split("\r\n")
+    assert lines[0] == "POST /influx/write?db=d+b&precision=ms HTTP/1.1"
+    assert f"Host: 127.0.0.1:{server.port}" in lines
+    assert f"Authorization: Basic {base64.b64encode(b'ingest:p@ss').decode()}" in lines
+    assert "p%40ss" not in head
 
 
 def test_only_http_urls() -> None:
