@@ -24,12 +24,11 @@ START = datetime(2026, 1, 12, tzinfo=UTC).timestamp()
 OUTSIDE = Outdoor(5.0, "estate sensor")
 
 
-def _bedroom(wet_nights: set[int], days: int, th: Thresholds | None = None) -> list[Finding]:
+def _bedroom(wet_nights: set[int], days: int) -> list[Finding]:
     """A bedroom at 18 °C: 60 % RH (its wall, fRsi 0.75 with 5 °C outside, about 76 %), and on
     each night in `wet_nights` 95 % from 01:00 to 08:00 (washing drying: the wall estimated
     wet for 7 h, the air's own RH above 70 % for 7 h of 24)."""
-    state, found = RoomState("H1", "bedroom"), []
-    rules = th or Thresholds()
+    state, rules, found = RoomState("H1", "bedroom"), Thresholds(), []
     t = START
     while t < START + days * 86400:
         day, hour = int((t - START) // 86400), (t - START) % 86400 / H
