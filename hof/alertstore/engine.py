@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from hof.alertstore import checkpoint
 from hof.settings import Settings
 
 __all__ = ["WRITE", "default_url", "make_engine", "store_url"]
@@ -92,8 +93,9 @@ def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any)
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, **kwargs)
-    if parsed.database and parsed.database != ":memory:":
-        _private_file(Path(parsed.database))
+    on_file = bool(parsed.database) and parsed.database != ":memory:"
+    if on_file:
+        _private_file(Path(str(parsed.database)))
     engine = sa.create_engine(
         url,
         connect_args={"timeout": sqlite_busy_timeout_s, "check_same_thread": False},
@@ -110,6 +112,8 @@ def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode except on power loss
+        if on_file:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # hof.alertstore.checkpoint does it
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -119,4 +123,6 @@ def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any)
         else:
             connection.exec_driver_sql("BEGIN")
 
+    if on_file:
+        checkpoint.watch(engine, Path(str(parsed.database)).resolve())
     return engine
