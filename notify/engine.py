@@ -64,6 +64,7 @@ LONDON = ZoneInfo("Europe/London")
 HISTORY_BATCH = 2000
 FAST_POLL_S = 0.005
 FAST_WINDOW_S = 2.0
+ROUND_RETRY_MAX_S = 5.0  # the longest pause after a round the store refused
 HOME_CACHE_S = 60.0
 DEVICES_KEPT = 200_000  # homes whose devices are remembered (oldest forgotten first)
 STOPPED_KEPT = 100_000
@@ -264,18 +265,34 @@ class Notifier:
 
     # -- life -----------------------------------------------------------------------------
 
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
     async def run(self, stop: asyncio.Event) -> None:
         await self._call(self._start)
         renewer = asyncio.create_task(self._renew_forever())
         writer = asyncio.create_task(self.writes.run())
         heard = asyncio.create_task(self._claim_heard_forever())
+        failures = 0
         try:
             while not stop.is_set():
                 self._wake.clear()  # a wake from here on is seen by the wait below
-                self._spawn(await self._call(self._watch_once))
-                now = time.monotonic()
-                if now >= self._claim_at:
-                    await self._dispatch_once()
+                try:
+                    self._spawn(await self._call(self._watch_once))
+                    now = time.monotonic()
+                    if now >= self._claim_at:
+                        await self._dispatch_once()
+                    failures = 0
+                except Exception:
+                    # The store locked past the busy timeout, or unreachable: every job is safe
+                    # in it (claimed under a lease, or still to be scheduled from the history
+                    # after the cursor), so the round is tried again, backing off; a notifier
+                    # that stopped here would leave every later fall to nobody.
+                    failures += 1
+                    log.warning("notify_round_failed", failures=failures, exc_info=True)
+                    await self._pause(stop, min(ROUND_RETRY_MAX_S, 0.2 * 2 ** (failures - 1)))
+                    continue
                 fast = now < self._fast_until
                 wait = FAST_POLL_S if fast else self.settings.poll_s
                 wait = max(0.0, min(wait, self._claim_at - time.monotonic()))

@@ -212,8 +212,7 @@ async def test_a_heard_fall_whose_claim_fails_is_claimed_again_once_the_store_is
 ) -> None:
     """The store's write lock is held for longer than the notifier's busy timeout as a fall is
     heard: its claim fails, and is tried again until it goes through (the history round leaves
-    a heard fall to its claim). No poll within the test: a round that wrote while the store
-    was locked would stop the notifier."""
+    a heard fall to its claim). No poll within the test, so that only the claim can send it."""
     notifier = _notifier(store, hook, "locked-out", poll_s=SLOW_POLL_S, lease_s=60)
     notifier.engine.dispose()
     notifier.engine = make_engine(str(store.engine.url), sqlite_busy_timeout_s=0.3)
@@ -238,6 +237,44 @@ async def test_a_heard_fall_whose_claim_fails_is_claimed_again_once_the_store_is
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)
+        for channel in notifier.channels.values():
+            await channel.aclose()
+        notifier.engine.dispose()
+
+
+async def test_a_round_the_store_refuses_is_tried_again_and_the_notifier_keeps_running(
+    store: AlertStore, hook: Hook
+) -> None:
+    """The history round finds a fall nobody heard of while the store's write lock is held
+    past the notifier's busy timeout: its write fails. The notifier logs it, backs off and
+    tries again; once the store is free the fall is sent, once. It used to end `run`, and
+    the process with it, leaving every later fall to nobody."""
+    notifier = _notifier(store, hook, "round-locked", poll_s=0.1, lease_s=60)
+    notifier.engine.dispose()
+    notifier.engine = make_engine(str(store.engine.url), sqlite_busy_timeout_s=0.3)
+    notifier.writes.engine = notifier.engine
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        await asyncio.sleep(0.3)
+        alert = await asyncio.to_thread(raise_fall, store, "R-1")
+        assert alert  # raised, and not heard: only the round can find it
+        locker = sqlite3.connect(str(store.engine.url.database), isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # the write lock, held past the busy timeout
+        try:
+            await asyncio.sleep(1.5)
+            assert hook.posts("/alert") == [], "sent while the store was locked"
+            assert not task.done(), task.exception() if task.done() else None
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert await until(lambda: _homes(hook) == {"R-1": 1}, 10)
+        await asyncio.sleep(0.5)
+        assert _homes(hook) == {"R-1": 1}
+        assert not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 20)
         for channel in notifier.channels.values():
             await channel.aclose()
         notifier.engine.dispose()
