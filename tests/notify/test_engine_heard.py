@@ -8,10 +8,11 @@ webhook server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -207,13 +208,12 @@ async def test_a_claim_made_on_hearing_by_a_notifier_that_died_is_taken_over(
     dead.engine.dispose()
 
 
-async def test_a_heard_fall_whose_claim_fails_is_claimed_again_once_the_store_is_back(
-    store: AlertStore, hook: Hook
-) -> None:
-    """The store's write lock is held for longer than the notifier's busy timeout as a fall is
-    heard: its claim fails, and is tried again until it goes through (the history round leaves
-    a heard fall to its claim). No poll within the test, so that only the claim can send it."""
-    notifier = _notifier(store, hook, "locked-out", poll_s=SLOW_POLL_S, lease_s=60)
+@contextlib.asynccontextmanager
+async def _impatient(
+    store: AlertStore, hook: Hook, name: str, *, poll_s: float
+) -> AsyncIterator[tuple[Notifier, asyncio.Task[None]]]:
+    """A running notifier whose store calls give up on a locked store after 0.3 s."""
+    notifier = _notifier(store, hook, name, poll_s=poll_s, lease_s=60)
     notifier.engine.dispose()
     notifier.engine = make_engine(str(store.engine.url), sqlite_busy_timeout_s=0.3)
     notifier.writes.engine = notifier.engine
@@ -221,25 +221,42 @@ async def test_a_heard_fall_whose_claim_fails_is_claimed_again_once_the_store_is
     task = asyncio.create_task(notifier.run(stop))
     try:
         await asyncio.sleep(0.3)
-        alert = await asyncio.to_thread(raise_fall, store, "L-1")
-        locker = sqlite3.connect(str(store.engine.url.database), isolation_level=None)
-        locker.execute("BEGIN IMMEDIATE")  # the write lock, held past the busy timeout
-        try:
-            notifier.heard_raised(alert, "raised")
-            await asyncio.sleep(1.2)
-            assert hook.posts("/alert") == [], "sent while the store was locked"
-        finally:
-            locker.execute("ROLLBACK")
-            locker.close()
-        assert await until(lambda: _homes(hook) == {"L-1": 1}, 10)
-        await asyncio.sleep(0.5)
-        assert _homes(hook) == {"L-1": 1}
+        yield notifier, task
     finally:
         stop.set()
-        await asyncio.wait_for(task, 20)
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 20)
         for channel in notifier.channels.values():
             await channel.aclose()
         notifier.engine.dispose()
+
+
+@contextlib.contextmanager
+def _write_locked(store: AlertStore) -> Iterator[None]:
+    """The store's write lock held by another connection, past any busy timeout."""
+    locker = sqlite3.connect(str(store.engine.url.database), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
+async def test_a_heard_fall_whose_claim_fails_is_claimed_again_once_the_store_is_back(
+    store: AlertStore, hook: Hook
+) -> None:
+    """The store's write lock is held for longer than the notifier's busy timeout as a fall is
+    heard: its claim fails, and is tried again until it goes through (the history round leaves
+    a heard fall to its claim). No poll within the test, so that only the claim can send it."""
+    async with _impatient(store, hook, "locked-out", poll_s=SLOW_POLL_S) as (notifier, _):
+        alert = await asyncio.to_thread(raise_fall, store, "L-1")
+        with _write_locked(store):
+            notifier.heard_raised(alert, "raised")
+            await asyncio.sleep(1.2)
+            assert hook.posts("/alert") == [], "sent while the store was locked"
+        assert await until(lambda: _homes(hook) == {"L-1": 1}, 10)
+        await asyncio.sleep(0.5)
+        assert _homes(hook) == {"L-1": 1}
 
 
 async def test_a_round_the_store_refuses_is_tried_again_and_the_notifier_keeps_running(
@@ -249,32 +266,13 @@ async def test_a_round_the_store_refuses_is_tried_again_and_the_notifier_keeps_r
     past the notifier's busy timeout: its write fails. The notifier logs it, backs off and
     tries again; once the store is free the fall is sent, once. It used to end `run`, and
     the process with it, leaving every later fall to nobody."""
-    notifier = _notifier(store, hook, "round-locked", poll_s=0.1, lease_s=60)
-    notifier.engine.dispose()
-    notifier.engine = make_engine(str(store.engine.url), sqlite_busy_timeout_s=0.3)
-    notifier.writes.engine = notifier.engine
-    stop = asyncio.Event()
-    task = asyncio.create_task(notifier.run(stop))
-    try:
-        await asyncio.sleep(0.3)
-        alert = await asyncio.to_thread(raise_fall, store, "R-1")
-        assert alert  # raised, and not heard: only the round can find it
-        locker = sqlite3.connect(str(store.engine.url.database), isolation_level=None)
-        locker.execute("BEGIN IMMEDIATE")  # the write lock, held past the busy timeout
-        try:
+    async with _impatient(store, hook, "round-locked", poll_s=0.1) as (_, task):
+        await asyncio.to_thread(raise_fall, store, "R-1")  # not heard: only the round finds it
+        with _write_locked(store):
             await asyncio.sleep(1.5)
             assert hook.posts("/alert") == [], "sent while the store was locked"
             assert not task.done(), task.exception() if task.done() else None
-        finally:
-            locker.execute("ROLLBACK")
-            locker.close()
         assert await until(lambda: _homes(hook) == {"R-1": 1}, 10)
         await asyncio.sleep(0.5)
         assert _homes(hook) == {"R-1": 1}
         assert not task.done()
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 20)
-        for channel in notifier.channels.values():
-            await channel.aclose()
-        notifier.engine.dispose()
