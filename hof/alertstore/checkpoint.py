@@ -18,6 +18,7 @@ import time
 import weakref
 from collections import Counter
 from pathlib import Path
+from urllib.parse import quote
 
 import structlog
 
@@ -25,7 +26,7 @@ __all__ = ["CHECKPOINT_EVERY_S", "checkpoint_once", "watch"]
 
 log = structlog.get_logger(__name__)
 
-CHECKPOINT_EVERY_S = 0.5  # the WAL grows by a few hundred KiB at most between two
+CHECKPOINT_EVERY_S = 0.5  # the log holds what the store wrote in about this long
 _lock = threading.Lock()
 _paths: Counter[Path] = Counter()  # store file -> live engines in this process
 _thread: threading.Thread | None = None
@@ -35,7 +36,8 @@ def checkpoint_once(path: Path) -> tuple[int, int] | None:
     """One PASSIVE checkpoint of `path`: (frames in the log, frames checkpointed), or None
     when the file is gone (never made anew: the URI is read-write, not create)."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0.0)
+        # A URI, so that mode=rw applies; the path quoted, as a "?" or "#" in it would end it.
+        db = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=0.0)
     except sqlite3.OperationalError:
         return None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -51,3 +52,13 @@ def test_a_store_removed_is_not_made_again(tmp_path: Path) -> None:
     path = tmp_path / "gone.sqlite3"
     assert checkpoint.checkpoint_once(path) is None
     assert not path.exists()
+
+
+def test_a_store_whose_path_has_uri_characters_is_checkpointed(tmp_path: Path) -> None:
+    path = tmp_path / "odd?name#1%41.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
+    assert checkpoint.checkpoint_once(path) is not None
+    db.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no stray file made
