@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hof.errors import StackError
 from hof.settings import Settings, endpoints_path
 from hof.source import MQTT_STREAM
 from hof.stack.influxdb import InfluxDB
@@ -54,7 +55,18 @@ class NatsStack:
 
     def up(self) -> Settings:
         self.influx.start()
-        self.cluster.start()
+        for attempt in range(3):
+            try:
+                self.cluster.start()
+                break
+            except StackError as exc:
+                # The ports were free when chosen; another test worker's process may take one
+                # before the node binds it. New ports, and try again.
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
+                self.cluster.stop()
+                self.cluster = NatsCluster(self.dir / f"nats-{attempt + 1}", size=3)
+                self.broker = ClusterBroker(self.cluster)
         node = self.cluster.nodes[0]
         pointers: dict[str, Any] = {
             "nats": {
