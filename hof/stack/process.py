@@ -7,6 +7,7 @@ import pwd
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,14 +15,46 @@ from typing import Any
 
 from hof.errors import StackError
 
-__all__ = ["ManagedProcess", "free_port", "own_tree", "pid_runs", "repo_deploy_dir", "service_user"]
+__all__ = [
+    "ManagedProcess",
+    "free_port",
+    "own_tree",
+    "pid_runs",
+    "port_taken",
+    "repo_deploy_dir",
+    "service_user",
+]
+
+
+# Ports this process has handed out. The kernel may give the port just closed to the next
+# bind to port 0, so two calls in a row could name the same port for two listeners (CI: a
+# Mosquitto whose device and platform listeners were both 42403, "Address already in use").
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+_FREE_PORT_TRIES = 50
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on `host` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port that is free on `host` right now and not handed out before by this process.
+
+    Another process may still take it before our part binds it: callers that chose their own
+    ports start again on new ones when the part says the address is in use (`port_taken`).
+    """
+    with _handed_out_lock:
+        for _ in range(_FREE_PORT_TRIES):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port = int(sock.getsockname()[1])
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise StackError(f"no free TCP port on {host} in {_FREE_PORT_TRIES} tries")
+
+
+def port_taken(error: StackError) -> bool:
+    """Whether a part failed to start because one of its ports was taken meanwhile."""
+    text = str(error).lower()
+    return "address already in use" in text or "address in use" in text
 
 
 def repo_deploy_dir() -> Path:

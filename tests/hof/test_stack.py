@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from hof.errors import StackError
 from hof.settings import Settings, endpoints_path
 from hof.stack import Stack
 from hof.stack.mosquitto import mqtt_connect_rc
-from hof.stack.process import pid_runs
+from hof.stack.process import free_port, pid_runs
 
 NOT_AUTHORISED = 5  # MQTT 3.1.1 CONNACK return code
 
@@ -179,3 +181,64 @@ def test_device_credentials_are_refused_on_the_platform_listener(stack: Stack) -
     config = broker.config_path.read_text()
     devices = config[config.index(f"\nlistener {broker.port} ") :]
     assert "\nuse_username_as_clientid true\n" in devices
+
+
+def test_free_port_never_names_the_same_port_twice_in_a_process() -> None:
+    """CI: a Mosquitto got 42403 for both of its listeners and exited "Address already in use".
+
+    The kernel may hand the port just closed to the next bind to port 0; over a thousand calls
+    the old `free_port` repeated itself many times over.
+    """
+    ports = [free_port() for _ in range(1000)]
+    assert len(set(ports)) == len(ports)
+
+
+def _hold(port: int) -> socket.socket:
+    """Another process's listener on `port`, taken after our part chose it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+def test_a_stack_whose_chosen_ports_are_taken_meanwhile_starts_on_new_ones(
+    tmp_path: Path,
+) -> None:
+    """Test workers start stacks at once: a port chosen free may be taken before it is bound."""
+    state = tmp_path / "state"
+    running = Stack(Settings(environment="test", state_dir=state))
+    taken = [running.broker.port, running.broker.platform_port, running.influx.port]
+    held = [_hold(port) for port in taken]
+    try:
+        running.up()
+        try:
+            assert not {running.broker.port, running.broker.platform_port} & set(taken)
+            assert running.influx.port not in taken
+            platform = running.credentials["mqtt_platform"]
+            broker = running.broker
+            assert mqtt_connect_rc(broker.host, broker.platform_port, "platform", platform) == 0
+            assert httpx.get(f"{running.influx.url}/ping").status_code == 204
+            endpoints = json.loads(endpoints_path(state).read_text())
+            assert str(running.broker.platform_port) in json.dumps(endpoints)
+        finally:
+            running.down()
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_port_the_settings_name_is_not_changed_when_taken(tmp_path: Path) -> None:
+    """An operator's port is theirs: a clear error, not a broker quietly listening elsewhere."""
+    port = free_port()
+    held = _hold(port)
+    try:
+        settings = Settings(environment="test", state_dir=tmp_path / "state")
+        settings = settings.model_copy(
+            update={"stack": settings.stack.model_copy(update={"mosquitto_platform_port": port})}
+        )
+        running = Stack(settings)
+        with pytest.raises(StackError, match="in use"):
+            running.up()
+        assert running.broker.platform_port == port
+    finally:
+        held.close()
