@@ -143,10 +143,14 @@ class AlertsWorker:
         self.inbox: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
         self.urgent: asyncio.Queue[Delivery] = asyncio.Queue(cfg.receive_maximum + 1000)
         self.priority = Priority(self.urgent)  # and readings wait for it (alerts/eventpath.py)
+        # A telecare-only worker reads events alone: no readings, no statuses, no state.
+        self.rules = cfg.rules
+        self.judges_readings = self.rules != "telecare"
         self.data = self._link("readings", cfg.client_id, self.inbox, (Channel.READING,))
-        self.events = self._link(
-            "events", f"{cfg.client_id}-events", self.urgent, (Channel.EVENT, Channel.STATUS)
+        urgent_channels = (
+            (Channel.EVENT, Channel.STATUS) if self.judges_readings else (Channel.EVENT,)
         )
+        self.events = self._link("events", f"{cfg.client_id}-events", self.urgent, urgent_channels)
         self.rooms: dict[tuple[str, str], RoomState] = {}
         self.outdoor = OutdoorTemperatures()
         self.trm: dict[tuple[str, int], tuple[float | None, int]] = {}
@@ -270,33 +274,41 @@ class AlertsWorker:
                     self.partition = Partition(self.partition.me, self.membership.members)
                     self.m_members.set(len(self.partition.members))
                 built = self.partition
-                if not self.stop.is_set():
+                if not self.stop.is_set() and self.judges_readings:
                     await first_of(self._rebuild(keep=built.owns, why="start"), self.stop)
                 self._started = True
                 if self.partition != built:  # the pool changed while this worker rebuilt
                     self._hand_over(built, self.partition)
-                links = [tg.create_task(self.data.run()), tg.create_task(self.events.run())]
-                consumers = [
-                    tg.create_task(self._consume_urgent()),
-                    tg.create_task(self._consume(self.data)),
-                ]
-                ticker = tg.create_task(self._tick())
-                mould_writer = tg.create_task(self._write_mould())
-                weather = tg.create_task(self._poll_weather())
-                subscribed = asyncio.gather(
-                    self.data.subscribed.wait(), self.events.subscribed.wait()
-                )
+                links = [tg.create_task(self.events.run())]
+                consumers = [tg.create_task(self._consume_urgent())]
+                background: list[asyncio.Task[None]] = []
+                waits = [self.events.subscribed.wait()]
+                if self.judges_readings:
+                    links.append(tg.create_task(self.data.run()))
+                    consumers.append(tg.create_task(self._consume(self.data)))
+                    background += [
+                        tg.create_task(self._tick()),
+                        tg.create_task(self._write_mould()),
+                        tg.create_task(self._poll_weather()),
+                    ]
+                    waits.append(self.data.subscribed.wait())
+                subscribed = asyncio.gather(*waits)
                 if await first_of(subscribed, self.stop) is subscribed:
                     settle_heap()  # a full collection must not hold up a fall
                     self.ready.set()
                     self.m_ready.set(1.0)
-                    log.info("alerts_ready", rooms=len(self.rooms), devices=len(self.devices))
+                    log.info(
+                        "alerts_ready",
+                        rules=self.rules,
+                        rooms=len(self.rooms),
+                        devices=len(self.devices),
+                    )
                 await self.stop.wait()
                 log.info("alerts_stopping", inbox=self.inbox.qsize(), urgent=self.urgent.qsize())
                 if self.membership is not None:
                     await self.membership.leave()  # the others take this worker's homes now
                 # What is not yet acknowledged is redelivered to the next worker.
-                for task in (*consumers, ticker, mould_writer, weather, *links, watcher, consent):
+                for task in (*consumers, *background, *links, watcher, consent):
                     task.cancel()
                 for task in (*members, *self._handovers):
                     task.cancel()
@@ -476,7 +488,7 @@ class AlertsWorker:
             def keep(home: str) -> bool:  # a later change may already have moved it on
                 return takeover.gained(home) and self.partition.owns(home)
 
-            rooms = await self._rebuild(keep=keep, why="handover")
+            rooms = await self._rebuild(keep=keep, why="handover") if self.judges_readings else 0
             judged = 0
             while takeover.held:
                 delivery = takeover.held.popleft()
@@ -540,7 +552,14 @@ class AlertsWorker:
         except ContractError as exc:
             self.m_ignored.inc(why=exc.reason.value)  # ingest dead-letters it; nothing to judge
             return []
-        findings = self._alive(topic.home, topic.device, delivery.received_at)
+        if self.rules != "all" and topic.channel is Channel.EVENT:
+            # Split between a telecare worker and a rest worker by record name, so that each
+            # event is judged by exactly one of them (both read every event message).
+            telecare_only = self.rules == "telecare"
+            records = [r for r in records if (r.name in telecare.EVENT_NAMES) is telecare_only]
+        findings = []
+        if self.judges_readings:  # a sign of life is the rest worker's to note
+            findings = self._alive(topic.home, topic.device, delivery.received_at)
         records, refused = self.consent.book.split(records)
         for stream, count in refused.items():
             self.m_refused.inc(count, reason=f"no_consent_{stream.value}")

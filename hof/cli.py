@@ -8,6 +8,7 @@ import gc
 import importlib
 import importlib.util
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -56,6 +57,7 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    _yield_cpu(settings.ingest.nice)
     from ingest.service import serve
 
     # What is loaded by now lives as long as the worker: keep it out of the full collections
@@ -66,6 +68,14 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return run_until_signalled(lambda stop: serve(settings, stop=stop))
 
 
+def _yield_cpu(nice: int) -> None:
+    """Lower this process's CPU priority to at least `nice`, before any thread starts (on
+    Linux a nice value is a thread's, and threads inherit it from the one that makes them)."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice > current:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+
 def _cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.service import serve
 
@@ -73,6 +83,7 @@ def _cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    _yield_cpu(settings.alerts.nice)  # before the import: numpy starts OpenBLAS's threads
     from alerts.service import serve
 
     return run_until_signalled(lambda stop: serve(settings, stop=stop))

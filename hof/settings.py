@@ -128,12 +128,24 @@ class IngestSettings(BaseModel):
     flush_interval_s: float = Field(0.5, gt=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
+    # The worker's CPU priority, as nice(1) (0-19, higher yields more): bulk readings yield
+    # the CPU to the telecare path when a machine is full (docs/notify.md, "Readings yield
+    # to falls"). The demo and deploy/systemd set 10; 0 leaves the process as started.
+    nice: int = Field(0, ge=0, le=19)
 
 
 class AlertsSettings(BaseModel):
     """The rules engine worker: its MQTT session and how often it checks for silence."""
 
     client_id: str = "hof-alerts-1"
+    # Which rules this worker judges. "all": every rule (one process, the one-box default).
+    # "telecare": only the telecare events (fall, help button, leak, smoke, tamper) on the
+    # event channel, with no state to rebuild; "rest": every rule but those. A "telecare"
+    # worker beside a "rest" one keeps a fall off the process that judges every reading: in
+    # a burst of readings that process is never idle, and a fall waited for its CPU and GIL
+    # (docs/notify.md, "A process of its own for the telecare rules"). Run exactly one of each
+    # (or one pool of each, with different share groups), never "all" beside either.
+    rules: Literal["all", "telecare", "rest"] = "all"
     # Several workers: the same non-empty group on each, and they split the homes between
     # them (a rendezvous hash over the live members, docs/rules.md "Scaling"). Every worker
     # still subscribes plainly to the whole stream; MQTT's $share is never used for rules,
@@ -167,6 +179,9 @@ class AlertsSettings(BaseModel):
     overrides_file: Path | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
+    # The worker's CPU priority, as nice(1): 10 for a "rest" worker beside a "telecare" one
+    # in the demo and deploy/systemd, so that judging readings yields the CPU to a fall.
+    nice: int = Field(0, ge=0, le=19)
 
 
 class GatewaySettings(BaseModel):

@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 CANCELLABLE = frozenset({"fall", "button"})
+# The event names `on_event` judges: what a telecare-only worker takes (AlertsSettings.rules).
+EVENT_NAMES = frozenset({"fall", "button", "leak", "smoke", "tamper"})
 
 FALL = RuleInfo("fall", 1, Category.FALL, Audience.RESPONDER, "DOMAIN.md Telecare: fall detection")
 HELP = RuleInfo("help_button", 1, Category.BUTTON, Audience.RESPONDER, "pendant or pull cord")
