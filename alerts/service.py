@@ -166,6 +166,11 @@ class AlertsWorker:
         self.m_store_errors = m.counter("hof_alerts_store_errors_total", "Store calls retried")
         self.m_ignored = m.counter("hof_alerts_ignored_total", "Messages not evaluated, by why")
         self.m_ready = m.gauge("hof_alerts_ready", "1 once rebuilt and consuming")
+        # Which rules this worker judges (AlertsSettings.rules): `hof status` warns when the
+        # workers registered leave the telecare events to nobody.
+        m.gauge("hof_alerts_rules", "1, labelled with the rules this worker judges").set(
+            1.0, rules=cfg.rules
+        )
         self.m_latency = m.gauge("hof_alerts_last_latency_seconds", "Receipt to stored finding")
         self.m_mould = m.counter("hof_alerts_mould_points_total", "Mould-index points, by outcome")
         # Ingest dead-letters the configs it cannot read; here they are counted and logged.

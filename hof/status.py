@@ -142,6 +142,7 @@ def take_snapshot(settings: Settings) -> Snapshot:
                 store_errors=_sum(samples, "hof_alerts_store_errors_total"),
                 latency_s=_sum(samples, "hof_alerts_last_latency_seconds"),
                 connected=_sum(samples, "hof_alerts_ready") > 0,
+                rules=next(iter(_by(samples, "hof_alerts_rules", "rules")), "all"),
             )
             snap.services.append(service)
             continue
@@ -176,11 +177,35 @@ def _breakdown(parts: dict[str, float]) -> str:
     return f"  ({inner})" if inner else ""
 
 
+_RULES_WORDS = {
+    "all": "every rule",
+    "telecare": "telecare events only (falls, help calls, leaks, smoke, tamper)",
+    "rest": "every rule but the telecare events",
+}
+
+
+def _unjudged(services: list[dict[str, Any]]) -> list[str]:
+    """A warning when rules-engine workers run but none judges the telecare events (a `rest`
+    worker without its `telecare` one: a careless install would leave every fall unraised),
+    or none the rest."""
+    rules = {s.get("rules") for s in services if s.get("service") == "alerts" and "error" not in s}
+    if not rules or "all" in rules or rules == {"telecare", "rest"}:
+        return []
+    missing = "telecare" if "telecare" not in rules else "rest"
+    what = (
+        "falls, help calls, leaks and smoke are NOT judged"
+        if missing == "telecare"
+        else "readings, statuses and inactivity are NOT judged"
+    )
+    return [f"  WARNING: no rules-engine worker with rules={missing} is running: {what}"]
+
+
 def render(snap: Snapshot, previous: Snapshot | None) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(snap.at))
     lines = [f"House of the Future status at {stamp}"]
     if not snap.services:
         lines.append("  no ingest worker is registered (is `hof ingest` or `hof demo` running?)")
+    lines += _unjudged(snap.services)
     services = sorted(
         snap.services, key=lambda s: (s.get("service") != "ingest", s.get("instance", ""))
     )
@@ -220,6 +245,7 @@ def render(snap: Snapshot, previous: Snapshot | None) -> str:
             continue
         if s["service"] == "alerts":
             lines += [
+                f"  rules            {_RULES_WORDS.get(s.get('rules', 'all'), s.get('rules'))}",
                 f"  messages judged  {_fmt(s['messages'])}{_breakdown(s['messages_by_channel'])}",
                 f"  findings         {_fmt(s['findings'])}{_breakdown(s['findings_by_rule'])}",
                 f"  store retries    {_fmt(s['store_errors'])}; last finding stored "

@@ -35,3 +35,41 @@ async def test_the_notifier_is_shown_with_its_own_figures(tmp_path: Path) -> Non
     text = render(snap, None)
     assert "attempts         4  (failed 1, sent 3)  (email 1, webhook 3)" in text
     assert "messages in" not in text  # not shown as an ingest worker
+
+
+async def _alerts_workers(tmp_path: Path, rules: list[str]) -> str:
+    """`hof status` over rules-engine workers judging `rules`, as rendered."""
+    servers = []
+    for i, which in enumerate(rules):
+        registry = Registry()
+        registry.gauge("hof_alerts_rules", "rules").set(1.0, rules=which)
+        registry.gauge("hof_alerts_ready", "ready").set(1)
+        server = await serve_metrics(registry, "127.0.0.1", 0)
+        servers.append(server)
+        port = server.sockets[0].getsockname()[1]
+        register_endpoint(tmp_path, "alerts", f"a{i}", f"http://127.0.0.1:{port}/metrics")
+    settings = Settings(
+        environment="test", state_dir=tmp_path, influx={"url": "http://127.0.0.1:9"}
+    )
+    try:
+        snap = await asyncio.to_thread(take_snapshot, settings)
+    finally:
+        for server in servers:
+            server.close()
+    return render(snap, None)
+
+
+async def test_a_rest_worker_without_a_telecare_worker_is_a_warning(tmp_path: Path) -> None:
+    """A careless install runs the `rest` unit alone: every fall would go unjudged."""
+    text = await _alerts_workers(tmp_path, ["rest"])
+    assert "WARNING: no rules-engine worker with rules=telecare" in text
+    assert "falls, help calls, leaks and smoke are NOT judged" in text
+    assert "every rule but the telecare events" in text
+
+
+async def test_a_telecare_worker_beside_a_rest_worker_is_no_warning(tmp_path: Path) -> None:
+    text = await _alerts_workers(tmp_path, ["telecare", "rest"])
+    assert "WARNING" not in text
+    assert "telecare events only" in text
+    only = await _alerts_workers(tmp_path / "b", ["telecare"])
+    assert "rules=rest is running: readings, statuses and inactivity are NOT judged" in only
