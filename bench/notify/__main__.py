@@ -4,7 +4,8 @@ and under a burst of readings.
     .venv/bin/python bench/notify [--falls 30] [--burst 200000] [--burst-falls 30]
                                   [--logs DIR --log-level DEBUG]
 
-A private Mosquitto + InfluxDB, `hof ingest`, `hof alerts` and `hof notify` as processes; a
+A private Mosquitto + InfluxDB, `hof ingest`, `hof alerts` (a telecare worker beside a rest
+worker, as `hof demo` runs them) and `hof notify` as processes; a
 webhook receiver (HTTP) and an SMTP server requiring STARTTLS (aiosmtpd, a self-signed
 certificate made here) in this process. Each fall is published by a pendant (QoS 1) to its
 own home and timed from the PUBACK to the webhook POST's arrival (the settings' webhook,
@@ -240,18 +241,29 @@ def main() -> int:
             # The benchmark's homes are not in the registry: telecare taken as consented.
             "HOF_RIGHTS__UNRECORDED": '["environment", "activity", "telecare"]',
         }
+        # As hof demo and deploy/systemd run them: falls judged in a worker of their own, the
+        # bulk of readings at nice 10 (docs/notify.md).
+        services = {
+            "ingest": ("ingest", {"HOF_INGEST__NICE": "10"}),
+            "alerts": ("alerts", {"HOF_ALERTS__RULES": "rest", "HOF_ALERTS__NICE": "10"}),
+            "alerts-telecare": (
+                "alerts",
+                {"HOF_ALERTS__RULES": "telecare", "HOF_ALERTS__CLIENT_ID": "hof-alerts-telecare"},
+            ),
+            "notify": ("notify", {}),
+        }
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "hof.cli", name],
-                env=env,
+                [sys.executable, "-m", "hof.cli", command],
+                env={**env, **extra},
                 stdout=subprocess.DEVNULL,
                 stderr=(tmp / f"{name}.log").open("wb"),
             )
-            for name in ("ingest", "alerts", "notify")
+            for name, (command, extra) in services.items()
         ]
         lines = [f"notifier benchmark ({os.cpu_count()} cores on this machine, everything on it)"]
         try:
-            while len(list((tmp / "run").glob("*.json"))) < 3:
+            while len(list((tmp / "run").glob("*.json"))) < len(services):
                 time.sleep(0.1)
             time.sleep(2.0)
             credential = _credential(settings)
