@@ -209,7 +209,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description="Evaluate readings and events against the rules (damp and mould, cold, "
         "heat, ventilation, falls, help calls, leaks, smoke, inactivity, device health) and "
         "keep one alert per condition in the alert store. Rule state is rebuilt from "
-        "InfluxDB at start-up. Runs until SIGTERM or Ctrl-C.",
+        "InfluxDB at start-up. HOF_ALERTS__RULES=telecare judges only the telecare events "
+        "(falls, help calls, leaks, smoke, tamper) and =rest everything else: run one of each "
+        "so that a burst of readings cannot hold up a fall (docs/rules.md). Runs until "
+        "SIGTERM or Ctrl-C.",
     )
     p.set_defaults(handler=_cmd_alerts)
 

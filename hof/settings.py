@@ -129,8 +129,8 @@ class IngestSettings(BaseModel):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
     # The worker's CPU priority, as nice(1) (0-19, higher yields more): bulk readings yield
-    # the CPU to the telecare path when a machine is full (docs/notify.md, "Readings yield
-    # to falls"). The demo and deploy/systemd set 10; 0 leaves the process as started.
+    # the CPU to the telecare path when a machine is full (docs/notify.md, "A process of its
+    # own for the telecare rules"). The demo and deploy/systemd set 10; 0 leaves it as is.
     nice: int = Field(0, ge=0, le=19)
 
 
