@@ -168,6 +168,21 @@ def _in_run(steps: list[n.Step], run: int) -> list[n.Step]:
     return [n.Step(s.purpose, s.level, s.repeat + run * RUN_STRIDE, s.due_at) for s in steps]
 
 
+def _runs_began(s: Any, alerts: list[Alert]) -> dict[int, dt.datetime]:
+    """When each alert's current escalation run began: when it was raised, or its latest
+    reopening (the history's time, which the round's jobs for that run are due from)."""
+    began = {alert.id: alert.first_raised_at for alert in alerts}
+    reopened = [alert.id for alert in alerts if alert.reopen_count]
+    if reopened:
+        latest = (
+            sa.select(AlertHistory.alert_id, sa.func.max(AlertHistory.at))
+            .where(AlertHistory.alert_id.in_(reopened), AlertHistory.action == Action.REOPENED)
+            .group_by(AlertHistory.alert_id)
+        )
+        began.update({alert_id: at for alert_id, at in s.execute(latest)})
+    return began
+
+
 def _key(job: n.ClaimedJob, channel: str, recipient: Recipient) -> str:
     who = hashlib.sha256(f"{channel}|{recipient.address}".encode()).hexdigest()[:16]
     return f"hof-{job.alert_id}-{job.purpose.value}-{job.level}-{job.repeat}-{who}"
@@ -336,12 +351,19 @@ class Notifier:
             # Open responder alerts, however we missed them: their levels exist already (and
             # this changes nothing), or nobody has been told yet, and their escalation starts
             # now from the first level with its full waits, not every level at once.
-            for row in s.scalars(
-                sa.select(Alert).where(
-                    Alert.state == State.OPEN, Alert.category.in_(list(RESPONDER_KINDS))
+            rows = list(
+                s.scalars(
+                    sa.select(Alert).where(
+                        Alert.state == State.OPEN, Alert.category.in_(list(RESPONDER_KINDS))
+                    )
                 )
-            ):
-                planned = self._raised_steps(s, row, now)
+            )
+            began = _runs_began(s, rows)
+            for row in rows:
+                # Never from before the run began: an alert raised (or reopened) after `now`
+                # was read, while this waited for the write lock or the GIL, is found open
+                # here, and its levels from `now` would come due before their time.
+                planned = self._raised_steps(s, row, max(now, began[row.id]))
                 if planned is not None:
                     n.schedule(s, row.id, _in_run(planned[1], row.reopen_count), now)
 

@@ -4,6 +4,8 @@ with STARTTLS and a self-signed certificate made for the test. Both on loopback,
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import email
 import email.policy
 import json
@@ -11,7 +13,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,8 +25,14 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from hofsupport import fall_request
 
-from hof.alertstore import AlertStore
+from hof.alertstore import AlertStore, make_engine, migrate
+from hof.registry import upsert_homes
+from hof.registry.homes import HomeIn
+from hof.settings import NotifySettings
 from hof.stack.process import free_port
+from notify.channels.webhook import WebhookChannel
+from notify.engine import Notifier
+from notify.policy import NotifyConfig
 
 __all__ = [
     "Hook",
@@ -34,7 +42,10 @@ __all__ = [
     "mailbox",
     "open_hook",
     "open_mailbox",
+    "open_store",
     "raise_fall",
+    "raise_offline",
+    "running_notifier",
     "self_signed",
     "until",
 ]
@@ -206,3 +217,61 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
 def raise_fall(store: AlertStore, home: str, device: str = "pendant-1") -> int:
     """A fall alert raised in `store` as the rules engine raises one; its id."""
     return store.raise_or_update(**asdict(fall_request(home, 1764000000, device))).alert.id
+
+
+def open_store(directory: Path, *telecare: str) -> tuple[str, AlertStore]:
+    """A migrated SQLite alert store in `directory` (its URL, and the store), with the homes named
+    in `telecare` registered as having telecare."""
+    url = f"sqlite:///{directory / 'alerts.sqlite3'}"
+    migrate(url)
+    engine = make_engine(url)
+    homes = [HomeIn(id=h, reference=h, address=f"{h} Road", telecare=True) for h in telecare]
+    if homes:
+        upsert_homes(engine, homes)
+    return url, AlertStore(engine)
+
+
+def raise_offline(store: AlertStore, home: str, at: dt.datetime | None = None) -> int:
+    """A pendant gone quiet: a device-offline alert raised (or reopened) in `store`; its id."""
+    return store.raise_or_update(
+        home=home,
+        rule="device_offline",
+        rule_version=1,
+        category="device_offline",
+        audience="responder",
+        severity="severe",
+        summary="The pendant has not been heard from for 2 hours.",
+        evidence={"device": "pendant-1"},
+        at=at,
+    ).alert.id
+
+
+@contextlib.asynccontextmanager
+async def running_notifier(
+    url: str,
+    config: NotifyConfig,
+    settings: NotifySettings,
+    *,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> AsyncIterator[Notifier]:
+    """A notifier on the store at `url` with one channel, the webhook, running until the block
+    ends (then stopped, its channel closed and its engine disposed)."""
+    channel = WebhookChannel(b"k", timeout_s=2)
+    notifier = Notifier(
+        settings,
+        config,
+        {"webhook": channel},
+        make_engine(url),
+        ack_secret=b"s",
+        public_url="http://127.0.0.1:1",
+        clock=clock,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        yield notifier
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await channel.aclose()
+        notifier.engine.dispose()

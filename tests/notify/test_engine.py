@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from notify_support import *  # noqa: F403  (pytest fixtures, by name)
-from notify_support import Hook, until
+from notify_support import Hook, running_notifier, until
 
 from hof.alertstore import AlertStore, Outcome, make_engine, migrate
 from hof.settings import NotifySettings
@@ -208,24 +208,11 @@ async def test_an_alert_nobody_was_told_of_starts_at_the_first_level_with_its_wa
         summary="fall test",
         at=ten_minutes_ago,
     )
-    channel = WebhookChannel(b"k", timeout_s=2)
-    notifier = Notifier(
-        NotifySettings(client_id="late-start", poll_s=0.05),
-        _config(hook),
-        {"webhook": channel},
-        make_engine(url),
-        ack_secret=b"s",
-        public_url="http://127.0.0.1:1",
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(notifier.run(stop))
+    settings = NotifySettings(client_id="late-start", poll_s=0.05)
     try:
-        assert await until(lambda: bool(hook.posts("/sam")))
-        await asyncio.sleep(1.5)
-        assert hook.posts("/jo") == [], "the second level waits its 30 s from now"
+        async with running_notifier(url, _config(hook), settings):
+            assert await until(lambda: bool(hook.posts("/sam")))
+            await asyncio.sleep(1.5)
+            assert hook.posts("/jo") == [], "the second level waits its 30 s from now"
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await channel.aclose()
-        notifier.engine.dispose()
         store.close()

@@ -10,40 +10,19 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from notify_support import *  # noqa: F403  (pytest fixtures, by name)
-from notify_support import Hook, until
+from notify_support import Hook, open_store, raise_offline, running_notifier, until
 
 from hof.alertstore import AlertStore, Category, make_engine, migrate
 from hof.alertstore import notifications as n
 from hof.alertstore.models import AttemptStatus, JobPurpose, NotifyJob
-from hof.registry import upsert_homes
-from hof.registry.homes import HomeIn
 from hof.settings import NotifySettings
-from notify.channels.webhook import WebhookChannel
-from notify.engine import Notifier
 from notify.policy import Level, NotifyConfig, Person, Policy, Target
-
-
-def _offline(store: AlertStore) -> int:
-    return store.raise_or_update(
-        home="H-7",
-        rule="device_offline",
-        rule_version=1,
-        category="device_offline",
-        audience="responder",
-        severity="severe",
-        summary="The pendant has not been heard from for 2 hours.",
-        evidence={"device": "pendant-1"},
-    ).alert.id
 
 
 async def test_a_reopened_alert_escalates_again_from_the_first_level(
     tmp_path: Path, hook: Hook
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
-    migrate(url)
-    engine = make_engine(url)
-    upsert_homes(engine, [HomeIn(id="H-7", reference="H-7", address="7 Road", telecare=True)])
-    store = AlertStore(engine)
+    url, store = open_store(tmp_path, "H-7")
     sam = (Target(person="sam", via=("webhook",)),)
     jo = (Target(person="jo", via=("webhook",)),)
     config = NotifyConfig(
@@ -60,37 +39,24 @@ async def test_a_reopened_alert_escalates_again_from_the_first_level(
             ),
         ),
     )
-    channel = WebhookChannel(b"k", timeout_s=2)
-    notifier = Notifier(
-        NotifySettings(client_id="runs", poll_s=0.05, retry_backoff_s=0.05),
-        config,
-        {"webhook": channel},
-        make_engine(url),
-        ack_secret=b"s",
-        public_url="http://127.0.0.1:1",
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(notifier.run(stop))
+    settings = NotifySettings(client_id="runs", poll_s=0.05, retry_backoff_s=0.05)
     try:
-        alert = await asyncio.to_thread(_offline, store)
-        assert await until(lambda: len(hook.posts("/jo")) == 1)
-        assert len(hook.posts("/sam")) == 1
-        # The pendant came back (the alert clears itself), then went quiet again: reopened.
-        await asyncio.to_thread(lambda: store.clear(home="H-7", rule="device_offline"))
-        again = await asyncio.to_thread(_offline, store)
-        assert again == alert, "the same case, reopened"
-        assert await until(lambda: len(hook.posts("/sam")) == 2), "a new run's first level"
-        assert await until(lambda: len(hook.posts("/jo")) == 2), "and its second"
-        first, second = (p.json() for p in hook.posts("/sam"))
-        assert first["level"] == second["level"] == 0
-        assert second["repeat"] == 0, "shown as the first level, not a repeat"
-        keys = {p.headers.get("Idempotency-Key") for p in hook.posts()}
-        assert len(keys) == 4, "each run's sends have keys of their own"
+        async with running_notifier(url, config, settings):
+            alert = await asyncio.to_thread(raise_offline, store, "H-7")
+            assert await until(lambda: len(hook.posts("/jo")) == 1)
+            assert len(hook.posts("/sam")) == 1
+            # The pendant came back (the alert clears itself), then went quiet again: reopened.
+            await asyncio.to_thread(lambda: store.clear(home="H-7", rule="device_offline"))
+            again = await asyncio.to_thread(raise_offline, store, "H-7")
+            assert again == alert, "the same case, reopened"
+            assert await until(lambda: len(hook.posts("/sam")) == 2), "a new run's first level"
+            assert await until(lambda: len(hook.posts("/jo")) == 2), "and its second"
+            first, second = (p.json() for p in hook.posts("/sam"))
+            assert first["level"] == second["level"] == 0
+            assert second["repeat"] == 0, "shown as the first level, not a repeat"
+            keys = {p.headers.get("Idempotency-Key") for p in hook.posts()}
+            assert len(keys) == 4, "each run's sends have keys of their own"
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await channel.aclose()
-        notifier.engine.dispose()
         store.close()
 
 
@@ -99,7 +65,7 @@ def test_an_attempt_delivered_at_once_has_its_delivery_time(tmp_path: Path) -> N
     migrate(url)
     engine = make_engine(url)
     store = AlertStore(engine)
-    alert = _offline(store)
+    alert = raise_offline(store, "H-7")
     at = dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC)
     with n.transaction(engine) as s:
         n.schedule(s, alert, [n.Step(JobPurpose.ESCALATE, 0, 0, at)], at)
