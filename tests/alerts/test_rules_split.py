@@ -182,3 +182,33 @@ def test_the_rest_worker_yields_the_cpu_in_every_thread_and_the_telecare_worker_
     assert telecare is not None
     assert _thread_nices(rest.pid) == {10}  # the MQTT and store threads too
     assert _thread_nices(telecare.pid) == {os.getpriority(os.PRIO_PROCESS, 0)}
+
+
+def test_a_fall_is_raised_while_the_rest_worker_is_down(
+    device: Callable[[str], Device],
+    home_id: str,
+    store: AlertStore,
+    workers: dict[str, AlertsProcess],
+) -> None:
+    """The readings' worker killed (or still rebuilding a large estate's history at start-up,
+    which it does before it reads a message): the telecare worker raises the fall alone."""
+    rest = workers["rest"]
+    rest.kill()
+    try:
+        pendant = device("sp-pendant-down")
+        t = round(time.time(), 3)
+        pendant.publish(
+            "event", [{"bn": "sp-pendant-down/", "bt": t, "n": "fall", "vs": "detected"}]
+        )
+        assert wait(
+            lambda: (
+                any(
+                    a.evidence.get("device") == "sp-pendant-down" for a in alerts_of(store, home_id)
+                )
+                or any(
+                    "sp-pendant-down" in json.dumps(a.evidence) for a in alerts_of(store, home_id)
+                )
+            )
+        ), logs(workers)
+    finally:
+        rest.start()
