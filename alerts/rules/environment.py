@@ -83,6 +83,9 @@ class RoomState:
     # The nights (noon-to-noon UTC day numbers) of the last `condensation_days` on which the
     # estimated or measured surface met the condensation band: it grades by recurrence.
     condensation_nights: list[int] = field(default_factory=list)
+    # The days (UTC) of the last `humidity_days` on which the air's worst humidity band was
+    # met: it grades the air's humidity by recurrence, as the nights grade condensation.
+    humid_days: list[int] = field(default_factory=list)
     # TM59 / TM52 counts from hourly mean air temperatures.
     overheat: Overheat | None = None
     heat_hour: int = -1
@@ -203,7 +206,17 @@ def on_readings(
         elif record.name == "humidity":
             state.humidity = v
             adds = _home_adds_vapour(state, v, _outdoor_figure(outdoor, th), th)
-            _signal(state, "humidity", th.humidity, t, v, counts=adds)
+            _recurring(
+                state,
+                "humidity",
+                th.humidity,
+                t,
+                v,
+                state.humid_days,
+                th.humidity_days,
+                th.humidity_recurs,
+                counts=adds,
+            )
         elif record.name == "surface_temperature":
             state.surface = v
         elif record.name == "co2":
@@ -416,7 +429,7 @@ def _damp(
     m_now = float(state.mould.m[0])
 
     def words() -> tuple[str, Mapping[str, object]]:
-        rh_h, surf_h = _hours(state, "humidity"), _hours(state, "surface_rh")
+        rh_h, surf_h = _hours(state, "humidity_band"), _hours(state, "surface_rh")
         td = float(dew_point(t_air, rh))
         wall = (
             f"{'estimated ' if estimated else ''}wall surface RH {rh_surf:.0f} %"
@@ -449,6 +462,8 @@ def _damp(
             "hours_surface_rh_high": round(surf_h, 2),
             "f_rsi": th.f_rsi,
             "mould_index": round(m_now, 3),
+            "humid_days": len(state.humid_days),
+            "humidity_days": th.humidity_days,
             "condensation_nights": len(state.condensation_nights),
             "condensation_days": th.condensation_days,
             "raised_by": [
@@ -472,23 +487,53 @@ def _condensation(state: RoomState, th: Thresholds, t: float, rh_surf: float) ->
     `th.condensation_days` on which it was met (by default, one night keeps it at watch). A
     night with condensation is a sign to watch; nights of it in a fortnight are the hazard
     (ISO 13788 and BS 5250 judge a month, not a night)."""
-    band = state.signals.setdefault("condensation_band", BandedState())
-    banded_step(band, th.condensation, t, rh_surf)
-    night = int((t - _NIGHT_OFFSET_S) // 86400)
-    nights = state.condensation_nights
-    # The night the surface is wet while the band is met: the band stays held for most of a
-    # day after, and that day's noon must not make one night's condensation two.
-    wet = rh_surf > th.condensation.bands[0].limit
-    if wet and band.severity is not None and (not nights or nights[-1] < night):
-        nights.append(night)
-    while nights and nights[0] <= night - th.condensation_days:
-        nights.pop(0)
-    grade = band.severity
-    for name, needed in th.condensation_recurs.items():
+    _recurring(
+        state,
+        "condensation",
+        th.condensation,
+        t,
+        rh_surf,
+        state.condensation_nights,
+        th.condensation_days,
+        th.condensation_recurs,
+        offset_s=_NIGHT_OFFSET_S,
+    )
+
+
+def _recurring(
+    state: RoomState,
+    key: str,
+    rule: BandedRule,
+    t: float,
+    value: float,
+    days: list[int],
+    window: int,
+    recurs: Mapping[str, int],
+    *,
+    counts: bool = True,
+    offset_s: float = 0.0,
+) -> None:
+    """Grade the signal `key` by recurrence: watch while any band of `rule` is held (its
+    window, over the last 24 h, is `key`_band), and by `recurs` on the number of `days` of
+    the last `window` on which the rule's worst band was met. A day counts when the value is
+    beyond that band's limit (and counted) while the band is held: the band stays held for
+    most of a day after, and the day boundary it passes must not make one spell two days.
+    Days run from `offset_s` after midnight UTC (noon: one night is one night)."""
+    band = state.signals.setdefault(f"{key}_band", BandedState())
+    banded_step(band, rule, t, value, counts=counts)
+    day = int((t - offset_s) // 86400)
+    worst = rule.bands[-1]
+    beyond = value > worst.limit if rule.above else value < worst.limit
+    if counts and beyond and band.held and band.held[-1] and (not days or days[-1] < day):
+        days.append(day)
+    while days and days[0] <= day - window:
+        days.pop(0)
+    grade = Severity.WATCH if band.severity is not None else None
+    for name, needed in recurs.items():
         severity = Severity(name)
-        if len(nights) >= needed and (grade is None or severity.rank > grade.rank):
+        if len(days) >= needed and (grade is None or severity.rank > grade.rank):
             grade = severity
-    state.signals.setdefault("condensation", BandedState()).severity = grade
+    state.signals.setdefault(key, BandedState()).severity = grade
 
 
 def _damp_words(
@@ -496,18 +541,27 @@ def _damp_words(
 ) -> str:
     """What raised the damp case, in words, naming only the signals that hold (all when none
     does yet): "humidity above 70 % for 0.0 h" was said of a case the surface alone raised."""
-    rh_limit, rh_h, rh_held = _band(state, "humidity", th.humidity)
+    rh_limit, rh_h, rh_held = _band(state, "humidity_band", th.humidity)
     s_limit, s_h, s_held = _band(state, "surface_rh", th.surface_rh)
     c_limit, c_h, c_held = _band(state, "condensation_band", th.condensation)
     wet = state.signals.get("condensation")
     mould = state.signals.get("mould")
     m_held = mould is not None and mould.severity is not None
     surface = f"{'estimated ' if estimated else ''}wall surface RH"
+    humid = state.signals.get("humidity")
     parts = []
-    if rh_held:
-        parts.append(
-            f"humidity above {rh_limit:g} % for {rh_h:.1f} of the last 24 hours{_excess(state)}"
-        )
+    if humid is not None and humid.severity is not None:
+        # What graded it: the band held now, the days it was met on, or both.
+        worst = th.humidity.bands[-1]
+        said = []
+        if rh_held:
+            said.append(f"above {rh_limit:g} % for {rh_h:.1f} of the last 24 hours")
+        if state.humid_days:
+            said.append(
+                f"above {worst.limit:g} % for {worst.hours:g} h of 24 on "
+                f"{len(state.humid_days)} of the last {th.humidity_days} days"
+            )
+        parts.append(f"humidity {'; '.join(said)}{_excess(state)}")
     if s_held:
         parts.append(f"{surface} above {s_limit:g} % for {s_h:.1f} of the last 24 hours")
     if wet is not None and wet.severity is not None:
