@@ -22,9 +22,19 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def alerts_process(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The rules engine as a process, with a 3 s offline grace so silence is quick to test."""
+    """The rules engine as a process, with a 3 s offline grace so silence is quick to test,
+    and one humid day enough for a significant damp case: these tests are of the state a
+    restart rebuilds (a day at most), not of how humid days recur (tests/alerts)."""
     th = tmp_path_factory.mktemp("alerts") / "thresholds.json"
-    th.write_text(json.dumps({"offline_grace_s": 3.0, "confirm_window_s": 30.0}))
+    th.write_text(
+        json.dumps(
+            {
+                "offline_grace_s": 3.0,
+                "confirm_window_s": 30.0,
+                "humidity_recurs": {"watch": 1, "significant": 1},
+            }
+        )
+    )
     worker = AlertsProcess(
         stack.settings.state_dir, "alerts-e2e", HOF_ALERTS__THRESHOLDS_FILE=str(th)
     )

@@ -94,7 +94,17 @@ def store(settings: Settings) -> Iterator[AlertStore]:
 def pool(stack: Stack, tmp_path: Path) -> Iterator[Callable[[str, int], list[AlertsProcess]]]:
     """`pool(name, n)`: n workers of one pool, started together, agreed on their members."""
     thresholds = tmp_path / "thresholds.json"
-    thresholds.write_text(json.dumps({"offline_grace_s": 3.0, "confirm_window_s": 60.0}))
+    # One humid day is enough for a significant damp case here: a handover rebuilds a day of
+    # state at most, and that is what is tested (how humid days recur is in tests/alerts).
+    thresholds.write_text(
+        json.dumps(
+            {
+                "offline_grace_s": 3.0,
+                "confirm_window_s": 60.0,
+                "humidity_recurs": {"watch": 1, "significant": 1},
+            }
+        )
+    )
     started: list[AlertsProcess] = []
 
     def make(name: str, n: int) -> list[AlertsProcess]:
