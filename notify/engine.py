@@ -221,6 +221,7 @@ class Notifier:
         self._pending: set[int] = set()
         self._heard_more = asyncio.Event()
         self._made: OrderedDict[int, None] = OrderedDict()
+        self._heard_recent: OrderedDict[int, None] = OrderedDict()
         self._fast_until = 0.0
         self._claim_at = 0.0  # monotonic time of the next claim: at most poll_s, or a job's due
         self._cursor: int | None = None  # how far the history is read (saved with each write)
@@ -261,10 +262,15 @@ class Notifier:
         if action != "raised":
             self.wake()
             return
-        if alert_id not in self._pending:
-            self._pending.add(alert_id)
-            self._heard.append(alert_id)
-            self._heard_more.set()
+        # Heard twice (the store's own watch, then MQTT): the second is nothing to do.
+        if alert_id in self._pending or alert_id in self._heard_recent:
+            return
+        self._heard_recent[alert_id] = None
+        while len(self._heard_recent) > HEARD_KEPT:
+            self._heard_recent.popitem(last=False)
+        self._pending.add(alert_id)
+        self._heard.append(alert_id)
+        self._heard_more.set()
 
     def saw_device(self, home: str, device: str) -> None:
         """A device of a home spoke (an event or a status): it may be sent notices."""
