@@ -152,6 +152,8 @@ class StoreWatch:
                     await asyncio.sleep(0.5)
                     changed.set()
                     continue
+                if ids:
+                    log.debug("notify_store_heard", alerts=ids)
                 for alert_id in ids:
                     self.on_raised(alert_id)
                 if len(ids) == _BATCH:
