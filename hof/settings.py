@@ -406,6 +406,10 @@ class NotifySettings(BaseModel):
     # How often the store is looked at for new alerts and due jobs (an event on MQTT also
     # wakes it at once), and how long a claimed job is held before another notifier may take it.
     poll_s: float = Field(0.2, gt=0)
+    # On SQLite, hear of a raised alert from the store's own commit too (inotify), not only
+    # from the rules engine's MQTT message (notify/storewatch.py). Off where inotify sees no
+    # other machine's writes (a network file system) or to test the MQTT path alone.
+    watch_store: bool = True
     lease_s: float = Field(60.0, gt=1)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)

@@ -196,8 +196,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     background = [
         asyncio.create_task(link.run()),
         asyncio.create_task(_watch_mqtt(link, notifier)),
-        asyncio.create_task(watch.run()),
     ]
+    if conf.watch_store:
+        background.append(asyncio.create_task(watch.run()))
     arc = channels.get("scaip")
     if isinstance(arc, scaip.ScaipChannel) and conf.scaip.heartbeat_s > 0:
         background.append(asyncio.create_task(arc.run_heartbeats(conf.scaip.heartbeat_s, stop)))

@@ -107,7 +107,8 @@ def test_the_notifier_sends_on_the_raised_message_not_its_poll(
     watcher: Callable[[str], Watcher],
     tmp_path: Path,
 ) -> None:
-    """The store's alert alone (no MQTT event, a 10-minute poll) is sent only when told."""
+    """The store's alert alone (no MQTT event, a 10-minute poll, the store's own watch off) is
+    sent only when told."""
     url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"  # its own: no other alert's timers
     migrate(url)
     store = AlertStore(make_engine(url))
@@ -117,6 +118,7 @@ def test_the_notifier_sends_on_the_raised_message_not_its_poll(
         HOF_NOTIFY__WEBHOOK_URL=f"{hook.url}/alert",
         HOF_NOTIFY__HTTP_PORT="0",
         HOF_ALERTSTORE__URL=url,
+        HOF_NOTIFY__WATCH_STORE="false",
     )
     notifier.start()
 
@@ -142,6 +144,48 @@ def test_the_notifier_sends_on_the_raised_message_not_its_poll(
         )
         platform.publish(raised_topic(result.alert.id), body.model_dump_json(), qos=1)
         assert wait_until(lambda: sent() == ["RAISED-2"], 15), notifier.log_tail()
+    finally:
+        notifier.stop()
+        store.close()
+
+
+def test_the_notifier_hears_a_raised_alert_from_the_store_itself(
+    stack: Stack, hook: Hook, tmp_path: Path
+) -> None:
+    """On SQLite the store's own commit is heard (notify/storewatch.py): no MQTT message, a
+    10-minute poll, and the first level still goes out within a second or two."""
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    migrate(url)
+    store = AlertStore(make_engine(url))
+    notifier = NotifyProcess(
+        stack.settings.state_dir,
+        "notify-store-watch",
+        HOF_NOTIFY__WEBHOOK_URL=f"{hook.url}/alert",
+        HOF_NOTIFY__HTTP_PORT="0",
+        HOF_ALERTSTORE__URL=url,
+    )
+    notifier.start()
+
+    def sent() -> list[str]:
+        return [p.json()["home"] for p in hook.posts("/alert") if p.json()["home"] == "WATCH-1"]
+
+    try:
+        time.sleep(0.5)  # its first round is done: nothing polls for 10 minutes
+        began = time.monotonic()
+        store.raise_or_update(
+            home="WATCH-1",
+            rule="fall",
+            rule_version=1,
+            category=Category.FALL,
+            audience="responder",
+            severity="emergency",
+            summary="Fall detected by pendant-3.",
+            evidence={"device": "pendant-3", "name": "fall", "time": time.time()},
+        )
+        assert wait_until(lambda: sent() == ["WATCH-1"], 10), notifier.log_tail()
+        assert time.monotonic() - began < 5.0
+        time.sleep(1.0)
+        assert sent() == ["WATCH-1"]  # once
     finally:
         notifier.stop()
         store.close()
