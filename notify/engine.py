@@ -10,7 +10,8 @@ the sends in flight here; every send checks that the alert is still open just be
 
 The engine learns of changes from the append-only alert history (ids only grow), read every
 `poll_s`. When the rules engine says it raised an alert (MQTT, see hof/alertstore/raised.py;
-notify/service.py calls `heard_raised`), the alert's jobs are made straight from its row, the
+notify/service.py calls `heard_raised`), or the SQLite store's commit shows it
+(notify/storewatch.py), the alert's jobs are made straight from its row, the
 first level's already claimed, in one short transaction (`_claim_raised`), and its POST goes
 out at once; the history round that reads that alert's "raised" row later finds its jobs made
 and writes nothing for it. A notifier that misses the message makes them from the history.
