@@ -8,18 +8,9 @@ from string import Template
 import httpx
 
 from hof.errors import StackError
-from hof.stack.process import (
-    ManagedProcess,
-    free_port,
-    own_tree,
-    port_taken,
-    repo_deploy_dir,
-    service_user,
-)
+from hof.stack.process import ManagedProcess, free_port, own_tree, repo_deploy_dir, service_user
 
 __all__ = ["InfluxDB"]
-
-_START_TRIES = 3
 
 
 class InfluxDB:
@@ -105,28 +96,20 @@ class InfluxDB:
             raise StackError(f"cannot create database {self.database!r}: {made.text}")
 
     def start(self, timeout_s: float = 60.0) -> None:
-        """Start, wait until it answers, and make the database and account.
-
-        Ports we chose ourselves that another process took before InfluxDB bound them are
-        chosen again, up to three times (the RPC port is always ours; the HTTP port only when
-        the settings leave it to us).
-        """
+        """Start, wait until it answers, and make the database and account. Ports we chose
+        that another process took first are chosen again (`start_ready`): the RPC port is
+        always ours, the HTTP port only when the settings leave it to us."""
         if not self.config_path.exists():
             self.render()
-        for attempt in range(_START_TRIES):
-            self.process.start()
-            try:
-                self.process.wait_ready(self.ready, timeout_s)
-                break
-            except StackError as exc:
-                if attempt + 1 == _START_TRIES or not port_taken(exc):
-                    raise
-            self.process.stop()
-            if self._own_port:
-                self.port = free_port(self.host)
-            self.rpc_port = free_port(self.host)
-            self.render()
+        self.process.start_ready(self.ready, timeout_s, self._new_ports)
         self._bootstrap()
+
+    def _new_ports(self) -> bool:
+        if self._own_port:
+            self.port = free_port(self.host)
+        self.rpc_port = free_port(self.host)
+        self.render()
+        return True
 
     def stop(self) -> None:
         self.process.stop()

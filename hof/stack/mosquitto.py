@@ -16,18 +16,9 @@ from pathlib import Path
 from string import Template
 
 from hof.errors import StackError
-from hof.stack.process import (
-    ManagedProcess,
-    free_port,
-    own_tree,
-    port_taken,
-    repo_deploy_dir,
-    service_user,
-)
+from hof.stack.process import ManagedProcess, free_port, own_tree, repo_deploy_dir, service_user
 
 __all__ = ["BrokerTuning", "Mosquitto", "TlsListener", "mqtt_connect_rc", "write_credential"]
-
-_START_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,36 +242,25 @@ class Mosquitto:
         return mqtt_connect_rc(self.host, self.platform_port, user, self.users[user]) == 0
 
     def start(self, timeout_s: float = 30.0) -> None:
-        """Start and wait until the platform listener answers MQTT.
-
-        A port we chose ourselves that another process took before the broker bound it (tests
-        start many stacks at once) is chosen again, up to three times; a port the settings
-        name is never changed behind the operator's back.
-        """
+        """Start and wait until the platform listener answers MQTT; listeners on ports we
+        chose that another process took first move to new ones (`start_ready`), and a port
+        the settings name is never changed behind the operator's back."""
         if not self.config_path.exists():
             self.render()
-        for attempt in range(_START_TRIES):
-            self.process.start()
-            try:
-                self.process.wait_ready(self.ready, timeout_s)
-                return
-            except StackError as exc:
-                if attempt + 1 == _START_TRIES or not self._rechoose_ports(exc):
-                    raise
-            self.render()
+        self.process.start_ready(self.ready, timeout_s, self._new_ports)
 
-    def _rechoose_ports(self, error: StackError) -> bool:
-        """New ports for the listeners we chose, if the broker failed because one was taken."""
+    def _new_ports(self) -> bool:
+        """New ports for the listeners we chose, rendered; False if none is ours."""
         own_device, own_platform = self._own_ports
-        if not port_taken(error) or not (own_device or own_platform):
+        if not (own_device or own_platform):
             return False
-        self.process.stop()
         if own_device:
             self.port = free_port(self.host)
         if own_platform:
             self.platform_port = free_port(self.host)
         if self.tls is not None and not self.tls.port:
             self.tls_port = free_port(self.host)
+        self.render()
         return True
 
     def stop(self) -> None:

@@ -20,7 +20,6 @@ __all__ = [
     "free_port",
     "own_tree",
     "pid_runs",
-    "port_taken",
     "repo_deploy_dir",
     "service_user",
 ]
@@ -38,7 +37,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on `host` right now and not handed out before by this process.
 
     Another process may still take it before our part binds it: callers that chose their own
-    ports start again on new ones when the part says the address is in use (`port_taken`).
+    ports start again on new ones (`ManagedProcess.start_ready`).
     """
     with _handed_out_lock:
         for _ in range(_FREE_PORT_TRIES):
@@ -51,10 +50,13 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise StackError(f"no free TCP port on {host} in {_FREE_PORT_TRIES} tries")
 
 
-def port_taken(error: StackError) -> bool:
-    """Whether a part failed to start because one of its ports was taken meanwhile."""
-    text = str(error).lower()
-    return "address already in use" in text or "address in use" in text
+_START_TRIES = 3  # starts of a part whose chosen ports another process keeps taking
+
+
+def _port_taken(error: StackError) -> bool:
+    """Whether a part failed to start because one of its ports was taken meanwhile (its log
+    says so: Mosquitto "Address already in use", Go's "bind: address already in use")."""
+    return "address already in use" in str(error).lower()
 
 
 def repo_deploy_dir() -> Path:
@@ -167,6 +169,25 @@ class ManagedProcess:
             return {}
         entry = pwd.getpwnam(self.user)
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+    def start_ready(
+        self, check: Callable[[], bool], timeout_s: float, new_ports: Callable[[], bool]
+    ) -> None:
+        """Start and wait until `check` is true. If the part exits because a port was taken
+        between choosing it and binding it (tests start many parts at once), stop it, let
+        `new_ports()` choose and render new ones (False: none of the ports is ours to
+        change, so the error stands), and start again, up to three times."""
+        for attempt in range(_START_TRIES):
+            self.start()
+            try:
+                self.wait_ready(check, timeout_s)
+                return
+            except StackError as exc:
+                if attempt + 1 == _START_TRIES or not _port_taken(exc):
+                    raise
+                self.stop()
+                if not new_ports():
+                    raise
 
     def wait_ready(self, check: Callable[[], bool], timeout_s: float) -> None:
         """Poll `check` until it is true; fail with the log's tail if the process dies or stalls."""
