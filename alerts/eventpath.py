@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import sys
 from collections.abc import AsyncIterator
 
@@ -22,7 +21,7 @@ from hof.alertstore.raised import RaisedAlert, raised_topic
 from hof.alertstore.records import RaiseResult
 from hof.mqtt import Delivery, Link, LinkDownError
 
-__all__ = ["SWITCH_INTERVAL_S", "Priority", "favour_latency", "settle_heap", "tell_raised"]
+__all__ = ["SWITCH_INTERVAL_S", "Priority", "favour_latency", "tell_raised"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,18 +35,6 @@ YIELDS = 3  # times a reading lets a queued urgent message be taken before it go
 def favour_latency() -> None:
     """Shorten the GIL's switch interval for this process (never lengthen it)."""
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-
-
-def settle_heap() -> None:
-    """Once started: collect, then move every object alive into the collector's permanent
-    generation, so that a full collection later walks only what came after.
-
-    A full collection of the ~150,000 objects alive at start (the modules, SQLAlchemy's and
-    pydantic's structures, the rebuilt state) holds the GIL for 30-140 ms, and a fall caught
-    by one waits for all of it (bench/notify/fall_path.py counts them; docs/notify.md,
-    Leaner fall path)."""
-    gc.collect()
-    gc.freeze()
 
 
 class Priority:

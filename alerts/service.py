@@ -27,7 +27,7 @@ import numpy as np
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from alerts.eventpath import Priority, favour_latency, settle_heap, tell_raised
+from alerts.eventpath import Priority, favour_latency, tell_raised
 from alerts.findings import Action, Finding
 from alerts.handover import Recent, Takeover, home_of
 from alerts.membership import Membership
@@ -54,6 +54,7 @@ from hof.consent import ConsentWatcher, Stream
 from hof.deadletter import deadletter_message
 from hof.devicestatus import parse_status
 from hof.errors import ContractError, Reason
+from hof.heap import settle_heap
 from hof.influx import InfluxClient, InfluxError, InfluxRejected
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import Delivery, Link, LinkDownError

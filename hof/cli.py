@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import importlib
 import importlib.util
 import json
@@ -58,13 +57,10 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     _yield_cpu(settings.ingest.nice)
+    from hof.heap import settle_heap
     from ingest.service import serve
 
-    # What is loaded by now lives as long as the worker: keep it out of the full collections
-    # that a worker's allocation rate (a few objects a record) would otherwise run every
-    # second or so, each walking every module, class and schema in the process.
-    gc.collect()
-    gc.freeze()
+    settle_heap()  # what is loaded by now lives as long as the worker
     return run_until_signalled(lambda stop: serve(settings, stop=stop))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import secrets
@@ -27,6 +26,7 @@ import uvicorn
 from hof.alertstore import make_engine, migrate, store_url
 from hof.alertstore.raised import parse_raised, raised_filter
 from hof.errors import ContractError
+from hof.heap import settle_heap
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import Delivery, Link
 from hof.settings import Settings
@@ -224,10 +224,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             return_when=asyncio.FIRST_COMPLETED,
         )
         subscribed.cancel()
-        # Everything alive now goes to the collector's permanent generation: a full
-        # collection of it held the GIL 30-140 ms, and a fall's claim or POST with it.
-        gc.collect()
-        gc.freeze()
+        settle_heap()  # a full collection must not hold up a fall's claim or POST
         ready.set(1.0)
         log.info("notify_ready", ack_url=public_url, channels=sorted(channels))
         stopping = asyncio.create_task(stop.wait())
