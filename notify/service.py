@@ -188,16 +188,14 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         settings.state_dir, "notify", conf.client_id, f"http://{m_host}:{m_port}/metrics"
     )
     web_file = _write_web_url(settings.state_dir, conf.client_id, public_url)
-    # On SQLite, a raised alert is heard from the store's own commit as well as over MQTT,
-    # whose message waits its turn in a busy broker (notify/storewatch.py).
-    watch = StoreWatch(
-        engine, RESPONDER_KINDS, lambda alert: notifier.heard_raised(alert, "raised")
-    )
     background = [
         asyncio.create_task(link.run()),
         asyncio.create_task(_watch_mqtt(link, notifier)),
     ]
+    # On SQLite, a raised alert is heard from the store's own commit as well as over MQTT,
+    # whose message waits its turn in a busy broker (notify/storewatch.py).
     if conf.watch_store:
+        watch = StoreWatch(engine, RESPONDER_KINDS, lambda a: notifier.heard_raised(a, "raised"))
         background.append(asyncio.create_task(watch.run()))
     arc = channels.get("scaip")
     if isinstance(arc, scaip.ScaipChannel) and conf.scaip.heartbeat_s > 0:

@@ -39,6 +39,7 @@ _IN_NONBLOCK = 0o4000
 _IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then `len` bytes of name
 _BATCH = 500  # new alerts read at a time
+_TOP = sa.select(sa.func.max(Alert.id))
 
 
 def sqlite_file(engine: Engine) -> Path | None:
@@ -107,19 +108,25 @@ class StoreWatch:
             .limit(_BATCH)
         )
 
-    def _latest(self) -> int:
+    def _top(self) -> int:
+        """The highest alert id committed so far."""
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.max(Alert.id))).scalar() or 0)
+            return int(conn.execute(_TOP).scalar() or 0)
 
     def _read(self) -> list[int]:
         """The new open alerts of our kinds past the last seen; moves the mark past every
-        alert committed so far, whatever its kind (one read, on the primary key)."""
+        alert committed so far, whatever its kind (reads on the primary key)."""
+        top = self._top()
+        if top <= self._last:
+            return []
         with self.engine.connect() as conn:
-            top = int(conn.execute(sa.select(sa.func.max(Alert.id))).scalar() or 0)
-            if top <= self._last:
-                return []
             ids = [int(i) for i in conn.execute(self._new, {"last": self._last}).scalars()]
-        self._last = ids[-1] if len(ids) == _BATCH else top
+        # An alert committed between the two reads is in `ids` past `top`: the mark never
+        # falls behind what was returned, so nothing is heard twice.
+        if len(ids) == _BATCH:
+            self._last = ids[-1]
+        else:
+            self._last = max(top, ids[-1]) if ids else top
         return ids
 
     async def run(self) -> None:
@@ -139,7 +146,7 @@ class StoreWatch:
                 changed.set()
 
         try:
-            self._last = await asyncio.to_thread(self._latest)
+            self._last = await asyncio.to_thread(self._top)
             loop.add_reader(watch.fd, readable)
             log.info("notify_store_watch", file=str(self.path))
             while True:
