@@ -17,7 +17,10 @@ import httpx
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hof.alertstore.api import AlertStore
 from hof.alertstore.eventraise import RaiseRequest
+from hof.alertstore.records import AlertFilter, AlertView
+from hof.alertstore.vocabulary import Category
 from hof.metrics import parse_text
 from hof.settings import Settings
 from hof.stack import Stack
@@ -29,7 +32,9 @@ __all__ = [
     "IngestProcess",
     "ServiceProcess",
     "Watcher",
+    "alerts_of",
     "influx_query",
+    "open_store_in",
     "publish_history",
     "wait_until",
 ]
@@ -278,3 +283,20 @@ def fall_request(home: str, t: float, device: str = "wear-1", **kw: Any) -> Rais
         evidence={"device": device, "name": "fall", "value": "detected", "time": t},
         **kw,
     )
+
+
+def open_store_in(settings: Settings, directory: Path) -> AlertStore:
+    """The SQLite alert store a test's own rules engine writes (`alerts.sqlite` in
+    `directory`, as HOF_ALERTSTORE__URL names it for the worker)."""
+    url = f"sqlite:///{directory / 'alerts.sqlite'}"
+    return AlertStore.from_settings(
+        settings.model_copy(
+            update={"alertstore": settings.alertstore.model_copy(update={"url": url})}
+        )
+    )
+
+
+def alerts_of(store: AlertStore, home: str, *categories: Category) -> list[AlertView]:
+    """A home's alerts of `categories` (falls and help calls when none is named)."""
+    where = AlertFilter(homes=[home], categories=categories or (Category.FALL, Category.BUTTON))
+    return list(store.list(where, limit=100).items)

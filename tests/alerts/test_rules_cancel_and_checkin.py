@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hofsupport import AlertsProcess, Device
+from hofsupport import AlertsProcess, Device, alerts_of, open_store_in
 
 from hof.alertstore.api import AlertStore
-from hof.alertstore.records import AlertFilter, AlertView
 from hof.alertstore.vocabulary import Audience, Category, Outcome, Severity, State
 from hof.settings import Settings
 from hof.stack import Stack
@@ -51,19 +50,9 @@ def rules(stack: Stack, store_dir: Path) -> Iterator[AlertsProcess]:
 
 @pytest.fixture(scope="module")
 def store(settings: Settings, rules: AlertsProcess, store_dir: Path) -> Iterator[AlertStore]:
-    url = f"sqlite:///{store_dir / 'alerts.sqlite'}"
-    opened = AlertStore.from_settings(
-        settings.model_copy(
-            update={"alertstore": settings.alertstore.model_copy(update={"url": url})}
-        )
-    )
+    opened = open_store_in(settings, store_dir)
     yield opened
     opened.close()
-
-
-def alerts_of(store: AlertStore, home: str, *categories: Category) -> list[AlertView]:
-    where = AlertFilter(homes=[home], categories=categories or (Category.FALL, Category.BUTTON))
-    return list(store.list(where, limit=100).items)
 
 
 def wait(predicate: Callable[[], Any], timeout_s: float = 10.0) -> bool:

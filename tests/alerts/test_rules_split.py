@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hofsupport import AlertsProcess, Device
+from hofsupport import AlertsProcess, Device, alerts_of, open_store_in, wait_until
 
 from hof.alertstore.api import AlertStore
-from hof.alertstore.records import AlertFilter, AlertView
 from hof.alertstore.vocabulary import Category, Outcome, State
 from hof.settings import Settings
 from hof.stack import Stack
@@ -62,28 +61,9 @@ def workers(stack: Stack, store_dir: Path) -> Iterator[dict[str, AlertsProcess]]
 def store(
     settings: Settings, workers: dict[str, AlertsProcess], store_dir: Path
 ) -> Iterator[AlertStore]:
-    url = f"sqlite:///{store_dir / 'alerts.sqlite'}"
-    opened = AlertStore.from_settings(
-        settings.model_copy(
-            update={"alertstore": settings.alertstore.model_copy(update={"url": url})}
-        )
-    )
+    opened = open_store_in(settings, store_dir)
     yield opened
     opened.close()
-
-
-def alerts_of(store: AlertStore, home: str, *categories: Category) -> list[AlertView]:
-    where = AlertFilter(homes=[home], categories=categories or (Category.FALL, Category.BUTTON))
-    return list(store.list(where, limit=100).items)
-
-
-def wait(predicate: Callable[[], object], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 def channels(worker: AlertsProcess) -> dict[str, float]:
@@ -112,26 +92,26 @@ def test_each_event_is_judged_by_one_worker_of_the_pair(
     pendant, pir = device("sp-pendant"), device("sp-pir")
     t = round(time.time(), 3)
     pendant.publish("event", [{"bn": "sp-pendant/", "bt": t, "n": "fall", "vs": "detected"}])
-    assert wait(lambda: alerts_of(store, home_id)), logs(workers)
+    assert wait_until(lambda: alerts_of(store, home_id)), logs(workers)
     # Both read the message; the rest worker judged none of its records.
-    assert wait(lambda: channels(rest).get("event", 0) >= 1), logs(workers)
+    assert wait_until(lambda: channels(rest).get("event", 0) >= 1), logs(workers)
     time.sleep(0.5)
     (fall,) = alerts_of(store, home_id)
     assert (fall.rule, fall.state) == ("fall", State.OPEN)
     assert len(store.get(fall.id).history) == 1, store.get(fall.id).history
     # The wearer's own cancel is the telecare worker's too.
     pendant.publish("event", [{"bn": "sp-pendant/", "bt": t + 1, "n": "fall", "vs": "cancelled"}])
-    assert wait(lambda: alerts_of(store, home_id)[0].state is State.RESOLVED), logs(workers)
+    assert wait_until(lambda: alerts_of(store, home_id)[0].state is State.RESOLVED), logs(workers)
     assert alerts_of(store, home_id)[0].outcome is Outcome.WITHDRAWN
     # Readings, motion and the tenant's check-in are the rest worker's: an hour's silence
     # raises inactivity, and the check-in (an event) ends it.
     pir.publish("reading", [{"bn": "sp-pir/", "bt": t - 7200, "n": "motion", "vb": True}])
     pir.publish("reading", [{"bn": "sp-pir/", "bt": t, "n": "motion", "vb": False}])
     inactivity = Category.INACTIVITY
-    assert wait(lambda: alerts_of(store, home_id, inactivity), 10), logs(workers)
+    assert wait_until(lambda: alerts_of(store, home_id, inactivity), 10), logs(workers)
     pendant.publish("event", [{"bn": "sp-pendant/", "bt": t + 2, "n": "checkin", "vb": True}])
-    assert wait(lambda: alerts_of(store, home_id, inactivity)[0].state is State.RESOLVED), logs(
-        workers
+    assert wait_until(lambda: alerts_of(store, home_id, inactivity)[0].state is State.RESOLVED), (
+        logs(workers)
     )
     # The telecare worker never took a reading or a status: it is not subscribed to them.
     assert channels(telecare).get("reading", 0) == 0
@@ -157,7 +137,7 @@ def test_a_help_call_then_a_leak_are_raised_once_each(
     cord.publish("event", [{"bn": "sp-cord/", "bt": t, "n": "button", "vs": "pressed"}])
     probe.publish("event", [{"bn": "sp-leak/", "bt": t, "n": "leak", "vb": True}])
     both = (Category.BUTTON, Category.LEAK)
-    assert wait(lambda: len(alerts_of(store, home_id, *both)) == 2), logs(workers)
+    assert wait_until(lambda: len(alerts_of(store, home_id, *both)) == 2), logs(workers)
     time.sleep(1.0)  # a second raise by the other worker would show as history
     for alert in alerts_of(store, home_id, *both):
         assert len(store.get(alert.id).history) == 1, store.get(alert.id).history
@@ -206,6 +186,6 @@ def test_a_fall_is_raised_while_the_rest_worker_is_down(
                 "sp-pendant-down" in json.dumps(a.evidence) for a in alerts_of(store, home_id)
             )
 
-        assert wait(raised), logs(workers)
+        assert wait_until(raised), logs(workers)
     finally:
         rest.start()
