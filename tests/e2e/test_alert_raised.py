@@ -3,15 +3,17 @@ notifier acts on it without waiting for its poll; devices can neither read nor f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from hofsupport import AlertsProcess, Device, ServiceProcess, Watcher, wait_until
+from hofsupport import AlertsProcess, Device, ServiceProcess, Watcher, fall_request, wait_until
 
 from hof.alertstore import AlertStore, Category, make_engine, migrate
 from hof.alertstore.raised import RaisedAlert, parse_raised, raised_topic
@@ -101,6 +103,39 @@ def test_a_raised_fall_is_told_once_on_the_platform_topic(
         worker.stop()
 
 
+@contextlib.contextmanager
+def own_notifier(
+    stack: Stack, tmp_path: Path, client_id: str, webhook: str, **env: str
+) -> Iterator[tuple[AlertStore, NotifyProcess]]:
+    """A notifier process on a store of its own (no other alert's timers), and that store."""
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    migrate(url)
+    store = AlertStore(make_engine(url))
+    notifier = NotifyProcess(
+        stack.settings.state_dir,
+        client_id,
+        HOF_NOTIFY__WEBHOOK_URL=webhook,
+        HOF_NOTIFY__HTTP_PORT="0",
+        HOF_ALERTSTORE__URL=url,
+        **env,
+    )
+    notifier.start()
+    try:
+        yield store, notifier
+    finally:
+        notifier.stop()
+        store.close()
+
+
+def raise_fall(store: AlertStore, home: str, device: str) -> int:
+    """A fall raised in the store as the rules engine raises one; its id."""
+    return store.raise_or_update(**asdict(fall_request(home, time.time(), device))).alert.id
+
+
+def posted(hook: Hook, home: str) -> list[str]:
+    return [p.json()["home"] for p in hook.posts("/alert") if p.json()["home"] == home]
+
+
 def test_the_notifier_sends_on_the_raised_message_not_its_poll(
     stack: Stack,
     hook: Hook,
@@ -109,44 +144,17 @@ def test_the_notifier_sends_on_the_raised_message_not_its_poll(
 ) -> None:
     """The store's alert alone (no MQTT event, a 10-minute poll, the store's own watch off) is
     sent only when told."""
-    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"  # its own: no other alert's timers
-    migrate(url)
-    store = AlertStore(make_engine(url))
-    notifier = NotifyProcess(
-        stack.settings.state_dir,
-        "notify-raised",
-        HOF_NOTIFY__WEBHOOK_URL=f"{hook.url}/alert",
-        HOF_NOTIFY__HTTP_PORT="0",
-        HOF_ALERTSTORE__URL=url,
-        HOF_NOTIFY__WATCH_STORE="false",
-    )
-    notifier.start()
-
-    def sent() -> list[str]:
-        return [p.json()["home"] for p in hook.posts("/alert") if p.json()["home"] == "RAISED-2"]
-
-    try:
-        result = store.raise_or_update(
-            home="RAISED-2",
-            rule="fall",
-            rule_version=1,
-            category=Category.FALL,
-            audience="responder",
-            severity="emergency",
-            summary="Fall detected by pendant-9.",
-            evidence={"device": "pendant-9", "name": "fall", "time": time.time()},
-        )
+    webhook = f"{hook.url}/alert"
+    with own_notifier(
+        stack, tmp_path, "notify-raised", webhook, HOF_NOTIFY__WATCH_STORE="false"
+    ) as (store, notifier):
+        alert_id = raise_fall(store, "RAISED-2", "pendant-9")
         time.sleep(1.0)  # its first round is long done: nothing polls for 10 minutes
-        assert sent() == []
+        assert posted(hook, "RAISED-2") == []
         platform = watcher("hof/platform/alerts/+").client
-        body = RaisedAlert(
-            id=result.alert.id, home="RAISED-2", category=Category.FALL, action="raised"
-        )
-        platform.publish(raised_topic(result.alert.id), body.model_dump_json(), qos=1)
-        assert wait_until(lambda: sent() == ["RAISED-2"], 15), notifier.log_tail()
-    finally:
-        notifier.stop()
-        store.close()
+        body = RaisedAlert(id=alert_id, home="RAISED-2", category=Category.FALL, action="raised")
+        platform.publish(raised_topic(alert_id), body.model_dump_json(), qos=1)
+        assert wait_until(lambda: posted(hook, "RAISED-2") == ["RAISED-2"], 15), notifier.log_tail()
 
 
 def test_the_notifier_hears_a_raised_alert_from_the_store_itself(
@@ -154,41 +162,17 @@ def test_the_notifier_hears_a_raised_alert_from_the_store_itself(
 ) -> None:
     """On SQLite the store's own commit is heard (notify/storewatch.py): no MQTT message, a
     10-minute poll, and the first level still goes out within a second or two."""
-    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
-    migrate(url)
-    store = AlertStore(make_engine(url))
-    notifier = NotifyProcess(
-        stack.settings.state_dir,
-        "notify-store-watch",
-        HOF_NOTIFY__WEBHOOK_URL=f"{hook.url}/alert",
-        HOF_NOTIFY__HTTP_PORT="0",
-        HOF_ALERTSTORE__URL=url,
-    )
-    notifier.start()
-
-    def sent() -> list[str]:
-        return [p.json()["home"] for p in hook.posts("/alert") if p.json()["home"] == "WATCH-1"]
-
-    try:
+    with own_notifier(stack, tmp_path, "notify-store-watch", f"{hook.url}/alert") as (
+        store,
+        notifier,
+    ):
         time.sleep(0.5)  # its first round is done: nothing polls for 10 minutes
         began = time.monotonic()
-        store.raise_or_update(
-            home="WATCH-1",
-            rule="fall",
-            rule_version=1,
-            category=Category.FALL,
-            audience="responder",
-            severity="emergency",
-            summary="Fall detected by pendant-3.",
-            evidence={"device": "pendant-3", "name": "fall", "time": time.time()},
-        )
-        assert wait_until(lambda: sent() == ["WATCH-1"], 10), notifier.log_tail()
+        raise_fall(store, "WATCH-1", "pendant-3")
+        assert wait_until(lambda: posted(hook, "WATCH-1") == ["WATCH-1"], 10), notifier.log_tail()
         assert time.monotonic() - began < 5.0
         time.sleep(1.0)
-        assert sent() == ["WATCH-1"]  # once
-    finally:
-        notifier.stop()
-        store.close()
+        assert posted(hook, "WATCH-1") == ["WATCH-1"]  # once
 
 
 def test_a_device_can_neither_read_nor_forge_a_raised_alert(
