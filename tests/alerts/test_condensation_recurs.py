@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from alerts_support import damp_findings
 
 from alerts.findings import Action, Finding, Severity
 from alerts.outdoor import Outdoor
-from alerts.rules.environment import RoomState, on_readings
+from alerts.rules.environment import RoomState
 from alerts.thresholds import Thresholds
-from hof.senml import Record
 
 H = 3600.0
 # Monday 12 January 2026, midnight UTC (London is on UTC in January).
@@ -28,20 +28,11 @@ def _bedroom(wet_nights: set[int], days: int) -> list[Finding]:
     """A bedroom at 18 °C: 60 % RH (its wall, fRsi 0.75 with 5 °C outside, about 76 %), and on
     each night in `wet_nights` 95 % from 01:00 to 08:00 (washing drying: the wall estimated
     wet for 7 h, the air's own RH above 70 % for 7 h of 24)."""
-    state, rules, found = RoomState("H1", "bedroom"), Thresholds(), []
-    t = START
-    while t < START + days * 86400:
-        day, hour = int((t - START) // 86400), (t - START) % 86400 / H
-        rh = 95.0 if day in wet_nights and 1.0 <= hour < 8.0 else 60.0
-        records = [
-            Record("H1", "env", "temperature", round(t * 1000), 18.0),
-            Record("H1", "env", "humidity", round(t * 1000), rh),
-        ]
-        found += [
-            f for f in on_readings(state, records, rules, OUTSIDE) if f.rule.name == "damp_mould"
-        ]
-        t += 1800
-    return found
+
+    def rh(day: int, hour: float) -> float:
+        return 95.0 if day in wet_nights and 1.0 <= hour < 8.0 else 60.0
+
+    return damp_findings(RoomState("H1", "bedroom"), START, days, 18.0, rh, OUTSIDE)
 
 
 def _morning(at: float, day: int) -> bool:

@@ -13,12 +13,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from alerts_support import damp_findings
 
 from alerts.findings import Action, Finding, Severity
 from alerts.outdoor import Outdoor
-from alerts.rules.environment import RoomState, on_readings
+from alerts.rules.environment import RoomState
 from alerts.thresholds import Thresholds
-from hof.senml import Record
 
 H = 3600.0
 # Tuesday 14 July 2026, midnight UTC.
@@ -32,21 +32,12 @@ OUTSIDE = Outdoor(17.0, "estate sensor", 60.0)
 def _living_room(humid_days: set[int], days: int, state: RoomState | None = None) -> list[Finding]:
     """A living room at 20 °C and 55 %, and on each day in `humid_days` 78 % from 04:00 to
     23:00 (washing dried indoors, windows shut: 19 h above 75 %)."""
-    state = state or RoomState("H1", "living_room")
-    rules, found = Thresholds(), []
-    t = START
-    while t < START + days * 86400:
-        day, hour = int((t - START) // 86400), (t - START) % 86400 / H
-        rh = 78.0 if day in humid_days and 4.0 <= hour < 23.0 else 55.0
-        records = [
-            Record("H1", "env", "temperature", round(t * 1000), 20.0),
-            Record("H1", "env", "humidity", round(t * 1000), rh),
-        ]
-        found += [
-            f for f in on_readings(state, records, rules, OUTSIDE) if f.rule.name == "damp_mould"
-        ]
-        t += 1800
-    return found
+
+    def rh(day: int, hour: float) -> float:
+        return 78.0 if day in humid_days and 4.0 <= hour < 23.0 else 55.0
+
+    room = state or RoomState("H1", "living_room")
+    return damp_findings(room, START, days, 20.0, rh, OUTSIDE)
 
 
 def test_one_humid_day_is_a_watch_not_a_case_with_clocks() -> None:
