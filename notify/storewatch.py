@@ -116,10 +116,10 @@ class StoreWatch:
     def _read(self) -> list[int]:
         """The new open alerts of our kinds past the last seen; moves the mark past every
         alert committed so far, whatever its kind (reads on the primary key)."""
-        top = self._top()
-        if top <= self._last:
-            return []
         with self.engine.connect() as conn:
+            top = int(conn.execute(_TOP).scalar() or 0)
+            if top <= self._last:
+                return []
             ids = [int(i) for i in conn.execute(self._new, {"last": self._last}).scalars()]
         # An alert committed between the two reads is in `ids` past `top`: the mark never
         # falls behind what was returned, so nothing is heard twice.
