@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uvicorn
@@ -193,10 +194,14 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         asyncio.create_task(_watch_mqtt(link, notifier)),
     ]
     # On SQLite, a raised alert is heard from the store's own commit as well as over MQTT,
-    # whose message waits its turn in a busy broker (notify/storewatch.py).
+    # whose message waits its turn in a busy broker (notify/storewatch.py). The notifier is
+    # ready once watching, or once the watch has found it cannot (not SQLite, no inotify).
+    watching: set[asyncio.Task[Any]] = set()
     if conf.watch_store:
         watch = StoreWatch(engine, RESPONDER_KINDS, lambda a: notifier.heard_raised(a, "raised"))
-        background.append(asyncio.create_task(watch.run()))
+        watcher = asyncio.create_task(watch.run())
+        background.append(watcher)
+        watching = {asyncio.create_task(watch.watching.wait()), watcher}
     arc = channels.get("scaip")
     if isinstance(arc, scaip.ScaipChannel) and conf.scaip.heartbeat_s > 0:
         background.append(asyncio.create_task(arc.run_heartbeats(conf.scaip.heartbeat_s, stop)))
@@ -222,6 +227,14 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             return_when=asyncio.FIRST_COMPLETED,
         )
         subscribed.cancel()
+        if watching:
+            await asyncio.wait(
+                {*watching, engine_task},
+                timeout=settings.mqtt.timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in watching - set(background):
+                task.cancel()
         settle_heap()  # a full collection must not hold up a fall's claim or POST
         ready.set(1.0)
         log.info("notify_ready", ack_url=public_url, channels=sorted(channels))

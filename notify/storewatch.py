@@ -97,6 +97,9 @@ class StoreWatch:
         self.on_raised = on_raised
         self.path = sqlite_file(engine)
         self._last = 0
+        # Set once watching: alerts committed from then on are heard; earlier ones are the
+        # history round's.
+        self.watching = asyncio.Event()
         self._new = (
             sa.select(Alert.id)
             .where(
@@ -148,6 +151,7 @@ class StoreWatch:
         try:
             self._last = await asyncio.to_thread(self._top)
             loop.add_reader(watch.fd, readable)
+            self.watching.set()
             log.info("notify_store_watch", file=str(self.path))
             while True:
                 await changed.wait()
