@@ -42,14 +42,16 @@ class Internet:
                 listener = self._listener
                 pairs = list(self._pairs)
             selector = selectors.DefaultSelector()
-            if listener is not None:
-                selector.register(listener, selectors.EVENT_READ)
-            for a, b in pairs:
-                selector.register(a, selectors.EVENT_READ, b)
-                selector.register(b, selectors.EVENT_READ, a)
             try:
+                if listener is not None:
+                    selector.register(listener, selectors.EVENT_READ)
+                for a, b in pairs:
+                    selector.register(a, selectors.EVENT_READ, b)
+                    selector.register(b, selectors.EVENT_READ, a)
                 ready = selector.select(0.05)
             except (OSError, ValueError):
+                # A socket closed since it was read under the lock (a cut, a drop, the test's
+                # end; CI: "Invalid file descriptor: -1" at register): the next round sees it.
                 ready = []
             for key, _events in ready:
                 sock = key.fileobj
