@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -110,3 +113,45 @@ async def test_a_refused_connection_and_a_bad_url_are_errors() -> None:
         await pool.post(target, b"{}", {})
     with pytest.raises(HttpError):
         origin_of("ftp://example.invalid/x")
+
+
+class _SplitAnswer(BaseHTTPRequestHandler):
+    """Python's http.server, as many receivers are: the head and the body of its answer go in
+    two writes, the second held back by Nagle's algorithm until the first is acknowledged."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+async def test_posts_on_a_kept_connection_do_not_wait_for_a_delayed_ack() -> None:
+    """Linux delays the ACK of the answer's head by 40 ms when it expects us to send again,
+    and the receiver's body waits for that ACK: 23 POSTs a second on a kept connection, and a
+    burst of falls queued behind each other (issue 10: 150-250 ms of the harness's p99)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SplitAnswer)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin, target = origin_of(f"http://127.0.0.1:{server.server_address[1]}/alert")
+    pool = Pool(origin, tls=None, keep_alive_s=5, user_agent="t")
+    took: list[float] = []
+    try:
+        for _ in range(20):
+            start = time.perf_counter()
+            answer = await pool.post(target, b"{}", {})
+            took.append(time.perf_counter() - start)
+            assert (answer.status, answer.kept_open) == (200, True)
+    finally:
+        pool.close()
+        server.shutdown()
+        server.server_close()
+    # The delayed ACK's timer is 40 ms at least; a POST here takes about half a millisecond.
+    slow = [round(t * 1000, 1) for t in took if t >= 0.035]
+    assert len(slow) < 5, f"POSTs waiting on a delayed ACK (ms): {slow}"
