@@ -15,6 +15,10 @@ class Action(StrEnum):
     RAISE = "raise"  # open an alert, or update the open one with new evidence
     CLEAR = "clear"  # the condition has gone (environmental, device health)
     WITHDRAW = "withdraw"  # the wearer cancelled within the confirm window
+    # The open case's evidence brought up to date, its severity the same: a humid day or a
+    # night of condensation counted, which a restarted worker takes back from the evidence.
+    # Stored as a raise would be; not a change of the case's state.
+    NOTE = "note"
 
 
 @dataclass(frozen=True, slots=True)

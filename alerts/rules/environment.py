@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -89,6 +90,9 @@ class RoomState:
     # The days (UTC) of the last `surface_days` on which the wall's worst surface RH band was
     # met: it grades the surface band by recurrence, as the air's humidity is graded.
     surface_humid_days: list[int] = field(default_factory=list)
+    # A day or night was counted since the damp case's evidence last said which: the open
+    # case is updated with them, so a restarted worker can take them back (`seed_recurrence`).
+    days_counted: bool = False
     # TM59 / TM52 counts from hourly mean air temperatures.
     overheat: Overheat | None = None
     heat_hour: int = -1
@@ -480,6 +484,8 @@ def _damp(
             "surface_days": th.surface_days,
             "condensation_nights": len(state.condensation_nights),
             "condensation_days": th.condensation_days,
+            # Which days and nights: what a restart takes back (`seed_recurrence`).
+            RECURRENCE: _dates_counted(state),
             "raised_by": [
                 key
                 for key in _DAMP_SIGNALS
@@ -487,7 +493,63 @@ def _damp(
             ],
         }
 
-    return _judge(state, DAMP, _DAMP_SIGNALS, t, words, th.case_clear_hold_h * 3600)
+    found = _judge(state, DAMP, _DAMP_SIGNALS, t, words, th.case_clear_hold_h * 3600)
+    if found is None and state.days_counted and (now := state.raised.get(DAMP.name)):
+        # The same severity, with evidence that names the new day: the store keeps it with
+        # the case, and a restart or handover takes the days back from there.
+        summary, evidence = words()
+        found = Finding(Action.NOTE, DAMP, state.home, state.room, now, t, summary, dict(evidence))
+    state.days_counted = False
+    return found
+
+
+# The damp evidence's record of the days counted, by signal, as UTC dates an officer reads
+# on the case page (a night of condensation is the date of its evening: nights run noon to
+# noon).
+RECURRENCE = "days_counted"
+_EPOCH = date(1970, 1, 1)
+
+
+def _days_of(state: RoomState) -> dict[str, list[int]]:
+    return {
+        "humidity": state.humid_days,
+        "surface_rh": state.surface_humid_days,
+        "condensation": state.condensation_nights,
+    }
+
+
+def _dates_counted(state: RoomState) -> dict[str, list[str]]:
+    return {
+        key: [(_EPOCH + timedelta(days=d)).isoformat() for d in days]
+        for key, days in _days_of(state).items()
+        if days
+    }
+
+
+def seed_recurrence(state: RoomState, evidence: Mapping[str, object]) -> bool:
+    """Take back the days and nights an open damp case's evidence says were counted (a
+    restarted or taking-over worker replays only a day of history; the fortnight that grades
+    the case is in the evidence). Days the room's state already holds are kept; the window
+    drops the old ones at the next reading. True if anything was taken; what is not a date
+    is passed over."""
+    said = evidence.get(RECURRENCE)
+    if not isinstance(said, Mapping):
+        return False
+    taken = False
+    for key, days in _days_of(state).items():
+        listed = said.get(key)
+        if not isinstance(listed, list):
+            continue
+        known: set[int] = set()
+        for text in listed:
+            try:
+                known.add((date.fromisoformat(str(text)) - _EPOCH).days)
+            except ValueError:
+                continue
+        if known - set(days):
+            days[:] = sorted(known | set(days))
+            taken = True
+    return taken
 
 
 _DAMP_SIGNALS = ("humidity", "surface_rh", "condensation", "mould")
@@ -540,6 +602,7 @@ def _recurring(
     beyond = value > worst.limit if rule.above else value < worst.limit
     if counts and beyond and band.held and band.held[-1] and (not days or days[-1] < day):
         days.append(day)
+        state.days_counted = True
     while days and days[0] <= day - window:
         days.pop(0)
     grade = Severity.WATCH if band.severity is not None else None

@@ -23,8 +23,11 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def alerts_process(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The rules engine as a process, with a 3 s offline grace so silence is quick to test,
-    and one humid day enough for a significant damp case: these tests are of the state a
-    restart rebuilds (a day at most), not of how humid days recur (tests/alerts)."""
+    and one humid day enough for a significant damp case, counted for that day only, and a
+    case cleared as soon as its condition has gone: these tests are of the state a restart
+    rebuilds from a day of history, not of how humid days recur or how long a clear waits
+    (tests/alerts; a restart takes the days counted back from the case's evidence:
+    tests/e2e/test_rules_restart.py)."""
     th = tmp_path_factory.mktemp("alerts") / "thresholds.json"
     th.write_text(
         json.dumps(
@@ -32,6 +35,8 @@ def alerts_process(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> It
                 "offline_grace_s": 3.0,
                 "confirm_window_s": 30.0,
                 "humidity_recurs": {"watch": 1, "significant": 1},
+                "humidity_days": 1,
+                "case_clear_hold_h": 0.0,
             }
         )
     )

@@ -13,10 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
 from hofsupport import AlertsProcess, wait_until
-from paho.mqtt.enums import CallbackAPIVersion
+from rules_publisher import Publisher
 
 from alerts.partition import owner
 from hof.alertstore.api import AlertStore
@@ -28,52 +27,6 @@ from hof.stack import Stack
 pytestmark = pytest.mark.e2e
 
 Row = tuple[str, str, str | None, str, str, tuple[str, ...]]
-
-
-class Publisher:
-    """Publishes devices' messages (and their retained configs) as the platform account."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-        assert settings.mqtt.password is not None
-        self.client.username_pw_set(
-            settings.mqtt.username, settings.mqtt.password.get_secret_value()
-        )
-        self.client.connect(settings.mqtt.host, settings.mqtt.port)
-        self.client.loop_start()
-        self.lock = threading.Lock()
-
-    def publish(
-        self, home: str, device: str, channel: str, body: Any, *, retain: bool = False
-    ) -> None:
-        payload = body if isinstance(body, str) else json.dumps(body)
-        with self.lock:
-            info = self.client.publish(
-                f"hof/v1/{home}/{device}/{channel}", payload, qos=1, retain=retain
-            )
-        info.wait_for_publish(10)
-        assert info.is_published()
-
-    def room(self, home: str, device: str, room: str) -> None:
-        self.publish(home, device, "config", {"rooms": {device: room}}, retain=True)
-
-    def history(
-        self, home: str, device: str, start: float, hours: float, temp: float, rh: float
-    ) -> None:
-        """`hours` of 5-minute readings from `start`, three hours a pack."""
-        steps = int(hours * 12)
-        for first in range(0, steps, 36):
-            pack: list[dict[str, Any]] = []
-            for i in range(first, min(first + 36, steps)):
-                t = start + i * 300
-                pack.append({"n": "temperature", "u": "Cel", "v": temp + (i % 3) / 10, "t": t})
-                pack.append({"n": "humidity", "u": "%RH", "v": rh - (i % 2), "t": t})
-            pack[0]["bn"] = f"{device}/"
-            self.publish(home, device, "reading", pack)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture

@@ -1,0 +1,103 @@
+"""A restarted rules engine keeps what it had counted over weeks: the humid days of the last
+fortnight that grade a damp case (issue 12: a restart rebuilt 25 hours and forgot the rest, so
+the third humid day of a fortnight after a restart made a watch, not a significant case)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hofsupport import AlertsProcess, wait_until
+from rules_publisher import Publisher
+
+from hof.alertstore.api import AlertStore
+from hof.alertstore.records import AlertFilter
+from hof.alertstore.vocabulary import Category
+from hof.settings import Settings
+from hof.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+DAY = 86400.0
+
+
+@pytest.fixture
+def publisher(settings: Settings) -> Iterator[Publisher]:
+    made = Publisher(settings)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[AlertStore]:
+    opened = AlertStore.from_settings(settings)
+    yield opened
+    opened.close()
+
+
+def damp_of(store: AlertStore, home: str) -> list[str]:
+    where = AlertFilter(homes=[home], categories=(Category.DAMP_MOULD,))
+    return [a.severity.value for a in store.list(where, limit=10).items]
+
+
+def weeks(publisher: Publisher, home: str, start: float, end: float, humid: list[float]) -> None:
+    """The bedroom from `start` to `end`: 50 % but for 20 h above 75 % from each of `humid`,
+    with the home's own outdoor sensor as warm as the room (so no wall is cold, and the
+    humidity is the home's own vapour: 60 % outdoors)."""
+    spans = sorted((h, h + 20 * 3600) for h in humid)
+    t = start
+    for begin, stop in [*spans, (end, end)]:
+        if begin > t:
+            publisher.history(home, "env-1", t, (begin - t) / 3600, 20.0, 50.0)
+        if stop > begin:
+            publisher.history(home, "env-1", begin, (stop - begin) / 3600, 20.0, 82.0)
+        t = max(t, stop)
+    publisher.history(home, "out-1", start, (end - start) / 3600, 20.0, 60.0)
+
+
+def test_a_restart_keeps_the_humid_days_that_grade_a_damp_case(
+    stack: Stack,
+    settings: Settings,
+    publisher: Publisher,
+    store: AlertStore,
+    ingest_process: Any,
+    tmp_path: Path,
+) -> None:
+    home = f"restart-{uuid.uuid4().hex[:8]}"
+    thresholds = tmp_path / "thresholds.json"
+    thresholds.write_text(json.dumps({"offline_grace_s": 3600.0}))  # the defaults otherwise
+    worker = AlertsProcess(
+        stack.settings.state_dir,
+        f"{home}-w",
+        HOF_ALERTS__THRESHOLDS_FILE=str(thresholds),
+        HOF_ALERTS__MOULD_HISTORY_DAYS="2",
+    )
+    worker.start(60.0)
+    try:
+        publisher.room(home, "env-1", "bedroom")
+        publisher.room(home, "out-1", "outdoor")
+        time.sleep(0.5)  # the worker learns the rooms from the retained configs
+        now = time.time()
+        # Humid days well inside a UTC day each (02:00-22:00), 10 and 5 days ago: watch.
+        midnight = dt.datetime.fromtimestamp(now, dt.UTC).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        first = (midnight - dt.timedelta(days=10)).timestamp() + 2 * 3600
+        second = (midnight - dt.timedelta(days=5)).timestamp() + 2 * 3600
+        weeks(publisher, home, now - 11 * DAY, now - 26 * 3600, [first, second])
+        assert wait_until(lambda: damp_of(store, home) == ["watch"], 30), damp_of(store, home)
+
+        assert worker.stop() == 0
+        worker.start(60.0)
+        # A third humid day in the fortnight, after the restart: significant.
+        weeks(publisher, home, now - 25 * 3600, now - 60, [now - 25 * 3600])
+        assert wait_until(lambda: damp_of(store, home) == ["significant"], 30), damp_of(store, home)
+    finally:
+        if worker.proc is not None:
+            worker.stop()
