@@ -38,6 +38,19 @@ SEASON_OCCUPIED_HOURS = (31 + 30 + 31 + 31 + 30) * 13  # May-September, 09:00-22
 _WEIGHTS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2)
 
 
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"not a number: {value!r:.40}")
+    return float(value)
+
+
+def _whole(value: object) -> int:
+    number = _number(value)
+    if number != int(number):
+        raise ValueError(f"not a whole number: {value!r:.40}")
+    return int(number)
+
+
 def running_mean(daily_means: list[float | None]) -> float | None:
     """TM52's running mean from the last seven days' mean outdoor temperatures, newest first;
     None unless at least five of the seven are known (the weights are scaled to those)."""
@@ -76,12 +89,19 @@ class Overheat:
     day: str = ""
     day_we: float = 0.0
     no_trm_hours: int = 0
+    # The start of the last hour counted (epoch s): an hour is counted once, so the counts
+    # taken back after a restart (`from_fields`) and the replay of the hours since add up.
+    last_start: float = -1.0
 
     def hour(self, start: float, mean_c: float, trm: float | None) -> None:
-        """Count one clock hour (starting at `start`, epoch s) whose mean was `mean_c`."""
+        """Count one clock hour (starting at `start`, epoch s) whose mean was `mean_c`; an
+        hour at or before the last one counted is not counted again."""
+        if start <= self.last_start:
+            return
+        self.last_start = start
         local = datetime.fromtimestamp(start, ZoneInfo(self.zone))
         if local.year != self.year:  # both criteria are this year's (TM52: this season's)
-            fresh = Overheat(self.bedroom, self.zone, local.year)
+            fresh = Overheat(self.bedroom, self.zone, local.year, last_start=start)
             self.__dict__.update(fresh.__dict__)
         if self.bedroom:
             if (local.hour >= 22 or local.hour < 7) and mean_c > 26.0:
@@ -102,6 +122,45 @@ class Overheat:
         self.day_we += max(dt, 0)
         self.worst_we = max(self.worst_we, self.day_we)
         self.worst_dt = dt if self.worst_dt is None else max(self.worst_dt, dt)
+
+    def fields(self) -> dict[str, float | int | str]:
+        """The counts, as the fields of the point the worker keeps in InfluxDB for a restart
+        (its time is `last_start`)."""
+        return {
+            "year": self.year,
+            "night_hours_over": self.night_hours_over,
+            "occupied_hours": self.occupied_hours,
+            "exceed_hours": self.exceed_hours,
+            "worst_we": self.worst_we,
+            "worst_dt": -999 if self.worst_dt is None else self.worst_dt,
+            "day": self.day,
+            "day_we": self.day_we,
+            "no_trm_hours": self.no_trm_hours,
+        }
+
+    @classmethod
+    def from_fields(
+        cls, bedroom: bool, last_start: float, fields: dict[str, object]
+    ) -> Overheat | None:
+        """The counts `fields` kept, as of the hour starting at `last_start`; None if they are
+        not whole (a point of another version, or written by hand)."""
+        try:
+            worst_dt = _whole(fields["worst_dt"])
+            return cls(
+                bedroom,
+                year=_whole(fields["year"]),
+                night_hours_over=_whole(fields["night_hours_over"]),
+                occupied_hours=_whole(fields["occupied_hours"]),
+                exceed_hours=_whole(fields["exceed_hours"]),
+                worst_we=_number(fields["worst_we"]),
+                worst_dt=None if worst_dt == -999 else worst_dt,
+                day=str(fields["day"]),
+                day_we=_number(fields["day_we"]),
+                no_trm_hours=_whole(fields["no_trm_hours"]),
+                last_start=last_start,
+            )
+        except (KeyError, ValueError):
+            return None
 
     def verdict(self) -> Verdict:
         if self.bedroom:

@@ -34,7 +34,7 @@ from alerts.membership import Membership
 from alerts.mould import MouldState, mould_state_many
 from alerts.occupancy import occupied
 from alerts.outdoor import OUTDOOR_ROOM, OutdoorTemperatures
-from alerts.overheating import running_mean
+from alerts.overheating import Overheat, running_mean
 from alerts.overrides import Overrides, ThresholdBook, load_overrides
 from alerts.partition import Partition
 from alerts.rules import activity, devices, environment, telecare
@@ -81,6 +81,8 @@ SEEN_EVENTS = 100_000
 MOULD_OUTBOX = 500_000  # two hours of steps for a 50,000-home estate, at about 120 bytes each
 MOULD_FLUSH_S = 5.0
 MOULD_BATCH = 5_000  # points a write: about 600 kB, well under InfluxDB's request limits
+# Each room's TM59 / TM52 counts, hourly: what a restart takes back (`_seed_overheat`).
+OVERHEAT_MEASUREMENT = "overheat_counts"
 RECENT_EVENTS = 50_000  # other workers' events kept for a handover (falls are a few a day)
 RECENT_TELEMETRY = 20_000  # and their readings and statuses, for the seconds ingest lags
 URGENT_BATCH = 1_000  # urgent messages judged together at most: one store transaction
@@ -96,6 +98,19 @@ def mould_line(home: str, room: str, hour: int, index: float, surface_rh: float)
     return (
         f"mould,home={_tag(home)},room={_tag(room)} "
         f"mould_index={index:.4f},surface_rh={surface_rh:.2f} {hour * 3_600_000}"
+    )
+
+
+def overheat_line(home: str, room: str, counts: Overheat) -> str:
+    """A room's TM59 / TM52 counts at the start of the last hour they include: what a
+    restarted worker takes back (`_seed_overheat`), the same hour rewriting the same point."""
+    fields = ",".join(
+        f"{k}={v}i" if isinstance(v, int) else f'{k}="{v}"' if isinstance(v, str) else f"{k}={v}"
+        for k, v in counts.fields().items()
+    )
+    return (
+        f"{OVERHEAT_MEASUREMENT},home={_tag(home)},room={_tag(room)} {fields} "
+        f"{round(counts.last_start * 1000)}"
     )
 
 
@@ -696,11 +711,16 @@ class AlertsWorker:
         return found[0]
 
     def _queue_mould(self, state: RoomState) -> None:
-        for step in state.mould_steps:
+        """The room's new mould-index points and its overheating counts, for InfluxDB."""
+        lines = [mould_line(state.home, state.room, *step) for step in state.mould_steps]
+        state.mould_steps.clear()
+        if state.heat_counted and state.overheat is not None:
+            lines.append(overheat_line(state.home, state.room, state.overheat))
+            state.heat_counted = False
+        for line in lines:
             if len(self.mould_out) == self.mould_out.maxlen:
                 self.m_mould.inc(outcome="dropped")
-            self.mould_out.append(mould_line(state.home, state.room, *step))
-        state.mould_steps.clear()
+            self.mould_out.append(line)
 
     async def _flush_mould_now(self) -> None:
         """At shutdown: one last write; what fails is rebuilt from history at the next start."""
@@ -955,6 +975,7 @@ class AlertsWorker:
         if hours > 0:
             try:
                 async with InfluxClient(self.settings.influx) as influx:
+                    await self._seed_overheat(influx, keep)
                     await self._replay_mould(influx, hours, keep)
                     rows = await self._replay(influx, hours, keep, with_outdoor=why == "start")
             except InfluxError as exc:
@@ -992,6 +1013,30 @@ class AlertsWorker:
                 seeded += environment.seed_recurrence(state, alert.evidence)
         if seeded:
             log.info("alerts_recurrence_seeded", rooms=seeded)
+
+    async def _seed_overheat(self, influx: InfluxClient, keep: Callable[[str], bool]) -> None:
+        """Take back each room's TM59 / TM52 counts as last written: the year's night hours
+        and the summer's exceedances outlive the 25 h replay, which then counts only the hours
+        after them. Before, a restart counted the year again from a day of history."""
+        series = await influx.query(
+            f"SELECT * FROM {OVERHEAT_MEASUREMENT} WHERE time > now() - 400d "
+            'GROUP BY "home"::tag, "room"::tag ORDER BY time DESC LIMIT 1'
+        )
+        taken = 0
+        for s in series:
+            tags = s.get("tags", {})
+            home, room = tags.get("home", ""), tags.get("room", "")
+            if not (home and room and keep(home) and s.get("values")):
+                continue
+            row = dict(zip(s["columns"], s["values"][0], strict=True))
+            state = self.rooms.setdefault((home, room), RoomState(home, room))
+            counts = Overheat.from_fields(state.is_bedroom, int(row["time"]) / 1000, row)
+            if counts is not None:
+                state.overheat = counts
+                environment.grade_overheat(state)
+                taken += 1
+        if taken:
+            log.info("alerts_overheat_seeded", rooms=taken)
 
     async def _replay_mould(
         self, influx: InfluxClient, recent_hours: float, keep: Callable[[str], bool]

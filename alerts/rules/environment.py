@@ -95,6 +95,9 @@ class RoomState:
     days_counted: bool = False
     # TM59 / TM52 counts from hourly mean air temperatures.
     overheat: Overheat | None = None
+    # An hour was counted since the worker last wrote the counts to InfluxDB (a restart takes
+    # them back from there: the year's TM59 and the summer's TM52 outlive the 25 h replay).
+    heat_counted: bool = False
     heat_hour: int = -1
     heat_sum: float = 0.0
     heat_n: int = 0
@@ -372,14 +375,22 @@ def _overheat_hour(state: RoomState, t: float, v: float, trm: float | None) -> N
     hour = int(t // 3600)
     if hour > state.heat_hour >= 0 and state.heat_n > 0:
         state.overheat.hour(state.heat_hour * 3600.0, state.heat_sum / state.heat_n, trm)
+        state.heat_counted = True
         state.heat_sum, state.heat_n = 0.0, 0
-        verdict = state.overheat.verdict()
-        signal = state.signals.setdefault("overheat", BandedState())
-        signal.severity = Severity(verdict.severity) if verdict.severity else None
+        grade_overheat(state)
     if hour >= state.heat_hour:
         state.heat_hour = hour
         state.heat_sum += v
         state.heat_n += 1
+
+
+def grade_overheat(state: RoomState) -> None:
+    """The room's `overheat` signal from its TM59 / TM52 counts' verdict."""
+    if state.overheat is None:
+        return
+    verdict = state.overheat.verdict()
+    signal = state.signals.setdefault("overheat", BandedState())
+    signal.severity = Severity(verdict.severity) if verdict.severity else None
 
 
 def _home_adds_vapour(state: RoomState, rh: float, te: Outdoor | None, th: Thresholds) -> bool:

@@ -21,8 +21,9 @@ __all__ = [
     "purge_streams",
 ]
 
-# Every measurement the platform writes (docs/storage.md): raw, hourly, and the mould index.
-MEASUREMENTS = ("reading", "event", "mould", "reading_hourly", "event_hourly")
+# Every measurement the platform writes (docs/storage.md): raw, hourly, the mould index and
+# the rules' overheating counts.
+MEASUREMENTS = ("reading", "event", "mould", "overheat_counts", "reading_hourly", "event_hourly")
 _WRITE_CHUNK = 5000
 
 

@@ -71,6 +71,8 @@ platform keeps about this home. Each file is a table you can open in a spreadshe
                         reading.csv         temperature, humidity, CO2 and so on, as measured
                         event.csv           movement, door contacts, falls, alarm presses, leaks
                         mould.csv           the mould-growth index worked out for each room
+                        overheat_counts.csv the hours each room was too warm this year, as
+                                            the overheating rules count them
                         reading_hourly.csv  hourly averages kept after the raw readings expire
                         event_hourly.csv    hourly counts kept after the raw events expire
                       Times are UTC. A blank cell means that sensor did not report that value.
@@ -293,7 +295,7 @@ async def expire(settings: Settings, engine: Engine, *, now: float | None = None
             )
             report.expired[measurement] = _iso_ms(cut)
         old = int((at - rights.hourly_days * 86400) * 1000)
-        for measurement in ("reading_hourly", "event_hourly", "mould"):
+        for measurement in ("reading_hourly", "event_hourly", "mould", "overheat_counts"):
             await influx.query(f'DELETE FROM "{measurement}" WHERE time < {old}ms')
             report.expired[measurement] = _iso_ms(old)
     closed_before = dt.datetime.fromtimestamp(at - rights.cases_days * 86400, dt.UTC)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hofsupport import AlertsProcess, Device, IngestProcess, Watcher, influx_query, wait_until
 
+from alerts.overheating import Overheat
 from hof.settings import Settings
 from hof.stack import Stack
 from hof.vocabulary import NAMES, Kind
@@ -219,10 +220,11 @@ def test_malformed_messages_of_every_kind_harm_nothing(
         measurements = {
             v[0] for s in influx_query(settings, "SHOW MEASUREMENTS") for v in s["values"]
         }
-        assert measurements <= {"reading", "event", "mould"}, seed
+        assert measurements <= {"reading", "event", "mould", "overheat_counts"}, seed
         fields = {v[0] for s in influx_query(settings, "SHOW FIELD KEYS") for v in s["values"]}
         assert not fields & {"home", "device", "room", "time"}, seed
-        assert fields <= set(NAMES) | {"mould_index", "surface_rh"}, seed
+        counts = set(Overheat(bedroom=True).fields())  # the rules' overheating counts
+        assert fields <= set(NAMES) | {"mould_index", "surface_rh"} | counts, seed
         tags = {
             v[1]
             for s in influx_query(settings, 'SHOW TAG VALUES WITH KEY = "room"')

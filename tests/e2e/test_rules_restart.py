@@ -101,3 +101,55 @@ def test_a_restart_keeps_the_humid_days_that_grade_a_damp_case(
     finally:
         if worker.proc is not None:
             worker.stop()
+
+
+def nights(publisher: Publisher, home: str, first: dt.date, count: int) -> None:
+    """`count` July nights from `first` in a bedroom at 28 °C from 22:00 to 05:00 BST (7 h
+    above TM59's 26 °C), 20 °C in the hours around them."""
+    for n in range(count):
+        evening = dt.datetime.combine(first + dt.timedelta(days=n), dt.time(20), dt.UTC)
+        start = evening.timestamp()  # 21:00 BST
+        publisher.history(home, "env-1", start, 1, 20.0, 50.0)
+        publisher.history(home, "env-1", start + 3600, 7, 28.0, 50.0)
+        publisher.history(home, "env-1", start + 8 * 3600, 2, 20.0, 50.0)
+
+
+def heat_of(store: AlertStore, home: str) -> list[str]:
+    where = AlertFilter(homes=[home], categories=(Category.HEAT,))
+    return [a.severity.value for a in store.list(where, limit=10).items]
+
+
+def test_a_restart_keeps_the_years_overheating_counts(
+    stack: Stack,
+    settings: Settings,
+    publisher: Publisher,
+    store: AlertStore,
+    ingest_process: Any,
+    tmp_path: Path,
+) -> None:
+    """TM59 allows a bedroom 32.85 night hours above 26 °C a year: 21 before a restart and 14
+    after are 35, a significant overheating case. Before, the restart counted the year again
+    from its 25 hours of history: 14, no case."""
+    home = f"heat-{uuid.uuid4().hex[:8]}"
+    thresholds = tmp_path / "thresholds.json"
+    thresholds.write_text(json.dumps({"offline_grace_s": 3600.0}))
+    worker = AlertsProcess(
+        stack.settings.state_dir,
+        f"{home}-w",
+        HOF_ALERTS__THRESHOLDS_FILE=str(thresholds),
+        HOF_ALERTS__MOULD_HISTORY_DAYS="2",
+    )
+    worker.start(60.0)
+    try:
+        publisher.room(home, "env-1", "bedroom")
+        time.sleep(0.5)  # the worker learns the room from the retained config
+        nights(publisher, home, dt.date(2026, 7, 6), 3)
+        time.sleep(2.0)  # judged (the stop below drains what is queued, and writes the counts)
+        assert heat_of(store, home) == []
+        assert worker.stop() == 0
+        worker.start(60.0)
+        nights(publisher, home, dt.date(2026, 7, 9), 2)
+        assert wait_until(lambda: heat_of(store, home) == ["significant"], 30), heat_of(store, home)
+    finally:
+        if worker.proc is not None:
+            worker.stop()
