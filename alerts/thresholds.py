@@ -122,14 +122,6 @@ class Thresholds(BaseModel):
         ],
         clear_hours=2.0,
     )
-    # The surface band is judged by recurrence, as the air's humidity is: a day (UTC) on which
-    # the worst band (85 % for 20 h) is met counts that day, and the days of the last
-    # `surface_days` grade it by `surface_recurs`; on its day a band met is a sign to watch.
-    # ISO 13788 judges a surface by its monthly mean RH: one day's damp wall (the estimate on
-    # a humid day) made significant cases in homes the simulator keeps dry, their hidden
-    # walls' best month at 76-78 % (bench/cases).
-    surface_days: int = Field(14, ge=1, le=60)
-    surface_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 1, "significant": 3})
     # Condensation on the cold surface (its RH above 99 % for 6 h of 24) is a sign to watch
     # on the night it happens; it is a hazard when it recurs. ISO 13788 and BS 5250 judge a
     # surface over a month (a monthly mean RH below 80 %; condensation that dries out again
@@ -241,7 +233,6 @@ class Thresholds(BaseModel):
         for name, days, recurs in (
             ("condensation_recurs", self.condensation_days, self.condensation_recurs),
             ("humidity_recurs", self.humidity_days, self.humidity_recurs),
-            ("surface_recurs", self.surface_days, self.surface_recurs),
         ):
             for severity, needed in recurs.items():
                 if severity not in {"watch", "significant", "severe"}:

@@ -87,9 +87,6 @@ class RoomState:
     # The days (UTC) of the last `humidity_days` on which the air's worst humidity band was
     # met: it grades the air's humidity by recurrence, as the nights grade condensation.
     humid_days: list[int] = field(default_factory=list)
-    # The days (UTC) of the last `surface_days` on which the wall's worst surface RH band was
-    # met: it grades the surface band by recurrence, as the air's humidity is graded.
-    surface_humid_days: list[int] = field(default_factory=list)
     # A day or night was counted since the damp case's evidence last said which: the open
     # case is updated with them, so a restarted worker can take them back (`seed_recurrence`).
     days_counted: bool = False
@@ -440,23 +437,14 @@ def _damp(
         surface_from = "not estimated: no outdoor temperature (no outdoor sensor, no weather)"
     rh_surf = float(surface_humidity(t_air, rh, t_surf))
     if known:
-        _recurring(
-            state,
-            "surface_rh",
-            th.surface_rh,
-            t,
-            rh_surf,
-            state.surface_humid_days,
-            th.surface_days,
-            th.surface_recurs,
-        )
+        _signal(state, "surface_rh", th.surface_rh, t, rh_surf)
         _condensation(state, th, t, rh_surf)
     m_before = float(state.mould.m[0])
     _mould_hour(state, t, t_surf, rh_surf, th)
     m_now = float(state.mould.m[0])
 
     def words() -> tuple[str, Mapping[str, object]]:
-        rh_h, surf_h = _hours(state, "humidity_band"), _hours(state, "surface_rh_band")
+        rh_h, surf_h = _hours(state, "humidity_band"), _hours(state, "surface_rh")
         td = float(dew_point(t_air, rh))
         wall = (
             f"{'estimated ' if estimated else ''}wall surface RH {rh_surf:.0f} %"
@@ -491,8 +479,6 @@ def _damp(
             "mould_index": round(m_now, 3),
             "humid_days": len(state.humid_days),
             "humidity_days": th.humidity_days,
-            "surface_humid_days": len(state.surface_humid_days),
-            "surface_days": th.surface_days,
             "condensation_nights": len(state.condensation_nights),
             "condensation_days": th.condensation_days,
             # Which days and nights: what a restart takes back (`seed_recurrence`).
@@ -524,7 +510,6 @@ _EPOCH = date(1970, 1, 1)
 def _days_of(state: RoomState) -> dict[str, list[int]]:
     return {
         "humidity": state.humid_days,
-        "surface_rh": state.surface_humid_days,
         "condensation": state.condensation_nights,
     }
 
@@ -630,23 +615,28 @@ def _damp_words(
     """What raised the damp case, in words, naming only the signals that hold (all when none
     does yet): "humidity above 70 % for 0.0 h" was said of a case the surface alone raised."""
     rh_limit, rh_h, rh_held = _band(state, "humidity_band", th.humidity)
-    s_limit, s_h, s_held = _band(state, "surface_rh_band", th.surface_rh)
+    s_limit, s_h, s_held = _band(state, "surface_rh", th.surface_rh)
     c_limit, c_h, c_held = _band(state, "condensation_band", th.condensation)
     wet = state.signals.get("condensation")
     mould = state.signals.get("mould")
     m_held = mould is not None and mould.severity is not None
     surface = f"{'estimated ' if estimated else ''}wall surface RH"
     humid = state.signals.get("humidity")
-    damp_wall = state.signals.get("surface_rh")
     parts = []
     if humid is not None and humid.severity is not None:
-        said = _recurred(th.humidity, (rh_limit, rh_h, rh_held), state.humid_days, th.humidity_days)
-        parts.append(f"humidity {said}{_excess(state)}")
-    if damp_wall is not None and damp_wall.severity is not None:
-        said = _recurred(
-            th.surface_rh, (s_limit, s_h, s_held), state.surface_humid_days, th.surface_days
-        )
-        parts.append(f"{surface} {said}")
+        # What graded it: the band held now, the days it was met on, or both.
+        worst = th.humidity.bands[-1]
+        said = []
+        if rh_held:
+            said.append(f"above {rh_limit:g} % for {rh_h:.1f} of the last 24 hours")
+        if state.humid_days:
+            said.append(
+                f"above {worst.limit:g} % for {worst.hours:g} h of 24 on "
+                f"{len(state.humid_days)} of the last {th.humidity_days} days"
+            )
+        parts.append(f"humidity {'; '.join(said)}{_excess(state)}")
+    if s_held:
+        parts.append(f"{surface} above {s_limit:g} % for {s_h:.1f} of the last 24 hours")
     if wet is not None and wet.severity is not None:
         nights = len(state.condensation_nights)
         now = f"for {c_h:.1f} of the last 24 hours, " if c_held else ""
@@ -663,24 +653,6 @@ def _damp_words(
             f"{surface} above {s_limit:g} % for {s_h:.1f} h",
         ]
     return f"{_room(state)} {'; '.join(parts)}."
-
-
-def _recurred(
-    rule: BandedRule, band: tuple[float, float, bool], days: list[int], window: int
-) -> str:
-    """What graded a signal judged by recurrence (`_recurring`): the band held now (`band`,
-    as `_band` gives it), the days of the last `window` its worst band was met on, or both."""
-    limit, hours, held = band
-    worst = rule.bands[-1]
-    said = []
-    if held:
-        said.append(f"above {limit:g} % for {hours:.1f} of the last 24 hours")
-    if days:
-        said.append(
-            f"above {worst.limit:g} % for {worst.hours:g} h of 24 on {len(days)} of the last "
-            f"{window} days"
-        )
-    return "; ".join(said)
 
 
 def _excess(state: RoomState) -> str:

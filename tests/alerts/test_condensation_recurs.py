@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from alerts_support import damp_findings
 
 from alerts.findings import Action, Finding, Severity
 from alerts.outdoor import Outdoor
 from alerts.rules.environment import RoomState
+from alerts.thresholds import Thresholds
 
 H = 3600.0
 # Monday 12 January 2026, midnight UTC (London is on UTC in January).
@@ -87,6 +89,13 @@ def test_nights_age_out_of_the_fortnight() -> None:
         Severity.SIGNIFICANT,
     ]
     assert found[-1].action is Action.CLEAR
+
+
+def test_recurrence_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="condensation_recurs"):
+        Thresholds(condensation_recurs={"severe": 15})
+    with pytest.raises(ValueError, match="unknown severity"):
+        Thresholds(condensation_recurs={"dire": 3})
 
 
 def test_isolated_wet_nights_are_one_watch_case_not_a_reopening_each() -> None:

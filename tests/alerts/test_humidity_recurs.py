@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from alerts_support import damp_findings
 
 from alerts.findings import Action, Finding, Severity
 from alerts.outdoor import Outdoor
 from alerts.rules.environment import RoomState
+from alerts.thresholds import Thresholds
 
 H = 3600.0
 # Tuesday 14 July 2026, midnight UTC.
@@ -92,3 +94,11 @@ def test_a_damp_home_humid_every_day_is_still_significant_within_three_days() ->
     raised = [f for f in found if f.action is Action.RAISE]
     assert raised[-1].severity is Severity.SIGNIFICANT
     assert raised[-1].at < START + 3 * 86400
+
+
+def test_humidity_recurrence_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="humidity_recurs"):
+        Thresholds(humidity_recurs={"significant": 15})
+    with pytest.raises(ValueError, match="unknown severity"):
+        Thresholds(humidity_recurs={"dire": 3})
+    assert Thresholds(humidity_days=7, humidity_recurs={"significant": 2}).humidity_days == 7

@@ -57,13 +57,13 @@ def test_a_seed_keeps_the_days_the_room_holds_and_passes_over_what_is_not_a_date
         RECURRENCE: {
             "humidity": ["2026-07-14", "not a date", 7, None],
             "condensation": "2026-07-14",
-            "surface_rh": ["2026-07-15"],
         }
     }
     assert seed_recurrence(state, evidence)
     assert state.humid_days == [20648, 20650]
-    assert state.surface_humid_days == [20649]
     assert state.condensation_nights == []
+    assert seed_recurrence(state, {RECURRENCE: {"condensation": ["2026-07-15"]}})
+    assert state.condensation_nights == [20649]
     assert not seed_recurrence(state, evidence)  # nothing new the second time
     assert not seed_recurrence(state, {"summary": "no days"})
     assert not seed_recurrence(state, {RECURRENCE: ["2026-07-14"]})
