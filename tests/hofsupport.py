@@ -254,18 +254,28 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> bool:
     return _wait(predicate, timeout_s)
 
 
-def publish_history(
-    env: Device, start: float, hours: float, temperature: float, humidity: float
-) -> None:
-    """Publish `hours` of 5-minute readings from `start`, three hours to a pack."""
+def history_packs(
+    device: str, start: float, hours: float, temperature: float, humidity: float
+) -> list[list[dict[str, Any]]]:
+    """`hours` of 5-minute readings from `start`, three hours to a pack."""
     steps = int(hours * 12)
+    packs = []
     for first in range(0, steps, 36):
         pack: list[dict[str, Any]] = []
         for i in range(first, min(first + 36, steps)):
             t = start + i * 300
             pack.append({"n": "temperature", "u": "Cel", "v": temperature + (i % 3) / 10, "t": t})
             pack.append({"n": "humidity", "u": "%RH", "v": humidity - (i % 2), "t": t})
-        pack[0]["bn"] = f"{env.device}/"
+        pack[0]["bn"] = f"{device}/"
+        packs.append(pack)
+    return packs
+
+
+def publish_history(
+    env: Device, start: float, hours: float, temperature: float, humidity: float
+) -> None:
+    """Publish `hours` of 5-minute readings from `start`, three hours to a pack."""
+    for pack in history_packs(env.device, start, hours, temperature, humidity):
         env.publish("reading", pack)
 
 

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import paho.mqtt.client as paho
+from hofsupport import history_packs
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hof.settings import Settings
@@ -44,14 +45,7 @@ class Publisher:
         self, home: str, device: str, start: float, hours: float, temp: float, rh: float
     ) -> None:
         """`hours` of 5-minute readings from `start`, three hours a pack."""
-        steps = int(hours * 12)
-        for first in range(0, steps, 36):
-            pack: list[dict[str, Any]] = []
-            for i in range(first, min(first + 36, steps)):
-                t = start + i * 300
-                pack.append({"n": "temperature", "u": "Cel", "v": temp + (i % 3) / 10, "t": t})
-                pack.append({"n": "humidity", "u": "%RH", "v": rh - (i % 2), "t": t})
-            pack[0]["bn"] = f"{device}/"
+        for pack in history_packs(device, start, hours, temp, rh):
             self.publish(home, device, "reading", pack)
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
-"""A restarted rules engine keeps what it had counted over weeks: the humid days of the last
-fortnight that grade a damp case (issue 12: a restart rebuilt 25 hours and forgot the rest, so
-the third humid day of a fortnight after a restart made a watch, not a significant case)."""
+"""A restarted rules engine keeps what it had counted over weeks and months (issue 12: a
+restart rebuilt 25 hours and forgot the rest): the humid days of the last fortnight that grade
+a damp case, and the year's night hours above 26 °C that TM59 counts."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from rules_publisher import Publisher
 from hof.alertstore.api import AlertStore
 from hof.alertstore.records import AlertFilter
 from hof.alertstore.vocabulary import Category
-from hof.settings import Settings
 from hof.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -28,17 +27,21 @@ DAY = 86400.0
 
 
 @pytest.fixture
-def publisher(settings: Settings) -> Iterator[Publisher]:
-    made = Publisher(settings)
+def worker(stack: Stack, tmp_path: Path) -> Iterator[AlertsProcess]:
+    """A rules-engine worker of its own, with the default thresholds (but a long offline
+    grace: these homes' sensors fall silent when the test stops publishing)."""
+    thresholds = tmp_path / "thresholds.json"
+    thresholds.write_text(json.dumps({"offline_grace_s": 3600.0}))
+    made = AlertsProcess(
+        stack.settings.state_dir,
+        f"restart-{uuid.uuid4().hex[:8]}",
+        HOF_ALERTS__THRESHOLDS_FILE=str(thresholds),
+        HOF_ALERTS__MOULD_HISTORY_DAYS="2",
+    )
+    made.start(60.0)
     yield made
-    made.close()
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[AlertStore]:
-    opened = AlertStore.from_settings(settings)
-    yield opened
-    opened.close()
+    if made.proc is not None:
+        made.stop()
 
 
 def damp_of(store: AlertStore, home: str) -> list[str]:
@@ -62,45 +65,27 @@ def weeks(publisher: Publisher, home: str, start: float, end: float, humid: list
 
 
 def test_a_restart_keeps_the_humid_days_that_grade_a_damp_case(
-    stack: Stack,
-    settings: Settings,
-    publisher: Publisher,
-    store: AlertStore,
-    ingest_process: Any,
-    tmp_path: Path,
+    worker: AlertsProcess, publisher: Publisher, store: AlertStore, ingest_process: Any
 ) -> None:
     home = f"restart-{uuid.uuid4().hex[:8]}"
-    thresholds = tmp_path / "thresholds.json"
-    thresholds.write_text(json.dumps({"offline_grace_s": 3600.0}))  # the defaults otherwise
-    worker = AlertsProcess(
-        stack.settings.state_dir,
-        f"{home}-w",
-        HOF_ALERTS__THRESHOLDS_FILE=str(thresholds),
-        HOF_ALERTS__MOULD_HISTORY_DAYS="2",
+    publisher.room(home, "env-1", "bedroom")
+    publisher.room(home, "out-1", "outdoor")
+    time.sleep(0.5)  # the worker learns the rooms from the retained configs
+    now = time.time()
+    # Humid days well inside a UTC day each (02:00-22:00), 10 and 5 days ago: watch.
+    midnight = dt.datetime.fromtimestamp(now, dt.UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0
     )
-    worker.start(60.0)
-    try:
-        publisher.room(home, "env-1", "bedroom")
-        publisher.room(home, "out-1", "outdoor")
-        time.sleep(0.5)  # the worker learns the rooms from the retained configs
-        now = time.time()
-        # Humid days well inside a UTC day each (02:00-22:00), 10 and 5 days ago: watch.
-        midnight = dt.datetime.fromtimestamp(now, dt.UTC).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
-        first = (midnight - dt.timedelta(days=10)).timestamp() + 2 * 3600
-        second = (midnight - dt.timedelta(days=5)).timestamp() + 2 * 3600
-        weeks(publisher, home, now - 11 * DAY, now - 26 * 3600, [first, second])
-        assert wait_until(lambda: damp_of(store, home) == ["watch"], 30), damp_of(store, home)
+    first = (midnight - dt.timedelta(days=10)).timestamp() + 2 * 3600
+    second = (midnight - dt.timedelta(days=5)).timestamp() + 2 * 3600
+    weeks(publisher, home, now - 11 * DAY, now - 26 * 3600, [first, second])
+    assert wait_until(lambda: damp_of(store, home) == ["watch"], 30), damp_of(store, home)
 
-        assert worker.stop() == 0
-        worker.start(60.0)
-        # A third humid day in the fortnight, after the restart: significant.
-        weeks(publisher, home, now - 25 * 3600, now - 60, [now - 25 * 3600])
-        assert wait_until(lambda: damp_of(store, home) == ["significant"], 30), damp_of(store, home)
-    finally:
-        if worker.proc is not None:
-            worker.stop()
+    assert worker.stop() == 0
+    worker.start(60.0)
+    # A third humid day in the fortnight, after the restart: significant.
+    weeks(publisher, home, now - 25 * 3600, now - 60, [now - 25 * 3600])
+    assert wait_until(lambda: damp_of(store, home) == ["significant"], 30), damp_of(store, home)
 
 
 def nights(publisher: Publisher, home: str, first: dt.date, count: int) -> None:
@@ -120,36 +105,18 @@ def heat_of(store: AlertStore, home: str) -> list[str]:
 
 
 def test_a_restart_keeps_the_years_overheating_counts(
-    stack: Stack,
-    settings: Settings,
-    publisher: Publisher,
-    store: AlertStore,
-    ingest_process: Any,
-    tmp_path: Path,
+    worker: AlertsProcess, publisher: Publisher, store: AlertStore, ingest_process: Any
 ) -> None:
     """TM59 allows a bedroom 32.85 night hours above 26 °C a year: 21 before a restart and 14
     after are 35, a significant overheating case. Before, the restart counted the year again
     from its 25 hours of history: 14, no case."""
     home = f"heat-{uuid.uuid4().hex[:8]}"
-    thresholds = tmp_path / "thresholds.json"
-    thresholds.write_text(json.dumps({"offline_grace_s": 3600.0}))
-    worker = AlertsProcess(
-        stack.settings.state_dir,
-        f"{home}-w",
-        HOF_ALERTS__THRESHOLDS_FILE=str(thresholds),
-        HOF_ALERTS__MOULD_HISTORY_DAYS="2",
-    )
+    publisher.room(home, "env-1", "bedroom")
+    time.sleep(0.5)  # the worker learns the room from the retained config
+    nights(publisher, home, dt.date(2026, 7, 6), 3)
+    time.sleep(2.0)  # judged (the stop below drains what is queued, and writes the counts)
+    assert heat_of(store, home) == []
+    assert worker.stop() == 0
     worker.start(60.0)
-    try:
-        publisher.room(home, "env-1", "bedroom")
-        time.sleep(0.5)  # the worker learns the room from the retained config
-        nights(publisher, home, dt.date(2026, 7, 6), 3)
-        time.sleep(2.0)  # judged (the stop below drains what is queued, and writes the counts)
-        assert heat_of(store, home) == []
-        assert worker.stop() == 0
-        worker.start(60.0)
-        nights(publisher, home, dt.date(2026, 7, 9), 2)
-        assert wait_until(lambda: heat_of(store, home) == ["significant"], 30), heat_of(store, home)
-    finally:
-        if worker.proc is not None:
-            worker.stop()
+    nights(publisher, home, dt.date(2026, 7, 9), 2)
+    assert wait_until(lambda: heat_of(store, home) == ["significant"], 30), heat_of(store, home)

@@ -21,26 +21,11 @@ from alerts.partition import owner
 from hof.alertstore.api import AlertStore
 from hof.alertstore.records import AlertFilter, AlertView
 from hof.alertstore.vocabulary import Category
-from hof.settings import Settings
 from hof.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
 Row = tuple[str, str, str | None, str, str, tuple[str, ...]]
-
-
-@pytest.fixture
-def publisher(settings: Settings) -> Iterator[Publisher]:
-    made = Publisher(settings)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[AlertStore]:
-    opened = AlertStore.from_settings(settings)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
