@@ -40,6 +40,10 @@ _IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then `len` bytes of name
 _BATCH = 500  # new alerts read at a time
 _TOP = sa.select(sa.func.max(Alert.id))
+# After a write to the log that showed no new alert, read again after these pauses (s), in case
+# the commit was not yet visible; a commit of anything else (the notifier's own claims, say)
+# costs these few reads of one index.
+_AGAIN_S = (0.005, 0.02, 0.1, 0.5)
 
 
 def sqlite_file(engine: Engine) -> Path | None:
@@ -116,13 +120,14 @@ class StoreWatch:
         with self.engine.connect() as conn:
             return int(conn.execute(_TOP).scalar() or 0)
 
-    def _read(self) -> list[int]:
-        """The new open alerts of our kinds past the last seen; moves the mark past every
-        alert committed so far, whatever its kind (reads on the primary key)."""
+    def _read(self) -> tuple[list[int], bool]:
+        """The new open alerts of our kinds past the last seen, and whether any alert (of any
+        kind) was committed since; moves the mark past every alert committed so far (reads on
+        the primary key)."""
         with self.engine.connect() as conn:
             top = int(conn.execute(_TOP).scalar() or 0)
             if top <= self._last:
-                return []
+                return [], False
             ids = [int(i) for i in conn.execute(self._new, {"last": self._last}).scalars()]
         # An alert committed between the two reads is in `ids` past `top`: the mark never
         # falls behind what was returned, so nothing is heard twice.
@@ -130,7 +135,7 @@ class StoreWatch:
             self._last = ids[-1]
         else:
             self._last = max(top, ids[-1]) if ids else top
-        return ids
+        return ids, True
 
     async def run(self) -> None:
         if self.path is None:
@@ -153,11 +158,19 @@ class StoreWatch:
             loop.add_reader(watch.fd, readable)
             self.watching.set()
             log.info("notify_store_watch", file=str(self.path))
+            again = 0  # the re-reads done since a write to the log showed no new alert
             while True:
-                await changed.wait()
+                told = True  # by a write to the log, not by a pause running out
+                if again:
+                    try:
+                        await asyncio.wait_for(changed.wait(), _AGAIN_S[again - 1])
+                    except TimeoutError:
+                        told = False
+                else:
+                    await changed.wait()
                 changed.clear()  # a commit from here on makes another read
                 try:
-                    ids = await asyncio.to_thread(self._read)
+                    ids, new = await asyncio.to_thread(self._read)
                 except Exception as exc:  # the store locked or gone: the round still runs
                     log.warning("notify_store_watch_failed", error=str(exc))
                     await asyncio.sleep(0.5)
@@ -169,6 +182,16 @@ class StoreWatch:
                     self.on_raised(alert_id)
                 if len(ids) == _BATCH:
                     changed.set()  # more past this batch
+                # A commit is visible once the writer has updated the log's index, after its
+                # last write to the log (the event), in a page of shared memory that makes no
+                # event. A read that slips in between sees nothing new, and no event would
+                # come again: read again a few times, a little later each time.
+                if new:
+                    again = 0
+                elif told:
+                    again = 1
+                else:
+                    again = again + 1 if again < len(_AGAIN_S) else 0
         finally:
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(watch.fd)

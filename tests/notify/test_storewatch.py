@@ -94,3 +94,39 @@ async def test_a_store_that_is_not_sqlite_is_not_watched() -> None:
     watch = StoreWatch(engine, RESPONDER_KINDS, lambda a: None)
     await asyncio.wait_for(watch.run(), 1.0)  # returns at once
     engine.dispose()
+
+
+class _BehindTheIndex(StoreWatch):
+    """A watch that, for `stale_s` from `behind()`, reads the store as it was: what a reader
+    sees when it slips in between a writer's last write to the log (its event) and the
+    writer's update of the log's index (an mmap'd page, which makes no event), as a loaded
+    machine lets it."""
+
+    stale_until = 0.0
+
+    def behind(self, stale_s: float) -> None:
+        self.stale_until = time.monotonic() + stale_s
+
+    def _read(self) -> tuple[list[int], bool]:
+        if time.monotonic() < self.stale_until:
+            return [], False  # nothing new committed, as far as this read could see
+        return super()._read()
+
+
+async def test_a_commit_not_yet_visible_at_its_event_is_read_again(tmp_path: Path) -> None:
+    """CI, loaded: the watch read at the log's events, saw no new alert, and waited for the
+    next write to the log, which never came (the fall waited for the 10-minute poll)."""
+    url, store = open_store(tmp_path)
+    heard: list[int] = []
+    engine = make_engine(url)
+    watch = _BehindTheIndex(engine, RESPONDER_KINDS, heard.append)
+    task = asyncio.create_task(watch.run())
+    try:
+        await asyncio.wait_for(watch.watching.wait(), 10)
+        watch.behind(0.2)
+        fall = await asyncio.to_thread(raise_fall, store, "H-late")
+        assert await until(lambda: fall in heard, 5.0), heard
+    finally:
+        task.cancel()
+        engine.dispose()
+        store.close()
