@@ -94,6 +94,15 @@ class Firmware:
     def output(self) -> str:
         return "\n".join(self.lines[-60:])
 
+    def exited(self, timeout_s: float) -> int:
+        """Its exit status once it ends, with everything it printed read (the reader thread
+        may still hold the last lines when the process is gone); TimeoutExpired if it runs on."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout_s)
+        if self._reader is not None:
+            self._reader.join(5)
+        return code
+
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:
             return
