@@ -992,20 +992,23 @@ class AlertsWorker:
         )
         return rooms
 
+    async def _all(self, where: AlertFilter) -> list[AlertView]:
+        """Every alert `where` selects, a page of 500 at a time."""
+        found: list[AlertView] = []
+        while True:
+            page = await self.aio.call(self.store.list, where, limit=500, offset=len(found))
+            found += page.items
+            if not page.items or len(found) >= page.total:
+                return found
+
     async def _seed_recurrence(self, keep: Callable[[str], bool]) -> None:
         """Take back, from the open damp cases of the homes `keep`, the humid days and nights
         of condensation counted over the last fortnight: the replay reads a day of history,
         and without them the third humid day of a fortnight after a restart made a watch
         case, not a significant one (tests/e2e/test_rules_restart.py)."""
-        where = AlertFilter(states=OPEN_STATES, categories=(Category.DAMP_MOULD,))
-        seen: list[AlertView] = []
-        while True:
-            page = await self.aio.call(self.store.list, where, limit=500, offset=len(seen))
-            seen += page.items
-            if not page.items or len(seen) >= page.total:
-                break
+        damp = await self._all(AlertFilter(states=OPEN_STATES, categories=(Category.DAMP_MOULD,)))
         seeded = 0
-        for alert in seen:
+        for alert in damp:
             if alert.room and keep(alert.home) and alert.rule == environment.DAMP.name:
                 state = self.rooms.setdefault(
                     (alert.home, alert.room), RoomState(alert.home, alert.room)
@@ -1200,17 +1203,7 @@ class AlertsWorker:
     async def _reconcile(self, keep: Callable[[str], bool]) -> None:
         """Make the store match the rebuilt state of the homes `keep`: raise what holds, clear
         what has gone."""
-        open_alerts: list[AlertView] = []
-        while True:
-            page = await self.aio.call(
-                self.store.list,
-                AlertFilter(states=OPEN_STATES),
-                limit=500,
-                offset=len(open_alerts),
-            )
-            open_alerts += page.items
-            if not page.items or len(open_alerts) >= page.total:
-                break
+        open_alerts = await self._all(AlertFilter(states=OPEN_STATES))
         raised: dict[tuple[str, str | None, str], AlertView] = {}
         for alert in open_alerts:
             if not keep(alert.home):

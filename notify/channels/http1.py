@@ -23,7 +23,7 @@ __all__ = ["Answer", "HttpError", "Origin", "Pool", "origin_of"]
 
 MAX_ANSWER_BYTES = 64 * 1024  # a receiver's answer body is read and dropped, up to this
 READ_BYTES = 65536
-# Linux only; elsewhere the answer may wait on a delayed ACK, as before (see `_ack_now`).
+# Linux only; elsewhere the answer may wait on a delayed ACK, as before (`_Conn.ack_now`).
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
