@@ -390,6 +390,9 @@ class NotifySettings(BaseModel):
     http_port: int = Field(8090, ge=0, le=65535)  # 0 picks a free port (tests)
     public_url: str | None = None
     webhook_timeout_s: float = Field(5.0, gt=0)
+    # Connections kept open to each webhook receiver the policies name (`webhook_url`, a
+    # centre's, a person's), so that a fall's POST needs no new one; 0: opened when needed.
+    webhook_warm: int = Field(4, ge=0, le=16)
     # SMTP with STARTTLS (the landlord's relay); no host: no email.
     smtp_host: str | None = None
     smtp_port: int = Field(587, ge=1, le=65535)

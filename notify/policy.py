@@ -237,6 +237,15 @@ class NotifyConfig(BaseModel):
                 raise ValueError(f"digest {digest.name!r} names unknown people: {sorted(unknown)}")
         return self
 
+    def webhook_addresses(self, hook_url: str | None) -> list[str]:
+        """Every webhook address a policy can send to: the settings' webhook (if a policy
+        names `hook`), the centres reached by webhook, then the people's, in the file's order."""
+        targets = [t for p in self.policies for level in p.levels for t in level.to]
+        out = [hook_url] if hook_url and any(t.hook for t in targets) else []
+        out += [c.address for c in self.centres.values() if c.channel == "webhook"]
+        out += [p.webhook for p in self.people.values() if p.webhook]
+        return out
+
     def policy_for(self, kind: Category, estate: str | None) -> Policy | None:
         """The policy for an alert kind on an estate: one naming the estate, else "*"."""
         for policy in self.policies:

@@ -167,6 +167,11 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         manual_ack=False,
     )
     channels = build_channels(settings, link, webhook_secret)
+    hook = channels["webhook"]
+    if isinstance(hook, WebhookChannel):
+        warm = hook.warm(config.webhook_addresses(conf.webhook_url), conf.webhook_warm)
+        if warm:
+            log.info("notify_webhooks_warm", receivers=warm, connections=conf.webhook_warm)
     metrics = Registry()
     ready = metrics.gauge("hof_notify_ready", "1 once the notifier is running")
     notifier = Notifier(

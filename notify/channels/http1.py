@@ -18,13 +18,18 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import h11
+import structlog
 
 __all__ = ["Answer", "HttpError", "Origin", "Pool", "origin_of"]
+
+log = structlog.get_logger(__name__)
 
 MAX_ANSWER_BYTES = 64 * 1024  # a receiver's answer body is read and dropped, up to this
 READ_BYTES = 65536
 # Linux only; elsewhere the answer may wait on a delayed ACK, as before (`_Conn.ack_now`).
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+WARM_CHECK_S = 1.0  # how often a warm pool looks for connections the receiver has closed
+WARM_RETRY_MOST_S = 60.0  # the longest pause between tries to reach a receiver that is down
 
 
 class HttpError(Exception):
@@ -55,7 +60,7 @@ def origin_of(url: str) -> tuple[Origin, str]:
     return Origin(parts.scheme, parts.hostname, port), target
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # by identity: a pool keeps a set of its open connections
 class _Conn:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
@@ -84,7 +89,13 @@ class _Conn:
 
 
 class Pool:
-    """Kept-alive connections to one origin. Callers bound how many are in use at once."""
+    """Kept-alive connections to one origin. Callers bound how many are in use at once.
+
+    A pool can be kept warm (`keep_warm`): that many connections stay open whether used or
+    not, so a fall's POST needs no handshake (a TLS receiver's two round trips and its CPU),
+    and a receiver that starts a thread or process per connection has started it long before
+    the burst. A new connection in a burst was the slowest POST of the harness's bursts: its
+    receiver's new thread waited 73-218 ms for a CPU (`perf sched`, docs/notify.md)."""
 
     def __init__(
         self, origin: Origin, *, tls: ssl.SSLContext | None, keep_alive_s: float, user_agent: str
@@ -96,8 +107,54 @@ class Pool:
         self.host_header = (
             origin.host if origin.port in (80, 443) else f"{origin.host}:{origin.port}"
         )
-        self._idle: list[_Conn] = []
+        self._idle: list[_Conn] = []  # the last is taken first: the most recently answered on
+        self._open_now: set[_Conn] = set()  # idle or in use
         self._opening = asyncio.Lock()
+        self.warm = 0
+
+    @property
+    def connections(self) -> int:
+        """Connections open now, idle or in use."""
+        return len(self._open_now)
+
+    async def keep_warm(self, count: int) -> None:
+        """Keep `count` connections open until cancelled: those a receiver closes (its idle
+        timeout, a restart) are opened again within `WARM_CHECK_S`; a receiver that cannot be
+        reached is tried again after 1 s, doubling to `WARM_RETRY_MOST_S`. Warm connections
+        are kept however long they are idle: one the receiver closes just as a POST goes out
+        is retried on a new one (`post`)."""
+        self.warm = count
+        pause = WARM_CHECK_S
+        while True:
+            self._drop_closed()
+            try:
+                while len(self._open_now) < count:
+                    # One at a time, as `post` opens them; new ones go to the bottom of the
+                    # idle list, so POSTs take those already answered on first.
+                    async with self._opening:
+                        conn = await self._open()
+                    self._idle.insert(0, conn)
+                pause = WARM_CHECK_S
+            except HttpError as exc:
+                log.warning(
+                    "webhook_warm_failed",
+                    receiver=f"{self.origin.scheme}://{self.host_header}",
+                    error=str(exc),
+                    retry_s=pause,
+                )
+                await asyncio.sleep(pause)
+                pause = min(WARM_RETRY_MOST_S, pause * 2)
+                continue
+            await asyncio.sleep(pause)
+
+    def _drop_closed(self) -> None:
+        for conn in [c for c in self._idle if c.reader.at_eof() or c.writer.is_closing()]:
+            self._idle.remove(conn)
+            self._close(conn)
+
+    def _close(self, conn: _Conn) -> None:
+        self._open_now.discard(conn)
+        conn.close()
 
     async def post(self, target: str, body: bytes, headers: dict[str, str]) -> Answer:
         """POST `body`; a kept connection the receiver has meanwhile closed is retried once on
@@ -131,15 +188,16 @@ class Pool:
     def close(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
-            conn.close()
+            self._close(conn)
 
     def _take(self) -> _Conn | None:
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
-            if now - conn.idle_since < self.keep_alive_s and not conn.reader.at_eof():
+            fresh = now - conn.idle_since < self.keep_alive_s or len(self._open_now) <= self.warm
+            if fresh and not conn.reader.at_eof():
                 return conn
-            conn.close()
+            self._close(conn)
         return None
 
     async def _open(self) -> _Conn:
@@ -152,7 +210,9 @@ class Pool:
             )
         except (OSError, ssl.SSLError) as exc:
             raise HttpError(f"{type(exc).__name__}: {exc}") from exc
-        return _Conn(reader, writer, time.monotonic())
+        conn = _Conn(reader, writer, time.monotonic())
+        self._open_now.add(conn)
+        return conn
 
     async def _exchange(
         self, conn: _Conn, target: str, body: bytes, headers: dict[str, str]
@@ -160,7 +220,7 @@ class Pool:
         try:
             return await self._exchange_on(conn, target, body, headers)
         except BaseException:
-            conn.close()  # failed or cancelled half way: never used again
+            self._close(conn)  # failed or cancelled half way: never used again
             raise
 
     async def _exchange_on(
@@ -212,7 +272,7 @@ class Pool:
             conn.idle_since = time.monotonic()
             self._idle.append(conn)
         else:
-            conn.close()
+            self._close(conn)
         return Answer(answer.status_code, names, kept)
 
 

@@ -79,6 +79,11 @@ class Hook:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def accepted(self) -> list[int]:
+        """The sender's port of every connection accepted, in order."""
+        return list(self.server.accepted) if isinstance(self.server, _Counting) else []
+
     def posts(self, path: str | None = None) -> list[Received]:
         return [r for r in list(self.received) if path is None or r.path == path]
 
@@ -87,10 +92,23 @@ class Hook:
         self.server.server_close()
 
 
-def _handler(hook_ref: list[Hook], keep_alive: bool) -> type[BaseHTTPRequestHandler]:
+class _Counting(ThreadingHTTPServer):
+    """Counts the connections it accepts."""
+
+    accepted: list[int]
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.accepted.append(int(client_address[1]))
+        return True
+
+
+def _handler(
+    hook_ref: list[Hook], keep_alive: bool, idle_timeout_s: float | None = None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         # HTTP/1.0 closes each connection after its answer; 1.1 keeps it for the next request.
         protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+        timeout = idle_timeout_s  # a kept connection idle this long is closed (None: never)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
@@ -111,10 +129,11 @@ def _handler(hook_ref: list[Hook], keep_alive: bool) -> type[BaseHTTPRequestHand
     return Handler
 
 
-def open_hook(*, keep_alive: bool = False) -> Hook:
+def open_hook(*, keep_alive: bool = False, idle_timeout_s: float | None = None) -> Hook:
     """A running receiver (http.server's, with its accept backlog of 5); `close()` it."""
     ref: list[Hook] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref, keep_alive))
+    server = _Counting(("127.0.0.1", 0), _handler(ref, keep_alive, idle_timeout_s))
+    server.accepted = []
     server.daemon_threads = True
     ref.append(Hook(server))
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from notify_support import Hook, Mailbox, open_hook
 
 from notify.channels.base import Delivery, DeliveryStatus, Message, Recipient
 from notify.channels.email import EmailChannel
+from notify.channels import webhook
 from notify.channels.webhook import FIRST, MOST, WebhookChannel, Window
 from notify.deliver import deliver
 
@@ -83,7 +85,10 @@ async def test_a_burst_of_webhooks_shares_a_few_connections_to_its_receiver() ->
     assert took < 1.0, "no connection waited for a SYN to be retransmitted"
 
 
-async def test_the_window_grows_with_answers_and_a_waiter_that_gives_up_takes_nothing() -> None:
+async def test_the_window_grows_with_answers_and_a_waiter_that_gives_up_takes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(webhook, "GROW_AFTER_S", 0.02)
     window = Window()
     for _ in range(FIRST):
         await window.take()
@@ -92,13 +97,119 @@ async def test_the_window_grows_with_answers_and_a_waiter_that_gives_up_takes_no
         await asyncio.wait_for(window.take(), 0.05)  # gave up: holds no place
     await asyncio.sleep(0)
     assert not queued.done()
-    window.give_back(grow=True)  # answered on a kept connection: one more allowed
+    window.give_back(grow=True)  # answered on a kept connection, a POST waiting: one more
     await asyncio.wait_for(queued, 1)
     assert (window.busy, window.size) == (FIRST, FIRST + 1)
     await asyncio.wait_for(window.take(), 1)  # the place the growth made
+    waiting = [asyncio.create_task(window.take()) for _ in range(FIRST + 1)]
+    await asyncio.sleep(0.03)
     for _ in range(FIRST + 1):
         window.give_back(grow=True)
-    assert (window.busy, window.size) == (0, min(MOST, 2 * FIRST + 2))
+    await asyncio.wait_for(asyncio.gather(*waiting), 1)
+    # Each answer grew it while a POST was still waiting: the first three (two let in each),
+    # not the last two, when none waited any more.
+    assert (window.busy, window.size) == (FIRST + 1, FIRST + 4)
+
+
+async def test_the_window_does_not_grow_while_answers_come_before_anyone_waits_long() -> None:
+    """A receiver that answers at once is kept to FIRST POSTs at a time, on the connections
+    it already has: a new connection in a burst was the burst's slowest POST."""
+    window = Window()
+    for _ in range(FIRST):
+        await window.take()
+    queued = [asyncio.create_task(window.take()) for _ in range(3)]
+    await asyncio.sleep(0)
+    for _ in range(3):
+        window.give_back(grow=True)  # answered before anyone had waited GROW_AFTER_S
+    await asyncio.wait_for(asyncio.gather(*queued), 1)
+    assert (window.busy, window.size) == (FIRST, FIRST)
+
+
+async def test_a_burst_to_a_receiver_that_answers_at_once_opens_no_more_than_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thirty POSTs at once to a receiver that answers in a millisecond: the window grew with
+    every answer and opened a connection for each place it made (up to 16), each new one
+    waiting for the receiver to start a thread for it, on a busy machine the slowest POSTs of
+    the burst. They now wait their turn on the connections open. (A test on a loaded machine
+    may see a POST wait GROW_AFTER_S: it is set long here.)"""
+    monkeypatch.setattr(webhook, "GROW_AFTER_S", 2.0, raising=False)
+    receiver = open_hook(keep_alive=True)
+    channel = WebhookChannel(SECRET, timeout_s=5)
+    try:
+        done = await asyncio.gather(
+            *(channel.send(_message(receiver.url + "/alert", f"key-{i}")) for i in range(30))
+        )
+    finally:
+        await channel.aclose()
+        receiver.close()
+    assert [d.status for d in done] == [DeliveryStatus.SENT] * 30
+    assert len(receiver.accepted) <= FIRST
+
+
+async def _until(check: Callable[[], bool], within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_warm_receiver_takes_a_burst_on_connections_opened_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The receivers the policies name have FIRST connections open from the start and kept
+    however long idle: a fall's POST needs no handshake, and no new connection is opened in a
+    burst to a receiver that answers at once."""
+    monkeypatch.setattr(webhook, "GROW_AFTER_S", 2.0)
+    monkeypatch.setattr(webhook, "KEEP_ALIVE_S", 0.1)  # idle longer than this: still kept
+    receiver = open_hook(keep_alive=True)
+    channel = WebhookChannel(SECRET, timeout_s=5)
+    try:
+        kept = channel.warm([receiver.url + "/alert", receiver.url + "/other", "not a url"])
+        assert kept == [receiver.url]
+        await _until(lambda: len(receiver.accepted) == FIRST, 5)
+        warm = list(receiver.accepted)
+        await asyncio.sleep(0.3)
+        done = await asyncio.gather(
+            *(channel.send(_message(receiver.url + "/alert", f"key-{i}")) for i in range(30))
+        )
+    finally:
+        await channel.aclose()
+        receiver.close()
+    assert [d.status for d in done] == [DeliveryStatus.SENT] * 30
+    assert receiver.accepted == warm, "no connection opened in the burst"
+    assert {p.peer for p in receiver.posts("/alert")} <= set(warm)
+
+
+async def test_warm_connections_the_receiver_closes_are_opened_again() -> None:
+    """A receiver that closes idle connections (Node's and Apache's do after 5 s): the pool
+    notices each close and opens another, so FIRST stay ready; a POST on one that closes
+    just as it goes out is sent on a new one."""
+    receiver = open_hook(keep_alive=True, idle_timeout_s=0.3)
+    channel = WebhookChannel(SECRET, timeout_s=5)
+    try:
+        channel.warm([receiver.url])
+        await _until(lambda: len(receiver.accepted) >= 2 * FIRST, 5)  # closed, opened again
+        done = await channel.send(_message(receiver.url + "/alert"))
+    finally:
+        await channel.aclose()
+        receiver.close()
+    assert done.status is DeliveryStatus.SENT
+    assert len(receiver.posts("/alert")) == 1
+
+
+async def test_a_warm_receiver_that_is_down_is_tried_again_and_stops_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    receiver = open_hook(keep_alive=True)
+    url = receiver.url
+    receiver.close()  # nothing listens there now
+    channel = WebhookChannel(SECRET, timeout_s=1)
+    channel.warm([url])
+    await asyncio.sleep(0.2)
+    done = await channel.send(_message(url + "/alert"))
+    await asyncio.wait_for(channel.aclose(), 2)
+    assert done.status is DeliveryStatus.FAILED and done.retryable
 
 
 async def test_webhook_failures_say_whether_to_retry(hook: Hook) -> None:
