@@ -7,7 +7,6 @@ import asyncio
 import importlib
 import importlib.util
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -56,7 +55,7 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    _yield_cpu(settings.ingest.nice)
+    _yield_cpu(settings.ingest.nice, "ingest")
     from hof.heap import settle_heap
     from ingest.service import serve
 
@@ -64,12 +63,15 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return run_until_signalled(lambda stop: serve(settings, stop=stop))
 
 
-def _yield_cpu(nice: int) -> None:
-    """Lower this process's CPU priority to at least `nice`, before any thread starts (on
-    Linux a nice value is a thread's, and threads inherit it from the one that makes them)."""
-    current = os.getpriority(os.PRIO_PROCESS, 0)
-    if nice > current:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
+def _yield_cpu(nice: int, service: str) -> None:
+    """Lower this process's CPU priority (hof/cpu.py), before any thread starts."""
+    from hof.cpu import yield_cpu
+
+    done = yield_cpu(nice)
+    if nice > 0:
+        import structlog
+
+        structlog.get_logger(__name__).info("cpu_priority", service=service, done=done)
 
 
 def _cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
@@ -79,7 +81,7 @@ def _cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
-    _yield_cpu(settings.alerts.nice)  # before the import: numpy starts OpenBLAS's threads
+    _yield_cpu(settings.alerts.nice, "alerts")  # before the import: numpy starts OpenBLAS's threads
     from alerts.service import serve
 
     return run_until_signalled(lambda stop: serve(settings, stop=stop))
