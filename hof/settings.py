@@ -130,7 +130,8 @@ class IngestSettings(BaseModel):
     metrics_port: int = Field(0, ge=0, le=65535)
     # The worker's CPU priority, as nice(1) (0-19, higher yields more): bulk readings yield
     # the CPU to the telecare path when a machine is full (docs/notify.md, "A process of its
-    # own for the telecare rules"). The demo and deploy/systemd set 10; 0 leaves it as is.
+    # own for the telecare rules"), also against other sessions' processes (hof/cpu.py: an
+    # autogroup of its own). The demo and deploy/systemd set 10; 0 leaves it as is.
     nice: int = Field(0, ge=0, le=19)
 
 
@@ -180,7 +181,8 @@ class AlertsSettings(BaseModel):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(0, ge=0, le=65535)
     # The worker's CPU priority, as nice(1): 10 for a "rest" worker beside a "telecare" one
-    # in the demo and deploy/systemd, so that judging readings yields the CPU to a fall.
+    # in the demo and deploy/systemd, so that judging readings yields the CPU to a fall (and,
+    # in an autogroup of its own, to the broker and the database: hof/cpu.py).
     nice: int = Field(0, ge=0, le=19)
 
 

@@ -18,7 +18,9 @@ export HOF_STATE_DIR="$HOF_WORKDIR" HOF_MQTT__HOST="$HOF_MQTT_HOST" HOF_MQTT__PO
        HOF_LOG_FORMAT=json HOF_LOG_LEVEL="${HOF_SUT_LOG_LEVEL:-WARNING}"
 PY=${HOF_PY:?set HOF_PY to the python of a venv with the project installed}
 # As hof demo and deploy/systemd run them: falls judged in a process of their own, and the
-# bulk of readings (ingest, the other rules) at nice 10 (docs/notify.md).
+# bulk of readings (ingest, the other rules) at nice 10, each of them in a session and
+# autogroup of its own so that the nice counts against the harness's processes too
+# (hof/cpu.py; docs/notify.md, "The bulk's CPU priority").
 HOF_INGEST__NICE=10 "$PY" -m hof.cli ingest &
 HOF_ALERTS__RULES=telecare HOF_ALERTS__CLIENT_ID=hof-alerts-telecare "$PY" -m hof.cli alerts &
 HOF_ALERTS__RULES=rest HOF_ALERTS__CLIENT_ID=hof-alerts-rest HOF_ALERTS__NICE=10 \
