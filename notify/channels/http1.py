@@ -30,6 +30,9 @@ READ_BYTES = 65536
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 WARM_CHECK_S = 1.0  # how often a warm pool looks for connections the receiver has closed
 WARM_RETRY_MOST_S = 60.0  # the longest pause between tries to reach a receiver that is down
+# A warm connection not made in this long is given up (a receiver whose SYNs go unanswered
+# would hold the pool's opening lock for the kernel's two minutes).
+WARM_CONNECT_S = 5.0
 
 
 class HttpError(Exception):
@@ -132,7 +135,10 @@ class Pool:
                     # One at a time, as `post` opens them; new ones go to the bottom of the
                     # idle list, so POSTs take those already answered on first.
                     async with self._opening:
-                        conn = await self._open()
+                        try:
+                            conn = await asyncio.wait_for(self._open(), WARM_CONNECT_S)
+                        except TimeoutError as exc:
+                            raise HttpError(f"no connection in {WARM_CONNECT_S:g} s") from exc
                     self._idle.insert(0, conn)
                 pause = WARM_CHECK_S
             except HttpError as exc:

@@ -4,18 +4,21 @@ local HTTP server, email over a local aiosmtpd with STARTTLS required, and the r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from notify_support import *  # noqa: F403  (pytest fixtures, by name)
 from notify_support import Hook, Mailbox, open_hook
 
-from notify.channels import webhook
+from notify.channels import http1, webhook
 from notify.channels.base import Delivery, DeliveryStatus, Message, Recipient
 from notify.channels.email import EmailChannel
 from notify.channels.webhook import FIRST, MOST, WebhookChannel, Window
@@ -301,3 +304,35 @@ async def test_delivery_stops_once_no_longer_wanted(hook: Hook, wanted_after: in
     finally:
         await channel.aclose()
     assert seen == list(range(1, wanted_after + 1))
+
+
+async def test_a_warm_receiver_whose_syns_go_unanswered_is_given_up_and_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A listener whose accept queue is full drops every SYN: the kernel would try to connect
+    for two minutes, holding the pool's opening lock. The warm connection is given up after
+    WARM_CONNECT_S and tried again later."""
+    monkeypatch.setattr(http1, "WARM_CONNECT_S", 0.3)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # fill the accept queue; further SYNs are dropped
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    channel = WebhookChannel(SECRET, timeout_s=1)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            channel.warm([f"http://127.0.0.1:{port}/alert"])
+            await _until(lambda: any(e["event"] == "webhook_warm_failed" for e in logs), 3)
+    finally:
+        await asyncio.wait_for(channel.aclose(), 2)
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    failed = next(e for e in logs if e["event"] == "webhook_warm_failed")
+    assert "no connection in 0.3 s" in failed["error"]
