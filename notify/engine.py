@@ -214,6 +214,9 @@ class Notifier:
         self.owner = settings.client_id
         self.lease = dt.timedelta(seconds=settings.lease_s)
         self._wake = asyncio.Event()
+        # Set once the first round has read the history: the notifier is ready after it, so an
+        # alert stored after readiness is one the first round did not see (tests rely on it).
+        self.caught_up = asyncio.Event()
         # Alerts the rules engine said it raised, for `_claim_heard_forever`: queued, and
         # until their claim is committed `_pending`; then `_made`. The history round leaves
         # the "raised" row of either to it (in a burst its writes for them held the SQLite
@@ -306,6 +309,7 @@ class Notifier:
                     if now >= self._claim_at:
                         await self._dispatch_once()
                     failures = 0
+                    self.caught_up.set()
                 except Exception:
                     # The store locked past the busy timeout, or unreachable: every job is safe
                     # in it (claimed under a lease, or still to be scheduled from the history

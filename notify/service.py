@@ -240,6 +240,15 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             )
             for task in watching - set(background):
                 task.cancel()
+        # Ready once caught up with the history too: what is stored after readiness is heard
+        # of (MQTT, the watch) or found by a later round, never by a first round still running.
+        caught_up = asyncio.create_task(notifier.caught_up.wait())
+        await asyncio.wait(
+            {caught_up, engine_task},
+            timeout=settings.mqtt.timeout_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        caught_up.cancel()
         settle_heap()  # a full collection must not hold up a fall's claim or POST
         ready.set(1.0)
         log.info("notify_ready", ack_url=public_url, channels=sorted(channels))
