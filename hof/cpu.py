@@ -31,9 +31,9 @@ import signal
 import sys
 from pathlib import Path
 
-__all__ = ["AUTOGROUP", "yield_cpu"]
+__all__ = ["yield_cpu"]
 
-AUTOGROUP = Path("/proc/self/autogroup")
+_AUTOGROUP = Path("/proc/self/autogroup")
 _AUTOGROUP_ENABLED = Path("/proc/sys/kernel/sched_autogroup_enabled")
 _PR_SET_PDEATHSIG = 1
 
@@ -59,7 +59,7 @@ def yield_cpu(nice: int) -> str:
         if os.getppid() != parent:  # it died before the request was made
             os.kill(pid, signal.SIGTERM)
     try:
-        AUTOGROUP.write_text(str(nice))
+        _AUTOGROUP.write_text(str(nice))
     except OSError as exc:  # a kernel that refuses: the threads' nice still holds
         return f"nice {nice} (autogroup refused: {exc.strerror})"
     return f"nice {nice}, and its own autogroup at nice {nice}"
@@ -69,7 +69,7 @@ def _autogroups_on() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        return _AUTOGROUP_ENABLED.read_text().strip() == "1" and AUTOGROUP.exists()
+        return _AUTOGROUP_ENABLED.read_text().strip() == "1" and _AUTOGROUP.exists()
     except OSError:
         return False
 

@@ -17,7 +17,7 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,20 @@ async def _watch_mqtt(link: Link, notifier: Notifier) -> None:
             notifier.saw_device(topic.home, topic.device)
 
 
+async def _started(
+    waits: Iterable[asyncio.Task[Any]],
+    engine: asyncio.Task[None],
+    timeout_s: float,
+    keep: Iterable[asyncio.Task[Any]] = (),
+) -> None:
+    """Wait until one of `waits` is done, or the engine (which ends only by failing), at most
+    `timeout_s`; then cancel those of `waits` not in `keep`."""
+    pending = set(waits)
+    await asyncio.wait({*pending, engine}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending - set(keep):
+        task.cancel()
+
+
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run the notifier until `stop` is set."""
     stop = stop or asyncio.Event()
@@ -225,30 +239,13 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     web_task = asyncio.create_task(web.serve(sockets=[sock]))
     engine_task = asyncio.create_task(notifier.run(stop))
     try:
-        subscribed = asyncio.create_task(link.subscribed.wait())
-        await asyncio.wait(
-            {subscribed, engine_task},
-            timeout=settings.mqtt.timeout_s,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        subscribed.cancel()
+        timeout_s = settings.mqtt.timeout_s
+        await _started([asyncio.create_task(link.subscribed.wait())], engine_task, timeout_s)
         if watching:
-            await asyncio.wait(
-                {*watching, engine_task},
-                timeout=settings.mqtt.timeout_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            for task in watching - set(background):
-                task.cancel()
+            await _started(watching, engine_task, timeout_s, keep=background)
         # Ready once caught up with the history too: what is stored after readiness is heard
         # of (MQTT, the watch) or found by a later round, never by a first round still running.
-        caught_up = asyncio.create_task(notifier.caught_up.wait())
-        await asyncio.wait(
-            {caught_up, engine_task},
-            timeout=settings.mqtt.timeout_s,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        caught_up.cancel()
+        await _started([asyncio.create_task(notifier.caught_up.wait())], engine_task, timeout_s)
         settle_heap()  # a full collection must not hold up a fall's claim or POST
         ready.set(1.0)
         log.info("notify_ready", ack_url=public_url, channels=sorted(channels))

@@ -113,25 +113,23 @@ class Pool:
         self._idle: list[_Conn] = []  # the last is taken first: the most recently answered on
         self._open_now: set[_Conn] = set()  # idle or in use
         self._opening = asyncio.Lock()
-        self.warm = 0
+        self.warm = 0  # connections kept open, used or not (`keep_warm`)
 
-    @property
-    def connections(self) -> int:
-        """Connections open now, idle or in use."""
-        return len(self._open_now)
-
-    async def keep_warm(self, count: int) -> None:
-        """Keep `count` connections open until cancelled: those a receiver closes (its idle
-        timeout, a restart) are opened again within `WARM_CHECK_S`; a receiver that cannot be
-        reached is tried again after 1 s, doubling to `WARM_RETRY_MOST_S`. Warm connections
-        are kept however long they are idle: one the receiver closes just as a POST goes out
-        is retried on a new one (`post`)."""
+    def keep_warm(self, count: int) -> asyncio.Task[None]:
+        """Keep `count` connections open from now until the task returned is cancelled: those
+        a receiver closes (its idle timeout, a restart) are opened again within
+        `WARM_CHECK_S`; a receiver that cannot be reached is tried again after 1 s, doubling
+        to `WARM_RETRY_MOST_S`. Warm connections are kept however long they are idle: one the
+        receiver closes just as a POST goes out is retried on a new one (`post`)."""
         self.warm = count
+        return asyncio.create_task(self._keep_warm())
+
+    async def _keep_warm(self) -> None:
         pause = WARM_CHECK_S
         while True:
             self._drop_closed()
             try:
-                while len(self._open_now) < count:
+                while len(self._open_now) < self.warm:
                     # One at a time, as `post` opens them; new ones go to the bottom of the
                     # idle list, so POSTs take those already answered on first.
                     async with self._opening:

@@ -167,8 +167,8 @@ class WebhookChannel:
             log.warning("webhook_warm_limit", receivers=len(origins), kept=len(kept))
         for origin in kept:
             pool, _window = self._pool(origin)
-            if pool.warm == 0:
-                self._warming.append(asyncio.create_task(pool.keep_warm(connections)))
+            if pool.warm == 0:  # not kept warm already by an earlier call
+                self._warming.append(pool.keep_warm(connections))
         return [f"{o.scheme}://{o.host}:{o.port}" for o in kept]
 
     async def send(self, message: Message) -> Delivery:
