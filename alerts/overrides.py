@@ -6,12 +6,16 @@ thresholds, loaded by the rules engine (`HOF_ALERTS__OVERRIDES_FILE`).
     inactivity_by_hour = 15        # a night worker: "no movement by 15:00", from 11:00
     morning_from_hour = 11
 
+    walls = "poor"                 # the stock record's wall class: fRsi 0.6
+
     [homes."LCC-004512".rooms.bedroom]
-    f_rsi = 0.6                    # a poorly insulated wall (BRE IP1/06's poorer stock)
+    f_rsi = 0.55                   # a surveyed cold corner
 
 Any field of `Thresholds` may be given for a home (top level of its table) or a room (under
-`rooms.<room>`); a room inherits its home's, a home the estate's. Every home and room is
-resolved and validated when the file is loaded, so a bad file refuses to start.
+`rooms.<room>`); a room inherits its home's, a home the estate's. `walls` names the wall class
+a landlord's stock record gives (`WALL_F_RSI`) where its fRsi is not known as a figure. Every
+home and room is resolved and validated when the file is loaded, so a bad file refuses to
+start.
 """
 
 from __future__ import annotations
@@ -19,13 +23,34 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts.thresholds import Band, BandedRule, Thresholds
 
-__all__ = ["VULNERABLE_COLD", "HomeOverrides", "Overrides", "ThresholdBook", "load_overrides"]
+__all__ = [
+    "VULNERABLE_COLD",
+    "WALL_F_RSI",
+    "HomeOverrides",
+    "Overrides",
+    "ThresholdBook",
+    "Walls",
+    "load_overrides",
+]
+
+# The wall classes a landlord's stock record (a survey, the EPC's wall description) gives, and
+# the temperature factor of such a wall's cold surface that the damp rule's estimate then
+# uses: fRsi = 1 - Rsi U with ISO 13788's Rsi = 0.25 m² K/W for mould. A cold home's solid
+# or unfilled cavity walls (fRsi 0.55-0.65) estimated at the sound default 0.75 looked drier
+# than they are: their damp rooms were missed (bench/cases, docs/rules.md).
+Walls = Literal["poor", "sound", "insulated"]
+WALL_F_RSI: dict[str, float] = {
+    "poor": 0.6,  # solid, or an unfilled cavity: U about 1.6 W/m² K
+    "sound": 0.75,  # BRE IP1/06's minimum for a dwelling: the estate's default
+    "insulated": 0.87,  # a filled cavity or an insulated wall: U about 0.5 W/m² K
+}
+_WALLS = "walls"
 
 # A tenant vulnerable to cold (65 and over, or a condition a cold home worsens): WHO 2018 and
 # UKHSA advise 20-21 °C for older people rather than 18 °C, and HHSRS puts the most vulnerable
@@ -47,19 +72,39 @@ class HomeOverrides(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     vulnerable: bool = False
+    walls: Walls | None = None
     rooms: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def fields(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+        return _with_walls({**(self.model_extra or {}), _WALLS: self.walls})
+
+    def room_fields(self, room: str) -> dict[str, Any]:
+        return _with_walls(dict(self.rooms[room]))
 
     @model_validator(mode="after")
     def _known_names(self) -> HomeOverrides:
-        known = set(Thresholds.model_fields)
-        for where, names in [("home", self.fields()), *self.rooms.items()]:
+        known = set(Thresholds.model_fields) | {_WALLS}
+        home = {**(self.model_extra or {}), _WALLS: self.walls}
+        for where, names in [("home", home), *self.rooms.items()]:
             unknown = set(names) - known
             if unknown:
                 raise ValueError(f"{where}: not a threshold: {', '.join(sorted(unknown))}")
+            walls = names.get(_WALLS)
+            if walls is not None and walls not in WALL_F_RSI:
+                raise ValueError(
+                    f"{where}: walls {walls!r} is not one of {', '.join(get_args(Walls))}"
+                )
+            if walls is not None and "f_rsi" in names:
+                raise ValueError(f"{where}: give walls or f_rsi, not both")
         return self
+
+
+def _with_walls(fields: dict[str, Any]) -> dict[str, Any]:
+    """The thresholds a table sets, its wall class given as the class's fRsi."""
+    walls = fields.pop(_WALLS, None)
+    if walls is not None:
+        fields["f_rsi"] = WALL_F_RSI[walls]
+    return fields
 
 
 class Overrides(BaseModel):
@@ -107,6 +152,6 @@ class ThresholdBook:
         found = self._rooms.get((home, room))
         if found is None:
             base = self.for_home(home).model_dump()
-            found = Thresholds.model_validate({**base, **table.rooms[room]})
+            found = Thresholds.model_validate({**base, **table.room_fields(room)})
             self._rooms[(home, room)] = found
         return found

@@ -1,19 +1,21 @@
 """Case accuracy: a simulated estate through a year of its own weather and the real rules.
 
     .venv/bin/python bench/cases [--homes 1000] [--days 365] [--step-min 30] [--seed 7]
-                                 [--workers 2]
+                                 [--workers 2] [--walls record|unknown]
 
 Homes of every archetype (`simulator/dwelling.py`: well run, cold, damp, overheating, in equal
 shares) are simulated a step at a time (vectorised) and every room's readings go through the
 rules engine's own room code (`alerts.rules.environment.on_readings`), with the estate's
 outdoor temperature and humidity (as an outdoor sensor would report them), TM52's running
-mean from it, and
-occupancy from the simulator's presence in homes with a telecare motion sensor (unknown
-elsewhere). `--workers` processes each simulate and judge their share of the homes (every
-`--workers`-th; each home simulated exactly as in the whole estate, so the homes and findings
-are the same whatever the number of workers). The
-findings drive a model of the alert store's case lifecycle (one case per home, rule and room;
-a clear that returns within 72 h reopens the same case).
+mean from it, occupancy from the simulator's presence in homes with a telecare motion sensor
+(unknown elsewhere), and each home's thresholds through the per-home settings the rules engine
+loads (`alerts/overrides.py`): with `--walls record` (the default) each home's `f_rsi` is its
+wall class's (`walls`: poor, sound or insulated, fRsi 0.6, 0.75, 0.87), as a landlord's stock
+record gives it, and with `--walls unknown` every home has the estate's 0.75. `--workers`
+processes each simulate and judge their share of the homes (every `--workers`-th; each home
+simulated exactly as in the whole estate, so the homes and findings are the same whatever the
+number of workers). The findings drive a model of the alert store's case lifecycle (one case
+per home, rule and room; a clear that returns within 72 h reopens the same case).
 
 Ground truth comes from the simulator, never from the rules' thresholds:
 
@@ -56,6 +58,7 @@ from alerts.mould import MouldState, mould_state_many
 from alerts.occupancy import occupied
 from alerts.outdoor import Outdoor, OutdoorTemperatures
 from alerts.overheating import running_mean
+from alerts.overrides import WALL_F_RSI, HomeOverrides, Overrides, ThresholdBook
 from alerts.rules.environment import RoomState, on_readings
 from alerts.thresholds import Thresholds
 from hof.senml import Record
@@ -104,6 +107,28 @@ class Job:
     start: float
     worker: int
     workers: int
+    walls: str = "record"  # "record": each home's wall class set (wall_record); "unknown"
+
+
+def wall_record(f_rsi: float) -> str:
+    """The class a landlord's stock record gives a wall whose (hidden) fRsi is `f_rsi`: the
+    class of the nearest fRsi (alerts/overrides.py WALL_F_RSI). The record knows the wall's
+    construction, not the figure of the corner or lintel the rule judges."""
+    return min(WALL_F_RSI, key=lambda walls: abs(WALL_F_RSI[walls] - f_rsi))
+
+
+def thresholds_of(estate: Dwellings, homes: list[int], walls: str) -> list[Thresholds]:
+    """Each home's thresholds, through the per-home settings the rules engine loads: the
+    estate's own, with each home's wall class where the landlord's record is used."""
+    th = Thresholds()
+    if walls == "unknown":
+        return [th for _ in homes]
+    settings = {
+        f"H{h}": HomeOverrides.model_validate({"walls": wall_record(float(estate.f_rsi[h]))})
+        for h in homes
+    }
+    book = ThresholdBook(th, Overrides(homes=settings))
+    return [book.for_home(f"H{h}") for h in homes]
 
 
 def cold_truth(d: Dwellings) -> set[tuple[int, str]]:
@@ -167,6 +192,7 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
     mine = share(job.homes, job.worker, job.workers)
     sim = Simulation(estate, weather, seed=job.seed, start=start - 8 * 86400, homes=mine)
     th = Thresholds()
+    home_th = thresholds_of(estate, mine.tolist(), job.walls)
     outdoor = OutdoorTemperatures()
     # A week of outdoor history first, so TM52's running mean is known from day one.
     for k in range(8 * 24):
@@ -218,6 +244,7 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
         present = (c.awake_home | c.asleep_home).tolist()
         temperature, humidity = c.temperature.tolist(), c.humidity.tolist()
         for j, h in enumerate(homes):
+            th = home_th[j]
             occ: bool | None = None
             if telecare[j]:
                 if awake[j]:
@@ -261,9 +288,16 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
 
 
 def run(
-    homes: int, days: int, step_s: float, seed: int, start: float, workers: int, explain: int
+    homes: int,
+    days: int,
+    step_s: float,
+    seed: int,
+    start: float,
+    workers: int,
+    explain: int,
+    walls: str = "record",
 ) -> None:
-    jobs = [Job(homes, days, step_s, seed, start, i, workers) for i in range(workers)]
+    jobs = [Job(homes, days, step_s, seed, start, i, workers, walls) for i in range(workers)]
     began = time.perf_counter()
     cases: dict[Key, list[Case]] = {}
     calls = 0
@@ -499,10 +533,27 @@ def main() -> None:
         default=0,
         help="print what this many acted-on damp cases against the truth said, per archetype",
     )
+    parser.add_argument(
+        "--walls",
+        choices=("record", "unknown"),
+        default="record",
+        help="record: each home's walls set to its wall class (poor, sound, insulated), as a "
+        "landlord's stock record gives it; unknown: the estate's fRsi 0.75 for every home",
+    )
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start).timestamp()
     np.seterr(all="ignore")
-    run(args.homes, args.days, args.step_min * 60, args.seed, start, args.workers, args.explain)
+    print(f"walls: {args.walls}", flush=True)
+    run(
+        args.homes,
+        args.days,
+        args.step_min * 60,
+        args.seed,
+        start,
+        args.workers,
+        args.explain,
+        args.walls,
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from alerts.findings import Action
-from alerts.overrides import Overrides, ThresholdBook, load_overrides
+from alerts.overrides import WALL_F_RSI, Overrides, ThresholdBook, load_overrides
 from alerts.rules import activity
 from alerts.service import AlertsWorker
 from alerts.thresholds import Thresholds
@@ -119,3 +119,42 @@ def test_a_night_workers_morning_is_the_afternoon(tmp_path: Path) -> None:
 
 def now_silent_h(asleep: float, day: datetime) -> float:
     return (day.replace(hour=15, minute=5).timestamp() - asleep) / H
+
+
+def test_walls_name_the_stock_records_class_and_set_its_f_rsi() -> None:
+    """A landlord knows a home's wall construction (its stock record, the EPC), seldom the
+    fRsi of its coldest corner: `walls` sets the class's fRsi, for a home or a room, and a
+    room's own figure or class still wins."""
+    book = ThresholdBook(
+        Thresholds(),
+        Overrides.model_validate(
+            {
+                "homes": {
+                    "A": {
+                        "walls": "poor",
+                        "rooms": {"bedroom": {"f_rsi": 0.55}, "kitchen": {"walls": "insulated"}},
+                    },
+                    "B": {"f_rsi": 0.7, "rooms": {"bedroom": {"walls": "sound"}}},
+                }
+            }
+        ),
+    )
+    assert book.for_home("A").f_rsi == WALL_F_RSI["poor"] == 0.6
+    assert book.for_room("A", "living_room").f_rsi == 0.6
+    assert book.for_room("A", "bedroom").f_rsi == 0.55
+    assert book.for_room("A", "kitchen").f_rsi == WALL_F_RSI["insulated"]
+    assert book.for_room("B", "bedroom").f_rsi == 0.75
+    assert book.for_room("B", "kitchen").f_rsi == 0.7
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ({"walls": "brick"}, "Input should be 'poor', 'sound' or 'insulated'"),
+        ({"walls": "poor", "f_rsi": 0.6}, "give walls or f_rsi, not both"),
+        ({"rooms": {"bedroom": {"walls": "damp"}}}, "bedroom: walls 'damp' is not one of"),
+    ],
+)
+def test_a_wall_class_that_is_not_one_refuses_to_load(table: dict[str, Any], said: str) -> None:
+    with pytest.raises(ValidationError, match=said):
+        Overrides.model_validate({"homes": {"H": table}})

@@ -65,3 +65,21 @@ def test_each_worker_has_homes_of_every_archetype() -> None:
     for mine in shares:
         counts = np.bincount(d.archetype[mine], minlength=len(bench.Archetype))
         assert counts.min() > 100
+
+
+def test_each_home_has_its_wall_class_from_the_stock_record() -> None:
+    """`--walls record` sets each home's fRsi, through the per-home settings, to its wall
+    class's (the nearest of poor, sound, insulated); `--walls unknown` leaves the estate's."""
+    bench = _bench()
+    from simulator.dwelling import Archetype, draw_dwellings
+
+    estate = draw_dwellings(40, seed=7, mix={kind: 1.0 for kind in Archetype})
+    homes = list(range(40))
+    record = bench.thresholds_of(estate, homes, "record")
+    classes = set(bench.WALL_F_RSI.values())
+    for h, th in zip(homes, record, strict=True):
+        hidden = float(estate.f_rsi[h])
+        assert th.f_rsi in classes
+        assert all(abs(th.f_rsi - hidden) <= abs(f - hidden) + 1e-12 for f in classes)
+    assert {th.f_rsi for th in record} == classes, "the estate has walls of every class"
+    assert {th.f_rsi for th in bench.thresholds_of(estate, homes, "unknown")} == {0.75}
