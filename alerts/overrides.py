@@ -12,10 +12,10 @@ thresholds, loaded by the rules engine (`HOF_ALERTS__OVERRIDES_FILE`).
     f_rsi = 0.55                   # a surveyed cold corner
 
 Any field of `Thresholds` may be given for a home (top level of its table) or a room (under
-`rooms.<room>`); a room inherits its home's, a home the estate's. `walls` names the wall class
-a landlord's stock record gives (`WALL_F_RSI`) where its fRsi is not known as a figure. Every
-home and room is resolved and validated when the file is loaded, so a bad file refuses to
-start.
+`rooms.<room>`); a room inherits its home's, a home the estate's. `walls` names the wall
+class a landlord's stock record gives (`hof.climate.WALL_F_RSI`), where the fRsi is not known
+as a figure. Every home and room is resolved and validated when the file is loaded, so a bad
+file refuses to start.
 """
 
 from __future__ import annotations
@@ -23,33 +23,15 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts.thresholds import Band, BandedRule, Thresholds
+from hof.climate import WALL_F_RSI, Walls
 
-__all__ = [
-    "VULNERABLE_COLD",
-    "WALL_F_RSI",
-    "HomeOverrides",
-    "Overrides",
-    "ThresholdBook",
-    "Walls",
-    "load_overrides",
-]
+__all__ = ["VULNERABLE_COLD", "HomeOverrides", "Overrides", "ThresholdBook", "load_overrides"]
 
-# The wall classes a landlord's stock record (a survey, the EPC's wall description) gives, and
-# the temperature factor of such a wall's cold surface that the damp rule's estimate then
-# uses: fRsi = 1 - Rsi U with ISO 13788's Rsi = 0.25 m² K/W for mould. A cold home's solid
-# or unfilled cavity walls (fRsi 0.55-0.65) estimated at the sound default 0.75 looked drier
-# than they are: their damp rooms were missed (bench/cases, docs/rules.md).
-Walls = Literal["poor", "sound", "insulated"]
-WALL_F_RSI: dict[str, float] = {
-    "poor": 0.6,  # solid, or an unfilled cavity: U about 1.6 W/m² K
-    "sound": 0.75,  # BRE IP1/06's minimum for a dwelling: the estate's default
-    "insulated": 0.87,  # a filled cavity or an insulated wall: U about 0.5 W/m² K
-}
 _WALLS = "walls"
 
 # A tenant vulnerable to cold (65 and over, or a condition a cold home worsens): WHO 2018 and

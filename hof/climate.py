@@ -13,7 +13,8 @@ range. Below 0 °C it is saturation over supercooled water, not ice, as for dew 
 from __future__ import annotations
 
 import math
-from typing import Any, overload
+from collections.abc import Mapping
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -22,12 +23,15 @@ __all__ = [
     "MAGNUS_A",
     "MAGNUS_B_C",
     "MAGNUS_E0_PA",
+    "WALL_F_RSI",
+    "Walls",
     "absolute_humidity",
     "dew_point",
     "saturation_vapour_pressure",
     "surface_humidity",
     "surface_temperature",
     "vapour_pressure",
+    "wall_class",
 ]
 
 Floats = NDArray[np.float64]
@@ -196,3 +200,22 @@ def absolute_humidity(t_c: ArrayLike, rh_pct: ArrayLike) -> Any:
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = 1000.0 * e / (_R_VAPOUR * (t + _KELVIN))
         return _out(np.where(t > -_KELVIN, rho, np.nan), t_c, rh_pct)
+
+
+# The wall classes a landlord's stock record (a stock condition survey, the EPC's wall
+# description) gives, and the temperature factor of such a wall's cold surface that the damp
+# rule estimates it with: fRsi = 1 - Rsi U, ISO 13788's Rsi = 0.25 m² K/W for mould. A cold
+# home's solid or unfilled cavity walls (fRsi 0.55-0.65) estimated at the sound default 0.75
+# looked drier than they are, and their damp rooms were missed (bench/cases, docs/rules.md).
+Walls = Literal["poor", "sound", "insulated"]
+WALL_F_RSI: Mapping[str, float] = {
+    "poor": 0.6,  # solid, or an unfilled cavity: U about 1.6 W/m² K
+    "sound": 0.75,  # BRE IP1/06's minimum for a dwelling: the estate's default
+    "insulated": 0.87,  # a filled cavity or an insulated wall: U about 0.5 W/m² K
+}
+
+
+def wall_class(f_rsi: float) -> str:
+    """The class whose fRsi is nearest `f_rsi`: what a stock record says of a wall whose
+    coldest corner's figure (which the record does not know) is `f_rsi`."""
+    return min(WALL_F_RSI, key=lambda walls: abs(WALL_F_RSI[walls] - f_rsi))

@@ -166,22 +166,27 @@ def _notify_url(settings: Settings) -> str | None:
 
 
 def _telecare_plan(settings: Settings, homes: int, seed: int) -> tuple[dict[str, str], str]:
-    """The rules engine's overrides for the simulated missed routine (a span of minutes for
-    that one home), unless an overrides file is set already; and a line saying who is who."""
+    """The rules engine's per-home settings, unless an overrides file is set already: each
+    home's wall class (as a landlord's stock record gives it) and the simulated missed
+    routine (a span of minutes for that one home); and a line saying who is who."""
     from simulator.estate import Estate
     from simulator.telecare import demo_overrides, routine_home, telecare_homes
 
     estate = Estate(homes, seed)
     chosen = telecare_homes(estate)
-    if not chosen:
-        return {}, "no telecare home in this estate"
     routine = routine_home(estate)
-    says = f"falls, pendant presses and leaks in {', '.join(h.id for h in chosen)}"
-    if settings.alerts.overrides_file is not None or routine is None:
+    says = (
+        f"falls, pendant presses and leaks in {', '.join(h.id for h in chosen)}"
+        if chosen
+        else "no telecare home in this estate"
+    )
+    if settings.alerts.overrides_file is not None:
         return {}, says
     path = settings.state_dir.resolve() / "demo-overrides.toml"
     path.write_text(demo_overrides(estate))
-    return {"HOF_ALERTS__OVERRIDES_FILE": str(path)}, f"{says}; {routine.id} misses its routine"
+    if routine is not None:
+        says += f"; {routine.id} misses its routine"
+    return {"HOF_ALERTS__OVERRIDES_FILE": str(path)}, says
 
 
 def _dashboard_url(settings: Settings, proc: subprocess.Popen[bytes]) -> str | None:

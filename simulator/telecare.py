@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from hof.climate import wall_class
 from hof.topic import Channel, Topic
 from simulator.addresses import registry_rows
 from simulator.estate import Estate
@@ -95,16 +96,20 @@ def routine_home(estate: Estate) -> TelecareHome | None:
 
 
 def demo_overrides(estate: Estate) -> str:
-    """A thresholds overrides file (alerts/overrides.py) giving the routine home a short span."""
-    home = routine_home(estate)
-    if home is None:
-        return ""
-    return (
-        "# Written by `hof demo`: the simulated missed routine (simulator/telecare.py) is\n"
-        "# seen after minutes, not the 12 hours a real home is given.\n"
-        f'[homes."{home.id}"]\n'
-        f"inactivity_hours = {ROUTINE_INACTIVITY_H}\n"
-    )
+    """A thresholds overrides file (alerts/overrides.py): each home's wall class, as a
+    landlord's stock record gives it, and a short span for the routine home."""
+    routine = routine_home(estate)
+    lines = [
+        "# Written by `hof demo`: each home's walls as a stock record gives them (the class",
+        "# nearest the simulated wall's fRsi), and the simulated missed routine",
+        "# (simulator/telecare.py) seen after minutes, not the 12 hours a real home is given.",
+    ]
+    for home in estate.homes:
+        lines += ["", f'[homes."{home.id}"]']
+        lines.append(f'walls = "{wall_class(float(estate.dwellings.f_rsi[home.index]))}"')
+        if routine is not None and home.id == routine.id:
+            lines.append(f"inactivity_hours = {ROUTINE_INACTIVITY_H}")
+    return "\n".join(lines) + "\n"
 
 
 def _pack(device: str, at: float, name: str, value: Any) -> bytes:

@@ -58,9 +58,10 @@ from alerts.mould import MouldState, mould_state_many
 from alerts.occupancy import occupied
 from alerts.outdoor import Outdoor, OutdoorTemperatures
 from alerts.overheating import running_mean
-from alerts.overrides import WALL_F_RSI, HomeOverrides, Overrides, ThresholdBook
+from alerts.overrides import HomeOverrides, Overrides, ThresholdBook
 from alerts.rules.environment import RoomState, on_readings
 from alerts.thresholds import Thresholds
+from hof.climate import wall_class
 from hof.senml import Record
 from simulator.dwelling import ROOMS, Archetype, Dwellings, Simulation, draw_dwellings
 from simulator.weather import Weather
@@ -107,14 +108,7 @@ class Job:
     start: float
     worker: int
     workers: int
-    walls: str = "record"  # "record": each home's wall class set (wall_record); "unknown"
-
-
-def wall_record(f_rsi: float) -> str:
-    """The class a landlord's stock record gives a wall whose (hidden) fRsi is `f_rsi`: the
-    class of the nearest fRsi (alerts/overrides.py WALL_F_RSI). The record knows the wall's
-    construction, not the figure of the corner or lintel the rule judges."""
-    return min(WALL_F_RSI, key=lambda walls: abs(WALL_F_RSI[walls] - f_rsi))
+    walls: str = "record"  # "record": each home's wall class set (wall_class); or "unknown"
 
 
 def thresholds_of(estate: Dwellings, homes: list[int], walls: str) -> list[Thresholds]:
@@ -124,7 +118,7 @@ def thresholds_of(estate: Dwellings, homes: list[int], walls: str) -> list[Thres
     if walls == "unknown":
         return [th for _ in homes]
     settings = {
-        f"H{h}": HomeOverrides.model_validate({"walls": wall_record(float(estate.f_rsi[h]))})
+        f"H{h}": HomeOverrides.model_validate({"walls": wall_class(float(estate.f_rsi[h]))})
         for h in homes
     }
     book = ThresholdBook(th, Overrides(homes=settings))

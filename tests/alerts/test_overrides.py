@@ -13,10 +13,11 @@ import pytest
 from pydantic import ValidationError
 
 from alerts.findings import Action
-from alerts.overrides import WALL_F_RSI, Overrides, ThresholdBook, load_overrides
+from alerts.overrides import Overrides, ThresholdBook, load_overrides
 from alerts.rules import activity
 from alerts.service import AlertsWorker
 from alerts.thresholds import Thresholds
+from hof.climate import WALL_F_RSI
 from hof.mqtt import Delivery
 from hof.settings import Settings
 

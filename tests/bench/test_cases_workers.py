@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from hof.climate import WALL_F_RSI
+
 _MAIN = Path(__file__).resolve().parents[2] / "bench" / "cases" / "__main__.py"
 START = 1_767_225_600.0  # 2026-01-01T00:00Z
 
@@ -76,7 +78,7 @@ def test_each_home_has_its_wall_class_from_the_stock_record() -> None:
     estate = draw_dwellings(40, seed=7, mix={kind: 1.0 for kind in Archetype})
     homes = list(range(40))
     record = bench.thresholds_of(estate, homes, "record")
-    classes = set(bench.WALL_F_RSI.values())
+    classes = set(WALL_F_RSI.values())
     for h, th in zip(homes, record, strict=True):
         hidden = float(estate.f_rsi[h])
         assert th.f_rsi in classes

@@ -8,6 +8,7 @@ import json
 import tomllib
 from collections import Counter
 
+from hof.climate import wall_class
 from hof.topic import Topic
 from simulator.estate import Estate
 from simulator.telecare import (
@@ -87,3 +88,14 @@ def test_the_routine_home_moves_until_its_still_spell() -> None:
     assert not any(still)
     other = Scenario(estate, 5, START)
     assert other.adjust("hof/v1/X/y/reading", b"[1]") == b"[1]", "others pass untouched"
+
+
+def test_the_demo_gives_each_home_the_wall_class_its_stock_record_would() -> None:
+    estate = Estate(30, seed=5)
+    toml = tomllib.loads(demo_overrides(estate))
+    assert set(toml["homes"]) == {home.id for home in estate.homes}
+    for home in estate.homes:
+        walls = toml["homes"][home.id]["walls"]
+        hidden = float(estate.dwellings.f_rsi[home.index])
+        assert walls == wall_class(hidden)
+    assert {toml["homes"][h.id]["walls"] for h in estate.homes} == {"poor", "sound", "insulated"}
