@@ -46,6 +46,9 @@ VULNERABLE_COLD = BandedRule(
     ],
     clear_hours=6.0,
 )
+# And a day of it is enough: the cold rule's recurrence (below 16 °C on 5 days of a
+# fortnight, for a home judged on the dwelling) would leave such a tenant cold for a week.
+VULNERABLE_COLD_RECURS = {"watch": 1, "significant": 1}
 
 
 class HomeOverrides(BaseModel):
@@ -124,6 +127,7 @@ class ThresholdBook:
             base: dict[str, Any] = self.estate.model_dump()
             if table.vulnerable:
                 base["cold"] = VULNERABLE_COLD.model_dump()
+                base["cold_recurs"] = dict(VULNERABLE_COLD_RECURS)
             found = self._homes[home] = Thresholds.model_validate({**base, **table.fields()})
         return found
 

@@ -1002,14 +1002,17 @@ class AlertsWorker:
                 return found
 
     async def _seed_recurrence(self, keep: Callable[[str], bool]) -> None:
-        """Take back, from the open damp cases of the homes `keep`, the humid days and nights
-        of condensation counted over the last fortnight: the replay reads a day of history,
-        and without them the third humid day of a fortnight after a restart made a watch
-        case, not a significant one (tests/e2e/test_rules_restart.py)."""
-        damp = await self._all(AlertFilter(states=OPEN_STATES, categories=(Category.DAMP_MOULD,)))
+        """Take back, from the open damp and cold cases of the homes `keep`, the humid days,
+        nights of condensation and cold days counted over the last fortnight: the replay reads
+        a day of history, and without them the third humid day of a fortnight after a restart
+        made a watch case, not a significant one (tests/e2e/test_rules_restart.py)."""
+        found = await self._all(
+            AlertFilter(states=OPEN_STATES, categories=(Category.DAMP_MOULD, Category.COLD))
+        )
+        rules = {environment.DAMP.name, environment.COLD.name}
         seeded = 0
-        for alert in damp:
-            if alert.room and keep(alert.home) and alert.rule == environment.DAMP.name:
+        for alert in found:
+            if alert.room and keep(alert.home) and alert.rule in rules:
                 state = self.rooms.setdefault(
                     (alert.home, alert.room), RoomState(alert.home, alert.room)
                 )

@@ -165,6 +165,18 @@ class Thresholds(BaseModel):
         ],
         clear_hours=8.0,
     )
+    # The milder cold bands are judged by recurrence, as the air's humidity and condensation
+    # are: a day (UTC) on which the worst of them (below 16 °C for 12 h) is met counts, and the
+    # days of the last `cold_days` grade it by `cold_recurs`; on its day a band met is a sign to
+    # watch. HHSRS judges whether a dwelling can be kept warm, and a cold spell of two or three
+    # days (outdoors -2 to -5 °C) took well-heated homes heated off overnight and while out
+    # below 16 °C for 12 h a day while their heating caught up: acted-on cases (Awaab's Law
+    # clocks) in homes the simulator keeps warm, cold precision 0.72 (bench/cases). A home
+    # that is not kept warm meets it most days. The severe band (hypothermia risk) is not
+    # judged so: it raises on the hour. A vulnerable tenant's home (alerts/overrides.py) is
+    # significant on the first day.
+    cold_days: int = Field(14, ge=1, le=60)
+    cold_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 1, "significant": 5})
     # A damp or cold case clears only once no band has been held for this long. Its bands
     # clear on the last 24 h, so a mild day or two let a damp or cold home's case go and come
     # back with the weather: up to 7 reopenings in a month (bench/cases). A hazard that
@@ -233,6 +245,7 @@ class Thresholds(BaseModel):
         for name, days, recurs in (
             ("condensation_recurs", self.condensation_days, self.condensation_recurs),
             ("humidity_recurs", self.humidity_days, self.humidity_recurs),
+            ("cold_recurs", self.cold_days, self.cold_recurs),
         ):
             for severity, needed in recurs.items():
                 if severity not in {"watch", "significant", "severe"}:

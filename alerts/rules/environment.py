@@ -87,9 +87,12 @@ class RoomState:
     # The days (UTC) of the last `humidity_days` on which the air's worst humidity band was
     # met: it grades the air's humidity by recurrence, as the nights grade condensation.
     humid_days: list[int] = field(default_factory=list)
-    # A day or night was counted since the damp case's evidence last said which: the open
-    # case is updated with them, so a restarted worker can take them back (`seed_recurrence`).
-    days_counted: bool = False
+    # The days (UTC) of the last `cold_days` on which the milder cold bands' worst was met.
+    cold_days: list[int] = field(default_factory=list)
+    # The signals that counted a day or night since their case's evidence last said which: the
+    # open case is updated with them, so a restarted worker can take them back
+    # (`seed_recurrence`).
+    days_counted: set[str] = field(default_factory=set)
     # TM59 / TM52 counts from hourly mean air temperatures.
     overheat: Overheat | None = None
     # An hour was counted since the worker last wrote the counts to InfluxDB (a restart takes
@@ -266,7 +269,9 @@ def _temperature(
     mild, acute = _cold_rules(th.cold)
     if mild is not None:
         counts = assumed_in(t, th) if occupied is None else occupied
-        _signal(state, "cold", mild, t, v, counts=counts)
+        _recurring(
+            state, "cold", mild, t, v, state.cold_days, th.cold_days, th.cold_recurs, counts=counts
+        )
     if acute is not None:
         _signal(state, "cold_acute", acute, t, v, counts=occupied is not False)
     _signal(state, "heat", th.heat, t, v)
@@ -274,6 +279,13 @@ def _temperature(
 
     def cold_words() -> tuple[str, Mapping[str, object]]:
         cold_limit, cold_h = _cold_band(state, mild, acute)
+        days = ""
+        if mild is not None and state.cold_days:
+            worst = mild.bands[-1]
+            days = (
+                f"; below {worst.limit:g} °C for {worst.hours:g} h of 24 on "
+                f"{len(state.cold_days)} of the last {th.cold_days} days"
+            )
         occupancy = {
             None: (
                 f" (occupancy unknown: every hour counted but weekdays "
@@ -284,12 +296,15 @@ def _temperature(
         }[occupied]
         return (
             f"{_room(state)} below {cold_limit:g} °C for {cold_h:.1f} of the last "
-            f"24 hours{occupancy}; now {v:.1f} °C.",
+            f"24 hours{occupancy}{days}; now {v:.1f} °C.",
             {
                 "temperature": v,
                 "hours_below": round(cold_h, 2),
                 "limit": cold_limit,
                 "occupancy": {None: "unknown", True: "occupied", False: "empty"}[occupied],
+                "cold_days": len(state.cold_days),
+                "cold_days_window": th.cold_days,
+                RECURRENCE: _dates_counted(state, _COLD_DAYS),
             },
         )
 
@@ -313,6 +328,7 @@ def _temperature(
         )
 
     cold = _judge(state, COLD, ("cold", "cold_acute"), t, cold_words, th.case_clear_hold_h * 3600)
+    cold = _note_days(state, COLD, _COLD_DAYS, t, cold_words, cold)
     hot = _judge(state, HEAT, ("heat", "overheat"), t, hot_words)
     return [f for f in (cold, hot) if f is not None]
 
@@ -354,7 +370,7 @@ def _cold_band(
     state: RoomState, mild: BandedRule | None, acute: BandedRule | None
 ) -> tuple[float, float]:
     """(limit, hours beyond it) of the worst cold band held, else of the mildest band."""
-    parts = [(key, rule) for key, rule in (("cold_acute", acute), ("cold", mild)) if rule]
+    parts = [(key, rule) for key, rule in (("cold_acute", acute), ("cold_band", mild)) if rule]
     for key, rule in parts:
         limit, hours, held = _band(state, key, rule)
         if held:
@@ -491,13 +507,28 @@ def _damp(
         }
 
     found = _judge(state, DAMP, _DAMP_SIGNALS, t, words, th.case_clear_hold_h * 3600)
-    if found is None and state.days_counted and (now := state.raised.get(DAMP.name)):
-        # The same severity, with evidence that names the new day: the store keeps it with
-        # the case, and a restart or handover takes the days back from there.
-        summary, evidence = words()
-        found = Finding(Action.NOTE, DAMP, state.home, state.room, now, t, summary, dict(evidence))
-    state.days_counted = False
-    return found
+    return _note_days(state, DAMP, _DAMP_DAYS, t, words, found)
+
+
+def _note_days(
+    state: RoomState,
+    info: RuleInfo,
+    keys: tuple[str, ...],
+    t: float,
+    words: Words,
+    found: Finding | None,
+) -> Finding | None:
+    """`found`, or else a note on the rule's open case when one of its signals `keys` has
+    counted a day since its evidence last said which: the same severity, with evidence that
+    names the new day. The store keeps it with the case, and a restart or handover takes the
+    days back from there (`seed_recurrence`)."""
+    counted = state.days_counted.intersection(keys)
+    state.days_counted.difference_update(counted)
+    now = state.raised.get(info.name)
+    if found is not None or not counted or now is None:
+        return found
+    summary, evidence = words()
+    return Finding(Action.NOTE, info, state.home, state.room, now, t, summary, dict(evidence))
 
 
 # The damp evidence's record of the days counted, by signal, as UTC dates an officer reads
@@ -507,18 +538,23 @@ RECURRENCE = "days_counted"
 _EPOCH = date(1970, 1, 1)
 
 
+_DAMP_DAYS = ("humidity", "condensation")
+_COLD_DAYS = ("cold",)
+
+
 def _days_of(state: RoomState) -> dict[str, list[int]]:
     return {
         "humidity": state.humid_days,
         "condensation": state.condensation_nights,
+        "cold": state.cold_days,
     }
 
 
-def _dates_counted(state: RoomState) -> dict[str, list[str]]:
+def _dates_counted(state: RoomState, keys: tuple[str, ...] = _DAMP_DAYS) -> dict[str, list[str]]:
     return {
         key: [(_EPOCH + timedelta(days=d)).isoformat() for d in days]
         for key, days in _days_of(state).items()
-        if days
+        if days and key in keys
     }
 
 
@@ -598,7 +634,7 @@ def _recurring(
     beyond = value > worst.limit if rule.above else value < worst.limit
     if counts and beyond and band.held and band.held[-1] and (not days or days[-1] < day):
         days.append(day)
-        state.days_counted = True
+        state.days_counted.add(key)
     while days and days[0] <= day - window:
         days.pop(0)
     grade = Severity.WATCH if band.severity is not None else None

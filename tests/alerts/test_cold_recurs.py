@@ -1,0 +1,94 @@
+"""Issue 12: the milder cold bands are judged by recurrence. A cold spell of a few days in a
+home that is kept warm (heated off overnight and while out, the heating catching up) is a sign
+to watch; a home below 16 °C for 12 h on 5 days of a fortnight is the hazard. The severe band
+still raises on the hour, and a vulnerable tenant's home on the first day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alerts.findings import Action, Finding, Severity
+from alerts.overrides import Overrides, ThresholdBook
+from alerts.rules.environment import RECURRENCE, RoomState, on_readings, seed_recurrence
+from alerts.thresholds import Thresholds
+from hof.senml import Record
+
+H = 3600.0
+START = datetime(2026, 1, 12, tzinfo=UTC).timestamp()
+STEP = 1800.0
+
+
+def _days(
+    state: RoomState, th: Thresholds, cold_days: int, warm_days: int = 0, first: int = 0
+) -> list[Finding]:
+    """Days of a living room below 16 °C from midnight to 14:00 and at 20 °C after (the
+    heating unable to catch up until the afternoon), then warm days; someone at home."""
+    found: list[Finding] = []
+    for day in range(first, first + cold_days + warm_days):
+        for k in range(int(24 * H / STEP)):
+            t = START + day * 86400 + k * STEP
+            temp = 14.0 if day < first + cold_days and k * STEP < 14 * H else 20.0
+            records = [
+                Record(state.home, "env", "temperature", round(t * 1000), temp),
+                Record(state.home, "env", "humidity", round(t * 1000), 50.0),
+            ]
+            found += [
+                f
+                for f in on_readings(state, records, th, occupied=True)
+                if f.rule.name == "excess_cold"
+            ]
+    return found
+
+
+def test_a_cold_spell_of_three_days_is_watch_not_a_case_to_act_on() -> None:
+    found = _days(RoomState("H1", "living_room"), Thresholds(), cold_days=3, warm_days=2)
+    assert found, "the spell is a sign to watch"
+    assert {f.severity for f in found} == {Severity.WATCH}, [(f.action, f.severity) for f in found]
+
+
+def test_a_home_kept_cold_is_significant_on_its_fifth_cold_day_and_says_so() -> None:
+    found = _days(RoomState("H1", "living_room"), Thresholds(), cold_days=6)
+    significant = [f for f in found if f.severity is Severity.SIGNIFICANT]
+    assert significant[0].action is Action.RAISE
+    assert (significant[0].at - START) // 86400 == 4  # the fifth day
+    assert "below 16 °C for 12 h of 24 on 5 of the last 14 days" in significant[0].summary
+    assert significant[0].evidence["cold_days"] == 5
+    assert len(significant[0].evidence[RECURRENCE]["cold"]) == 5  # type: ignore[index]
+
+
+def test_severe_cold_is_not_judged_by_recurrence() -> None:
+    state, th, found = RoomState("H1", "bedroom"), Thresholds(), []
+    for k in range(32):  # 12 h warm, then the heating fails: 4 h at 8 °C
+        t = START + k * STEP
+        records = [
+            Record("H1", "env", "temperature", round(t * 1000), 20.0 if k < 24 else 8.0),
+            Record("H1", "env", "humidity", round(t * 1000), 50.0),
+        ]
+        found += on_readings(state, records, th, occupied=True)
+    assert [(f.action, f.severity) for f in found if f.rule.name == "excess_cold"] == [
+        (Action.RAISE, Severity.SEVERE)
+    ]
+
+
+def test_a_vulnerable_tenants_home_is_significant_on_the_first_day() -> None:
+    book = ThresholdBook(
+        Thresholds(), Overrides.model_validate({"homes": {"V": {"vulnerable": True}}})
+    )
+    found = _days(RoomState("V", "living_room"), book.for_home("V"), cold_days=1)
+    assert Severity.SIGNIFICANT in {f.severity for f in found}
+
+
+def test_a_restart_takes_the_cold_days_back_from_the_open_case() -> None:
+    """A restarted worker replays a day: the days counted are in the case's evidence (raised
+    or noted), and the fifth day after a restart is as significant as without one."""
+    th = Thresholds()
+    before = _days(RoomState("H1", "living_room"), th, cold_days=4)
+    last = before[-1]
+    assert last.severity is Severity.WATCH
+    assert len(last.evidence[RECURRENCE]["cold"]) == 4  # type: ignore[index]
+    restarted = RoomState("H1", "living_room")
+    assert seed_recurrence(restarted, last.evidence)
+    after = _days(restarted, th, cold_days=1, first=4)
+    assert Severity.SIGNIFICANT in {f.severity for f in after}
+    forgot = _days(RoomState("H1", "living_room"), th, cold_days=1, first=4)
+    assert Severity.SIGNIFICANT not in {f.severity for f in forgot}
