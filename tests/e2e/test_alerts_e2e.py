@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def alerts_process(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The rules engine as a process, with a 3 s offline grace so silence is quick to test,
-    and one humid day enough for a significant damp case, counted for that day only, and a
+    and one humid or cold day enough for a significant case, counted for that day only, and a
     case cleared as soon as its condition has gone: these tests are of the state a restart
     rebuilds from a day of history, not of how humid days recur or how long a clear waits
     (tests/alerts; a restart takes the days counted back from the case's evidence:
@@ -36,6 +36,8 @@ def alerts_process(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> It
                 "confirm_window_s": 30.0,
                 "humidity_recurs": {"watch": 1, "significant": 1},
                 "humidity_days": 1,
+                "cold_recurs": {"watch": 1, "significant": 1},
+                "cold_days": 1,
                 "case_clear_hold_h": 0.0,
             }
         )
