@@ -23,7 +23,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -76,9 +76,7 @@ class HomeOverrides(BaseModel):
                 raise ValueError(f"{where}: not a threshold: {', '.join(sorted(unknown))}")
             walls = names.get(_WALLS)
             if walls is not None and walls not in WALL_F_RSI:
-                raise ValueError(
-                    f"{where}: walls {walls!r} is not one of {', '.join(get_args(Walls))}"
-                )
+                raise ValueError(f"{where}: walls {walls!r} is not one of {', '.join(WALL_F_RSI)}")
             if walls is not None and "f_rsi" in names:
                 raise ValueError(f"{where}: give walls or f_rsi, not both")
         return self

@@ -107,10 +107,19 @@ class RoomState:
         return "bed" in self.room.lower()
 
 
+def _state_of(state: RoomState, key: str) -> BandedState:
+    """The room's state of signal `key`, made on first use (`setdefault` built one at every
+    reading to throw it away)."""
+    signal = state.signals.get(key)
+    if signal is None:
+        signal = state.signals[key] = BandedState()
+    return signal
+
+
 def _signal(
     state: RoomState, key: str, rule: BandedRule, t: float, value: float, counts: bool = True
 ) -> Step | None:
-    return banded_step(state.signals.setdefault(key, BandedState()), rule, t, value, counts=counts)
+    return banded_step(_state_of(state, key), rule, t, value, counts=counts)
 
 
 def _combined(state: RoomState, keys: tuple[str, ...]) -> Severity | None:
@@ -402,7 +411,7 @@ def grade_overheat(state: RoomState) -> None:
     if state.overheat is None:
         return
     verdict = state.overheat.verdict()
-    signal = state.signals.setdefault("overheat", BandedState())
+    signal = _state_of(state, "overheat")
     signal.severity = Severity(verdict.severity) if verdict.severity else None
 
 
@@ -498,7 +507,7 @@ def _damp(
             "condensation_nights": len(state.condensation_nights),
             "condensation_days": th.condensation_days,
             # Which days and nights: what a restart takes back (`seed_recurrence`).
-            RECURRENCE: _dates_counted(state),
+            RECURRENCE: _dates_counted(state, _DAMP_DAYS),
             "raised_by": [
                 key
                 for key in _DAMP_SIGNALS
@@ -539,6 +548,7 @@ _EPOCH = date(1970, 1, 1)
 
 
 _DAMP_DAYS = ("humidity", "condensation")
+_SEVERITY = {severity.value: severity for severity in Severity}  # a recurrence's names
 _COLD_DAYS = ("cold",)
 
 
@@ -550,7 +560,7 @@ def _days_of(state: RoomState) -> dict[str, list[int]]:
     }
 
 
-def _dates_counted(state: RoomState, keys: tuple[str, ...] = _DAMP_DAYS) -> dict[str, list[str]]:
+def _dates_counted(state: RoomState, keys: tuple[str, ...]) -> dict[str, list[str]]:
     return {
         key: [(_EPOCH + timedelta(days=d)).isoformat() for d in days]
         for key, days in _days_of(state).items()
@@ -627,7 +637,7 @@ def _recurring(
     beyond that band's limit (and counted) while the band is held: the band stays held for
     most of a day after, and the day boundary it passes must not make one spell two days.
     Days run from `offset_s` after midnight UTC (noon: one night is one night)."""
-    band = state.signals.setdefault(f"{key}_band", BandedState())
+    band = _state_of(state, f"{key}_band")
     banded_step(band, rule, t, value, counts=counts)
     day = int((t - offset_s) // 86400)
     worst = rule.bands[-1]
@@ -639,10 +649,10 @@ def _recurring(
         days.pop(0)
     grade = Severity.WATCH if band.severity is not None else None
     for name, needed in recurs.items():
-        severity = Severity(name)
+        severity = _SEVERITY[name]
         if len(days) >= needed and (grade is None or severity.rank > grade.rank):
             grade = severity
-    state.signals.setdefault(key, BandedState()).severity = grade
+    _state_of(state, key).severity = grade
 
 
 def _damp_words(
@@ -738,7 +748,7 @@ def _mould_hour(state: RoomState, t: float, t_surf: float, rh_surf: float, th: T
 def set_mould_severity(state: RoomState, th: Thresholds) -> None:
     """Grade the mould signal from the index: 1 is growth begun (microscopic), 3 is visible."""
     m = float(state.mould.m[0])
-    signal = state.signals.setdefault("mould", BandedState())
+    signal = _state_of(state, "mould")
     if m >= th.mould_severe:
         signal.severity = Severity.SEVERE
     elif m >= th.mould_significant:

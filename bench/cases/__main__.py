@@ -185,7 +185,6 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
     start = job.start
     mine = share(job.homes, job.worker, job.workers)
     sim = Simulation(estate, weather, seed=job.seed, start=start - 8 * 86400, homes=mine)
-    th = Thresholds()
     home_th = thresholds_of(estate, mine.tolist(), job.walls)
     outdoor = OutdoorTemperatures()
     # A week of outdoor history first, so TM52's running mean is known from day one.
