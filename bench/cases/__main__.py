@@ -493,23 +493,45 @@ def _report(
 
 
 def _explain(cases: dict[Key, list[Case]], d: Dwellings, truths: Truths, most: int) -> None:
-    """What the first acted-on damp cases against the physical truth said, a few of each
-    archetype, beside the hidden surface's figures: why each kind is raised."""
-    shown: Counter[str] = Counter()
+    """What the first acted-on damp and cold cases against the truth said, a few of each
+    archetype, beside the hidden surface's figures or the home's heating and occupancy: why
+    each kind is raised; then the truth's rooms each rule never acted on."""
+    shown: Counter[tuple[str, str]] = Counter()
+    cold = cold_truth(d)
     for (h, name, room), found in sorted(cases.items()):
-        if name != "damp_mould" or (h, room) in truths.damp_surface:
+        if (name == "damp_mould" and (h, room) in truths.damp_surface) or (
+            name == "excess_cold" and (h, room) in cold
+        ):
+            continue
+        if name not in ("damp_mould", "excess_cold"):
             continue
         kind = Archetype(int(d.archetype[h])).label
         for c in found:
-            if c.acted_on and shown[kind] < most:
-                shown[kind] += 1
-                r = ROOMS.index(room)
-                print(
-                    f"  {kind} home {h} {room} (fRsi {d.f_rsi[h]:.2f}, setpoint "
-                    f"{d.setpoint[h, r]:.1f} °C; hidden surface: highest monthly mean RH "
-                    f"{truths.surface_rh[h, r]:.0f} %, mould index {truths.mould_max[h, r]:.2f})"
-                    f": {c.why}"
-                )
+            if c.acted_on and shown[(name, kind)] < most:
+                shown[(name, kind)] += 1
+                print(f"  {name} {kind} home {h} {room} ({_about(d, truths, h, room)}): {c.why}")
+    for name, truth in (("damp_mould", truths.damp_surface), ("excess_cold", cold)):
+        missed = sorted(
+            (h, room)
+            for h, room in truth
+            if not any(c.acted_on for c in cases.get((h, name, room), []))
+        )
+        print(f"  {name}: the truth's rooms never acted on: {len(missed)}")
+        for h, room in missed[: most * 4]:
+            kind = Archetype(int(d.archetype[h])).label
+            every = cases.get((h, name, room), [])
+            said = every[0].why or f"watch only, {len(every)} case(s)" if every else "no case"
+            print(f"    {kind} home {h} {room} ({_about(d, truths, h, room)}): {said}")
+
+
+def _about(d: Dwellings, truths: Truths, h: int, room: str) -> str:
+    r = ROOMS.index(room)
+    return (
+        f"fRsi {d.f_rsi[h]:.2f}, setpoint {d.setpoint[h, r]:.1f} °C"
+        f"{', evening-only heating' if d.evening_only[h] else ''}"
+        f"{', empty on weekdays' if d.worker[h] else ''}; hidden surface: highest monthly mean "
+        f"RH {truths.surface_rh[h, r]:.0f} %, mould index {truths.mould_max[h, r]:.2f}"
+    )
 
 
 def main() -> None:
@@ -524,7 +546,8 @@ def main() -> None:
         "--explain",
         type=int,
         default=0,
-        help="print what this many acted-on damp cases against the truth said, per archetype",
+        help="print what this many acted-on damp and cold cases against the truth said, per "
+        "archetype, and the truth's rooms never acted on",
     )
     parser.add_argument(
         "--walls",

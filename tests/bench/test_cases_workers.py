@@ -85,3 +85,23 @@ def test_each_home_has_its_wall_class_from_the_stock_record() -> None:
         assert all(abs(th.f_rsi - hidden) <= abs(f - hidden) + 1e-12 for f in classes)
     assert {th.f_rsi for th in record} == classes, "the estate has walls of every class"
     assert {th.f_rsi for th in bench.thresholds_of(estate, homes, "unknown")} == {0.75}
+
+
+def test_explain_says_why_damp_and_cold_were_acted_on_and_what_was_missed(
+    capsys: Any,
+) -> None:
+    bench = _bench()
+    homes, days = 8, 3
+    cases, _, truths = _run(bench, homes, days, 1)
+    d = bench.draw_dwellings(homes, seed=7, mix={kind: 1.0 for kind in bench.Archetype})
+    # Every case taken as against the truth, so that both rules are explained.
+    truths = bench.Truths(truths.homes, set(), set(), set(), truths.surface_rh, truths.mould_max)
+    acted = {name for (_, name, _), found in cases.items() if any(c.acted_on for c in found)}
+    assert {"damp_mould", "excess_cold"} <= acted
+    bench._explain(cases, d, truths, 1)
+    out = capsys.readouterr().out
+    damp = [line for line in out.splitlines() if line.startswith("  damp_mould ")]
+    assert damp, out
+    assert all("fRsi" in line and "significant" in line for line in damp), damp
+    assert "damp_mould: the truth's rooms never acted on: 0" in out
+    assert "excess_cold: the truth's rooms never acted on:" in out
