@@ -63,8 +63,6 @@ log = structlog.get_logger(__name__)
 
 LONDON = ZoneInfo("Europe/London")
 HISTORY_BATCH = 2000
-FAST_POLL_S = 0.005
-FAST_WINDOW_S = 2.0
 ROUND_RETRY_MAX_S = 5.0  # the longest pause after a round the store refused
 HOME_CACHE_S = 60.0
 DEVICES_KEPT = 200_000  # homes whose devices are remembered (oldest forgotten first)
@@ -226,7 +224,6 @@ class Notifier:
         self._heard_more = asyncio.Event()
         self._made: OrderedDict[int, None] = OrderedDict()
         self._heard_recent: OrderedDict[int, None] = OrderedDict()
-        self._fast_until = 0.0
         self._claim_at = 0.0  # monotonic time of the next claim: at most poll_s, or a job's due
         self._cursor: int | None = None  # how far the history is read (saved with each write)
         self._cursor_saved = 0.0
@@ -252,11 +249,8 @@ class Notifier:
 
     # -- waking ---------------------------------------------------------------------------
 
-    def wake(self, *, fast: bool = False) -> None:
-        """Look at the store now; with `fast`, keep looking every 5 ms for 2 seconds (an
-        event was seen on MQTT and its alert is about to land)."""
-        if fast:
-            self._fast_until = time.monotonic() + FAST_WINDOW_S
+    def wake(self) -> None:
+        """Look at the store now (an acknowledgement came in, or an alert reopened)."""
         self._wake.set()
 
     def heard_raised(self, alert_id: int, action: str) -> None:
@@ -305,8 +299,7 @@ class Notifier:
                 self._wake.clear()  # a wake from here on is seen by the wait below
                 try:
                     self._spawn(await self._call(self._watch_once))
-                    now = time.monotonic()
-                    if now >= self._claim_at:
+                    if time.monotonic() >= self._claim_at:
                         await self._dispatch_once()
                     failures = 0
                     self.caught_up.set()
@@ -319,9 +312,7 @@ class Notifier:
                     log.warning("notify_round_failed", failures=failures, exc_info=True)
                     await self._pause(stop, min(ROUND_RETRY_MAX_S, 0.2 * 2 ** (failures - 1)))
                     continue
-                fast = now < self._fast_until
-                wait = FAST_POLL_S if fast else self.settings.poll_s
-                wait = max(0.0, min(wait, self._claim_at - time.monotonic()))
+                wait = max(0.0, min(self.settings.poll_s, self._claim_at - time.monotonic()))
                 stopping = asyncio.create_task(stop.wait())
                 woken = asyncio.create_task(self._wake.wait())
                 await asyncio.wait(
