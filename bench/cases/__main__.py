@@ -93,6 +93,9 @@ class Case:
     severity: str = ""
     worst: int = 0  # the highest severity rank it reached (the store keeps the worst)
     why: str = ""  # what it said when it first reached significant or worse
+    # When it was raised at significant or worse (opened, reopened or its severity raised):
+    # when the Awaab's Law clocks started, which may be months after it opened at watch.
+    acted_at: list[float] = field(default_factory=list)
 
     @property
     def acted_on(self) -> bool:
@@ -333,13 +336,43 @@ def _lifecycle(history: list[Case], finding: Finding) -> None:
             current = Case(at, changes=[("opened", at)])
             history.append(current)
         current.severity = severity.value
-        if severity.rank >= Severity.SIGNIFICANT.rank and not current.acted_on:
-            when = datetime.fromtimestamp(at, UTC)
-            current.why = f"{when:%Y-%m-%d %H:%M} {severity.value}: {finding.summary}"
+        if severity.rank >= Severity.SIGNIFICANT.rank:
+            if not current.acted_on:
+                when = datetime.fromtimestamp(at, UTC)
+                current.why = f"{when:%Y-%m-%d %H:%M} {severity.value}: {finding.summary}"
+            current.acted_at.append(at)
         current.worst = max(current.worst, severity.rank)
     elif action is Action.CLEAR and current is not None and current.open:
         current.open, current.cleared_at = False, at
         current.changes.append(("cleared", at))
+
+
+_SUMMER = (6, 7, 8)
+
+
+def _in_summer(at: float) -> bool:
+    return datetime.fromtimestamp(at, UTC).month in _SUMMER
+
+
+def summer_damp(cases: dict[Key, list[Case]], kinds: list[Archetype]) -> Counter[str]:
+    """Damp cases opened or reopened in June-August in the homes the simulator keeps dry: each
+    opening counted "acted-on" (the case reached significant at some time) or "watch"; and
+    each case so opened counted once more by when it was acted on, "acted-on in summer"
+    (raised at significant or worse in June-August: the clocks started then) or "acted-on
+    outside summer" (at watch all summer, raised before or after it: in the autumn, say)."""
+    summer: Counter[str] = Counter()
+    for (h, name, _), found in cases.items():
+        if name != "damp_mould" or kinds[h] not in DRY:
+            continue
+        for c in found:
+            openings = [at for what, at in c.changes if what in ("opened", "reopened")]
+            if not any(_in_summer(at) for at in openings):
+                continue
+            summer["acted-on" if c.acted_on else "watch"] += sum(map(_in_summer, openings))
+            if c.acted_on:
+                when = "in summer" if any(map(_in_summer, c.acted_at)) else "outside summer"
+                summer[f"acted-on {when}"] += 1
+    return summer
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -448,22 +481,13 @@ def _report(
             f"{shown[0]:>12} {shown[1]:>12} {shown[2]:>12} {shown[3]:>12} "
             f"{median_days:>8.1f} {per_k_month:>11.1f} {changes:>7.2f} {worst:>13}"
         )
-    summer: Counter[str] = Counter()
-    for (h, name, _), found in cases.items():
-        if name != "damp_mould" or kinds[h] not in DRY:
-            continue
-        for c in found:
-            for what, at in c.changes:
-                if what in ("opened", "reopened") and datetime.fromtimestamp(at, UTC).month in (
-                    6,
-                    7,
-                    8,
-                ):
-                    summer["acted-on" if c.acted_on else "watch"] += 1
+    summer = summer_damp(cases, kinds)
     print()
     print(
         "damp cases opened or reopened in June-August in homes the simulator keeps dry: "
-        f"{summer['acted-on']} acted-on, {summer['watch']} watch"
+        f"{summer['acted-on']} acted-on, {summer['watch']} watch; of the acted-on, "
+        f"{summer['acted-on in summer']} raised at significant or worse in June-August and "
+        f"{summer['acted-on outside summer']} only outside it (at watch all summer)"
     )
     per_room = Counter(
         (name, room, "acted-on" if c.acted_on else "watch")

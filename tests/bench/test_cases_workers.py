@@ -3,6 +3,7 @@ simulates and judges only its own share of the estate."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib.util
 import sys
@@ -12,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from alerts.findings import Action, Finding
+from alerts.rules.environment import DAMP
+from hof.alertstore.vocabulary import Severity
 from hof.climate import WALL_F_RSI
 
 _MAIN = Path(__file__).resolve().parents[2] / "bench" / "cases" / "__main__.py"
@@ -105,3 +109,28 @@ def test_explain_says_why_damp_and_cold_were_acted_on_and_what_was_missed(
     assert all("fRsi" in line and "significant" in line for line in damp), damp
     assert "damp_mould: the truth's rooms never acted on: 0" in out
     assert "excess_cold: the truth's rooms never acted on:" in out
+
+
+def test_a_summer_damp_case_is_told_apart_by_when_it_was_acted_on() -> None:
+    # A dry home's damp case opened at watch in August and raised to significant in October
+    # (the clocks start in October) is not a case acted on in summer; one raised at
+    # significant in July is.
+    bench = _bench()
+
+    def raised(at: str, severity: Severity) -> Finding:
+        t = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC).timestamp()
+        return Finding(Action.RAISE, DAMP, "H0", "bedroom", severity, t, "damp", {})
+
+    autumn: list[Any] = []
+    bench._lifecycle(autumn, raised("2026-08-20T03:00", Severity.WATCH))
+    bench._lifecycle(autumn, raised("2026-10-02T03:00", Severity.SIGNIFICANT))
+    summer: list[Any] = []
+    bench._lifecycle(summer, raised("2026-07-10T03:00", Severity.SIGNIFICANT))
+    kinds = [bench.Archetype.WELL_RUN, bench.Archetype.WELL_RUN]
+    cases = {(0, "damp_mould", "bedroom"): autumn, (1, "damp_mould", "bedroom"): summer}
+    counted = bench.summer_damp(cases, kinds)
+    assert counted["acted-on"] == 2
+    assert counted["acted-on in summer"] == 1
+    assert counted["acted-on outside summer"] == 1
+    # A damp home's cases are not counted.
+    assert bench.summer_damp(cases, [bench.Archetype.DAMP] * 2) == {}
