@@ -1105,9 +1105,11 @@ class AlertsWorker:
     ) -> np.ndarray:
         """Each room's hourly wall surface temperature over the mould history: estimated from
         its home's outdoor sensor, else the estate's, else the weather service; the air's own
-        temperature (no estimate) for an hour nothing real knows."""
+        temperature (no estimate) for an hour nothing real knows. Each room's own walls (its
+        home's settings, as the live rule judges it), not the estate's fRsi."""
+        f_rsi = np.array([[self.book.for_room(*rooms[i]).f_rsi] for i in keep])
         if self.th.outdoor_temperature is not None:
-            return surface_temperature(t, self.th.outdoor_temperature, self.th.f_rsi)
+            return surface_temperature(t, self.th.outdoor_temperature, f_rsi)
         hours = t.shape[1]
         homes: dict[str, np.ndarray] = {}
         for i, (home, room) in enumerate(rooms):
@@ -1135,7 +1137,7 @@ class AlertsWorker:
                 for i in keep
             ]
         )
-        estimated = surface_temperature(t, te_rows, self.th.f_rsi)
+        estimated = surface_temperature(t, te_rows, f_rsi)
         return np.where(np.isnan(te_rows), t, estimated)
 
     async def _replay(

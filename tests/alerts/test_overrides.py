@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -159,3 +160,32 @@ def test_walls_name_the_stock_records_class_and_set_its_f_rsi() -> None:
 def test_a_wall_class_that_is_not_one_refuses_to_load(table: dict[str, Any], said: str) -> None:
     with pytest.raises(ValidationError, match=said):
         Overrides.model_validate({"homes": {"H": table}})
+
+
+async def test_the_mould_history_rebuilt_at_start_uses_each_homes_walls(
+    settings: Settings, home_id: str, tmp_path: Path
+) -> None:
+    """A restarted worker integrates the mould index over weeks of hourly history; its wall
+    surface estimate must use the home's own walls (its settings' `walls` or `f_rsi`), as the
+    live rule does, not the estate's fRsi: a home of poor walls had its index rebuilt on a
+    warmer wall than the one it is judged on live."""
+    poor, plain = f"{home_id}-poor", f"{home_id}-plain"
+    path = tmp_path / "homes.toml"
+    path.write_text(f'[homes."{poor}"]\nwalls = "poor"\n')
+    cfg = settings.alerts.model_copy(update={"overrides_file": path})
+    worker = AlertsWorker(settings.model_copy(update={"alerts": cfg}))
+    hour = 500_000
+    stamp = hour * 3_600_000
+    series = [
+        {"tags": {"home": poor, "room": "bedroom"}, "values": [[stamp, 20.0, 70.0]]},
+        {"tags": {"home": plain, "room": "bedroom"}, "values": [[stamp, 20.0, 70.0]]},
+        {"tags": {"home": poor, "room": "outdoor"}, "values": [[stamp, 0.0, 90.0]]},
+        {"tags": {"home": plain, "room": "outdoor"}, "values": [[stamp, 0.0, 90.0]]},
+    ]
+    rooms = [(s["tags"]["home"], s["tags"]["room"]) for s in series]
+    t = np.array([[20.0], [20.0]])
+    surface = worker._surface_history(series, rooms, [0, 1], hour, t)
+    assert surface[0, 0] == pytest.approx(WALL_F_RSI["poor"] * 20.0)  # 0 °C outside
+    assert surface[1, 0] == pytest.approx(0.75 * 20.0)  # the estate's
+    assert worker.book.for_room(poor, "bedroom").f_rsi == WALL_F_RSI["poor"]
+    worker.store.close()
