@@ -28,7 +28,7 @@ import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerts.eventpath import Priority, favour_latency, tell_raised
-from alerts.findings import Action, Finding
+from alerts.findings import Action, Finding, RuleInfo
 from alerts.handover import Recent, Takeover, home_of
 from alerts.membership import Membership
 from alerts.mould import MouldState, mould_state_many
@@ -111,6 +111,33 @@ def overheat_line(home: str, room: str, counts: Overheat) -> str:
     return (
         f"{OVERHEAT_MEASUREMENT},home={_tag(home)},room={_tag(room)} {fields} "
         f"{round(counts.last_start * 1000)}"
+    )
+
+
+def _surface_days(
+    rh_surf: np.ndarray, known: np.ndarray, first: int, th: Thresholds
+) -> dict[int, tuple[float, float]]:
+    """A room's days (UTC) of the rebuilt history, for ISO 13788's month: (sum of the known
+    hours' surface RH, hours), the last `surface_month_days` days of it only."""
+    hours = np.flatnonzero(known & ~np.isnan(rh_surf))
+    if th.surface_month_rh is None or not hours.size:
+        return {}
+    days = (first + hours) // 24
+    recent = days > days[-1] - th.surface_month_days
+    sums = np.bincount(days[recent] - days[recent][0], weights=rh_surf[hours[recent]])
+    counts = np.bincount(days[recent] - days[recent][0])
+    start = int(days[recent][0])
+    return {start + int(k): (float(sums[k]), float(counts[k])) for k in np.flatnonzero(counts)}
+
+
+def _month_words(state: RoomState, rule: RuleInfo) -> tuple[str, dict[str, float | int]]:
+    """A damp case raised at a restart: the wall's month (ISO 13788), when it is known."""
+    if rule is not environment.DAMP or state.surface_month is None:
+        return "", {}
+    days = len(state.surface_days)
+    return (
+        f"; wall surface RH averaging {state.surface_month:.0f} % over the last {days} days",
+        {"surface_month_rh": round(state.surface_month, 1), "surface_month_days": days},
     )
 
 
@@ -1079,7 +1106,7 @@ class AlertsWorker:
                 if temp is not None and hum is not None:
                     t[row, int(stamp) // 3_600_000 - first] = temp
                     rh[row, int(stamp) // 3_600_000 - first] = hum
-        t_surf = self._surface_history(series, rooms, kept, first, t)
+        t_surf, known = self._surface_history(series, rooms, kept, first, t)
         rh_surf = surface_humidity(t, rh, t_surf)
         # Only the end state is kept: memory stays flat however many weeks are read.
         state = await asyncio.to_thread(mould_state_many, t_surf, rh_surf, 1.0)
@@ -1087,7 +1114,11 @@ class AlertsWorker:
             home, room = rooms[i]
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))
             room_state.mould = MouldState(state.m[row : row + 1], state.dry_hours[row : row + 1])
-            environment.set_mould_severity(room_state, self.book.for_room(home, room))
+            th = self.book.for_room(home, room)
+            environment.set_mould_severity(room_state, th)
+            environment.seed_surface_days(
+                room_state, _surface_days(rh_surf[row], known[row], first, th), th
+            )
             # The rebuilt end state, at the room's last hour of history, for the dashboard.
             end = int(series[i]["values"][-1][0]) // 3_600_000
             rh_end = rh_surf[row, end - first]
@@ -1102,14 +1133,16 @@ class AlertsWorker:
         keep: list[int],
         first: int,
         t: np.ndarray,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Each room's hourly wall surface temperature over the mould history: estimated from
         its home's outdoor sensor, else the estate's, else the weather service; the air's own
-        temperature (no estimate) for an hour nothing real knows. Each room's own walls (its
-        home's settings, as the live rule judges it), not the estate's fRsi."""
+        temperature (no estimate) for an hour nothing real knows, which the second array
+        marks False. Each room's own walls (its home's settings, as the live rule judges it),
+        not the estate's fRsi."""
         f_rsi = np.array([[self.book.for_room(*rooms[i]).f_rsi] for i in keep])
         if self.th.outdoor_temperature is not None:
-            return surface_temperature(t, self.th.outdoor_temperature, f_rsi)
+            fixed = surface_temperature(t, self.th.outdoor_temperature, f_rsi)
+            return fixed, np.ones(t.shape, dtype=bool)
         hours = t.shape[1]
         homes: dict[str, np.ndarray] = {}
         for i, (home, room) in enumerate(rooms):
@@ -1138,7 +1171,7 @@ class AlertsWorker:
             ]
         )
         estimated = surface_temperature(t, te_rows, f_rsi)
-        return np.where(np.isnan(te_rows), t, estimated)
+        return np.where(np.isnan(te_rows), t, estimated), ~np.isnan(te_rows)
 
     async def _replay(
         self,
@@ -1233,6 +1266,7 @@ class AlertsWorker:
                 holds = state.raised.get(rule.name)
                 current = raised.get((state.home, state.room, rule.name))
                 if holds is not None and (current is None or current.severity.rank < holds.rank):
+                    month, evidence = _month_words(state, rule)
                     await self._apply(
                         [
                             Finding(
@@ -1244,9 +1278,9 @@ class AlertsWorker:
                                 now,
                                 f"{state.room.replace('_', ' ').capitalize()}: "
                                 f"{rule.category.value.replace('_', ' ')} condition holds "
-                                f"(mould index {float(state.mould.m[0]):.1f}); found when the "
-                                "rules engine restarted.",
-                                {"mould_index": round(float(state.mould.m[0]), 3)},
+                                f"(mould index {float(state.mould.m[0]):.1f}{month}); found "
+                                "when the rules engine restarted.",
+                                {"mould_index": round(float(state.mould.m[0]), 3), **evidence},
                             )
                         ]
                     )

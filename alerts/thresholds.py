@@ -102,7 +102,11 @@ class Thresholds(BaseModel):
     # made significant cases (Awaab's Law clocks) in homes the simulator keeps dry, whose
     # hidden walls' best month stayed at 71-78 % (bench/cases).
     humidity_days: int = Field(14, ge=1, le=60)
-    humidity_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 1, "significant": 3})
+    # Humid days alone are a sign to watch: a case is acted on when the wall it wets has a
+    # month's mean surface RH at ISO 13788's line (`surface_month_rh`, below). Graded
+    # significant on 3 humid days of 14 (as before 1 Dec 2026), acted-on cases came in homes the
+    # simulator keeps dry, whose walls' wettest month stayed at 71-78 % (bench/cases).
+    humidity_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 1})
     # Humid air is a damp warning only when the home made it so: humid outdoor air let in on
     # a summer's day is not. ISO 13788 (Annex A; BS 5250 uses the same humidity classes) gives
     # each class of building its indoor vapour pressure excess over the outdoor air, falling
@@ -114,14 +118,21 @@ class Thresholds(BaseModel):
     # ISO 13788 designs for a (monthly) mean surface RH below 80 %, since mould can grow when
     # it stays above; condensation at 100 %. A cold corner passes 80 % for a few hours after
     # every shower, so only most of a day above it counts.
+    # A day of it is a sign to watch; the month's mean is the test (`surface_month_rh`).
     surface_rh: BandedRule = BandedRule(
         above=True,
-        bands=[
-            Band(severity="watch", limit=80.0, hours=20.0),
-            Band(severity="significant", limit=85.0, hours=20.0),
-        ],
+        bands=[Band(severity="watch", limit=80.0, hours=20.0)],
         clear_hours=2.0,
     )
+    # ISO 13788's own criterion against mould growth, which BS 5250 adopts: the wall surface's
+    # mean RH over a month at or above 80 %. The estimated (or measured) surface RH is averaged
+    # by day (UTC), only while the surface is known (an outdoor figure from something real),
+    # and the mean of the last `surface_month_days` days' means grades the signal significant
+    # once `surface_month_min_days` of them are known. A worker that starts takes the days back
+    # from the mould history it rebuilds from InfluxDB. None: not judged.
+    surface_month_rh: float | None = Field(80.0, gt=0, le=100)
+    surface_month_days: int = Field(30, ge=1, le=92)
+    surface_month_min_days: int = Field(7, ge=1, le=92)
     # Condensation on the cold surface (its RH above 99 % for 6 h of 24) is a sign to watch
     # on the night it happens; it is a hazard when it recurs. ISO 13788 and BS 5250 judge a
     # surface over a month (a monthly mean RH below 80 %; condensation that dries out again
@@ -131,16 +142,17 @@ class Thresholds(BaseModel):
     # band is met in it (noon to noon), and the nights of the last `condensation_days` grade
     # it: `condensation_recurs` gives each severity its number of nights. One night keeps it
     # at watch for the fortnight: a watch that went with the band a day later cleared and
-    # reopened with every other wet night, up to 4 times a month in a summer bedroom.
+    # reopened with every other wet night, up to 4 times a month in a summer bedroom. Nights
+    # of it are a watch until 7 of 14 (severe: the wall is wet half the nights); before that,
+    # the wall's month (`surface_month_rh`) decides whether it is acted on (3 nights were
+    # significant before 1 Dec 2026).
     condensation: BandedRule = BandedRule(
         above=True,
         bands=[Band(severity="watch", limit=99.0, hours=6.0)],
         clear_hours=2.0,
     )
     condensation_days: int = Field(14, ge=1, le=60)
-    condensation_recurs: dict[str, int] = Field(
-        default_factory=lambda: {"watch": 1, "significant": 3, "severe": 7}
-    )
+    condensation_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 1, "severe": 7})
     # VTT mould index (Hukka & Viitanen 1999) at the cold surface: 1 is growth begun
     # (microscopic), 3 is visible mould. It falls slowly when dry; a case clears below 0.8.
     mould_significant: float = Field(1.0, gt=0, le=6)

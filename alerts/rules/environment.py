@@ -29,6 +29,7 @@ __all__ = [
     "VENTILATION",
     "RoomState",
     "on_readings",
+    "seed_surface_days",
     "set_mould_severity",
 ]
 
@@ -87,6 +88,12 @@ class RoomState:
     # The days (UTC) of the last `humidity_days` on which the air's worst humidity band was
     # met: it grades the air's humidity by recurrence, as the nights grade condensation.
     humid_days: list[int] = field(default_factory=list)
+    # The wall surface's RH by day (UTC) while it is known: [sum, readings] of the last
+    # `surface_month_days`, ISO 13788's month (`_surface_month`); its mean of the days' means
+    # is worked out once an hour.
+    surface_days: dict[int, list[float]] = field(default_factory=dict)
+    surface_month: float | None = None
+    surface_month_hour: int = -1
     # The days (UTC) of the last `cold_days` on which the milder cold bands' worst was met.
     cold_days: list[int] = field(default_factory=list)
     # The signals that counted a day or night since their case's evidence last said which: the
@@ -464,6 +471,7 @@ def _damp(
     if known:
         _signal(state, "surface_rh", th.surface_rh, t, rh_surf)
         _condensation(state, th, t, rh_surf)
+        _surface_month(state, th, t, rh_surf)
     m_before = float(state.mould.m[0])
     _mould_hour(state, t, t_surf, rh_surf, th)
     m_now = float(state.mould.m[0])
@@ -500,6 +508,8 @@ def _damp(
             "surface_rh": round(rh_surf, 1) if known else None,
             "hours_rh_high": round(rh_h, 2),
             "hours_surface_rh_high": round(surf_h, 2),
+            "surface_month_rh": _rounded1(state.surface_month),
+            "surface_month_days": len(state.surface_days),
             "f_rsi": th.f_rsi,
             "mould_index": round(m_now, 3),
             "humid_days": len(state.humid_days),
@@ -594,7 +604,7 @@ def seed_recurrence(state: RoomState, evidence: Mapping[str, object]) -> bool:
     return taken
 
 
-_DAMP_SIGNALS = ("humidity", "surface_rh", "condensation", "mould")
+_DAMP_SIGNALS = ("humidity", "surface_rh", "surface_month", "condensation", "mould")
 # Noon to noon: one night's condensation (late evening to morning) is one night, not two days.
 _NIGHT_OFFSET_S = 12 * 3600
 
@@ -616,6 +626,51 @@ def _condensation(state: RoomState, th: Thresholds, t: float, rh_surf: float) ->
         th.condensation_recurs,
         offset_s=_NIGHT_OFFSET_S,
     )
+
+
+def _surface_month(state: RoomState, th: Thresholds, t: float, rh_surf: float) -> None:
+    """Count this reading of the known wall surface's RH into its day, and once an hour grade
+    `surface_month`: significant when the mean of the last `surface_month_days` days' means
+    (at least `surface_month_min_days` of them) is at or above `surface_month_rh`, ISO
+    13788's line against mould growth."""
+    if th.surface_month_rh is None:
+        return
+    day = int(t // 86400)
+    sums = state.surface_days.get(day)
+    if sums is None:
+        if state.surface_days and day < max(state.surface_days):
+            return  # a late reading of a day already past: the month is not judged backwards
+        sums = state.surface_days[day] = [0.0, 0.0]
+        for old in [d for d in state.surface_days if d <= day - th.surface_month_days]:
+            del state.surface_days[old]
+    sums[0] += rh_surf
+    sums[1] += 1.0
+    hour = int(t // 3600)
+    if hour != state.surface_month_hour:
+        grade_surface_month(state, th, hour)
+
+
+def grade_surface_month(state: RoomState, th: Thresholds, hour: int = -1) -> None:
+    """Work out the month's mean surface RH from the days held and grade `surface_month`."""
+    state.surface_month_hour = hour
+    days = [total / n for total, n in state.surface_days.values() if n > 0]
+    state.surface_month = sum(days) / len(days) if days else None
+    mean, limit = state.surface_month, th.surface_month_rh
+    judged = len(days) >= th.surface_month_min_days
+    held = judged and mean is not None and limit is not None and mean >= limit
+    _state_of(state, "surface_month").severity = Severity.SIGNIFICANT if held else None
+
+
+def seed_surface_days(
+    state: RoomState, days: Mapping[int, tuple[float, float]], th: Thresholds
+) -> None:
+    """Take back the month's days (day: sum of hourly surface RH, hours) a restarted worker
+    rebuilt from history; a day the room already holds readings of is added to."""
+    for day, (total, n) in days.items():
+        sums = state.surface_days.setdefault(day, [0.0, 0.0])
+        sums[0] += total
+        sums[1] += n
+    grade_surface_month(state, th)
 
 
 def _recurring(
@@ -681,6 +736,13 @@ def _damp_words(
                 f"{len(state.humid_days)} of the last {th.humidity_days} days"
             )
         parts.append(f"humidity {'; '.join(said)}{_excess(state)}")
+    month = state.signals.get("surface_month")
+    if month is not None and month.severity is not None and state.surface_month is not None:
+        parts.append(
+            f"{surface} averaging {state.surface_month:.0f} % over the last "
+            f"{len(state.surface_days)} days (ISO 13788: mould can grow at a month's mean of "
+            f"{th.surface_month_rh:g} % or more)"
+        )
     if s_held:
         parts.append(f"{surface} above {s_limit:g} % for {s_h:.1f} of the last 24 hours")
     if wet is not None and wet.severity is not None:
@@ -713,6 +775,10 @@ def _excess(state: RoomState) -> str:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value)
+
+
+def _rounded1(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _trend(before: float, now: float) -> str:

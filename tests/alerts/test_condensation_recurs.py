@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from alerts_support import damp_findings
+from alerts_support import BY_RECURRENCE, damp_findings
 
 from alerts.findings import Action, Finding, Severity
 from alerts.outdoor import Outdoor
@@ -32,7 +32,7 @@ def _bedroom(wet_nights: set[int], days: int) -> list[Finding]:
     def rh(day: int, hour: float) -> float:
         return 95.0 if day in wet_nights and 1.0 <= hour < 8.0 else 60.0
 
-    return damp_findings(RoomState("H1", "bedroom"), START, days, 18.0, rh, OUTSIDE)
+    return damp_findings(RoomState("H1", "bedroom"), START, days, 18.0, rh, OUTSIDE, BY_RECURRENCE)
 
 
 def _morning(at: float, day: int) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from alerts_support import damp_findings
+from alerts_support import BY_RECURRENCE, damp_findings
 
 from alerts.findings import Action, Finding, Severity
 from alerts.outdoor import Outdoor
@@ -37,7 +37,7 @@ def _living_room(humid_days: set[int], days: int, state: RoomState | None = None
         return 78.0 if day in humid_days and 4.0 <= hour < 23.0 else 55.0
 
     room = state or RoomState("H1", "living_room")
-    return damp_findings(room, START, days, 20.0, rh, OUTSIDE)
+    return damp_findings(room, START, days, 20.0, rh, OUTSIDE, BY_RECURRENCE)
 
 
 def test_one_humid_day_is_a_watch_not_a_case_with_clocks() -> None:

@@ -184,7 +184,8 @@ async def test_the_mould_history_rebuilt_at_start_uses_each_homes_walls(
     ]
     rooms = [(s["tags"]["home"], s["tags"]["room"]) for s in series]
     t = np.array([[20.0], [20.0]])
-    surface = worker._surface_history(series, rooms, [0, 1], hour, t)
+    surface, known = worker._surface_history(series, rooms, [0, 1], hour, t)
+    assert known.all()
     assert surface[0, 0] == pytest.approx(WALL_F_RSI["poor"] * 20.0)  # 0 °C outside
     assert surface[1, 0] == pytest.approx(0.75 * 20.0)  # the estate's
     assert worker.book.for_room(poor, "bedroom").f_rsi == WALL_F_RSI["poor"]

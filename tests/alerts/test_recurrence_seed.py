@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alerts_support import damp_findings
+from alerts_support import BY_RECURRENCE, damp_findings
 
 from alerts.findings import Action, Finding, Severity
 from alerts.outdoor import Outdoor
@@ -23,7 +23,7 @@ def _room(humid: set[int], days: int, state: RoomState, start: float = START) ->
     def rh(day: int, hour: float) -> float:
         return 78.0 if day in humid and 4.0 <= hour < 23.0 else 55.0
 
-    return damp_findings(state, start, days, 20.0, rh, OUTSIDE)
+    return damp_findings(state, start, days, 20.0, rh, OUTSIDE, BY_RECURRENCE)
 
 
 def test_each_day_counted_is_noted_on_the_case_with_its_date() -> None:

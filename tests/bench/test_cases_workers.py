@@ -95,7 +95,7 @@ def test_explain_says_why_damp_and_cold_were_acted_on_and_what_was_missed(
     capsys: Any,
 ) -> None:
     bench = _bench()
-    homes, days = 8, 3
+    homes, days = 8, 8  # a damp case is acted on once a week of its wall's month is known
     cases, _, truths = _run(bench, homes, days, 1)
     d = bench.draw_dwellings(homes, seed=7, mix={kind: 1.0 for kind in bench.Archetype})
     # Every case taken as against the truth, so that both rules are explained.

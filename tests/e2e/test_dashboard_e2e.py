@@ -95,9 +95,12 @@ def world(
     outdoor = Device(stack, DAMP_HOME, "out-1")
     outdoor.configure(json.dumps({"rooms": {"out-1": "outdoor"}}))
     time.sleep(0.5)  # ingest and the rules learn the rooms from the retained configs
-    start = time.time() - 21 * 3600
-    publish_history(outdoor, start, 21, temperature=4.0, humidity=50.0)
-    publish_history(damp, start, 21, temperature=14.0, humidity=80.0)
+    # Eight days of a cold damp bedroom: its wall's month (ISO 13788, acted on once 7 days are
+    # known) is what makes the case significant, with Awaab's Law clocks.
+    hours = 8 * 24
+    start = time.time() - hours * 3600
+    publish_history(outdoor, start, hours, temperature=4.0, humidity=50.0)
+    publish_history(damp, start, hours, temperature=14.0, humidity=80.0)
     try:
         yield World(stack, estate, store, damp)
     finally:

@@ -28,10 +28,15 @@ DAY = 86400.0
 
 @pytest.fixture
 def worker(stack: Stack, tmp_path: Path) -> Iterator[AlertsProcess]:
-    """A rules-engine worker of its own, with the default thresholds (but a long offline
-    grace: these homes' sensors fall silent when the test stops publishing)."""
+    """A rules-engine worker of its own, with the default thresholds but a long offline grace
+    (these homes' sensors fall silent when the test stops publishing), and humid air graded
+    significant on 3 days of 14, as an estate may still set it (by default humid days are a
+    watch, and ISO 13788's month of the wall acts: tests/alerts/test_surface_month.py): what
+    is tested here is that the days counted outlive a restart."""
     thresholds = tmp_path / "thresholds.json"
-    thresholds.write_text(json.dumps({"offline_grace_s": 3600.0}))
+    thresholds.write_text(
+        json.dumps({"offline_grace_s": 3600.0, "humidity_recurs": {"watch": 1, "significant": 3}})
+    )
     made = AlertsProcess(
         stack.settings.state_dir,
         f"restart-{uuid.uuid4().hex[:8]}",
