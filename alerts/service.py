@@ -130,13 +130,16 @@ def _surface_days(
     return {start + int(k): (float(sums[k]), float(counts[k])) for k in np.flatnonzero(counts)}
 
 
-def _month_words(state: RoomState, rule: RuleInfo) -> tuple[str, dict[str, float | int]]:
+def _month_words(
+    state: RoomState, rule: RuleInfo, th: Thresholds
+) -> tuple[str, dict[str, float | int]]:
     """A damp case raised at a restart: the wall's month (ISO 13788), when it is known."""
-    if rule is not environment.DAMP or state.surface_month is None:
+    said = environment.month_words(state, th) if rule is environment.DAMP else ""
+    if not said or state.surface_month is None:
         return "", {}
     days = len(state.surface_days)
     return (
-        f"; wall surface RH averaging {state.surface_month:.0f} % over the last {days} days",
+        f"; {said}",
         {"surface_month_rh": round(state.surface_month, 1), "surface_month_days": days},
     )
 
@@ -1266,7 +1269,8 @@ class AlertsWorker:
                 holds = state.raised.get(rule.name)
                 current = raised.get((state.home, state.room, rule.name))
                 if holds is not None and (current is None or current.severity.rank < holds.rank):
-                    month, evidence = _month_words(state, rule)
+                    th = self.book.for_room(state.home, state.room)
+                    month, evidence = _month_words(state, rule, th)
                     await self._apply(
                         [
                             Finding(

@@ -28,6 +28,7 @@ __all__ = [
     "HEAT",
     "VENTILATION",
     "RoomState",
+    "month_words",
     "on_readings",
     "seed_surface_days",
     "set_mould_severity",
@@ -661,6 +662,17 @@ def grade_surface_month(state: RoomState, th: Thresholds, hour: int = -1) -> Non
     _state_of(state, "surface_month").severity = Severity.SIGNIFICANT if held else None
 
 
+def month_words(state: RoomState, th: Thresholds) -> str:
+    """The wall's month in words, as a case says it ("" while nothing is known of it)."""
+    if state.surface_month is None:
+        return ""
+    return (
+        f"wall surface RH averaging {state.surface_month:.0f} % over the last "
+        f"{len(state.surface_days)} days (ISO 13788: mould can grow at a month's mean of "
+        f"{th.surface_month_rh:g} % or more)"
+    )
+
+
 def seed_surface_days(
     state: RoomState, days: Mapping[int, tuple[float, float]], th: Thresholds
 ) -> None:
@@ -737,12 +749,8 @@ def _damp_words(
             )
         parts.append(f"humidity {'; '.join(said)}{_excess(state)}")
     month = state.signals.get("surface_month")
-    if month is not None and month.severity is not None and state.surface_month is not None:
-        parts.append(
-            f"{surface} averaging {state.surface_month:.0f} % over the last "
-            f"{len(state.surface_days)} days (ISO 13788: mould can grow at a month's mean of "
-            f"{th.surface_month_rh:g} % or more)"
-        )
+    if month is not None and month.severity is not None and (wall := month_words(state, th)):
+        parts.append(f"{'estimated ' if estimated else ''}{wall}")
     if s_held:
         parts.append(f"{surface} above {s_limit:g} % for {s_h:.1f} of the last 24 hours")
     if wet is not None and wet.severity is not None:
