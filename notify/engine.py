@@ -29,14 +29,14 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
-from hof.alertstore import Category, State
+from hof.alertstore import Category, State, direct
 from hof.alertstore import notifications as n
 from hof.alertstore.models import Alert, AlertHistory, JobPurpose, JobState, NotifyJob
 from hof.alertstore.vocabulary import Action
@@ -90,34 +90,6 @@ NOTICE_TEXT = {
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-_ALERTS = cast(sa.Table, Alert.__table__)
-_HOMES = cast(sa.Table, Home.__table__)
-# What a raised alert's first level needs, its home's registry row with it (a harness's or a new
-# home is not cached): one statement, built once, no ORM objects (docs/notify.md, Leaner).
-_HEARD = (
-    sa.select(
-        _ALERTS.c.id,
-        _ALERTS.c.home,
-        _ALERTS.c.room,
-        _ALERTS.c.category,
-        _ALERTS.c.severity,
-        _ALERTS.c.state,
-        _ALERTS.c.evidence,
-        _ALERTS.c.first_raised_at,
-        _ALERTS.c.acknowledged_by,
-        _ALERTS.c.acknowledged_at,
-        _ALERTS.c.reopen_count,
-        _HOMES.c.id.label("registered"),
-        _HOMES.c.estate,
-        _HOMES.c.patch,
-        _HOMES.c.telecare,
-    )
-    .select_from(_ALERTS.outerjoin(_HOMES, _HOMES.c.id == _ALERTS.c.home))
-    .where(_ALERTS.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .order_by(_ALERTS.c.id)
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,10 +387,9 @@ class Notifier:
         taken = began if taken is None else taken
         plans: list[tuple[int, list[n.Step]]] = []
         fresh: dict[int, tuple[AlertFacts, HomeInfo, Policy]] = {}
-        with n.transaction(self.engine) as s:
-            s.connection()  # BEGIN IMMEDIATE: the write lock, waited for here
+        with direct.write(self.engine) as tx:  # on SQLite, the write lock is waited for here
             locked = time.perf_counter()
-            for row in s.connection().execute(_HEARD, {"ids": sorted(set(ids))}):
+            for row in store.heard_rows(tx, sorted(set(ids))):
                 if row.state is not State.OPEN or row.reopen_count:
                     continue
                 if row.category not in RESPONDER_KINDS:
@@ -435,7 +406,7 @@ class Notifier:
                 fresh[row.id] = (facts, self._with_evidence_device(info, facts), policy)
             if not plans:
                 return []
-            _, claimed = store.schedule_claiming(s, plans, now, self.owner, now + self.lease)
+            claimed = store.claim_new_direct(tx, plans, now, self.owner, now + self.lease)
         # Their jobs exist now (made here, or by another notifier first): the round skips them.
         for alert_id in fresh:
             self._made[alert_id] = None

@@ -6,13 +6,17 @@ alert (about 8 ms of CPU each; SQLAlchemy does not cache a statement whose VALUE
 rows), and the ORM's UPDATE and flush around each attempt row and finish cost a few ms more
 apiece. Here one cached INSERT takes every new job of a round as an executemany, and attempt
 rows and finishes are plain INSERTs and UPDATEs on the tables.
+
+A raised alert's first level is claimed below SQLAlchemy (`heard_rows`, `claim_new_direct`,
+through `hof.alertstore.direct`): two statements on the way from a fall to the first person
+told, where SQLAlchemy's Session and Core cost more CPU than the database did.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,15 +24,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hof.alertstore import notifications as n
+from hof.alertstore.direct import Tx
 from hof.alertstore.models import AttemptStatus, JobPurpose, JobState, NotifyAttempt, NotifyJob
+from hof.alertstore.vocabulary import Category, Severity, State
 from notify.channels.base import Delivery, Recipient
 
 __all__ = [
     "Attempt",
+    "HeardRow",
     "attempt_row",
+    "claim_new_direct",
     "finish",
+    "heard_rows",
     "record_attempts",
-    "schedule_claiming",
     "schedule_many",
 ]
 
@@ -98,39 +106,119 @@ def schedule_many(
     return {row.alert_id for row in _insert_steps(session, rows)}
 
 
-def schedule_claiming(
-    session: Session,
+class HeardRow(NamedTuple):
+    """A raised alert as its first level's claim reads it, with its home's registry row."""
+
+    id: int
+    home: str
+    room: str | None
+    category: Category
+    severity: Severity
+    state: State
+    evidence: dict[str, Any]
+    first_raised_at: dt.datetime
+    acknowledged_by: str | None
+    acknowledged_at: dt.datetime | None
+    reopen_count: int
+    registered: str | None  # the home's id when the registry knows it
+    estate: str | None
+    patch: str | None
+    telecare: bool | None
+
+
+_HEARD_SQL = (
+    "SELECT alert.id, alert.home, alert.room, alert.category, alert.severity, alert.state,"
+    " alert.evidence, alert.first_raised_at, alert.acknowledged_by, alert.acknowledged_at,"
+    " alert.reopen_count, home.id, home.estate, home.patch, home.telecare"
+    " FROM alert LEFT OUTER JOIN home ON home.id = alert.home"
+    " WHERE alert.id IN ({ids}) ORDER BY alert.id"
+)
+
+
+def heard_rows(tx: Tx, ids: Sequence[int]) -> list[HeardRow]:
+    """The alerts `ids` (those that exist) and their homes, in id order."""
+    if not ids:
+        return []
+    rows = tx.rows(_HEARD_SQL.format(ids=tx.marks(len(ids))), list(ids))
+    return [
+        HeardRow(
+            int(r[0]),
+            r[1],
+            r[2],
+            Category(r[3]),
+            Severity(r[4]),
+            State(r[5]),
+            tx.read_json(r[6]),
+            _aware(tx.read_time(r[7])),
+            r[8],
+            tx.read_time(r[9]),
+            int(r[10]),
+            r[11],
+            r[12],
+            r[13],
+            None if r[14] is None else bool(r[14]),
+        )
+        for r in rows
+    ]
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime:
+    assert value is not None
+    return value
+
+
+_CLAIM_ROWS = 500  # jobs a statement inserts at most (SQLite takes 32,766 parameters)
+_JOB_COLUMNS = "alert_id, purpose, level, repeat, due_at, state, owner, lease_until, created_at"
+_CLAIM_SQL = (
+    f"INSERT INTO notify_job ({_JOB_COLUMNS}) VALUES {{values}}"
+    " ON CONFLICT (alert_id, purpose, level, repeat) DO NOTHING"
+    " RETURNING id, alert_id, purpose, level, repeat, due_at, state"
+)
+
+
+def claim_new_direct(
+    tx: Tx,
     plans: Iterable[tuple[int, Sequence[n.Step]]],
     now: dt.datetime,
     owner: str,
     until: dt.datetime,
-) -> tuple[set[int], list[n.ClaimedJob]]:
-    """`schedule_many`, with every new job that is due now created already claimed by `owner`
-    under a lease to `until`: one statement where a schedule and then a claim took three.
-
-    Exactly once as a claim is: a step is inserted by one notifier only (the unique step
-    key), and a notifier that inserted it claimed and dies leaves it to be taken again when
-    its lease runs out, like any claim. A step another notifier created first is left alone
-    (its creator claims it). The alerts that got new jobs, and the jobs claimed."""
-    rows = []
+) -> list[n.ClaimedJob]:
+    """`schedule_claiming` below SQLAlchemy: the jobs of new alerts, each that is due now
+    created claimed by `owner` to `until`, in one statement; the jobs claimed (a step that
+    existed, made by another notifier first, is left to it)."""
+    params: list[Any] = []
+    count = 0  # rows
     for alert_id, steps in plans:
         for step in steps:
-            row = _job_row(alert_id, step, now)
-            if step.due_at <= now:
-                row.update(state=JobState.CLAIMED.value, owner=owner, lease_until=until)
-            rows.append(row)
-    created: set[int] = set()
+            due = step.due_at <= now
+            params += [
+                alert_id,
+                step.purpose.value,
+                step.level,
+                step.repeat,
+                tx.time(step.due_at),
+                (JobState.CLAIMED if due else JobState.PENDING).value,
+                owner if due else None,
+                tx.time(until) if due else None,
+                tx.time(now),
+            ]
+            count += 1
     claimed: list[n.ClaimedJob] = []
-    for new in _insert_steps(session, rows):
-        created.add(new.alert_id)
-        if JobState(new.state) is JobState.CLAIMED:
-            purpose = JobPurpose(new.purpose)
-            job = n.ClaimedJob(
-                new.id, new.alert_id, purpose, new.level, new.repeat, new.due_at, until
-            )
-            claimed.append(job)
+    width = 9 * _CLAIM_ROWS
+    for start in range(0, count * 9, width):
+        chunk = params[start : start + width]
+        values = ", ".join([f"({tx.marks(9)})"] * (len(chunk) // 9))
+        for job_id, alert_id, purpose, level, repeat, due_at, state in tx.rows(
+            _CLAIM_SQL.format(values=values), chunk
+        ):
+            if JobState(state) is JobState.CLAIMED:
+                due_at = _aware(tx.read_time(due_at))
+                purpose = JobPurpose(purpose)
+                claimed.append(
+                    n.ClaimedJob(int(job_id), int(alert_id), purpose, level, repeat, due_at, until)
+                )
     claimed.sort(key=lambda job: (job.due_at, job.id))
-    return created, claimed
+    return claimed
 
 
 def attempt_row(

@@ -72,19 +72,23 @@ s.serve_forever()
 
 
 class Counts:
-    """Statements and transactions begun on an engine, from its events."""
+    """Statements and transactions run on an engine's SQLite connections, as SQLite saw them
+    (whether SQLAlchemy ran them or `hof.alertstore.direct` did, below it)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.statements = 0
         self.transactions = 0
-        event.listen(engine, "before_cursor_execute", self._statement)
-        event.listen(engine, "begin", self._begin)
+        event.listen(engine, "checkout", self._checkout)
 
-    def _statement(self, *_: Any) -> None:
-        self.statements += 1
+    def _checkout(self, dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.set_trace_callback(self._traced)
 
-    def _begin(self, *_: Any) -> None:
-        self.transactions += 1
+    def _traced(self, sql: str) -> None:
+        head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+        if head == "BEGIN":
+            self.transactions += 1
+        elif head not in ("COMMIT", "ROLLBACK", "PRAGMA"):
+            self.statements += 1
 
     def now(self) -> tuple[int, int]:
         return self.statements, self.transactions

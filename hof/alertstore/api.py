@@ -19,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from hof.alertstore import direct
 from hof.alertstore.awaab import DEFAULT_CLOCKS, ClockPolicy
 from hof.alertstore.caseclocks import case_clocks, end_investigation, iso, start_clocks
 from hof.alertstore.engine import WRITE, make_engine, store_url
@@ -29,7 +30,12 @@ from hof.alertstore.errors import (
     StoreUnavailable,
     TransitionRefused,
 )
-from hof.alertstore.eventraise import EvidenceWithOpen, RaiseRequest, raise_events_in
+from hof.alertstore.eventraise import (
+    EvidenceWithOpen,
+    RaiseRequest,
+    raise_events_in,
+    raise_plain_direct,
+)
 from hof.alertstore.history import record
 from hof.alertstore.inputs import (
     ConditionKey,
@@ -233,13 +239,33 @@ class AlertStore:
                 results.append(None)
             except AlertStoreError as exc:
                 results.append(exc)
+        plain = self._raise_plain(checked, evidence_with_open)
         raised = iter(
-            self._raced(
+            plain
+            if plain is not None
+            else self._raced(
                 lambda session: raise_events_in(session, self._policy, checked, evidence_with_open),
                 f"{len(checked)} events",
             )
         )
         return [r if isinstance(r, AlertStoreError) else next(raised) for r in results]
+
+    def _raise_plain(
+        self, checked: Sequence[Finding], evidence_with_open: EvidenceWithOpen | None
+    ) -> list[RaiseResult | None] | None:
+        """The batch raised below SQLAlchemy when every finding is a plain new alert (a
+        fall: hof.alertstore.direct); None, with nothing written, when the batch needs the
+        ORM's path or lost a race to another worker's insert (that path retries as an update).
+        """
+        try:
+            with direct.write(self.engine) as tx:
+                return raise_plain_direct(tx, self._policy, checked, evidence_with_open)
+        except sa_exc.IntegrityError as exc:
+            if "uq_alert_open" not in str(exc):
+                raise StoreUnavailable(f"integrity error: {exc}") from exc
+            return None
+        except sa_exc.SQLAlchemyError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     def _raced(self, write: Callable[[Session], _T], what: str) -> _T:
         """One write transaction, gone through again when it lost a race on uq_alert_open."""

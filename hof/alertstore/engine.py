@@ -6,6 +6,7 @@ import contextlib
 import os
 import sqlite3
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,24 @@ from sqlalchemy.engine import Engine
 from hof.alertstore import checkpoint
 from hof.settings import Settings
 
-__all__ = ["WRITE", "default_url", "make_engine", "store_url"]
+__all__ = ["WRITE", "begin_immediate", "busy_timeout_s", "default_url", "make_engine", "store_url"]
 
 # Execution option a write transaction sets: on SQLite it begins with BEGIN IMMEDIATE, so two
 # writers queue on the busy timeout instead of one failing at once with "database is locked"
 # when it upgrades a read lock to a write lock mid-transaction.
 WRITE = "hof_write"
 BEGIN_POLL_S = 0.002  # the longest pause between two tries at SQLite's write lock
+
+
+# Each SQLite engine's busy timeout, for transactions begun below SQLAlchemy
+# (hof.alertstore.direct).
+_BUSY_S: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+def busy_timeout_s(engine: Engine) -> float:
+    """The busy timeout `make_engine` gave a SQLite engine (SQLite's own default of 30 s for
+    one made elsewhere)."""
+    return _BUSY_S.get(engine, 30.0)
 
 
 def default_url(state_dir: Path) -> str:
@@ -58,16 +70,25 @@ def _private_file(path: Path) -> None:
 
 
 def _begin_immediate(connection: sa.Connection, busy_s: float, busy_ms: int) -> None:
-    """BEGIN IMMEDIATE, tried again every millisecond or two while another writer holds the
-    lock, for up to the busy timeout.
+    """`begin_immediate` on a SQLAlchemy connection ("database is locked" as SQLAlchemy's
+    error)."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    try:
+        begin_immediate(raw, busy_s, busy_ms)
+    except sqlite3.OperationalError:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # fails again, as SQLAlchemy's error
+
+
+def begin_immediate(raw: Any, busy_s: float, busy_ms: int) -> None:
+    """BEGIN IMMEDIATE on a sqlite3 connection, tried again every millisecond or two while
+    another writer holds the lock, for up to the busy timeout (then sqlite3's error).
 
     SQLite's own busy handler sleeps 1, 2, 5, 10 ... then 100 ms between tries: a writer
     that came second to a run of short transactions (the notifier's, in a burst of falls)
     slept hundreds of milliseconds with the lock free most of that time (docs/notify.md,
     Latency). Only the BEGIN polls; every other statement keeps the busy timeout.
     """
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
     cursor = raw.cursor()
     try:
         cursor.execute("PRAGMA busy_timeout=0")
@@ -79,10 +100,10 @@ def _begin_immediate(connection: sa.Connection, busy_s: float, busy_ms: int) -> 
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
-                    break  # not a lock: the last try below raises it as SQLAlchemy's error
+                    raise
             time.sleep(pause)
             pause = min(pause * 2, BEGIN_POLL_S)
-        connection.exec_driver_sql("BEGIN IMMEDIATE")  # locked still: "database is locked"
+        cursor.execute("BEGIN IMMEDIATE")  # locked still: "database is locked"
     finally:
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
@@ -102,6 +123,7 @@ def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any)
         **kwargs,
     )
     busy_ms = int(sqlite_busy_timeout_s * 1000)
+    _BUSY_S[engine] = sqlite_busy_timeout_s
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from hof.alertstore.direct import Tx
 from hof.alertstore.models import Alert, AlertHistory, Base
 from hof.alertstore.raising import (
     Finding,
@@ -32,7 +33,13 @@ from hof.alertstore.raising import (
 from hof.alertstore.records import AlertView, CaseClocks, RaiseResult
 from hof.alertstore.vocabulary import SELF_CLEARING, Action, Audience, Category, Severity, State
 
-__all__ = ["EvidenceWithOpen", "Known", "RaiseRequest", "raise_events_in"]
+__all__ = [
+    "EvidenceWithOpen",
+    "Known",
+    "RaiseRequest",
+    "raise_events_in",
+    "raise_plain_direct",
+]
 
 # The evidence a raise stores, given the evidence of the condition's alerts still open (the
 # rules engine names every device that raised an open fall in it).
@@ -111,8 +118,13 @@ def _insert(session: Session, finding: Finding) -> RaiseResult:
     inserted = session.connection().execute(_INSERT_ALERT, params)
     key = inserted.inserted_primary_key
     assert key is not None
+    return _result(int(key[0]), finding)
+
+
+def _result(alert_id: int, finding: Finding) -> RaiseResult:
+    """What a raise that opened alert `alert_id` for `finding` returns."""
     view = AlertView(
-        id=int(key[0]),
+        id=alert_id,
         home=finding.key.home,
         room=finding.key.room,
         rule=finding.key.rule,
@@ -151,6 +163,27 @@ def _raised_row(alert_id: int, finding: Finding) -> dict[str, Any]:
     }
 
 
+def _decide(
+    earlier: list[Known],
+    policy: RaisePolicy,
+    finding: Finding,
+    evidence_with_open: EvidenceWithOpen | None,
+) -> tuple[Finding | None, bool]:
+    """The finding as it will be stored (None: a repeat, nothing to write), and whether a
+    plain insert is all it needs (False: an open alert to update, a reopening or clocks)."""
+    rule, room = finding.key.rule, finding.key.room
+    when = finding.evidence.get("time")
+    repeat = finding.category not in SELF_CLEARING  # an event: one alert per event
+    if repeat and any(k.rule == rule and k.evidence.get("time") == when for k in earlier):
+        return None, False
+    mine = [k for k in earlier if k.rule == rule and (k.room or "") == (room or "")]
+    still_open = [k for k in mine if k.state is not State.RESOLVED]
+    if evidence_with_open is not None:
+        evidence = evidence_with_open(finding.evidence, [k.evidence for k in still_open])
+        finding = dataclasses.replace(finding, evidence=evidence)
+    return finding, not still_open and _lean(policy, finding)
+
+
 def raise_events_in(
     session: Session,
     policy: RaisePolicy,
@@ -175,29 +208,104 @@ def raise_events_in(
             history.clear()
 
     results: list[RaiseResult | None] = []
-    for finding in findings:
-        earlier = known[finding.key.home]
-        rule, room = finding.key.rule, finding.key.room
-        when = finding.evidence.get("time")
-        repeat = finding.category not in SELF_CLEARING  # an event: one alert per event
-        if repeat and any(k.rule == rule and k.evidence.get("time") == when for k in earlier):
+    for asked in findings:
+        earlier = known[asked.key.home]
+        finding, plain = _decide(earlier, policy, asked, evidence_with_open)
+        if finding is None:
             results.append(None)
             continue
-        mine = [k for k in earlier if k.rule == rule and (k.room or "") == (room or "")]
-        still_open = [k for k in mine if k.state is not State.RESOLVED]
-        if evidence_with_open is not None:
-            evidence = evidence_with_open(finding.evidence, [k.evidence for k in still_open])
-            finding = dataclasses.replace(finding, evidence=evidence)
-        if still_open or not _lean(policy, finding):
-            write_history()  # the ORM's own reads must see every row written so far
-            result = raise_in(session, policy, finding)
-        else:
+        if plain:
             result = _insert(session, finding)
             history.append(_raised_row(result.alert.id, finding))
+        else:
+            write_history()  # the ORM's own reads must see every row written so far
+            result = raise_in(session, policy, finding)
         alert = result.alert
         known[finding.key.home] = [k for k in earlier if k.id != alert.id] + [
             Known(alert.id, alert.rule, alert.room, alert.state, alert.evidence)
         ]
         results.append(result)
     write_history()
+    return results
+
+
+# The same statements as `_KNOWN`, `_insert` and `_raised_row` make, below SQLAlchemy.
+_KNOWN_SQL = (
+    "SELECT id, home, rule, room, state, evidence FROM alert"
+    " WHERE home IN ({homes}) AND category IN ({categories}) ORDER BY id"
+)
+_INSERT_ALERT_SQL = (
+    "INSERT INTO alert (home, rule, room, rule_version, category, audience, severity, state,"
+    " first_raised_at, last_seen_at, evidence, reopen_count)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING id"
+)
+_INSERT_HISTORY_SQL = (
+    "INSERT INTO alert_history (alert_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def raise_plain_direct(
+    tx: Tx,
+    policy: RaisePolicy,
+    findings: Sequence[Finding],
+    evidence_with_open: EvidenceWithOpen | None = None,
+) -> list[RaiseResult | None] | None:
+    """`raise_events_in` below SQLAlchemy, for a batch whose findings are all new alerts of
+    the plain kind (a fall in a home with none open: nearly every one). None, having written
+    nothing, when one of them needs more (an open alert to update, a reopening, clocks to
+    start): the caller rolls back and raises the batch through `raise_events_in`.
+    """
+    if not findings:
+        return []
+    homes = sorted({f.key.home for f in findings})
+    categories = sorted({f.category.value for f in findings})
+    sql = _KNOWN_SQL.format(homes=tx.marks(len(homes)), categories=tx.marks(len(categories)))
+    known: dict[str, list[Known]] = defaultdict(list)
+    for alert_id, home, rule, room, state, evidence in tx.rows(sql, [*homes, *categories]):
+        known[home].append(Known(alert_id, rule, room, State(state), tx.read_json(evidence)))
+    planned: list[Finding | None] = []
+    for asked in findings:
+        finding, plain = _decide(known[asked.key.home], policy, asked, evidence_with_open)
+        if finding is not None and not plain:
+            return None
+        planned.append(finding)
+        if finding is not None:
+            # Seen by the batch's later findings as the alert it will be (its id unused).
+            key = finding.key
+            new = Known(0, key.rule, key.room, State.OPEN, finding.evidence)
+            known[key.home].append(new)
+    results: list[RaiseResult | None] = []
+    for finding in planned:
+        if finding is None:
+            results.append(None)
+            continue
+        values = new_alert_values(finding)
+        (alert_id,) = tx.rows(
+            _INSERT_ALERT_SQL,
+            [
+                values["home"],
+                values["rule"],
+                values["room"],
+                values["rule_version"],
+                finding.category.value,
+                finding.audience.value,
+                finding.severity.value,
+                State.OPEN.value,
+                tx.time(finding.at),
+                tx.time(finding.at),
+                tx.json(finding.evidence),
+            ],
+        )[0]
+        row = _raised_row(int(alert_id), finding)
+        tx.rows(
+            _INSERT_HISTORY_SQL,
+            [
+                row["alert_id"],
+                tx.time(row["at"]),
+                row["actor"],
+                Action.RAISED.value,
+                tx.json(row["detail"]),
+            ],
+        )
+        results.append(_result(int(alert_id), finding))
     return results

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -23,7 +24,6 @@ from sqlalchemy import event
 
 from hof.alertstore import AlertStore, make_engine, migrate
 from hof.alertstore import notifications as n
-from hof.alertstore.engine import WRITE
 from hof.alertstore.models import AttemptStatus, JobPurpose, JobState, NotifyAttempt, NotifyJob
 from hof.settings import NotifySettings
 from notify.channels.base import Channel
@@ -35,14 +35,18 @@ SLOW_POLL_S = 30.0  # the history round would find nothing within a test: only h
 
 
 class Writes:
-    """Write transactions begun on an engine, and when."""
+    """Write transactions begun on an engine's SQLite connections, and when: as SQLite sees
+    them, whether SQLAlchemy began them or they were begun below it (hof.alertstore.direct)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.at: list[float] = []
-        event.listen(engine, "begin", self._begin)
+        event.listen(engine, "checkout", self._checkout)
 
-    def _begin(self, connection: sa.Connection) -> None:
-        if connection.get_execution_options().get(WRITE, False):
+    def _checkout(self, dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.set_trace_callback(self._statement)
+
+    def _statement(self, sql: str) -> None:
+        if sql.startswith("BEGIN IMMEDIATE"):
             self.at.append(time.time())
 
 
