@@ -116,7 +116,7 @@ def _notify_catcher(
 ) -> tuple[subprocess.Popen[bytes], dict[str, str], Path]:
     """The demo's SMTP catcher and webhook receiver (files under STATE_DIR/notify), and the
     settings that point the notifier at them."""
-    from hof.stack.process import free_port
+    from hof.stack.ports import free_port
 
     out = settings.state_dir.resolve() / "notify"
     out.mkdir(parents=True, exist_ok=True)

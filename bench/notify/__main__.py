@@ -41,7 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hof.settings import Settings
 from hof.stack import Stack
-from hof.stack.process import free_port
+from hof.stack.ports import free_port
 
 POLICY = """
 [people.sam]

@@ -2,7 +2,8 @@
 
 from hof.stack.influxdb import InfluxDB
 from hof.stack.mosquitto import Mosquitto
-from hof.stack.process import ManagedProcess, free_port
+from hof.stack.ports import free_port
+from hof.stack.process import ManagedProcess
 from hof.stack.stack import Stack, StackInfo, stop_recorded
 
 __all__ = [

@@ -8,7 +8,8 @@ from string import Template
 import httpx
 
 from hof.errors import StackError
-from hof.stack.process import ManagedProcess, free_port, own_tree, repo_deploy_dir, service_user
+from hof.stack.ports import free_port
+from hof.stack.process import ManagedProcess, own_tree, repo_deploy_dir, service_user
 
 __all__ = ["InfluxDB"]
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from string import Template
 
 from hof.errors import StackError
-from hof.stack.process import ManagedProcess, free_port, own_tree, repo_deploy_dir, service_user
+from hof.stack.ports import free_port
+from hof.stack.process import ManagedProcess, own_tree, repo_deploy_dir, service_user
 
 __all__ = ["BrokerTuning", "Mosquitto", "TlsListener", "mqtt_connect_rc", "write_credential"]
 

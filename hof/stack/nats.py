@@ -1,6 +1,7 @@
 """The clustered platform broker: Debian's `nats-server` (2.9) nodes with JetStream and MQTT.
 
-Each node gets its own config on free loopback ports: a client port (the services, through
+Each node gets its own config on loopback ports chosen outside the kernel's ephemeral range
+and held until it starts (`hof.stack.ports`): a client port (the services, through
 JetStream), a cluster port (routes to every other node; RAFT runs over them), an MQTT 3.1.1
 listener for devices and gateways, a monitoring port (`/healthz`), and its own JetStream store.
 Accounts: the platform's and the devices' users share the `HOF` account (JetStream enabled,
@@ -29,7 +30,8 @@ from hof.errors import StackError
 from hof.settings import NatsSettings
 from hof.source import ensure_mqtt_stream
 from hof.stack.mosquitto import mqtt_connect_rc
-from hof.stack.process import ManagedProcess, free_port, own_tree, service_user
+from hof.stack.ports import PortHold
+from hof.stack.process import ManagedProcess, own_tree, service_user
 
 __all__ = ["NatsCluster", "NatsNode", "make_mqtt_stream", "render_config"]
 
@@ -50,6 +52,9 @@ class NatsNode:
     mqtt_port: int
     http_port: int
     process: ManagedProcess | None = field(default=None, repr=False)
+    # The ports above, bound by us from their choosing until the node first starts: a node may
+    # be started long after its ports are handed to clients (machines boot in any order).
+    holds: list[PortHold] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def config_path(self) -> Path:
@@ -170,17 +175,20 @@ class NatsCluster:
         self.replicas = min(size, 3)
         self.stream_max_age_s = stream_max_age_s
         self.run_user = service_user("nats")
-        self.nodes = [
-            NatsNode(
-                name=f"n{i + 1}",
-                dir=state_dir / f"n{i + 1}",
-                client_port=free_port(host),
-                cluster_port=free_port(host),
-                mqtt_port=free_port(host),
-                http_port=free_port(host),
-            )
-            for i in range(size)
-        ]
+        self.nodes = [self._new_node(f"n{i + 1}") for i in range(size)]
+
+    def _new_node(self, name: str) -> NatsNode:
+        """A node on four ports chosen now and held until it starts (`hof.stack.ports`)."""
+        client, cluster, mqtt, http = holds = [PortHold(self.host) for _ in range(4)]
+        return NatsNode(
+            name=name,
+            dir=self.dir / name,
+            client_port=client.port,
+            cluster_port=cluster.port,
+            mqtt_port=mqtt.port,
+            http_port=http.port,
+            holds=holds,
+        )
 
     # -- endpoints ---------------------------------------------------------------------
 
@@ -266,6 +274,8 @@ class NatsCluster:
 
     def start_node(self, node: NatsNode, *, wait: bool = True, timeout_s: float = 30.0) -> None:
         """(Re)start one node from its config and store, as after a crash."""
+        for hold in node.holds:
+            hold.release()  # ours until now; the node binds it next
         node.process = ManagedProcess(
             f"nats-server {node.name}",
             # Relative paths: the node runs in its own directory, so the directories above it
@@ -302,6 +312,8 @@ class NatsCluster:
 
     def stop(self) -> None:
         for node in self.nodes:
+            for hold in node.holds:
+                hold.release()  # a node never started
             if node.process is not None:
                 node.process.signal(signal.SIGTERM)
         for node in self.nodes:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import signal
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,37 +15,11 @@ from hof.errors import StackError
 
 __all__ = [
     "ManagedProcess",
-    "free_port",
     "own_tree",
     "pid_runs",
     "repo_deploy_dir",
     "service_user",
 ]
-
-
-# Ports this process has handed out. The kernel may give the port just closed to the next
-# bind to port 0, so two calls in a row could name the same port for two listeners (CI: a
-# Mosquitto whose device and platform listeners were both 42403, "Address already in use").
-_handed_out: set[int] = set()
-_handed_out_lock = threading.Lock()
-_FREE_PORT_TRIES = 50
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on `host` right now and not handed out before by this process.
-
-    Another process may still take it before our part binds it: callers that chose their own
-    ports start again on new ones (`ManagedProcess.start_ready`).
-    """
-    with _handed_out_lock:
-        for _ in range(_FREE_PORT_TRIES):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind((host, 0))
-                port = int(sock.getsockname()[1])
-            if port not in _handed_out:
-                _handed_out.add(port)
-                return port
-    raise StackError(f"no free TCP port on {host} in {_FREE_PORT_TRIES} tries")
 
 
 _START_TRIES = 3  # starts of a part whose chosen ports another process keeps taking

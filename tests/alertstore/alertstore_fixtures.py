@@ -23,7 +23,8 @@ import pytest
 import sqlalchemy as sa
 
 from hof.alertstore import AlertStore, make_engine, migrate
-from hof.stack.process import ManagedProcess, free_port
+from hof.stack.ports import free_port
+from hof.stack.process import ManagedProcess
 
 __all__ = [
     "BACKENDS",

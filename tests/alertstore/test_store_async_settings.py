@@ -22,7 +22,7 @@ from hof.alertstore import (
 )
 from hof.errors import HofError
 from hof.settings import Settings
-from hof.stack.process import free_port
+from hof.stack.ports import free_port
 
 SMOKE = dict(
     home="H-3",

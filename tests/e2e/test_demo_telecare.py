@@ -25,7 +25,7 @@ from hof.alertstore import AlertStore, State, make_engine
 from hof.demo import _notify_catcher
 from hof.settings import Settings
 from hof.stack import Stack
-from hof.stack.process import free_port
+from hof.stack.ports import free_port
 from simulator.estate import Estate
 from simulator.telecare import telecare_homes
 

@@ -21,7 +21,7 @@ from hof.alertstore import AlertStore, State, make_engine
 from hof.alertstore import notifications as n
 from hof.alertstore.models import JobState, NotifyJob
 from hof.stack import Stack
-from hof.stack.process import free_port
+from hof.stack.ports import free_port
 from tests.notify.notify_support import Hook, Mailbox, open_hook, open_mailbox
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,8 @@ from hof.errors import StackError
 from hof.settings import Settings, endpoints_path
 from hof.stack import Stack
 from hof.stack.mosquitto import mqtt_connect_rc
-from hof.stack.process import free_port, pid_runs
+from hof.stack.ports import free_port
+from hof.stack.process import pid_runs
 
 NOT_AUTHORISED = 5  # MQTT 3.1.1 CONNACK return code
 

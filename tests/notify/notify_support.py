@@ -29,7 +29,7 @@ from hof.alertstore import AlertStore, make_engine, migrate
 from hof.registry import upsert_homes
 from hof.registry.homes import HomeIn
 from hof.settings import NotifySettings
-from hof.stack.process import free_port
+from hof.stack.ports import free_port
 from notify.channels.webhook import WebhookChannel
 from notify.engine import Notifier
 from notify.policy import NotifyConfig

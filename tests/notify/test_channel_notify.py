@@ -32,7 +32,7 @@ from hof.alertstore import AlertStore, State, make_engine, migrate
 from hof.alertstore import notifications as n
 from hof.alertstore.models import AttemptStatus
 from hof.settings import GovNotifySettings, NotifySettings
-from hof.stack.process import free_port
+from hof.stack.ports import free_port
 from notify.callbacks import (
     INBOUND_PATH,
     RECEIPT_PATH,

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from hof.alertstore import AlertStore, Category, make_engine, migrate
 from hof.registry import upsert_homes
 from hof.registry.homes import HomeIn
-from hof.stack.process import free_port
+from hof.stack.ports import free_port
 from notify.channels.email import EmailChannel
 from notify.digest import Digests, in_quiet_hours
 from notify.policy import Digest, NotifyConfig, Person, QuietHours

@@ -27,7 +27,7 @@ from hof.alertstore import notifications as n
 from hof.alertstore.engine import WRITE
 from hof.alertstore.models import AttemptStatus, JobState, NotifyAttempt, NotifyJob
 from hof.settings import NotifySettings
-from hof.stack.process import free_port
+from hof.stack.ports import free_port
 from notify.channels.base import Channel
 from notify.channels.email import EmailChannel
 from notify.channels.webhook import WebhookChannel
