@@ -270,7 +270,10 @@ class Notifier:
             while not stop.is_set():
                 self._wake.clear()  # a wake from here on is seen by the wait below
                 try:
-                    self._spawn(await self._call(self._watch_once))
+                    claimed, handed = await self._call(self._watch_once)
+                    self._spawn(claimed)
+                    for alert_id in handed:
+                        self.heard_raised(alert_id, "raised")
                     if time.monotonic() >= self._claim_at:
                         await self._dispatch_once()
                     failures = 0
@@ -435,10 +438,11 @@ class Notifier:
 
     # -- watching the history -------------------------------------------------------------
 
-    def _watch_once(self) -> Claimed:
+    def _watch_once(self) -> tuple[Claimed, list[int]]:
         """Read the history since the cursor, then write what it means in one short
         transaction; jobs it made that are due now come back claimed (a fall's first level
-        goes out without another round).
+        goes out without another round), with the new open alerts it leaves to
+        `_claim_raised` (below).
 
         Everything that can be read is read first, outside the write lock: the rules engine
         writes to the same store, and on SQLite a writer that finds the lock taken sleeps in
@@ -447,6 +451,11 @@ class Notifier:
         # In history order: ("cancel", alert, (purposes, note)) or ("schedule", alert, steps).
         ops: list[tuple[str, int, Any]] = []
         stopped: list[tuple[int, str]] = []
+        # A new alert still open is made by the heard alerts' claim, as if it had been heard
+        # of: the round that came upon a fall's "raised" row before its MQTT message or the
+        # store's watch did made its jobs through the models in a write of 10-15 ms, and the
+        # fall's own claim waited for it (docs/notify.md, "The round's share of a fall").
+        handed: list[int] = []
         fresh: dict[int, tuple[AlertFacts, HomeInfo, Policy]] = {}
         now = self.clock()
         began = time.perf_counter()
@@ -461,7 +470,7 @@ class Notifier:
                 .limit(HISTORY_BATCH)
             ).all()
             if not rows:
-                return []
+                return [], []
             self._read_homes(s, {alert.home for *_, alert in rows})
             last = self._cursor
             # Each row's run: the alert's reopen count less its reopenings later in this batch.
@@ -477,6 +486,9 @@ class Notifier:
                     self._made.pop(alert.id, 0) is None or alert.id in self._pending
                 ):
                     stopped.append((alert.id, "open"))  # `_claim_raised`'s to make its jobs
+                elif action is Action.RAISED and alert.state is State.OPEN and not run:
+                    handed.append(alert.id)
+                    stopped.append((alert.id, "open"))
                 elif action in (Action.RAISED, Action.REOPENED):
                     planned = self._raised_steps(s, alert, at)
                     if planned is not None:
@@ -500,12 +512,14 @@ class Notifier:
                         ops.append(("schedule", alert.id, _in_run(notice, run)))
         ops = [op for op in ops if op[0] == "cancel" or op[2]]
         if not ops:
-            self._cursor = last
             if time.monotonic() - self._cursor_saved > CURSOR_SAVE_S:
                 with n.transaction(self.engine) as s:
                     n.write_cursor(s, self.owner, last)
                 self._cursor_saved = time.monotonic()
-            return []
+            # Only now: a round whose write failed reads these rows again, handed ones too.
+            self._cursor = last
+            self._unstop(stopped)
+            return [], handed
         created: set[int] = set()
         claimed: list[n.ClaimedJob] = []
         read = time.perf_counter()
@@ -538,16 +552,20 @@ class Notifier:
         )
         for alert_id in created:
             log.info("notify_scheduled", alert=alert_id)
+        self._unstop(stopped)
+        # A job of an alert whose jobs were made just now has reached nobody yet.
+        claims: Claimed = [
+            (job, (*fresh[job.alert_id], set()) if job.alert_id in created & fresh.keys() else None)
+            for job in claimed
+        ]
+        return claims, handed
+
+    def _unstop(self, stopped: list[tuple[int, str]]) -> None:
         for alert_id, how in stopped:
             if how == "open":
                 self.stopped.pop(alert_id, None)
             else:
                 self._stop_alert(alert_id, how)
-        # A job of an alert whose jobs were made just now has reached nobody yet.
-        return [
-            (job, (*fresh[job.alert_id], set()) if job.alert_id in created & fresh.keys() else None)
-            for job in claimed
-        ]
 
     def _stop_alert(self, alert_id: int, how: str) -> None:
         if self.stopped.get(alert_id) != "ended":
