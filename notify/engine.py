@@ -512,7 +512,10 @@ class Notifier:
                         ops.append(("schedule", alert.id, _in_run(notice, run)))
         ops = [op for op in ops if op[0] == "cancel" or op[2]]
         if not ops:
-            if time.monotonic() - self._cursor_saved > CURSOR_SAVE_S:
+            # Saved now and then, never ahead of a handed alert's claim (the write lock): a
+            # cursor saved late makes a restarted notifier read a few rows again, and a row
+            # read again makes nothing twice.
+            if not handed and time.monotonic() - self._cursor_saved > CURSOR_SAVE_S:
                 with n.transaction(self.engine) as s:
                     n.write_cursor(s, self.owner, last)
                 self._cursor_saved = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,6 +25,7 @@ from sqlalchemy import event
 
 from hof.alertstore import AlertStore, make_engine, migrate
 from hof.alertstore import notifications as n
+from hof.alertstore.engine import WRITE
 from hof.alertstore.models import AttemptStatus, JobPurpose, JobState, NotifyAttempt, NotifyJob
 from hof.settings import NotifySettings
 from notify.channels.base import Channel
@@ -40,6 +42,7 @@ class Writes:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.at: list[float] = []
+        self.threads: list[str] = []  # the thread of each: the notifier's are "notify-..."
         event.listen(engine, "checkout", self._checkout)
 
     def _checkout(self, dbapi_connection: Any, *_: Any) -> None:
@@ -48,6 +51,7 @@ class Writes:
     def _statement(self, sql: str) -> None:
         if sql.startswith("BEGIN IMMEDIATE"):
             self.at.append(time.time())
+            self.threads.append(threading.current_thread().name)
 
 
 Start = Callable[..., Awaitable[tuple[Notifier, Writes]]]
@@ -152,6 +156,39 @@ async def test_a_heard_fall_goes_out_in_one_write_before_its_post(
     assert await until(lambda: _sent(store) == [alert], 5)
     done = [(alert, (0, 0), JobState.DONE, "heard")]
     assert await until(lambda: [j for j in _jobs(store) if j[1] == (0, 0)] == done, 5)
+
+
+async def test_a_fall_the_round_finds_first_goes_out_in_the_heard_claims_one_lean_write(
+    store: AlertStore, hook: Hook, start: Start
+) -> None:
+    """Not heard (no MQTT, no store watch in time): the history round comes upon the fall's
+    "raised" row. It hands the alert to the heard alerts' claim, whose one write below
+    SQLAlchemy makes the jobs and claims the first level; the round itself writes nothing
+    through the models on the way to the POST (its write of the jobs took 10-15 ms in the
+    harness, and the fall's claim waited for it)."""
+    notifier, writes = await start("round", poll_s=0.05)
+    orm_writes: list[float] = []
+
+    @event.listens_for(notifier.engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(WRITE, False):
+            orm_writes.append(time.time())
+
+    await asyncio.sleep(0.3)  # the start-up rounds, and their cursor's save, are done
+    before, orm_before = len(writes.at), len(orm_writes)
+    alert = await asyncio.to_thread(raise_fall, store, "R-1")
+    assert await until(lambda: bool(hook.posts("/alert")), 5), "the round did not find it"
+    (post,) = hook.posts("/alert")
+    mine = [
+        t
+        for t, thread in zip(writes.at[before:], writes.threads[before:], strict=True)
+        if thread.startswith("notify-") and t <= post.at
+    ]
+    assert len(mine) == 1
+    assert [t for t in orm_writes[orm_before:] if t <= post.at] == []
+    jobs = [j for j in _jobs(store) if j[0] == alert]
+    assert len(jobs) == len({j[1] for j in jobs}) > 1, "every level once"
+    assert await until(lambda: _sent(store) == [alert], 5)
 
 
 async def test_two_notifiers_hearing_the_same_falls_send_each_once(
