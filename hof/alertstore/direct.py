@@ -20,16 +20,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from hof.alertstore.engine import begin_immediate, busy_timeout_s
 
-__all__ = ["Tx", "write"]
+__all__ = ["SLOW_S", "Tx", "write"]
+
+log = structlog.get_logger(__name__)
+
+SLOW_S = 0.05  # a write this long is logged, with where its time went
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -98,17 +104,32 @@ def write(engine: Engine) -> Iterator[Tx]:
     dbapi = engine.dialect.dbapi
     assert dbapi is not None
     sqlite = engine.dialect.name == "sqlite"
+    began = time.perf_counter()
     fairy = engine.raw_connection()
     try:
         raw = fairy.dbapi_connection
         assert raw is not None
         cursor = raw.cursor()
         try:
+            checked_out = time.perf_counter()
             if sqlite:
                 busy_s = busy_timeout_s(engine)
                 begin_immediate(raw, busy_s, int(busy_s * 1000))
+            locked = time.perf_counter()
             yield Tx(cursor, sqlite)
+            written = time.perf_counter()
             raw.commit()
+            done = time.perf_counter()
+            if done - began >= SLOW_S:
+                # On a fall's way: say where the time went (a lock held by another writer, the
+                # log's restart at the commit, the process itself paused).
+                log.warning(
+                    "alertstore_slow_write",
+                    checkout_ms=round((checked_out - began) * 1000, 1),
+                    lock_ms=round((locked - checked_out) * 1000, 1),
+                    statements_ms=round((written - locked) * 1000, 1),
+                    commit_ms=round((done - written) * 1000, 1),
+                )
         except BaseException:
             try:
                 raw.rollback()
