@@ -279,14 +279,13 @@ def raise_plain_direct(
         if finding is None:
             results.append(None)
             continue
-        values = new_alert_values(finding)
         (alert_id,) = tx.rows(
             _INSERT_ALERT_SQL,
             [
-                values["home"],
-                values["rule"],
-                values["room"],
-                values["rule_version"],
+                finding.key.home,
+                finding.key.rule,
+                finding.key.room,
+                finding.rule_version,
                 finding.category.value,
                 finding.audience.value,
                 finding.severity.value,
