@@ -132,16 +132,10 @@ def _surface_days(
 
 def _month_words(
     state: RoomState, rule: RuleInfo, th: Thresholds
-) -> tuple[str, dict[str, float | int]]:
+) -> tuple[str, dict[str, float | int | None]]:
     """A damp case raised at a restart: the wall's month (ISO 13788), when it is known."""
     said = environment.month_words(state, th) if rule is environment.DAMP else ""
-    if not said or state.surface_month is None:
-        return "", {}
-    days = len(state.surface_days)
-    return (
-        f"; {said}",
-        {"surface_month_rh": round(state.surface_month, 1), "surface_month_days": days},
-    )
+    return (f"; {said}", environment.month_evidence(state)) if said else ("", {})
 
 
 def _raise_request(f: Finding) -> RaiseRequest:

@@ -168,9 +168,20 @@ def _aware(value: dt.datetime | None) -> dt.datetime:
 
 
 _CLAIM_ROWS = 500  # jobs a statement inserts at most (SQLite takes 32,766 parameters)
-_JOB_COLUMNS = "alert_id, purpose, level, repeat, due_at, state, owner, lease_until, created_at"
+_JOB_COLUMNS = (
+    "alert_id",
+    "purpose",
+    "level",
+    "repeat",
+    "due_at",
+    "state",
+    "owner",
+    "lease_until",
+    "created_at",
+)
+_JOB_TIMES = frozenset({"due_at", "lease_until", "created_at"})
 _CLAIM_SQL = (
-    f"INSERT INTO notify_job ({_JOB_COLUMNS}) VALUES {{values}}"
+    f"INSERT INTO notify_job ({', '.join(_JOB_COLUMNS)}) VALUES {{values}}"
     " ON CONFLICT (alert_id, purpose, level, repeat) DO NOTHING"
     " RETURNING id, alert_id, purpose, level, repeat, due_at, state"
 )
@@ -183,33 +194,32 @@ def claim_new_direct(
     owner: str,
     until: dt.datetime,
 ) -> list[n.ClaimedJob]:
-    """`schedule_claiming` below SQLAlchemy: the jobs of new alerts, each that is due now
-    created claimed by `owner` to `until`, in one statement; the jobs claimed (a step that
-    existed, made by another notifier first, is left to it)."""
-    params: list[Any] = []
-    count = 0  # rows
+    """The jobs of new alerts not yet created (`schedule_many`'s rows), each that is due now
+    created already claimed by `owner` under a lease to `until`: one statement where a
+    schedule and then a claim took three. The jobs claimed, sorted by when they are due.
+
+    Exactly once as a claim is: a step is inserted by one notifier only (the unique step
+    key), and a notifier that inserted it claimed and dies leaves it to be taken again when
+    its lease runs out, like any claim. A step another notifier created first is left alone
+    (its creator claims it)."""
+    rows = []
     for alert_id, steps in plans:
         for step in steps:
-            due = step.due_at <= now
-            params += [
-                alert_id,
-                step.purpose.value,
-                step.level,
-                step.repeat,
-                tx.time(step.due_at),
-                (JobState.CLAIMED if due else JobState.PENDING).value,
-                owner if due else None,
-                tx.time(until) if due else None,
-                tx.time(now),
-            ]
-            count += 1
+            row = _job_row(alert_id, step, now)
+            if step.due_at <= now:
+                row.update(state=JobState.CLAIMED.value, owner=owner, lease_until=until)
+            rows.append(row)
     claimed: list[n.ClaimedJob] = []
-    width = 9 * _CLAIM_ROWS
-    for start in range(0, count * 9, width):
-        chunk = params[start : start + width]
-        values = ", ".join([f"({tx.marks(9)})"] * (len(chunk) // 9))
+    for start in range(0, len(rows), _CLAIM_ROWS):
+        chunk = rows[start : start + _CLAIM_ROWS]
+        values = ", ".join([f"({tx.marks(len(_JOB_COLUMNS))})"] * len(chunk))
+        params = [
+            tx.time(cast(dt.datetime | None, row[c])) if c in _JOB_TIMES else row[c]
+            for row in chunk
+            for c in _JOB_COLUMNS
+        ]
         for job_id, alert_id, purpose, level, repeat, due_at, state in tx.rows(
-            _CLAIM_SQL.format(values=values), chunk
+            _CLAIM_SQL.format(values=values), params
         ):
             if JobState(state) is JobState.CLAIMED:
                 due_at = _aware(tx.read_time(due_at))

@@ -28,6 +28,7 @@ __all__ = [
     "HEAT",
     "VENTILATION",
     "RoomState",
+    "month_evidence",
     "month_words",
     "on_readings",
     "seed_surface_days",
@@ -509,8 +510,7 @@ def _damp(
             "surface_rh": round(rh_surf, 1) if known else None,
             "hours_rh_high": round(rh_h, 2),
             "hours_surface_rh_high": round(surf_h, 2),
-            "surface_month_rh": _rounded1(state.surface_month),
-            "surface_month_days": len(state.surface_days),
+            **month_evidence(state),
             "f_rsi": th.f_rsi,
             "mould_index": round(m_now, 3),
             "humid_days": len(state.humid_days),
@@ -673,6 +673,15 @@ def month_words(state: RoomState, th: Thresholds) -> str:
     )
 
 
+def month_evidence(state: RoomState) -> dict[str, float | int | None]:
+    """The wall's month as a case's evidence carries it."""
+    month = state.surface_month
+    return {
+        "surface_month_rh": None if month is None else round(month, 1),
+        "surface_month_days": len(state.surface_days),
+    }
+
+
 def seed_surface_days(
     state: RoomState, days: Mapping[int, tuple[float, float]], th: Thresholds
 ) -> None:
@@ -783,10 +792,6 @@ def _excess(state: RoomState) -> str:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value)
-
-
-def _rounded1(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
 
 
 def _trend(before: float, now: float) -> str:
