@@ -224,7 +224,8 @@ def on_readings(
     daily outdoor temperature (None: TM52 not judged). `occupied` is whether the home's own
     movement data shows someone in (None: not known, or not consented)."""
     findings: list[Finding] = []
-    for record in sorted(records, key=lambda r: r.time_ms):
+    ordered = sorted(records, key=_pack_order)
+    for i, record in enumerate(ordered):
         if not isinstance(record.value, float):
             continue
         t, v = record.time, record.value
@@ -252,11 +253,38 @@ def on_readings(
             findings += filter(
                 None, [_judge(state, VENTILATION, ("co2",), t, _co2_words(state, v, th))]
             )
-        if record.name in ("humidity", "temperature", "surface_temperature") and (
-            state.temperature is not None and state.humidity is not None
+        if (
+            record.name in _DAMP_INPUTS
+            and state.temperature is not None
+            and state.humidity is not None
+            and not _more_of_this_time(ordered, i)
         ):
             findings += filter(None, [_damp(state, t, th, outdoor)])
     return findings
+
+
+# A pack's figures of one time, the air's temperature first: the humidity's vapour test and
+# the wall's estimate read the room's temperature of that time, not the pack before's.
+_FIRST = {"temperature": 0, "surface_temperature": 1, "humidity": 2}
+_DAMP_INPUTS = frozenset(_FIRST)
+
+
+def _pack_order(record: Record) -> tuple[int, int]:
+    return record.time_ms, _FIRST.get(record.name, 3)
+
+
+def _more_of_this_time(ordered: list[Record], i: int) -> bool:
+    """Whether a later record of the same time still feeds the damp rule: it is judged once a
+    time, on all of that time's figures. Judged after each record, the temperature's turn saw
+    the pack before's humidity, and the wall's window kept that stale figure (a second
+    judgement at the same time is no news to a window)."""
+    t = ordered[i].time_ms
+    for later in ordered[i + 1 :]:
+        if later.time_ms != t:
+            return False
+        if later.name in _DAMP_INPUTS and isinstance(later.value, float):
+            return True
+    return False
 
 
 def _co2_words(state: RoomState, v: float, th: Thresholds) -> Words:
