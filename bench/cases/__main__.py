@@ -22,7 +22,8 @@ Ground truth comes from the simulator, never from the rules' thresholds:
 - damp, per room, physical: the simulated room's coldest wall surface (its hidden state, which
   no sensor reads: `Simulation.surface`, from the room's air, the outdoor air and the home's
   own fRsi) has a monthly mean relative humidity of 80 % or more in some calendar month of the
-  run, ISO 13788's criterion for mould growth (BS 5250 adopts it); a home is damp when a room
+  run, ISO 13788's criterion for mould growth (BS 5250 adopts it), judged on the months the run
+  holds at least 15 days of (none in a shorter run); a home is damp when a room
   of it is. A second line, "damp, mould": the VTT mould index integrated on that hidden
   surface reaches 1 (growth begun) during the run; a third, "damp, archetype", the damp
   archetype (vents shut, no working extractor, washing dried indoors), as judged before;
@@ -71,6 +72,9 @@ REOPEN_S = 72 * 3600
 MIN_HEALTHY_C = 18.0
 # ISO 13788: a surface whose monthly mean RH stays below 80 % grows no mould (BS 5250).
 SURFACE_RH_LIMIT = 80.0
+# A calendar month's mean is judged when the run holds at least this many days of it: a run
+# of a year from 1 January ends on 1 January's midnight, whose one reading was a "month".
+MIN_MONTH_DAYS = 15.0
 # The VTT mould index at which growth has begun (Hukka & Viitanen 1999).
 MOULD_BEGUN = 1.0
 HOME_TRUTH = {
@@ -150,6 +154,7 @@ class Truths:
     damp_mould: Rooms  # the VTT index reached 1 on the hidden surface
     surface_rh: np.ndarray  # (homes, rooms): the highest monthly mean surface RH
     mould_max: np.ndarray  # (homes, rooms): the highest VTT index on the hidden surface
+    months: tuple[str, ...] = ()  # the calendar months judged (MIN_MONTH_DAYS of each run)
 
 
 def merge_truths(parts: list[Truths]) -> Truths:
@@ -166,6 +171,7 @@ def merge_truths(parts: list[Truths]) -> Truths:
         set().union(*(p.damp_mould for p in parts)),
         surface_rh,
         mould_max,
+        parts[0].months,
     )
 
 
@@ -269,7 +275,12 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
         for r, room in enumerate(ROOMS)
         if in_use[j, r] and below[j, r] > 0.5 * in_use[j, r]
     }
-    surface_rh = np.max([month_rh[m] / month_n[m] for m in month_n], axis=0)
+    months = tuple(m for m in sorted(month_n) if month_n[m] * job.step_s >= MIN_MONTH_DAYS * 86400)
+    surface_rh = (
+        np.max([month_rh[m] / month_n[m] for m in months], axis=0)
+        if months
+        else np.zeros((n, len(ROOMS)))
+    )
     m_max = mould_max.reshape(n, len(ROOMS))
     cells = [(j, h, r, room) for j, h in enumerate(homes) for r, room in enumerate(ROOMS)]
     truths = Truths(
@@ -279,6 +290,7 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
         {(h, room) for j, h, r, room in cells if m_max[j, r] >= MOULD_BEGUN},
         surface_rh,
         m_max,
+        months,
     )
     return dict(cases), calls, time.process_time(), truths
 

@@ -134,3 +134,20 @@ def test_a_summer_damp_case_is_told_apart_by_when_it_was_acted_on() -> None:
     assert counted["acted-on outside summer"] == 1
     # A damp home's cases are not counted.
     assert bench.summer_damp(cases, [bench.Archetype.DAMP] * 2) == {}
+
+
+def test_the_damp_truth_judges_only_months_the_run_holds() -> None:
+    """A month's mean is ISO 13788's test. A run from 1 January ends at a midnight, the next
+    month's first reading: that one reading was judged as a month's mean (a year's run counted
+    1 January 2027's midnight; a living room whose wettest month's wall was at 74 % was "damp"
+    at 93 %)."""
+    bench = _bench()
+    np.seterr(all="ignore")
+    judged = {}
+    for days in (31, 50):
+        *_, truths = bench.simulate(bench.Job(4, days, 1800.0, 7, START, 0, 1))
+        judged[days] = truths
+    assert judged[31].months == ("2026-01",)
+    assert judged[50].months == ("2026-01", "2026-02")  # 19 days of February
+    # January's means are the same whichever run judged them, and February's were higher.
+    assert np.all(judged[50].surface_rh >= judged[31].surface_rh)
