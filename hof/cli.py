@@ -261,6 +261,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "battery sensors use the contract's 300)",
     )
     p.add_argument("--duration", help="stop after this long (e.g. 5m); default: until Ctrl-C")
+    p.add_argument(
+        "--rules-wait",
+        default="5m",
+        help="the rules on readings start once the backfill is stored, or after this long "
+        "(default 5m); falls are judged from the start",
+    )
     p.set_defaults(handler=_cmd_demo)
 
     for name, module, summary in PROVIDED:
