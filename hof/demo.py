@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from hof.errors import ConfigError
@@ -19,7 +20,7 @@ from hof.stack import Stack
 from hof.stack_cli import StopFlag, describe, recorded_running
 from hof.status import render, take_snapshot
 
-__all__ = ["BackfillWatch", "demo_command", "parse_duration"]
+__all__ = ["BackfillWatch", "demo_command", "forget_sessions", "parse_duration"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -286,6 +287,38 @@ class BackfillWatch:
         return None
 
 
+def forget_sessions(settings: Settings, names: Sequence[str]) -> None:
+    """End the broker's persistent sessions called `names`, and what is queued for them.
+
+    The demo's rules on readings start once the history is stored, and rebuild from InfluxDB.
+    A session left at the broker by an earlier demo in the same state directory would queue
+    the whole history for them meanwhile, to be judged again (no news, but every message)
+    before the live readings behind it."""
+    import asyncio
+    import contextlib
+
+    from hof.mqtt import Link
+
+    async def forget() -> None:
+        for name in names:
+            # A clean start ends the session it names; one that expires at once leaves none.
+            link = Link(settings.mqtt, name="demo", client_id=name, clean_start=True)
+            task = asyncio.create_task(link.run())
+            try:
+                await asyncio.wait_for(link.connected.wait(), settings.mqtt.timeout_s)
+            except TimeoutError:
+                _say(
+                    f"  note         an earlier run's session {name} may still be at the broker "
+                    f"(no connection within {settings.mqtt.timeout_s:g} s)"
+                )
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    asyncio.run(forget())
+
+
 def _say(text: str) -> None:
     """Print, but never let a closed terminal or pipe (`hof demo | head`) skip the clean-up:
     the children run in their own sessions and would be left behind."""
@@ -352,7 +385,11 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     # reads it from InfluxDB (seconds) rather than judging it message by message (minutes):
     # a week's history then shows damp homes' acted-on cases in the first minutes. Falls
     # never wait: the telecare worker above started at once.
-    watch = BackfillWatch(logs / "simulate.log", settings, rules_wait) if history > 0 else None
+    watch = None
+    if history > 0:
+        client = settings.alerts.client_id
+        forget_sessions(settings, [client, f"{client}-events"])
+        watch = BackfillWatch(logs / "simulate.log", settings, rules_wait)
     children["simulate"] = _child("simulate", sim, logs, env)
     if watch is None:
         children["alerts"] = _child("alerts", ["alerts"], logs, rules_env)

@@ -6,6 +6,8 @@ comes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -140,3 +142,62 @@ def test_the_wait_ends_once_ingest_has_stored_what_the_simulator_published(
     # Nothing published, so nothing to store: no ingest needs to answer.
     assert watch.poll() == "stored"
     assert watch.packs == 0
+
+
+@pytest.mark.e2e
+async def test_an_earlier_demos_session_is_ended_with_what_was_queued_for_it(
+    settings: Settings, home_id: str
+) -> None:
+    from hof.demo import forget_sessions
+    from hof.mqtt import Delivery, Link
+
+    topic = f"hof/v1/{home_id}/env-1/reading"
+
+    def session(name: str) -> Link:
+        return Link(
+            settings.mqtt,
+            name=name,
+            client_id=f"{name}-{home_id}",
+            queue=asyncio.Queue[Delivery](10),
+            subscriptions=[(topic, 1)],
+            clean_start=False,
+            session_expiry_s=600,
+        )
+
+    async def connect(link: Link) -> asyncio.Task[None]:
+        task = asyncio.create_task(link.run())
+        await asyncio.wait_for(link.connected.wait(), 10)
+        return task
+
+    async def leave(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # Two workers' sessions, left at the broker, and a message queued for both meanwhile.
+    for name in ("forgotten", "kept"):
+        link = session(name)
+        task = await connect(link)
+        await asyncio.wait_for(link.subscribed.wait(), 10)
+        await leave(task)
+    publisher = Link(settings.mqtt, name="publisher", client_id=f"publisher-{home_id}")
+    task = await connect(publisher)
+    await publisher.publish(topic, b"[]", qos=1)
+    await leave(task)
+
+    await asyncio.to_thread(forget_sessions, settings, [f"forgotten-{home_id}"])
+
+    # Back without subscribing again: a session kept has its subscription and its queue.
+    kept, forgotten = session("kept"), session("forgotten")
+    kept.subscriptions = forgotten.subscriptions = []
+    tasks = [await connect(kept), await connect(forgotten)]
+    try:
+        assert kept.queue is not None
+        assert forgotten.queue is not None
+        got = await asyncio.wait_for(kept.get(), 10)
+        assert got.topic == topic, "the session kept had the message queued"
+        await asyncio.sleep(1.0)
+        assert forgotten.queue.empty(), "the session ended had nothing queued"
+    finally:
+        for task in tasks:
+            await leave(task)
