@@ -2,10 +2,10 @@
 cold, and none flapping?
 
     .venv/bin/python bench/cases/demo_hour.py [--homes 100] [--seed 1] [--duration 6m]
-                                              [--backfill 1d]
+                                              [--backfill 7d]
 
 Runs `hof demo` as a user would (its own stack, ingest, the rules engine, the notifier, the
-dashboard and the simulated estate with its day of history), in a state directory of its own
+dashboard and the simulated estate with its week of history), in a state directory of its own
 on free ports (kept afterwards, under the system's temporary directory), for `--duration` of
 wall time, then reads the demo's alert store: every
 environmental case by rule, severity and the archetype the simulator gave its home, and each
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--homes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duration", default="6m")
-    parser.add_argument("--backfill", default="1d")
+    parser.add_argument("--backfill", default="7d")  # hof demo's default
     args = parser.parse_args()
     state_dir = Path(tempfile.mkdtemp(prefix="hof-demo-hour-"))
     began = time.monotonic()
