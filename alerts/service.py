@@ -318,27 +318,35 @@ class AlertsWorker:
                     await first_of(self.membership.snapshot(), self.stop)
                     self.partition = Partition(self.partition.me, self.membership.members)
                     self.m_members.set(len(self.partition.members))
+                # Subscribed before the rebuild, consumed after it: what is published while
+                # the worker rebuilds waits for it (at most Receive Maximum here, the rest at
+                # the broker), and a reading the rebuild read too is no news, as across any
+                # restart. Subscribed after it, a first start (no session at the broker yet)
+                # never judged what came between the rebuild's query and the subscription:
+                # minutes of every home's readings when `hof demo` starts it on a week.
+                links = [tg.create_task(self.events.run())]
+                waits = [self.events.subscribed.wait()]
+                if self.judges_readings:
+                    links.append(tg.create_task(self.data.run()))
+                    waits.append(self.data.subscribed.wait())
+                subscribed = asyncio.gather(*waits)
+                linked = await first_of(subscribed, self.stop) is subscribed
                 built = self.partition
                 if not self.stop.is_set() and self.judges_readings:
                     await first_of(self._rebuild(keep=built.owns, why="start"), self.stop)
                 self._started = True
                 if self.partition != built:  # the pool changed while this worker rebuilt
                     self._hand_over(built, self.partition)
-                links = [tg.create_task(self.events.run())]
                 consumers = [tg.create_task(self._consume_urgent())]
                 background: list[asyncio.Task[None]] = []
-                waits = [self.events.subscribed.wait()]
                 if self.judges_readings:
-                    links.append(tg.create_task(self.data.run()))
                     consumers.append(tg.create_task(self._consume(self.data)))
                     background += [
                         tg.create_task(self._tick()),
                         tg.create_task(self._write_mould()),
                         tg.create_task(self._poll_weather()),
                     ]
-                    waits.append(self.data.subscribed.wait())
-                subscribed = asyncio.gather(*waits)
-                if await first_of(subscribed, self.stop) is subscribed:
+                if linked and not self.stop.is_set():
                     settle_heap()  # a full collection must not hold up a fall
                     self.ready.set()
                     self.m_ready.set(1.0)

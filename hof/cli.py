@@ -250,8 +250,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--homes", type=int, default=100, help="homes in the estate (default 100)")
     p.add_argument("--seed", type=int, default=1, help="the estate's random seed (default 1)")
+    # A week, so that damp homes are acted on in the demo's first minutes: the damp rule
+    # needs 7 days of the wall's month (docs/rules.md, "The demo's first hour").
     p.add_argument(
-        "--backfill", default="1d", help="history to publish first, e.g. 7d (default 1d)"
+        "--backfill", default="7d", help="history to publish first, e.g. 1d (default 7d)"
     )
     p.add_argument(
         "--interval",
@@ -261,6 +263,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "battery sensors use the contract's 300)",
     )
     p.add_argument("--duration", help="stop after this long (e.g. 5m); default: until Ctrl-C")
+    p.add_argument(
+        "--rules-wait",
+        default="5m",
+        help="the rules on readings start once the backfill is stored, or after this long "
+        "(default 5m); falls are judged from the start",
+    )
     p.set_defaults(handler=_cmd_demo)
 
     for name, module, summary in PROVIDED:

@@ -9,16 +9,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from hof.errors import ConfigError
 from hof.logs import open_log_file
+from hof.metrics import parse_text, registered_endpoints
 from hof.settings import Settings, load_settings
 from hof.stack import Stack
 from hof.stack_cli import StopFlag, describe, recorded_running
 from hof.status import render, take_snapshot
 
-__all__ = ["demo_command", "parse_duration"]
+__all__ = ["BackfillWatch", "demo_command", "forget_sessions", "parse_duration"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -205,6 +207,119 @@ def _dashboard_url(settings: Settings, proc: subprocess.Popen[bytes]) -> str | N
     return None
 
 
+def _ingest_acknowledged(settings: Settings) -> float:
+    """Messages the ingest workers registered in the state directory have acknowledged (stored,
+    or refused); 0 while none answers."""
+    import httpx
+
+    total = 0.0
+    for entry in registered_endpoints(settings.state_dir):
+        if entry.get("service") != "ingest":
+            continue
+        try:
+            response = httpx.get(entry["url"], timeout=3.0)
+            response.raise_for_status()
+        except httpx.HTTPError:
+            continue
+        total += sum(parse_text(response.text).get("hof_ingest_acknowledged_total", {}).values())
+    return total
+
+
+class BackfillWatch:
+    """Whether the simulator's history is in InfluxDB: its log's line that the backfill is done
+    (with how many messages it published), then ingest's count of messages acknowledged
+    reaching that number. Ingest acknowledges only once a message is stored and in the order
+    they came, and nothing else publishes readings in the demo, so that count is the
+    history's own. A rules worker started then rebuilds the history from InfluxDB (a week of
+    100 homes in 34 s on a quiet 2-core machine); started before, it finds nothing and judges
+    the history message by message, 4-5 minutes for the same week (docs/rules.md, "The demo's
+    first hour")."""
+
+    def __init__(self, sim_log: Path, settings: Settings, bound_s: float) -> None:
+        self.sim_log = sim_log
+        self.settings = settings
+        self.bound_s = bound_s
+        self.began = time.monotonic()
+        self.packs: int | None = None  # the history's messages, once the simulator says
+        self.acknowledged = 0.0
+        # The log is appended to: an earlier run's line is not this one's.
+        try:
+            self._offset = sim_log.stat().st_size
+        except OSError:
+            self._offset = 0
+        self._rest = b""
+
+    def _done_line(self) -> int | None:
+        """The published count from the simulator's backfill-done line, once it is logged and
+        says the history is whole (one cut short by a stop is not)."""
+        import json
+
+        try:
+            with self.sim_log.open("rb") as log:
+                log.seek(self._offset)
+                chunk = log.read()
+        except OSError:
+            return None
+        self._offset += len(chunk)
+        *lines, self._rest = (self._rest + chunk).split(b"\n")
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # the odd line of a library that does not log JSON
+            if (
+                isinstance(entry, dict)
+                and entry.get("event") == "simulate_backfill_done"
+                and entry.get("complete") is True
+            ):
+                return int(entry["packs"])
+        return None
+
+    def poll(self) -> str | None:
+        """`stored` once the history is, `timeout` once the bound has passed, else None."""
+        if self.packs is None:
+            self.packs = self._done_line()
+        if self.packs is not None:
+            self.acknowledged = _ingest_acknowledged(self.settings)
+            if self.acknowledged >= self.packs:
+                return "stored"
+        if time.monotonic() - self.began >= self.bound_s:
+            return "timeout"
+        return None
+
+
+def forget_sessions(settings: Settings, names: Sequence[str]) -> None:
+    """End the broker's persistent sessions called `names`, and what is queued for them.
+
+    The demo's rules on readings start once the history is stored, and rebuild from InfluxDB.
+    A session left at the broker by an earlier demo in the same state directory would queue
+    the whole history for them meanwhile, to be judged again (no news, but every message)
+    before the live readings behind it."""
+    import asyncio
+    import contextlib
+
+    from hof.mqtt import Link
+
+    async def forget() -> None:
+        for name in names:
+            # A clean start ends the session it names; one that expires at once leaves none.
+            link = Link(settings.mqtt, name="demo", client_id=name, clean_start=True)
+            task = asyncio.create_task(link.run())
+            try:
+                await asyncio.wait_for(link.connected.wait(), settings.mqtt.timeout_s)
+            except TimeoutError:
+                _say(
+                    f"  note         an earlier run's session {name} may still be at the broker "
+                    f"(no connection within {settings.mqtt.timeout_s:g} s)"
+                )
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    asyncio.run(forget())
+
+
 def _say(text: str) -> None:
     """Print, but never let a closed terminal or pipe (`hof demo | head`) skip the clean-up:
     the children run in their own sessions and would be left behind."""
@@ -216,9 +331,10 @@ def _say(text: str) -> None:
 
 
 def demo_command(args: argparse.Namespace, settings: Settings) -> int:
+    began = time.monotonic()
     duration = parse_duration(args.duration) if args.duration else None
-    if args.backfill:
-        parse_duration(args.backfill)
+    history = parse_duration(args.backfill) if args.backfill else 0.0
+    rules_wait = parse_duration(args.rules_wait)
     if recorded_running(settings):
         raise ConfigError(
             f"a stack is already running from {settings.state_dir}; `hof stack down` first"
@@ -238,11 +354,9 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     # Falls and help calls are judged in a process of their own, and the bulk of readings
     # yields the CPU to it (docs/notify.md, "A process of its own for the telecare rules").
     bulk = {"HOF_INGEST__NICE": "10", "HOF_ALERTS__NICE": "10"}
+    rules_env = {**env, **overrides, **bulk, "HOF_ALERTS__RULES": "rest"}
     children = {
         "ingest": _child("ingest", ["ingest"], logs, {**env, **bulk}),
-        "alerts": _child(
-            "alerts", ["alerts"], logs, {**env, **overrides, **bulk, "HOF_ALERTS__RULES": "rest"}
-        ),
         "alerts-telecare": _child(
             "alerts-telecare",
             ["alerts"],
@@ -268,7 +382,18 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     sim += ["--interval", str(args.interval)]
     if args.backfill:
         sim += ["--backfill", args.backfill]
+    # The readings' rules start once the history is stored, so that their start-up rebuild
+    # reads it from InfluxDB rather than judging it message by message (for a week, several
+    # times longer): a week's history then shows damp homes' acted-on cases in the first
+    # minutes. Falls never wait: the telecare worker above started at once.
+    watch = None
+    if history > 0:
+        client = settings.alerts.client_id
+        forget_sessions(settings, [client, f"{client}-events"])
+        watch = BackfillWatch(logs / "simulate.log", settings, rules_wait)
     children["simulate"] = _child("simulate", sim, logs, env)
+    if watch is None:
+        children["alerts"] = _child("alerts", ["alerts"], logs, rules_env)
     # Retention on its own: downsample and expire, purge withdrawn streams (`hof status`).
     every = str(settings.rights.expire_every_s)
     children["rights"] = _child(
@@ -280,6 +405,11 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         "Readings are flowing. In another terminal: `.venv/bin/hof status --watch 5`.\n"
         "Ctrl-C stops everything."
     )
+    if watch is not None:
+        _say(
+            f"  rules        falls, help calls and leaks are judged now; readings once the "
+            f"{args.backfill} of history is stored (waiting up to {args.rules_wait})"
+        )
     url = _dashboard_url(settings, children["dashboard"])
     _say(f"  dashboard    {url or 'did not start; see ' + str(logs / 'dashboard.log')}")
     _say(f"  accounts     {accounts} (owner-only): officer, responder and admin")
@@ -302,6 +432,23 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         while not stop.set:
             if duration is not None and time.monotonic() - started >= duration:
                 break
+            if watch is not None and (outcome := watch.poll()) is not None:
+                children["alerts"] = _child("alerts", ["alerts"], logs, rules_env)
+                waited = time.monotonic() - began
+                if outcome == "stored":
+                    _say(
+                        f"Rules on readings started: the {args.backfill} of history is stored "
+                        f"({watch.packs:,} messages, {waited:.0f} s after the demo started)"
+                    )
+                else:
+                    published = "?" if watch.packs is None else f"{watch.packs:,}"
+                    _say(
+                        f"Rules on readings started without the whole history: not stored "
+                        f"within {args.rules_wait} (ingest acknowledged "
+                        f"{watch.acknowledged:,.0f} of {published} messages; see "
+                        f"{logs / 'simulate.log'} and {logs / 'ingest.log'})"
+                    )
+                watch = None
             for name, proc in children.items():
                 if proc.poll() is not None and not (name == "simulate" and proc.returncode == 0):
                     _say(f"{name} exited with {proc.returncode}; see {logs / (name + '.log')}")

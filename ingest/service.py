@@ -96,6 +96,11 @@ class Ingest:
         self.m_records = m.counter("hof_ingest_records_total", "Records accepted, by channel")
         self.m_points = m.counter("hof_ingest_points_written_total", "Points written to InfluxDB")
         self.m_batches = m.counter("hof_ingest_batches_total", "Batches written to InfluxDB")
+        # Received is not stored: `hof demo` starts its readings rules once the simulator's
+        # history is acknowledged here, so that their start-up rebuild finds it in InfluxDB.
+        self.m_acked = m.counter(
+            "hof_ingest_acknowledged_total", "Messages acknowledged: stored, or refused"
+        )
         self.m_rejects = m.counter("hof_ingest_rejected_total", "Messages refused, by reason")
         self.m_failures = m.counter(
             "hof_ingest_write_failures_total", "Failed InfluxDB writes (retried), by kind"
@@ -301,6 +306,7 @@ class Ingest:
             ack = self.data.ack
             for item in batch:
                 ack(item.delivery)
+            self.m_acked.inc(len(batch))
             self.m_batches.inc()
             oldest = min(item.delivery.received_at for item in batch)
             self.m_lag.set(time.time() - oldest)

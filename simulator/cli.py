@@ -136,10 +136,13 @@ class _Progress:
             self._next = now + _PROGRESS_EVERY_S
             self.log(simulated_to, publisher)
 
-    def log(self, simulated_to: float, publisher: Publisher, event: str = "progress") -> None:
+    def log(
+        self, simulated_to: float, publisher: Publisher, event: str = "progress", **extra: Any
+    ) -> None:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         log.info(
             f"simulate_{self.phase}_{event}",
+            **extra,
             homes=self.homes,
             packs=self.packs,
             records=self.records,
@@ -289,13 +292,16 @@ def _publish(
     backfill = _Progress(homes, "backfill")
     until = time.time()
     if simulation.next_time <= until:
+        complete = True
         for pack in simulation.packs_until(until, args.pack_intervals):
             payload = scenario.adjust(pack.topic, pack.payload) if scenario else pack.payload
             publisher.publish(pack.topic, payload)
             backfill.add(pack.records, pack.time, publisher)
             if over():
+                complete = False
                 break
-        backfill.log(simulation.next_time - args.interval, publisher, "done")
+        # `hof demo` starts its readings rules once `packs` are stored, if the history is whole.
+        backfill.log(simulation.next_time - args.interval, publisher, "done", complete=complete)
 
     # Real time: each sample is published once its time has come, never before.
     live = _Progress(homes, "live")

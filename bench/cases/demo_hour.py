@@ -2,20 +2,25 @@
 cold, and none flapping?
 
     .venv/bin/python bench/cases/demo_hour.py [--homes 100] [--seed 1] [--duration 6m]
-                                              [--backfill 1d]
+                                              [--backfill 7d]
 
 Runs `hof demo` as a user would (its own stack, ingest, the rules engine, the notifier, the
-dashboard and the simulated estate with its day of history), in a state directory of its own
+dashboard and the simulated estate with its week of history), in a state directory of its own
 on free ports (kept afterwards, under the system's temporary directory), for `--duration` of
 wall time, then reads the demo's alert store: every
 environmental case by rule, severity and the archetype the simulator gave its home, and each
 case's state changes (raised, severity updated, cleared, reopened). A case that cleared and
-reopened more than 3 times, or changed state more than 10 times, is flapping.
+reopened more than 3 times, or changed state more than 10 times, is flapping. Then when, after
+the demo was started, the dashboard was ready, the simulator's history was published, the
+rules on readings were ready, and the first damp case was acted on (raised or graded
+significant or worse), from the services' logs and the store's history.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -26,7 +31,7 @@ from pathlib import Path
 
 from hof.alertstore.api import AlertStore
 from hof.alertstore.records import AlertFilter
-from hof.alertstore.vocabulary import Action
+from hof.alertstore.vocabulary import Action, Severity
 from hof.settings import load_settings
 from simulator.estate import Estate
 
@@ -34,6 +39,9 @@ ENVIRONMENTAL = ("damp_mould", "excess_cold", "overheating", "poor_ventilation")
 MAX_REOPENINGS = 3
 MAX_CHANGES = 10
 STATE_CHANGES = (Action.RAISED, Action.UPDATED, Action.CLEARED, Action.REOPENED)
+
+
+ACTED_ON = (Severity.SIGNIFICANT, Severity.SEVERE, Severity.EMERGENCY)
 
 
 def run_demo(state_dir: Path, homes: int, seed: int, duration: str, backfill: str) -> int:
@@ -51,7 +59,39 @@ def run_demo(state_dir: Path, homes: int, seed: int, duration: str, backfill: st
     return done.returncode
 
 
-def report(state_dir: Path, homes: int, seed: int) -> bool:
+def _first(path: Path, event: str, **want: object) -> float | None:
+    """When a service's JSON log first has `event` (with the fields `want`), epoch seconds."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == event and all(entry.get(k) == v for k, v in want.items()):
+            return dt.datetime.fromisoformat(entry["timestamp"]).timestamp()
+    return None
+
+
+def timeline(state_dir: Path, began: float, first_damp: float | None) -> None:
+    logs = state_dir / "logs"
+    points: dict[str, float | None] = {
+        "dashboard listening": _first(logs / "dashboard.log", "dashboard_listening"),
+        "ingest ready": _first(logs / "ingest.log", "ingest_ready"),
+        "history published": _first(logs / "simulate.log", "simulate_backfill_done"),
+        "rules on readings rebuilt": _first(logs / "alerts.log", "alerts_rebuilt", why="start"),
+        "rules on readings ready": _first(logs / "alerts.log", "alerts_ready"),
+        "first acted-on damp case": first_damp,
+    }
+    said = ", ".join(
+        f"{what} {'never' if at is None else f'{at - began:.0f} s'}" for what, at in points.items()
+    )
+    print(f"after the demo started: {said}")
+
+
+def report(state_dir: Path, homes: int, seed: int, began: float) -> bool:
     settings = load_settings(state_dir=state_dir)
     store = AlertStore.from_settings(settings)
     estate = Estate(homes, seed)
@@ -69,6 +109,7 @@ def report(state_dir: Path, homes: int, seed: int) -> bool:
     homes_with: dict[tuple[str, str], set[str]] = {}
     flapping = []
     worst_reopen = worst_changes = 0
+    first_damp: float | None = None
     for alert in alerts:
         archetype = kind.get(alert.home, "?")
         cases[(alert.rule, archetype, alert.severity.value)] += 1
@@ -79,6 +120,11 @@ def report(state_dir: Path, homes: int, seed: int) -> bool:
         worst_reopen, worst_changes = max(worst_reopen, reopened), max(worst_changes, len(changes))
         if reopened > MAX_REOPENINGS or len(changes) > MAX_CHANGES:
             flapping.append((alert.home, alert.rule, alert.room, reopened, len(changes)))
+        if alert.rule == "damp_mould":
+            for h in history:
+                if h.action in STATE_CHANGES and h.detail.get("severity") in ACTED_ON:
+                    at = h.at.replace(tzinfo=h.at.tzinfo or dt.UTC).timestamp()
+                    first_damp = at if first_damp is None else min(first_damp, at)
     store.close()
     print(f"environmental cases: {len(alerts)}")
     for (rule, archetype, severity), n in sorted(cases.items()):
@@ -92,6 +138,7 @@ def report(state_dir: Path, homes: int, seed: int) -> bool:
     )
     damp = homes_with.get(("damp_mould", "damp"), set())
     cold = homes_with.get(("excess_cold", "cold"), set())
+    timeline(state_dir, began, first_damp)
     ok = bool(damp) and bool(cold) and not flapping
     print(
         f"damp cases in damp homes: {len(damp)}; cold cases in cold homes: {len(cold)}; "
@@ -105,13 +152,14 @@ def main() -> None:
     parser.add_argument("--homes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duration", default="6m")
-    parser.add_argument("--backfill", default="1d")
+    parser.add_argument("--backfill", default="7d")  # hof demo's default
     args = parser.parse_args()
     state_dir = Path(tempfile.mkdtemp(prefix="hof-demo-hour-"))
     began = time.monotonic()
+    wall = time.time()
     code = run_demo(state_dir, args.homes, args.seed, args.duration, args.backfill)
     print(f"hof demo exited {code} after {time.monotonic() - began:.0f} s ({state_dir})")
-    ok = report(state_dir, args.homes, args.seed)
+    ok = report(state_dir, args.homes, args.seed, wall)
     sys.exit(0 if ok and code == 0 else 1)
 
 
