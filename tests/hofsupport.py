@@ -279,6 +279,24 @@ def publish_history(
         env.publish("reading", pack)
 
 
+def publish_packs(settings: Settings, packs: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Publish (topic, SenML pack) pairs with the platform's credential, QoS 1, each
+    acknowledged by the broker: what a device would send, without provisioning one."""
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    assert settings.mqtt.password is not None
+    client.username_pw_set(settings.mqtt.username, settings.mqtt.password.get_secret_value())
+    client.connect(settings.mqtt.host, settings.mqtt.port)
+    client.loop_start()
+    try:
+        for topic, pack in packs:
+            info = client.publish(topic, json.dumps(pack), qos=1)
+            info.wait_for_publish(10)
+            assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def fall_request(home: str, t: float, device: str = "wear-1", **kw: Any) -> RaiseRequest:
     """A fall alert as the rules engine raises it (`AlertStore.raise_or_update`'s arguments;
     `dataclasses.asdict` for a single raise)."""

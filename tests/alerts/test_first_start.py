@@ -7,32 +7,14 @@ readings)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from hofsupport import publish_packs
 
 from alerts.service import AlertsWorker
 from hof.settings import Settings
-
-
-def _publish(settings: Settings, topic: str, pack: list[dict[str, Any]]) -> None:
-    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    assert settings.mqtt.password is not None
-    client.username_pw_set(settings.mqtt.username, settings.mqtt.password.get_secret_value())
-    client.connect(settings.mqtt.host, settings.mqtt.port)
-    client.loop_start()
-    try:
-        info = client.publish(topic, json.dumps(pack), qos=1)
-        info.wait_for_publish(10)
-        assert info.is_published()
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 async def test_a_reading_published_during_the_first_rebuild_is_judged(
@@ -51,7 +33,8 @@ async def test_a_reading_published_during_the_first_rebuild_is_judged(
         # A reading published after the rebuild's query, before the worker is ready; given
         # a moment to reach a subscriber, as on a busy broker.
         pack = [{"bn": "env-1/", "bt": sent, "n": "temperature", "u": "Cel", "v": 19.5}]
-        await asyncio.to_thread(_publish, worker.settings, f"hof/v1/{home}/env-1/reading", pack)
+        topic = f"hof/v1/{home}/env-1/reading"
+        await asyncio.to_thread(publish_packs, worker.settings, [(topic, pack)])
         await asyncio.sleep(0.5)
         return rooms
 

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
-from hofsupport import Watcher
-from paho.mqtt.enums import CallbackAPIVersion
+from hofsupport import Watcher, publish_packs
 from sqlalchemy import event
 
 from alerts.service import AlertsWorker
@@ -79,21 +76,17 @@ async def crash(task: asyncio.Task[None]) -> None:
 
 def publish_falls(settings: Settings, homes: list[str]) -> None:
     """One fall a home, QoS 1, each acknowledged by the broker."""
-    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    assert settings.mqtt.password is not None
-    client.username_pw_set(settings.mqtt.username, settings.mqtt.password.get_secret_value())
-    client.connect(settings.mqtt.host, settings.mqtt.port)
-    client.loop_start()
-    try:
-        t = round(time.time(), 3)
-        for i, home in enumerate(homes):
-            pack = [{"bn": "wear-1/", "bt": t + i / 1000, "n": "fall", "vs": "detected"}]
-            info = client.publish(f"hof/v1/{home}/wear-1/event", json.dumps(pack), qos=1)
-            info.wait_for_publish(10)
-            assert info.is_published()
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    t = round(time.time(), 3)
+    publish_packs(
+        settings,
+        [
+            (
+                f"hof/v1/{home}/wear-1/event",
+                [{"bn": "wear-1/", "bt": t + i / 1000, "n": "fall", "vs": "detected"}],
+            )
+            for i, home in enumerate(homes)
+        ],
+    )
 
 
 def falls_of(store: AlertStore, homes: list[str]) -> list[AlertView]:
