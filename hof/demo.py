@@ -460,7 +460,12 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 code = 1
                 break
             if time.monotonic() >= next_report:
-                _say("\n" + render(take_snapshot(settings), None))
+                report = render(take_snapshot(settings), None)
+                if watch is not None:  # the status's warning of it is true, and expected here
+                    report += (
+                        "\n  (the demo starts the rules on readings once the history is stored)"
+                    )
+                _say("\n" + report)
                 next_report += 30.0
             time.sleep(0.5)
     finally:
