@@ -546,6 +546,8 @@ def _explain(cases: dict[Key, list[Case]], d: Dwellings, truths: Truths, most: i
             if c.acted_on and shown[(name, kind)] < most:
                 shown[(name, kind)] += 1
                 print(f"  {name} {kind} home {h} {room} ({_about(d, truths, h, room)}): {c.why}")
+    _explain_flapping(cases, d, most)
+    _explain_summer(cases, d, most)
     for name, truth in (("damp_mould", truths.damp_surface), ("excess_cold", cold)):
         missed = sorted(
             (h, room)
@@ -558,6 +560,53 @@ def _explain(cases: dict[Key, list[Case]], d: Dwellings, truths: Truths, most: i
             every = cases.get((h, name, room), [])
             said = every[0].why or f"watch only, {len(every)} case(s)" if every else "no case"
             print(f"    {kind} home {h} {room} ({_about(d, truths, h, room)}): {said}")
+
+
+REOPEN_GOAL = 3  # the issue's goal: no case reopened more than 3 times in a calendar month
+
+
+def _explain_flapping(cases: dict[Key, list[Case]], d: Dwellings, most: int) -> None:
+    """Each case reopened more than `REOPEN_GOAL` times in a calendar month: its home, room,
+    month and that month's changes, hour by hour (what makes it clear and come back)."""
+    worst = []
+    for (h, name, room), found in sorted(cases.items()):
+        for c in found:
+            months = Counter(
+                f"{datetime.fromtimestamp(at, UTC):%Y-%m}"
+                for what, at in c.changes
+                if what == "reopened"
+            )
+            for month, n in months.items():
+                if n > REOPEN_GOAL:
+                    worst.append((n, h, name, room, month, c))
+    worst.sort(key=lambda row: (-row[0], row[1]))
+    print(f"  cases reopened more than {REOPEN_GOAL} times in a month: {len(worst)}")
+    for n, h, name, room, month, c in worst[: most * 4]:
+        kind = Archetype(int(d.archetype[h])).label
+        changes = ", ".join(
+            f"{what} {datetime.fromtimestamp(at, UTC):%d %H:%M}"
+            for what, at in c.changes
+            if f"{datetime.fromtimestamp(at, UTC):%Y-%m}" == month
+        )
+        print(f"    {name} {kind} home {h} {room}, {month}: {n} reopenings ({changes})")
+
+
+def _explain_summer(cases: dict[Key, list[Case]], d: Dwellings, most: int) -> None:
+    """The acted-on damp cases opened in June-August in homes the simulator keeps dry, with
+    what each said when it was acted on."""
+    shown = 0
+    for (h, name, room), found in sorted(cases.items()):
+        kind = Archetype(int(d.archetype[h]))
+        if name != "damp_mould" or kind not in DRY:
+            continue
+        for c in found:
+            opened = [at for what, at in c.changes if what in ("opened", "reopened")]
+            if c.acted_on and any(map(_in_summer, opened)) and shown < most * 4:
+                shown += 1
+                first = datetime.fromtimestamp(min(filter(_in_summer, opened)), UTC)
+                print(
+                    f"    summer damp, {kind.label} home {h} {room}, opened {first:%m-%d}: {c.why}"
+                )
 
 
 def _about(d: Dwellings, truths: Truths, h: int, room: str) -> str:

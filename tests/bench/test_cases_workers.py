@@ -151,3 +151,28 @@ def test_the_damp_truth_judges_only_months_the_run_holds() -> None:
     assert judged[50].months == ("2026-01", "2026-02")  # 19 days of February
     # January's means are the same whichever run judged them, and February's were higher.
     assert np.all(judged[50].surface_rh >= judged[31].surface_rh)
+
+
+def test_explain_lists_a_case_that_reopens_more_than_three_times_in_a_month(
+    capsys: Any,
+) -> None:
+    """The year of 1,000 homes had a damp case reopened 5 times in a month; `--explain` now
+    names such cases and their month's changes (and the dry homes' summer damp cases)."""
+    bench = _bench()
+    d = bench.draw_dwellings(8, seed=7, mix={kind: 1.0 for kind in bench.Archetype})
+    dry = next(h for h in range(8) if bench.Archetype(int(d.archetype[h])) in bench.DRY)
+    day = 86400.0
+    july = dt.datetime(2026, 7, 1, tzinfo=dt.UTC).timestamp()
+    case = bench.Case(july, worst=Severity.SIGNIFICANT.rank, why="said so")
+    case.changes = [("opened", july)] + [
+        (what, july + k * day + (0.5 * day if what == "cleared" else day))
+        for k in range(4)
+        for what in ("cleared", "reopened")
+    ]
+    bench._explain_flapping({(dry, "damp_mould", "bedroom"): [case]}, d, 1)
+    bench._explain_summer({(dry, "damp_mould", "bedroom"): [case]}, d, 1)
+    out = capsys.readouterr().out
+    assert "cases reopened more than 3 times in a month: 1" in out
+    assert f"home {dry} bedroom, 2026-07: 4 reopenings (opened 01 00:00, cleared 01 12:00" in out
+    assert f"summer damp, {bench.Archetype(int(d.archetype[dry])).label} home {dry} bedroom" in out
+    assert "opened 07-01: said so" in out
