@@ -116,6 +116,7 @@ class Job:
     worker: int
     workers: int
     walls: str = "record"  # "record": each home's wall class set (wall_class); or "unknown"
+    kinds: tuple[int, ...] = ()  # only the homes of these archetypes (all when empty)
 
 
 def thresholds_of(estate: Dwellings, homes: list[int], walls: str) -> list[Thresholds]:
@@ -160,8 +161,10 @@ class Truths:
 def merge_truths(parts: list[Truths]) -> Truths:
     """The whole estate's truths from the workers' (each of its own homes)."""
     homes = np.sort(np.concatenate([p.homes for p in parts]))
-    surface_rh = np.zeros((homes.size, len(ROOMS)))
-    mould_max = np.zeros((homes.size, len(ROOMS)))
+    # Indexed by the estate's home: a run of some archetypes holds some of its homes.
+    size = int(homes.max()) + 1 if homes.size else 0
+    surface_rh = np.zeros((size, len(ROOMS)))
+    mould_max = np.zeros((size, len(ROOMS)))
     for p in parts:
         surface_rh[p.homes], mould_max[p.homes] = p.surface_rh, p.mould_max
     return Truths(
@@ -175,10 +178,14 @@ def merge_truths(parts: list[Truths]) -> Truths:
     )
 
 
-def share(homes: int, worker: int, workers: int) -> np.ndarray:
+def share(homes: int, worker: int, workers: int, kinds: np.ndarray | None = None) -> np.ndarray:
     """The estate's homes one worker simulates and judges: every `workers`-th, so that each
-    worker has about as many of every archetype (drawn at random, home by home)."""
-    return np.arange(homes, dtype=np.int64)[worker::workers]
+    worker has about as many of every archetype (drawn at random, home by home); of the homes
+    whose archetype is True in `kinds` (by archetype value), if given."""
+    every = np.arange(homes, dtype=np.int64)
+    if kinds is not None:
+        every = every[kinds]
+    return every[worker::workers]
 
 
 def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
@@ -192,7 +199,8 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
     estate = draw_dwellings(job.homes, seed=job.seed, mix=mix)
     weather = Weather(job.seed)
     start = job.start
-    mine = share(job.homes, job.worker, job.workers)
+    chosen = np.isin(estate.archetype, job.kinds) if job.kinds else None
+    mine = share(job.homes, job.worker, job.workers, chosen)
     sim = Simulation(estate, weather, seed=job.seed, start=start - 8 * 86400, homes=mine)
     home_th = thresholds_of(estate, mine.tolist(), job.walls)
     outdoor = OutdoorTemperatures()
@@ -304,8 +312,9 @@ def run(
     workers: int,
     explain: int,
     walls: str = "record",
+    kinds: tuple[int, ...] = (),
 ) -> None:
-    jobs = [Job(homes, days, step_s, seed, start, i, workers, walls) for i in range(workers)]
+    jobs = [Job(homes, days, step_s, seed, start, i, workers, walls, kinds) for i in range(workers)]
     began = time.perf_counter()
     cases: dict[Key, list[Case]] = {}
     calls = 0
@@ -404,13 +413,16 @@ def _report(
 ) -> None:
     kinds = [Archetype(int(a)) for a in d.archetype]
     months = days / 30.44
+    judged = set(truths.homes.tolist())  # the homes simulated: all, or some archetypes'
     print()
     print(
-        f"{homes} homes ({dict(Counter(k.label for k in kinds))}), {days} days from "
+        f"{len(judged)} homes ({dict(Counter(kinds[h].label for h in judged))}) of an estate of "
+        f"{homes}, {days} days from "
         f"{datetime.fromtimestamp(start, UTC):%Y-%m-%d}, readings every {step_s / 60:.0f} min; "
         f"{calls:,} room evaluations in {took:.0f} s ({calls / took:,.0f}/s)"
     )
-    cold_rooms, cold_in_use = cold_truth(d), truths.cold_in_use
+    cold_rooms = {(h, room) for h, room in cold_truth(d) if h in judged}
+    cold_in_use = truths.cold_in_use
     truth_rooms: dict[str, Rooms] = {
         "damp_mould": truths.damp_surface,
         "damp_mould, mould": truths.damp_mould,
@@ -419,7 +431,7 @@ def _report(
     }
     truth_homes = {rule: {h for h, _ in rooms} for rule, rooms in truth_rooms.items()}
     for rule, kind in HOME_TRUTH.items():
-        truth_homes[rule] = {h for h, k in enumerate(kinds) if k is kind}
+        truth_homes[rule] = {h for h, k in enumerate(kinds) if k is kind and h in judged}
         truth_rooms[rule] = {(h, room) for h in truth_homes[rule] for room in ROOMS}
     print(
         "truth: cold rooms (setpoint below 18 °C or evening-only heating) "
@@ -478,7 +490,7 @@ def _report(
             statistics.median((f - start) / 86400 for f in firsts) if firsts else float("nan")
         )
         all_cases = [c for found in mine.values() for c in found]
-        per_k_month = len(all_cases) / (homes / 1000) / months
+        per_k_month = len(all_cases) / (len(judged) / 1000) / months
         changes = statistics.mean(len(c.changes) for c in all_cases) if all_cases else 0.0
         reopen_month = Counter(
             (id(c), datetime.fromtimestamp(at, UTC).strftime("%Y-%m"))
@@ -533,7 +545,8 @@ def _explain(cases: dict[Key, list[Case]], d: Dwellings, truths: Truths, most: i
     archetype, beside the hidden surface's figures or the home's heating and occupancy: why
     each kind is raised; then the truth's rooms each rule never acted on."""
     shown: Counter[tuple[str, str]] = Counter()
-    cold = cold_truth(d)
+    judged = set(truths.homes.tolist())
+    cold = {(h, room) for h, room in cold_truth(d) if h in judged}
     for (h, name, room), found in sorted(cases.items()):
         if (name == "damp_mould" and (h, room) in truths.damp_surface) or (
             name == "excess_cold" and (h, room) in cold
@@ -641,8 +654,20 @@ def main() -> None:
         help="record: each home's walls set to its wall class (poor, sound, insulated), as a "
         "landlord's stock record gives it; unknown: the estate's fRsi 0.75 for every home",
     )
+    parser.add_argument(
+        "--archetypes",
+        default="",
+        help="simulate and judge only the homes of these archetypes, comma-separated (e.g. "
+        "well_run,overheating: the dry homes), each exactly as in the whole estate; all "
+        "when empty",
+    )
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start).timestamp()
+    labels = {kind.label: kind for kind in Archetype}
+    wanted = [name.strip() for name in args.archetypes.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in labels]
+    if unknown:
+        parser.error(f"unknown archetype(s) {', '.join(unknown)}; known: {', '.join(labels)}")
     np.seterr(all="ignore")
     print(f"walls: {args.walls}", flush=True)
     run(
@@ -654,6 +679,7 @@ def main() -> None:
         args.workers,
         args.explain,
         args.walls,
+        tuple(int(labels[name]) for name in wanted),
     )
 
 
