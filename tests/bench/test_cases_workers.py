@@ -176,3 +176,26 @@ def test_explain_lists_a_case_that_reopens_more_than_three_times_in_a_month(
     assert f"home {dry} bedroom, 2026-07: 4 reopenings (opened 01 00:00, cleared 01 12:00" in out
     assert f"summer damp, {bench.Archetype(int(d.archetype[dry])).label} home {dry} bedroom" in out
     assert "opened 07-01: said so" in out
+
+
+def test_some_archetypes_alone_find_what_the_whole_estate_finds_in_their_homes() -> None:
+    """`--archetypes`: the homes of those archetypes alone, each as in the whole estate."""
+    bench = _bench()
+    np.seterr(all="ignore")
+    homes, days = 8, 3
+    whole, _, _ = _run(bench, homes, days, 1)
+    chosen = (bench.Archetype.COLD, bench.Archetype.DAMP)
+    alone, calls, truths = {}, 0, []
+    for i in range(2):
+        job = bench.Job(homes, days, 1800.0, 7, START, i, 2, "record", tuple(map(int, chosen)))
+        part = bench.simulate(job)
+        alone.update(part[0])
+        calls += part[1]
+        truths.append(part[3])
+    d = bench.draw_dwellings(homes, seed=7, mix={kind: 1.0 for kind in bench.Archetype})
+    mine = {h for h in range(homes) if bench.Archetype(int(d.archetype[h])) in chosen}
+    assert 0 < len(mine) < homes
+    assert set(bench.merge_truths(truths).homes.tolist()) == mine
+    assert calls == len(mine) * 4 * days * 48
+    assert alone, "the cold and damp homes have cases in three January days"
+    assert alone == {key: found for key, found in whole.items() if key[0] in mine}
