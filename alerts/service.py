@@ -1164,8 +1164,13 @@ class AlertsWorker:
                 weather[hour - first] = total / n
         estate = weather
         if homes:
-            with np.errstate(all="ignore"):
-                stacked = np.nanmean(np.vstack(list(homes.values())), axis=0)
+            # The mean of the homes' sensors an hour, where any reported: nanmean warned ("Mean
+            # of empty slice") at every hour none did, which an outdoor sensor's gap makes.
+            rows = np.vstack(list(homes.values()))
+            seen = ~np.isnan(rows)
+            counts = seen.sum(axis=0)
+            sums = np.where(seen, rows, 0.0).sum(axis=0)
+            stacked = np.divide(sums, counts, out=np.full(hours, np.nan), where=counts > 0)
             estate = np.where(np.isnan(stacked), weather, stacked)
         te_rows = np.vstack(
             [

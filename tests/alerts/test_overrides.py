@@ -190,3 +190,28 @@ async def test_the_mould_history_rebuilt_at_start_uses_each_homes_walls(
     assert surface[1, 0] == pytest.approx(0.75 * 20.0)  # the estate's
     assert worker.book.for_room(poor, "bedroom").f_rsi == WALL_F_RSI["poor"]
     worker.store.close()
+
+
+async def test_an_hour_no_outdoor_sensor_reported_is_not_estimated_and_warns_of_nothing(
+    settings: Settings, home_id: str
+) -> None:
+    """An outdoor sensor's gap: the hour has no outdoor figure (nor a weather service here), so
+    its wall is not estimated. Before, the estate's mean of its sensors warned "Mean of empty
+    slice" at that hour, which under the tests' warnings-as-errors failed the whole rebuild
+    (a first start's test, run after another test's outdoor sensor with a gap)."""
+    worker = AlertsWorker(settings)
+    hour = 500_000
+    at = [(hour + k) * 3_600_000 for k in range(3)]
+    series = [
+        {"tags": {"home": home_id, "room": "bedroom"}, "values": [[s, 20.0, 70.0] for s in at]},
+        {"tags": {"home": home_id, "room": "outdoor"}, "values": [[at[0], 0.0, 90.0]]},
+        {"tags": {"home": f"{home_id}-2", "room": "outdoor"}, "values": [[at[2], 4.0, 90.0]]},
+    ]
+    rooms = [(s["tags"]["home"], s["tags"]["room"]) for s in series]
+    t = np.array([[20.0, 20.0, 20.0]])
+    surface, known = worker._surface_history(series, rooms, [0], hour, t)
+    assert known.tolist() == [[True, False, True]]
+    assert surface[0, 0] == pytest.approx(0.75 * 20.0)  # its own sensor, 0 °C
+    assert surface[0, 1] == 20.0  # no estimate: the air's own temperature
+    assert surface[0, 2] == pytest.approx(4.0 + 0.75 * 16.0)  # the estate's other sensor
+    worker.store.close()
