@@ -6,6 +6,10 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 __all__ = ["first_of"]
 
 
@@ -23,4 +27,10 @@ async def first_of(*waits: asyncio.Event | Awaitable[Any]) -> object:
     for future in pending:
         future.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    return futures[next(iter(done))]
+    first = next(iter(done))
+    if not first.cancelled() and (error := first.exception()) is not None:
+        # Not raised: the callers go on as after a stop or a timeout (a start-up rebuild that
+        # failed leaves the worker to judge what comes). Not lost either: before, it was
+        # asyncio's "Task exception was never retrieved", at garbage collection, if ever.
+        log.error("wait_failed", error=f"{type(error).__name__}: {error}", exc_info=error)
+    return futures[first]

@@ -20,3 +20,21 @@ async def test_an_awaitable_can_win() -> None:
     stop = asyncio.Event()
     quick = asyncio.sleep(0.01)
     assert await first_of(quick, stop) is quick
+
+
+async def test_an_awaitable_that_fails_is_logged_not_lost() -> None:
+    """A start-up rebuild that raised was dropped without a word: first_of never looked at
+    the error of what finished first (asyncio said "Task exception was never retrieved" at
+    garbage collection, if ever)."""
+    import structlog.testing
+
+    async def fails() -> None:
+        raise RuntimeError("the rebuild broke")
+
+    stop = asyncio.Event()
+    failing = fails()
+    with structlog.testing.capture_logs() as logs:
+        assert await first_of(failing, stop) is failing
+    assert [(e["event"], e["log_level"], e["error"]) for e in logs] == [
+        ("wait_failed", "error", "RuntimeError: the rebuild broke")
+    ]
