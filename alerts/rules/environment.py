@@ -279,7 +279,8 @@ def _more_of_this_time(ordered: list[Record], i: int) -> bool:
     the pack before's humidity, and the wall's window kept that stale figure (a second
     judgement at the same time is no news to a window)."""
     t = ordered[i].time_ms
-    for later in ordered[i + 1 :]:
+    for j in range(i + 1, len(ordered)):  # no slice: a 500-record pack would copy its tail
+        later = ordered[j]
         if later.time_ms != t:
             return False
         if later.name in _DAMP_INPUTS and isinstance(later.value, float):
