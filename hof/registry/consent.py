@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.engine import Engine
 
+from hof.alertstore.engine import WRITE
 from hof.consent import Stream, consent_payload, consent_topic, publish_consents
 from hof.errors import HofError
 from hof.registry.models import Home, HomeConsent
@@ -114,7 +115,9 @@ def record_consents(
     if not wanted:
         return []
     homes = {d.home for d in wanted}
-    with engine.begin() as conn:
+    # It reads, then appends: on SQLite the write lock is taken at BEGIN (the store's WRITE),
+    # else another process's commit between the two failed the insert at once.
+    with engine.execution_options(**{WRITE: True}).begin() as conn:
         known = set(conn.execute(sa.select(Home.id).where(Home.id.in_(homes))).scalars())
         if missing := homes - known:
             raise HofError(f"not in the registry: {', '.join(sorted(missing)[:10])}")
