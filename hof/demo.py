@@ -14,11 +14,11 @@ from pathlib import Path
 
 from hof.errors import ConfigError
 from hof.logs import open_log_file
-from hof.metrics import parse_text, registered_endpoints
+from hof.metrics import registered_endpoints
 from hof.settings import Settings, load_settings
 from hof.stack import Stack
 from hof.stack_cli import StopFlag, describe, recorded_running
-from hof.status import render, take_snapshot
+from hof.status import metric_total, render, scrape, take_snapshot
 
 __all__ = ["BackfillWatch", "demo_command", "forget_sessions", "parse_duration"]
 
@@ -217,11 +217,10 @@ def _ingest_acknowledged(settings: Settings) -> float:
         if entry.get("service") != "ingest":
             continue
         try:
-            response = httpx.get(entry["url"], timeout=3.0)
-            response.raise_for_status()
+            samples = scrape(entry["url"])
         except httpx.HTTPError:
             continue
-        total += sum(parse_text(response.text).get("hof_ingest_acknowledged_total", {}).values())
+        total += metric_total(samples, "hof_ingest_acknowledged_total")
     return total
 
 

@@ -13,7 +13,7 @@ import httpx
 from hof.metrics import Labels, parse_text, registered_endpoints
 from hof.settings import Settings
 
-__all__ = ["Snapshot", "status_command", "take_snapshot"]
+__all__ = ["Snapshot", "metric_total", "scrape", "status_command", "take_snapshot"]
 
 Samples = dict[str, dict[Labels, float]]
 
@@ -28,8 +28,16 @@ class Snapshot:
     retention: dict[str, Any] | None = None
 
 
-def _sum(samples: Samples, name: str) -> float:
+def metric_total(samples: Samples, name: str) -> float:
+    """A metric's value summed over its labels (0 when absent)."""
     return sum(samples.get(name, {}).values())
+
+
+def scrape(url: str, headers: dict[str, str] | None = None) -> Samples:
+    """A service's /metrics, parsed; httpx.HTTPError when it does not answer."""
+    response = httpx.get(url, timeout=3.0, headers=headers or {})
+    response.raise_for_status()
+    return parse_text(response.text)
 
 
 def _by(samples: Samples, name: str, label: str) -> dict[str, float]:
@@ -90,75 +98,73 @@ def take_snapshot(settings: Settings) -> Snapshot:
             else {}
         )
         try:
-            response = httpx.get(entry["url"], timeout=3.0, headers=headers)
-            response.raise_for_status()
-            samples = parse_text(response.text)
+            samples = scrape(entry["url"], headers)
         except httpx.HTTPError as exc:
             service["error"] = str(exc)
             snap.services.append(service)
             continue
         if entry.get("service") == "gateway":
             service.update(
-                messages=_sum(samples, "hof_gateway_messages_total"),
-                records=_sum(samples, "hof_gateway_records_total"),
-                forwarded=_sum(samples, "hof_gateway_forwarded_records_total"),
-                rejected=_sum(samples, "hof_gateway_rejected_total"),
-                dropped=_sum(samples, "hof_gateway_dropped_readings_total"),
-                queue=_sum(samples, "hof_gateway_queue_depth"),
-                escalations=_sum(samples, "hof_gateway_escalations_total"),
-                devices_online=_sum(samples, "hof_gateway_devices_online"),
-                connected=_sum(samples, "hof_gateway_uplink_connected") > 0,
+                messages=metric_total(samples, "hof_gateway_messages_total"),
+                records=metric_total(samples, "hof_gateway_records_total"),
+                forwarded=metric_total(samples, "hof_gateway_forwarded_records_total"),
+                rejected=metric_total(samples, "hof_gateway_rejected_total"),
+                dropped=metric_total(samples, "hof_gateway_dropped_readings_total"),
+                queue=metric_total(samples, "hof_gateway_queue_depth"),
+                escalations=metric_total(samples, "hof_gateway_escalations_total"),
+                devices_online=metric_total(samples, "hof_gateway_devices_online"),
+                connected=metric_total(samples, "hof_gateway_uplink_connected") > 0,
             )
             snap.services.append(service)
             continue
         if entry.get("service") == "dashboard":
             service.update(
-                requests=_sum(samples, "hof_dashboard_requests_total"),
+                requests=metric_total(samples, "hof_dashboard_requests_total"),
                 by_status=_by(samples, "hof_dashboard_requests_total", "status"),
-                sign_in_refused=_sum(samples, "hof_dashboard_sign_in_refused_total"),
-                ready=_sum(samples, "hof_dashboard_ready") > 0,
+                sign_in_refused=metric_total(samples, "hof_dashboard_sign_in_refused_total"),
+                ready=metric_total(samples, "hof_dashboard_ready") > 0,
                 url=str(entry.get("url", "")).removesuffix("/metrics"),
             )
             snap.services.append(service)
             continue
         if entry.get("service") == "notify":
             service.update(
-                attempts=_sum(samples, "hof_notify_attempts_total"),
+                attempts=metric_total(samples, "hof_notify_attempts_total"),
                 attempts_by_status=_by(samples, "hof_notify_attempts_total", "status"),
                 attempts_by_channel=_by(samples, "hof_notify_attempts_total", "channel"),
-                jobs=_sum(samples, "hof_notify_jobs_total"),
+                jobs=metric_total(samples, "hof_notify_jobs_total"),
                 jobs_by_outcome=_by(samples, "hof_notify_jobs_total", "outcome"),
-                latency_s=_sum(samples, "hof_notify_last_first_send_seconds"),
-                ready=_sum(samples, "hof_notify_ready") > 0,
+                latency_s=metric_total(samples, "hof_notify_last_first_send_seconds"),
+                ready=metric_total(samples, "hof_notify_ready") > 0,
             )
             snap.services.append(service)
             continue
         if entry.get("service") == "alerts":
             service.update(
-                messages=_sum(samples, "hof_alerts_messages_total"),
+                messages=metric_total(samples, "hof_alerts_messages_total"),
                 messages_by_channel=_by(samples, "hof_alerts_messages_total", "channel"),
-                findings=_sum(samples, "hof_alerts_findings_total"),
+                findings=metric_total(samples, "hof_alerts_findings_total"),
                 findings_by_rule=_by(samples, "hof_alerts_findings_total", "rule"),
-                store_errors=_sum(samples, "hof_alerts_store_errors_total"),
-                latency_s=_sum(samples, "hof_alerts_last_latency_seconds"),
-                connected=_sum(samples, "hof_alerts_ready") > 0,
+                store_errors=metric_total(samples, "hof_alerts_store_errors_total"),
+                latency_s=metric_total(samples, "hof_alerts_last_latency_seconds"),
+                connected=metric_total(samples, "hof_alerts_ready") > 0,
                 rules=next(iter(_by(samples, "hof_alerts_rules", "rules")), "all"),
             )
             snap.services.append(service)
             continue
         service.update(
-            messages=_sum(samples, "hof_ingest_messages_total"),
+            messages=metric_total(samples, "hof_ingest_messages_total"),
             messages_by_channel=_by(samples, "hof_ingest_messages_total", "channel"),
-            records=_sum(samples, "hof_ingest_records_total"),
-            points=_sum(samples, "hof_ingest_points_written_total"),
-            rejected=_sum(samples, "hof_ingest_rejected_total"),
+            records=metric_total(samples, "hof_ingest_records_total"),
+            points=metric_total(samples, "hof_ingest_points_written_total"),
+            rejected=metric_total(samples, "hof_ingest_rejected_total"),
             rejected_by_reason=_by(samples, "hof_ingest_rejected_total", "reason"),
             refused_by_reason=_by(samples, "hof_ingest_records_refused_total", "reason"),
-            write_failures=_sum(samples, "hof_ingest_write_failures_total"),
-            inbox=_sum(samples, "hof_ingest_inbox_depth"),
-            lag_s=_sum(samples, "hof_ingest_last_batch_lag_seconds"),
-            connected=_sum(samples, "hof_ingest_connected") > 0,
-            started=_sum(samples, "hof_ingest_start_time_seconds"),
+            write_failures=metric_total(samples, "hof_ingest_write_failures_total"),
+            inbox=metric_total(samples, "hof_ingest_inbox_depth"),
+            lag_s=metric_total(samples, "hof_ingest_last_batch_lag_seconds"),
+            connected=metric_total(samples, "hof_ingest_connected") > 0,
+            started=metric_total(samples, "hof_ingest_start_time_seconds"),
         )
         snap.services.append(service)
     snap.influx = _influx_recent(settings)
