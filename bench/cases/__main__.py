@@ -133,12 +133,13 @@ def thresholds_of(estate: Dwellings, homes: list[int], walls: str) -> list[Thres
     return [book.for_home(f"H{h}") for h in homes]
 
 
-def cold_truth(d: Dwellings) -> set[tuple[int, str]]:
+def cold_truth(d: Dwellings, homes: set[int] | None = None) -> set[tuple[int, str]]:
     """Rooms the simulator does not keep at 18 °C while heated: a thermostat below it (or no
-    radiator), or heating on only 16:00-22:00."""
+    radiator), or heating on only 16:00-22:00; of `homes` only, if given (those simulated)."""
     return {
         (h, room)
         for h in range(d.homes)
+        if homes is None or h in homes
         for r, room in enumerate(ROOMS)
         if d.setpoint[h, r] < MIN_HEALTHY_C or bool(d.evening_only[h])
     }
@@ -371,6 +372,10 @@ def _lifecycle(history: list[Case], finding: Finding) -> None:
 _SUMMER = (6, 7, 8)
 
 
+def _month(at: float) -> str:
+    return f"{datetime.fromtimestamp(at, UTC):%Y-%m}"
+
+
 def _in_summer(at: float) -> bool:
     return datetime.fromtimestamp(at, UTC).month in _SUMMER
 
@@ -421,7 +426,7 @@ def _report(
         f"{datetime.fromtimestamp(start, UTC):%Y-%m-%d}, readings every {step_s / 60:.0f} min; "
         f"{calls:,} room evaluations in {took:.0f} s ({calls / took:,.0f}/s)"
     )
-    cold_rooms = {(h, room) for h, room in cold_truth(d) if h in judged}
+    cold_rooms = cold_truth(d, judged)
     cold_in_use = truths.cold_in_use
     truth_rooms: dict[str, Rooms] = {
         "damp_mould": truths.damp_surface,
@@ -493,10 +498,7 @@ def _report(
         per_k_month = len(all_cases) / (len(judged) / 1000) / months
         changes = statistics.mean(len(c.changes) for c in all_cases) if all_cases else 0.0
         reopen_month = Counter(
-            (id(c), datetime.fromtimestamp(at, UTC).strftime("%Y-%m"))
-            for c in all_cases
-            for what, at in c.changes
-            if what == "reopened"
+            (id(c), _month(at)) for c in all_cases for what, at in c.changes if what == "reopened"
         )
         worst = max(reopen_month.values(), default=0)
         shown = [f"{a:.2f} ({b:.2f})" for a, b in zip(cells[0], cells[1], strict=True)]
@@ -545,8 +547,7 @@ def _explain(cases: dict[Key, list[Case]], d: Dwellings, truths: Truths, most: i
     archetype, beside the hidden surface's figures or the home's heating and occupancy: why
     each kind is raised; then the truth's rooms each rule never acted on."""
     shown: Counter[tuple[str, str]] = Counter()
-    judged = set(truths.homes.tolist())
-    cold = {(h, room) for h, room in cold_truth(d) if h in judged}
+    cold = cold_truth(d, set(truths.homes.tolist()))
     for (h, name, room), found in sorted(cases.items()):
         if (name == "damp_mould" and (h, room) in truths.damp_surface) or (
             name == "excess_cold" and (h, room) in cold
@@ -584,11 +585,7 @@ def _explain_flapping(cases: dict[Key, list[Case]], d: Dwellings, most: int) -> 
     worst = []
     for (h, name, room), found in sorted(cases.items()):
         for c in found:
-            months = Counter(
-                f"{datetime.fromtimestamp(at, UTC):%Y-%m}"
-                for what, at in c.changes
-                if what == "reopened"
-            )
+            months = Counter(_month(at) for what, at in c.changes if what == "reopened")
             for month, n in months.items():
                 if n > REOPEN_GOAL:
                     worst.append((n, h, name, room, month, c))
@@ -599,7 +596,7 @@ def _explain_flapping(cases: dict[Key, list[Case]], d: Dwellings, most: int) -> 
         changes = ", ".join(
             f"{what} {datetime.fromtimestamp(at, UTC):%d %H:%M}"
             for what, at in c.changes
-            if f"{datetime.fromtimestamp(at, UTC):%Y-%m}" == month
+            if _month(at) == month
         )
         print(f"    {name} {kind} home {h} {room}, {month}: {n} reopenings ({changes})")
 
