@@ -1119,6 +1119,8 @@ class AlertsWorker:
             home, room = rooms[i]
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))
             room_state.mould = MouldState(state.m[row : row + 1], state.dry_hours[row : row + 1])
+            # The history's walls are estimated wherever an outdoor figure was known.
+            room_state.mould_estimated = bool(known[row].any())
             th = self.book.for_room(home, room)
             environment.set_mould_severity(room_state, th)
             environment.seed_surface_days(

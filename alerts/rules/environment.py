@@ -74,7 +74,8 @@ class RoomState:
     excess_limit: float | None = None
     signals: dict[str, BandedState] = field(default_factory=dict)
     raised: dict[str, Severity] = field(default_factory=dict)
-    # When each raised rule last had no band held: its clear waits `case_clear_hold_h`.
+    # When each raised rule last had no band held: its clear waits `case_clear_hold_h`
+    # (damp: `damp_clear_hold_h`).
     gone_since: dict[str, float] = field(default_factory=dict)
     # The VTT mould index at the room's cold surface, stepped once per clock hour on that
     # hour's mean surface temperature and humidity.
@@ -84,6 +85,9 @@ class RoomState:
     # Steps of the mould model not yet written: (clock hour, index, that hour's mean surface
     # RH). The worker drains them into InfluxDB so that the dashboard can chart the index.
     mould_steps: list[tuple[int, float, float]] = field(default_factory=list)
+    # The index was stepped on a wall surface estimated from the outdoor temperature (not a
+    # probe's, not the air's own): growth begun on an estimate is a sign to watch.
+    mould_estimated: bool = False
     # The nights (noon-to-noon UTC day numbers) of the last `condensation_days` on which the
     # estimated or measured surface met the condensation band: it grades by recurrence.
     condensation_nights: list[int] = field(default_factory=list)
@@ -504,6 +508,7 @@ def _damp(
         _condensation(state, th, t, rh_surf)
         _surface_month(state, th, t, rh_surf)
     m_before = float(state.mould.m[0])
+    state.mould_estimated = estimated and known
     _mould_hour(state, t, t_surf, rh_surf, th)
     m_now = float(state.mould.m[0])
 
@@ -555,7 +560,7 @@ def _damp(
             ],
         }
 
-    found = _judge(state, DAMP, _DAMP_SIGNALS, t, words, th.case_clear_hold_h * 3600)
+    found = _judge(state, DAMP, _DAMP_SIGNALS, t, words, th.damp_clear_hold_h * 3600)
     return _note_days(state, DAMP, _DAMP_DAYS, t, words, found)
 
 
@@ -854,13 +859,22 @@ def _mould_hour(state: RoomState, t: float, t_surf: float, rh_surf: float, th: T
 
 
 def set_mould_severity(state: RoomState, th: Thresholds) -> None:
-    """Grade the mould signal from the index: 1 is growth begun (microscopic), 3 is visible."""
+    """Grade the mould signal from the index: 1 is growth begun (microscopic), 3 is visible.
+
+    Growth begun on an estimated wall is a sign to watch, not a case to act on: the estimate
+    takes the estate's fRsi for the room's own walls, and the index integrates its error over
+    weeks. A well-run bathroom in summer (bench/cases, 1,000 homes) reached 1 at an estimated
+    surface RH of 78 % and was a significant case, Awaab's Law clocks started, in a home the
+    simulator keeps dry. ISO 13788's month (`surface_month_rh`) acts on the estimate; visible
+    growth (3) is severe on any surface; a probe's surface, or the air's own when nothing
+    estimates the wall, is significant at 1."""
     m = float(state.mould.m[0])
     signal = _state_of(state, "mould")
+    begun = Severity.WATCH if state.mould_estimated else Severity.SIGNIFICANT
     if m >= th.mould_severe:
         signal.severity = Severity.SEVERE
     elif m >= th.mould_significant:
-        if signal.severity is None or signal.severity.rank < Severity.SIGNIFICANT.rank:
-            signal.severity = Severity.SIGNIFICANT
+        if signal.severity is None or signal.severity.rank < begun.rank:
+            signal.severity = begun
     elif m < th.mould_clear:
         signal.severity = None

@@ -82,8 +82,9 @@ def test_one_long_wet_night_counts_once() -> None:
 
 
 def test_nights_age_out_of_the_fortnight() -> None:
-    """Three wet nights, then a dry fortnight: the case steps down and clears."""
-    found = _bedroom({0, 1, 2}, 22)
+    """Three wet nights, then a dry fortnight: the case steps down; it clears a fortnight
+    later (`damp_clear_hold_h`)."""
+    found = _bedroom({0, 1, 2}, 36)
     assert [f.severity for f in found if f.action is Action.RAISE][:2] == [
         Severity.WATCH,
         Severity.SIGNIFICANT,

@@ -78,8 +78,9 @@ def test_one_humid_day_counts_once() -> None:
 
 
 def test_humid_days_age_out_of_the_fortnight() -> None:
-    """Three humid days, then a dry fortnight: the case steps down and clears, one case."""
-    found = _living_room({0, 1, 2}, 22)
+    """Three humid days, then a dry fortnight: the case steps down; it clears a fortnight
+    later (`damp_clear_hold_h`), one case."""
+    found = _living_room({0, 1, 2}, 36)
     assert [f.severity for f in found if f.action is Action.RAISE] == [
         Severity.WATCH,
         Severity.SIGNIFICANT,

@@ -59,6 +59,10 @@ def test_a_typo_or_a_bad_figure_refuses_to_load(tmp_path: Path) -> None:
         Overrides.model_validate({"homes": {"H": {"inactivty_hours": 4}}})
     with pytest.raises(ValidationError):
         ThresholdBook(Thresholds(), Overrides.model_validate({"homes": {"H": {"f_rsi": 3}}}))
+    # The estate's thresholds file too (HOF_ALERTS__THRESHOLDS_FILE): a misspelt key kept
+    # the default without a word.
+    with pytest.raises(ValidationError, match="damp_clear_hold_hours"):
+        Thresholds.model_validate_json('{"damp_clear_hold_hours": 0}')
 
 
 def _reading(home: str, device: str, t: float, temp: float) -> Delivery:

@@ -39,6 +39,7 @@ def alerts_process(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> It
                 "cold_recurs": {"watch": 1, "significant": 1},
                 "cold_days": 1,
                 "case_clear_hold_h": 0.0,
+                "damp_clear_hold_h": 0.0,
             }
         )
     )
