@@ -1298,6 +1298,16 @@ class AlertsWorker:
                         ]
                     )
                 elif holds is None and current is not None:
+                    # A damp or cold case waits its hold before it clears, as the live rule
+                    # does: cleared at a restart, the next humid day reopened it (a restart
+                    # or a handover was a reopening). Its last evidence is when its signs
+                    # were last known to hold, so the hold runs from there.
+                    th = self.book.for_room(state.home, state.room)
+                    seen = current.last_seen_at.timestamp()
+                    if now - seen < environment.clear_hold_s(rule, th):
+                        state.raised[rule.name] = current.severity
+                        state.gone_since.setdefault(rule.name, seen)
+                        continue
                     await self._apply(
                         [
                             Finding(

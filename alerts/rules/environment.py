@@ -28,6 +28,7 @@ __all__ = [
     "HEAT",
     "VENTILATION",
     "RoomState",
+    "clear_hold_s",
     "month_evidence",
     "month_words",
     "on_readings",
@@ -180,6 +181,15 @@ def _judge(
             dict(evidence),
         )
     return None
+
+
+def clear_hold_s(info: RuleInfo, th: Thresholds) -> float:
+    """How long a case of `info` waits, its condition gone, before it clears (0: at once)."""
+    if info is DAMP:
+        return th.damp_clear_hold_h * 3600
+    if info is COLD:
+        return th.case_clear_hold_h * 3600
+    return 0.0
 
 
 def _room(state: RoomState) -> str:
@@ -378,7 +388,7 @@ def _temperature(
             },
         )
 
-    cold = _judge(state, COLD, ("cold", "cold_acute"), t, cold_words, th.case_clear_hold_h * 3600)
+    cold = _judge(state, COLD, ("cold", "cold_acute"), t, cold_words, clear_hold_s(COLD, th))
     cold = _note_days(state, COLD, _COLD_DAYS, t, cold_words, cold)
     hot = _judge(state, HEAT, ("heat", "overheat"), t, hot_words)
     return [f for f in (cold, hot) if f is not None]
@@ -560,7 +570,7 @@ def _damp(
             ],
         }
 
-    found = _judge(state, DAMP, _DAMP_SIGNALS, t, words, th.damp_clear_hold_h * 3600)
+    found = _judge(state, DAMP, _DAMP_SIGNALS, t, words, clear_hold_s(DAMP, th))
     return _note_days(state, DAMP, _DAMP_DAYS, t, words, found)
 
 
