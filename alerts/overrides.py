@@ -25,12 +25,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alerts.thresholds import Band, BandedRule, Thresholds
 from hof.climate import WALL_F_RSI, Walls
+from hof.errors import ConfigError
+from hof.settings import readable
 
-__all__ = ["VULNERABLE_COLD", "HomeOverrides", "Overrides", "ThresholdBook", "load_overrides"]
+__all__ = [
+    "VULNERABLE_COLD",
+    "HomeOverrides",
+    "Overrides",
+    "ThresholdBook",
+    "load_overrides",
+    "load_thresholds",
+]
 
 _WALLS = "walls"
 
@@ -97,8 +106,25 @@ class Overrides(BaseModel):
 
 
 def load_overrides(path: Path) -> Overrides:
-    with path.open("rb") as f:
-        return Overrides.model_validate(tomllib.load(f))
+    """The per-home settings file; one that cannot be read or is wrong is a ConfigError that
+    names the file and each key (`hof alerts` says it in a line a key, not a traceback)."""
+    try:
+        with path.open("rb") as f:
+            return Overrides.model_validate(tomllib.load(f))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"per-home settings {path}: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(readable(f"per-home settings {path}", exc)) from exc
+
+
+def load_thresholds(path: Path) -> Thresholds:
+    """The estate's thresholds file (`HOF_ALERTS__THRESHOLDS_FILE`), as `load_overrides`."""
+    try:
+        return Thresholds.model_validate_json(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"thresholds {path}: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(readable(f"thresholds {path}", exc)) from exc
 
 
 @dataclass

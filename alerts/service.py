@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 import structlog
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from pydantic import ValidationError
 
 from alerts.eventpath import Priority, favour_latency, tell_raised
 from alerts.findings import Action, Finding, RuleInfo
@@ -35,7 +36,7 @@ from alerts.mould import MouldState, mould_state_many
 from alerts.occupancy import occupied
 from alerts.outdoor import OUTDOOR_ROOM, OutdoorTemperatures
 from alerts.overheating import Overheat, running_mean
-from alerts.overrides import Overrides, ThresholdBook, load_overrides
+from alerts.overrides import Overrides, ThresholdBook, load_overrides, load_thresholds
 from alerts.partition import Partition
 from alerts.rules import activity, devices, environment, telecare
 from alerts.rules.environment import RoomState
@@ -53,14 +54,14 @@ from hof.climate import surface_humidity, surface_temperature
 from hof.consent import ConsentWatcher, Stream
 from hof.deadletter import deadletter_message
 from hof.devicestatus import parse_status
-from hof.errors import ContractError, Reason
+from hof.errors import ConfigError, ContractError, Reason
 from hof.heap import settle_heap
 from hof.influx import InfluxClient, InfluxError, InfluxRejected
 from hof.metrics import Registry, register_endpoint, serve_metrics
 from hof.mqtt import Delivery, Link, LinkDownError
 from hof.rooms import RoomWatcher
 from hof.senml import Limits, Record, parse_pack
-from hof.settings import Settings
+from hof.settings import Settings, readable
 from hof.topic import Channel, Topic, subscription
 from hof.waiting import first_of
 
@@ -164,13 +165,16 @@ class AlertsWorker:
         self.settings = settings
         cfg = settings.alerts
         if thresholds is None and cfg.thresholds_file is not None:
-            thresholds = Thresholds.model_validate_json(cfg.thresholds_file.read_text())
+            thresholds = load_thresholds(cfg.thresholds_file)
         self.th = thresholds or Thresholds()
         # Per-home, per-room and per-tenant settings over the estate's (alerts/overrides.py).
         overrides = Overrides()
         if cfg.overrides_file is not None:
             overrides = load_overrides(cfg.overrides_file)
-        self.book = ThresholdBook(self.th, overrides)
+        try:
+            self.book = ThresholdBook(self.th, overrides)
+        except ValidationError as exc:  # a home's figure the estate's model refuses
+            raise ConfigError(readable(f"per-home settings {cfg.overrides_file}", exc)) from exc
         self.limits = Limits(
             min_time=settings.contract.min_time, max_future_s=settings.contract.max_future_s
         )

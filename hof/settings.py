@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -44,6 +44,7 @@ __all__ = [
     "StackSettings",
     "endpoints_path",
     "load_settings",
+    "readable",
 ]
 
 PLAIN_MQTT_PORT = 1883  # IANA's port for MQTT without TLS; 8883 is MQTT over TLS
@@ -555,13 +556,16 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Load the settings, turning validation failures into one readable ConfigError."""
-    from pydantic import ValidationError
-
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from exc
+        raise ConfigError(readable("invalid settings", exc)) from exc
+
+
+def readable(what: str, exc: ValidationError) -> str:
+    """A validation failure as a ConfigError says it: `what`, then a line a key."""
+    lines = [
+        f"  {'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+        for err in exc.errors()
+    ]
+    return f"{what}:\n" + "\n".join(lines)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -219,3 +222,44 @@ async def test_an_hour_no_outdoor_sensor_reported_is_not_estimated_and_warns_of_
     assert surface[0, 1] == 20.0  # no estimate: the air's own temperature
     assert surface[0, 2] == pytest.approx(4.0 + 0.75 * 16.0)  # the estate's other sensor
     worker.store.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("thresholds.json", '{"damp_clear_hold_hours": 0}', "damp_clear_hold_hours: Extra"),
+        ("thresholds.json", '{"f_rsi": 3}', "f_rsi: Input should be less than or equal to 1"),
+        ("homes.toml", "[homes.H1]\nf_rsi = 3\n", "f_rsi: Input should be less than or equal"),
+        ("homes.toml", "[homes.H1\n", "per-home settings"),
+    ],
+)
+def test_hof_alerts_refuses_a_bad_settings_file_in_a_line_not_a_traceback(
+    tmp_path: Path, name: str, text: str, said: str
+) -> None:
+    """A careless installer's file: `hof alerts` says which file and key and exits 2. Before,
+    a thresholds file's unknown key was ignored, and a bad figure in either file was a
+    pydantic traceback."""
+    path = tmp_path / name
+    path.write_text(text)
+    key = "THRESHOLDS_FILE" if name.endswith(".json") else "OVERRIDES_FILE"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HOF_")},
+        "HOF_STATE_DIR": str(tmp_path / "var"),
+        f"HOF_ALERTS__{key}": str(path),
+        "HOF_ALERTS__NICE": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "hof.cli", "alerts"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"\nhof: error: {'thresholds' if key == 'THRESHOLDS_FILE' else 'per-home'}" in (
+        "\n" + done.stderr
+    ), done.stderr[-2000:]
+    assert str(path) in done.stderr
+    assert said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
