@@ -1123,10 +1123,9 @@ class AlertsWorker:
             home, room = rooms[i]
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))
             room_state.mould = MouldState(state.m[row : row + 1], state.dry_hours[row : row + 1])
-            # The history's walls are estimated wherever an outdoor figure was known.
-            room_state.mould_estimated = bool(known[row].any())
             th = self.book.for_room(home, room)
-            environment.set_mould_severity(room_state, th)
+            # The history's walls are estimated wherever an outdoor figure was known.
+            environment.set_mould_severity(room_state, th, estimated=bool(known[row].any()))
             environment.seed_surface_days(
                 room_state, _surface_days(rh_surf[row], known[row], first, th), th
             )

@@ -249,6 +249,19 @@ def influx_query(settings: Settings, q: str) -> list[dict[str, Any]]:
     return list(result.get("series", []))
 
 
+def hof_cli(env: dict[str, str], *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """`hof ARGS` as its own process with `env`, its output captured; bounded at 60 s."""
+    return subprocess.run(
+        [sys.executable, "-m", "hof.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **kw,
+    )
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> bool:
     """Poll until true (for effects that cross processes); False at the timeout."""
     return _wait(predicate, timeout_s)

@@ -86,9 +86,6 @@ class RoomState:
     # Steps of the mould model not yet written: (clock hour, index, that hour's mean surface
     # RH). The worker drains them into InfluxDB so that the dashboard can chart the index.
     mould_steps: list[tuple[int, float, float]] = field(default_factory=list)
-    # The index was stepped on a wall surface estimated from the outdoor temperature (not a
-    # probe's, not the air's own): growth begun on an estimate is a sign to watch.
-    mould_estimated: bool = False
     # The nights (noon-to-noon UTC day numbers) of the last `condensation_days` on which the
     # estimated or measured surface met the condensation band: it grades by recurrence.
     condensation_nights: list[int] = field(default_factory=list)
@@ -518,8 +515,7 @@ def _damp(
         _condensation(state, th, t, rh_surf)
         _surface_month(state, th, t, rh_surf)
     m_before = float(state.mould.m[0])
-    state.mould_estimated = estimated and known
-    _mould_hour(state, t, t_surf, rh_surf, th)
+    _mould_hour(state, t, t_surf, rh_surf, th, estimated=estimated and known)
     m_now = float(state.mould.m[0])
 
     def words() -> tuple[str, Mapping[str, object]]:
@@ -844,8 +840,11 @@ def _trend(before: float, now: float) -> str:
     return " and falling" if now < before - 1e-9 else ""
 
 
-def _mould_hour(state: RoomState, t: float, t_surf: float, rh_surf: float, th: Thresholds) -> None:
-    """Accumulate this reading into its clock hour; step the mould model when an hour ends."""
+def _mould_hour(
+    state: RoomState, t: float, t_surf: float, rh_surf: float, th: Thresholds, *, estimated: bool
+) -> None:
+    """Accumulate this reading into its clock hour; step the mould model when an hour ends
+    (`estimated`: the surface is estimated from the outdoor temperature)."""
     hour = int(t // 3600)
     if hour > state.hour >= 0 and state.hour_sums[2] > 0:
         n = state.hour_sums[2]
@@ -860,7 +859,7 @@ def _mould_hour(state: RoomState, t: float, t_surf: float, rh_surf: float, th: T
         state.mould = MouldState(np.array([m]), np.array([dry]))
         state.mould_steps.append((state.hour, m, state.hour_sums[1] / n))
         state.hour_sums = [0.0, 0.0, 0.0]
-        set_mould_severity(state, th)
+        set_mould_severity(state, th, estimated=estimated)
     if hour >= state.hour:
         state.hour = hour
         state.hour_sums[0] += t_surf
@@ -868,7 +867,7 @@ def _mould_hour(state: RoomState, t: float, t_surf: float, rh_surf: float, th: T
         state.hour_sums[2] += 1
 
 
-def set_mould_severity(state: RoomState, th: Thresholds) -> None:
+def set_mould_severity(state: RoomState, th: Thresholds, *, estimated: bool) -> None:
     """Grade the mould signal from the index: 1 is growth begun (microscopic), 3 is visible.
 
     Growth begun on an estimated wall is a sign to watch, not a case to act on: the estimate
@@ -880,7 +879,7 @@ def set_mould_severity(state: RoomState, th: Thresholds) -> None:
     estimates the wall, is significant at 1."""
     m = float(state.mould.m[0])
     signal = _state_of(state, "mould")
-    begun = Severity.WATCH if state.mould_estimated else Severity.SIGNIFICANT
+    begun = Severity.WATCH if estimated else Severity.SIGNIFICANT
     if m >= th.mould_severe:
         signal.severity = Severity.SEVERE
     elif m >= th.mould_significant:

@@ -179,13 +179,13 @@ def merge_truths(parts: list[Truths]) -> Truths:
     )
 
 
-def share(homes: int, worker: int, workers: int, kinds: np.ndarray | None = None) -> np.ndarray:
+def share(homes: int, worker: int, workers: int, chosen: np.ndarray | None = None) -> np.ndarray:
     """The estate's homes one worker simulates and judges: every `workers`-th, so that each
     worker has about as many of every archetype (drawn at random, home by home); of the homes
-    whose archetype is True in `kinds` (by archetype value), if given."""
+    True in `chosen` (a mask by home: some archetypes'), if given."""
     every = np.arange(homes, dtype=np.int64)
-    if kinds is not None:
-        every = every[kinds]
+    if chosen is not None:
+        every = every[chosen]
     return every[worker::workers]
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from hofsupport import hof_cli
 from pydantic import ValidationError
 
 from alerts.findings import Action
@@ -248,14 +247,7 @@ def test_hof_alerts_refuses_a_bad_settings_file_in_a_line_not_a_traceback(
         f"HOF_ALERTS__{key}": str(path),
         "HOF_ALERTS__NICE": "0",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "hof.cli", "alerts"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = hof_cli(env, "alerts")
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"\nhof: error: {'thresholds' if key == 'THRESHOLDS_FILE' else 'per-home'}" in (
         "\n" + done.stderr

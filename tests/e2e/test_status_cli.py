@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
+from hofsupport import hof_cli
 
 from hof.stack import Stack
 
@@ -17,15 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ingest_process")]
 
 
 def _status(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOF_STATE_DIR": str(stack.settings.state_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "hof.cli", "status", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return hof_cli({**os.environ, "HOF_STATE_DIR": str(stack.settings.state_dir)}, "status", *args)
 
 
 def test_status_counts_what_arrived(
@@ -70,14 +62,7 @@ def test_status_counts_what_arrived(
 
 def test_status_says_when_nothing_runs(tmp_path: Any) -> None:
     env = {**os.environ, "HOF_STATE_DIR": str(tmp_path), "HOF_INFLUX__URL": "http://127.0.0.1:9"}
-    result = subprocess.run(
-        [sys.executable, "-m", "hof.cli", "status"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = hof_cli(env, "status")
     assert result.returncode == 1
     assert "no ingest worker is registered" in result.stdout
     assert "cannot query it" in result.stdout

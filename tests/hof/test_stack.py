@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hofsupport import hof_cli
 
 from hof.errors import StackError
 from hof.settings import Settings, endpoints_path
@@ -84,16 +85,7 @@ def test_rendered_configs_carry_the_settings_that_prevent_loss(stack: Stack) -> 
 
 
 def _hof(state: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOF_STATE_DIR": str(state)}
-    return subprocess.run(
-        [sys.executable, "-m", "hof.cli", *args],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=60,
-        check=False,
-        **kw,
-    )
+    return hof_cli({**os.environ, "HOF_STATE_DIR": str(state)}, *args, **kw)
 
 
 def test_detached_up_then_down_stops_exactly_what_it_started(tmp_path: Path) -> None:
