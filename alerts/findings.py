@@ -19,6 +19,10 @@ class Action(StrEnum):
     # night of condensation counted, which a restarted worker takes back from the evidence.
     # Stored as a raise would be; not a change of the case's state.
     NOTE = "note"
+    # A damp or cold case's signs have gone and it waits out its hold before it clears: the
+    # open case's words and evidence say so. Never opens a case: an officer may have closed it
+    # meanwhile, and no sign is no reason to open one.
+    HOLD = "hold"
 
 
 @dataclass(frozen=True, slots=True)

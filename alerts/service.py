@@ -154,6 +154,33 @@ def _raise_request(f: Finding) -> RaiseRequest:
     )
 
 
+def _signs_gone_at(alert: AlertView) -> float:
+    """When an open case's signs were last known to hold: when they went, if its evidence says
+    (a case in its hold), else its last evidence's time."""
+    gone = alert.evidence.get(environment.SIGNS_GONE_AT)
+    if isinstance(gone, int | float) and not isinstance(gone, bool):
+        return min(float(gone), alert.last_seen_at.timestamp())
+    return alert.last_seen_at.timestamp()
+
+
+def _held(
+    alert: AlertView, room: str, rule: RuleInfo, gone: float, hold_s: float, tz: str
+) -> Finding:
+    """The hold's words for an open case whose signs had gone by a restart, with the evidence
+    it had (its days counted, which a later restart takes back)."""
+    kept = {k: v for k, v in alert.evidence.items() if k not in ("summary", "rule_source")}
+    return Finding(
+        Action.HOLD,
+        rule,
+        alert.home,
+        room,
+        alert.severity,
+        gone,
+        environment.hold_words(room, rule, gone, hold_s, tz),
+        {**kept, environment.SIGNS_GONE_AT: gone},
+    )
+
+
 def _utc(t: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(t, dt.UTC)
 
@@ -946,6 +973,8 @@ class AlertsWorker:
             request = dataclasses.asdict(_raise_request(f))
             result = await self.aio.call(store.raise_or_update, **request, at=at)
             await tell_raised(self.events, result)  # the notifier acts on it at once
+        elif f.action is Action.HOLD:
+            await self.aio.call(store.update_open, **dataclasses.asdict(_raise_request(f)), at=at)
         elif f.action is Action.CLEAR:
             await self.aio.call(
                 store.clear, home=f.home, rule=f.rule.name, room=f.room, summary=f.summary, at=at
@@ -1280,7 +1309,12 @@ class AlertsWorker:
             ):
                 holds = state.raised.get(rule.name)
                 current = raised.get((state.home, state.room, rule.name))
-                if holds is not None and (current is None or current.severity.rank < holds.rank):
+                # A case whose words say its signs had gone, when they hold again, is raised
+                # again to say what they are.
+                was_held = current is not None and environment.SIGNS_GONE_AT in current.evidence
+                if holds is not None and (
+                    current is None or current.severity.rank < holds.rank or was_held
+                ):
                     th = self.book.for_room(state.home, state.room)
                     month, evidence = _month_words(state, rule, th)
                     await self._apply(
@@ -1303,13 +1337,20 @@ class AlertsWorker:
                 elif holds is None and current is not None:
                     # A damp or cold case waits its hold before it clears, as the live rule
                     # does: cleared at a restart, the next humid day reopened it (a restart
-                    # or a handover was a reopening). Its last evidence is when its signs
-                    # were last known to hold, so the hold runs from there.
+                    # or a handover was a reopening). The hold runs from when its signs went,
+                    # which a case already in its hold says; else from its last evidence, the
+                    # last time its signs were known to hold.
                     th = self.book.for_room(state.home, state.room)
-                    seen = current.last_seen_at.timestamp()
-                    if now - seen < environment.clear_hold_s(rule, th):
+                    seen = _signs_gone_at(current)
+                    hold = environment.clear_hold_s(rule, th)
+                    if now - seen < hold:
                         state.raised[rule.name] = current.severity
                         state.gone_since.setdefault(rule.name, seen)
+                        if environment.SIGNS_GONE_AT not in current.evidence:
+                            # Its signs went while no worker watched: it says so now.
+                            await self._apply(
+                                [_held(current, state.room, rule, seen, hold, th.timezone)]
+                            )
                         continue
                     await self._apply(
                         [

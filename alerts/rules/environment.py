@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -26,9 +27,11 @@ __all__ = [
     "COLD",
     "DAMP",
     "HEAT",
+    "SIGNS_GONE_AT",
     "VENTILATION",
     "RoomState",
     "clear_hold_s",
+    "hold_words",
     "month_evidence",
     "month_words",
     "on_readings",
@@ -148,21 +151,42 @@ def _judge(
     t: float,
     words: Words,
     hold_s: float = 0.0,
+    timezone: str = "Europe/London",
 ) -> Finding | None:
     """Raise when the rule's worst signal changes (up or down); clear when every signal has
     cleared and stayed so for `hold_s`. A case changes severity, it does not close and reopen.
     `words` gives the summary and evidence, asked for only when there is a finding: building
-    them at every reading was a fifth of the room's cost."""
+    them at every reading was a fifth of the room's cost.
+
+    A case that starts its hold says so (`Action.HOLD`: when its signs went and when it will
+    clear), and one whose signs come back within it says what they are again (`Action.NOTE`):
+    an officer reading a case held for a fortnight saw the words that last raised it, as if
+    its signs still held."""
     now = _combined(state, keys)
     before = state.raised.get(info.name)
-    if now is not None:
-        state.gone_since.pop(info.name, None)
+    returned = now is not None and state.gone_since.pop(info.name, None) is not None
     if now is not None and now != before:
         state.raised[info.name] = now
         summary, evidence = words()
         return Finding(Action.RAISE, info, state.home, state.room, now, t, summary, dict(evidence))
+    if returned and now is not None:
+        summary, evidence = words()
+        return Finding(Action.NOTE, info, state.home, state.room, now, t, summary, dict(evidence))
     if now is None and before is not None:
-        if t - state.gone_since.setdefault(info.name, t) < hold_s:
+        gone = state.gone_since.setdefault(info.name, t)
+        if gone == t and hold_s > 0:
+            _, evidence = words()
+            return Finding(
+                Action.HOLD,
+                info,
+                state.home,
+                state.room,
+                before,
+                t,
+                hold_words(state.room, info, t, hold_s, timezone),
+                {**evidence, SIGNS_GONE_AT: t},
+            )
+        if t - gone < hold_s:
             return None  # gone for a mild day or two: not yet evidence that it was put right
         del state.raised[info.name]
         del state.gone_since[info.name]
@@ -178,6 +202,28 @@ def _judge(
             dict(evidence),
         )
     return None
+
+
+# The held case's evidence: when its signs went (seconds since the epoch), which a restarted
+# worker takes its hold from.
+SIGNS_GONE_AT = "signs_gone_at"
+
+
+def hold_words(room: str, info: RuleInfo, gone: float, hold_s: float, timezone: str) -> str:
+    """What a case in its hold says: since when no sign, and when it clears unless one
+    returns (local dates, as an officer reads them)."""
+    zone = ZoneInfo(timezone)
+    since = datetime.fromtimestamp(gone, zone)
+    until = datetime.fromtimestamp(gone + hold_s, zone)
+    what = _SIGNS_OF.get(info.category, info.category.replace("_", " "))
+    return (
+        f"{room.replace('_', ' ').capitalize()}: no sign of {what} since "
+        f"{since:%d/%m/%Y %H:%M}; the case clears on {until:%d/%m/%Y %H:%M} unless one "
+        "returns."
+    )
+
+
+_SIGNS_OF = {Category.DAMP_MOULD: "damp or mould", Category.COLD: "excess cold"}
 
 
 def clear_hold_s(info: RuleInfo, th: Thresholds) -> float:
@@ -385,7 +431,9 @@ def _temperature(
             },
         )
 
-    cold = _judge(state, COLD, ("cold", "cold_acute"), t, cold_words, clear_hold_s(COLD, th))
+    cold = _judge(
+        state, COLD, ("cold", "cold_acute"), t, cold_words, clear_hold_s(COLD, th), th.timezone
+    )
     cold = _note_days(state, COLD, _COLD_DAYS, t, cold_words, cold)
     hot = _judge(state, HEAT, ("heat", "overheat"), t, hot_words)
     return [f for f in (cold, hot) if f is not None]
@@ -566,7 +614,7 @@ def _damp(
             ],
         }
 
-    found = _judge(state, DAMP, _DAMP_SIGNALS, t, words, clear_hold_s(DAMP, th))
+    found = _judge(state, DAMP, _DAMP_SIGNALS, t, words, clear_hold_s(DAMP, th), th.timezone)
     return _note_days(state, DAMP, _DAMP_DAYS, t, words, found)
 
 

@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 from hof.alertstore.api import AlertStore
-from hof.alertstore.records import AlertFilter
+from hof.alertstore.records import AlertFilter, HistoryEntry
 from hof.alertstore.vocabulary import Action, Severity
 from hof.settings import load_settings
 from simulator.estate import Estate
@@ -38,7 +38,18 @@ from simulator.estate import Estate
 ENVIRONMENTAL = ("damp_mould", "excess_cold", "overheating", "poor_ventilation")
 MAX_REOPENINGS = 3
 MAX_CHANGES = 10
-STATE_CHANGES = (Action.RAISED, Action.UPDATED, Action.CLEARED, Action.REOPENED)
+STATE_CHANGES = (Action.RAISED, Action.CLEARED, Action.REOPENED)
+# The rows whose severity is the case's as it was raised or made worse.
+RAISED_AS = (Action.RAISED, Action.UPDATED, Action.REOPENED)
+
+
+def state_change(entry: HistoryEntry) -> bool:
+    """Whether a history row changed the case: opened, cleared, reopened or made worse. Not a
+    routine update of its evidence, a day counted or its hold begun, which say more of the same
+    case (each was a "change" here, and a case in its hold said so twice)."""
+    if entry.action is Action.UPDATED:
+        return "severity_from" in entry.detail
+    return entry.action in STATE_CHANGES
 
 
 ACTED_ON = (Severity.SIGNIFICANT, Severity.SEVERE, Severity.EMERGENCY)
@@ -115,14 +126,14 @@ def report(state_dir: Path, homes: int, seed: int, began: float) -> bool:
         cases[(alert.rule, archetype, alert.severity.value)] += 1
         homes_with.setdefault((alert.rule, archetype), set()).add(alert.home)
         history = store.get(alert.id).history
-        changes = [h for h in history if h.action in STATE_CHANGES]
+        changes = [h for h in history if state_change(h)]
         reopened = sum(1 for h in history if h.action is Action.REOPENED)
         worst_reopen, worst_changes = max(worst_reopen, reopened), max(worst_changes, len(changes))
         if reopened > MAX_REOPENINGS or len(changes) > MAX_CHANGES:
             flapping.append((alert.home, alert.rule, alert.room, reopened, len(changes)))
         if alert.rule == "damp_mould":
             for h in history:
-                if h.action in STATE_CHANGES and h.detail.get("severity") in ACTED_ON:
+                if h.action in RAISED_AS and h.detail.get("severity") in ACTED_ON:
                     at = h.at.replace(tzinfo=h.at.tzinfo or dt.UTC).timestamp()
                     first_damp = at if first_damp is None else min(first_damp, at)
     store.close()

@@ -48,7 +48,7 @@ from hof.alertstore.inputs import (
 )
 from hof.alertstore.models import Alert, AlertHistory
 from hof.alertstore.queries import filter_conditions, locked, open_for, urgency
-from hof.alertstore.raising import Finding, RaisePolicy, raise_in
+from hof.alertstore.raising import Finding, RaisePolicy, raise_in, update_in
 from hof.alertstore.records import (
     AlertDetail,
     AlertFilter,
@@ -213,6 +213,33 @@ class AlertStore:
             lambda session: raise_in(session, self._policy, finding),
             f"{rule} for {home}/{room}",
         )
+
+    def update_open(
+        self,
+        *,
+        home: str,
+        rule: str,
+        rule_version: int,
+        category: Category | str,
+        audience: Audience | str,
+        severity: Severity | str,
+        summary: str,
+        evidence: Mapping[str, Any] | None = None,
+        room: str | None = None,
+        at: dt.datetime | None = None,
+        actor: str = "rules",
+    ) -> RaiseResult | None:
+        """Update the open alert for (home, rule, room) with new words and evidence, kept in
+        its history; None, with nothing written, when none is open. For what a rule says of a
+        case it is letting go (its signs gone, waiting out its hold), which must not open one:
+        `raise_or_update` would open a new case where an officer had closed the last.
+        """
+        request = RaiseRequest(
+            home, rule, rule_version, category, audience, severity, summary, evidence, room
+        )
+        finding = _checked(request, self._now(at), nonempty(actor, "actor"))
+        with self._session(write=True) as session:
+            return update_in(session, self._policy, finding)
 
     def raise_events(
         self,

@@ -25,7 +25,15 @@ from hof.alertstore.vocabulary import (
     State,
 )
 
-__all__ = ["Finding", "RaisePolicy", "new_alert", "new_alert_values", "raise_in", "raised_detail"]
+__all__ = [
+    "Finding",
+    "RaisePolicy",
+    "new_alert",
+    "new_alert_values",
+    "raise_in",
+    "raised_detail",
+    "update_in",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +127,21 @@ def raised_detail(finding: Finding) -> dict[str, Any]:
     }
 
 
-def _update(session: Session, policy: RaisePolicy, row: Alert, finding: Finding) -> None:
+def update_in(session: Session, policy: RaisePolicy, finding: Finding) -> RaiseResult | None:
+    """Update the condition's open alert with the finding's words and evidence, always kept in
+    its history; None, with nothing written, when none is open (a note about a case is no
+    reason to open one, and an officer may have closed it)."""
+    row = open_for(session, finding.key)
+    if row is None:
+        return None
+    _update(session, policy, row, finding, always=True)
+    session.flush()
+    return RaiseResult(AlertView.of(row, finding.at), "updated")
+
+
+def _update(
+    session: Session, policy: RaisePolicy, row: Alert, finding: Finding, *, always: bool = False
+) -> None:
     was = row.severity
     worse = finding.severity.rank > was.rank
     version_changed = finding.rule_version != row.rule_version
@@ -143,7 +165,7 @@ def _update(session: Session, policy: RaisePolicy, row: Alert, finding: Finding)
     clocks = start_clocks(policy.clocks, row, finding.at) if policy.aware_from == "raised" else None
     if clocks is not None:
         detail["clocks"] = clocks
-    if worse or version_changed or clocks is not None or stale:
+    if worse or version_changed or clocks is not None or stale or always:
         record(
             session,
             row,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alerts.findings import Action, Finding, Severity
-from alerts.rules.environment import RoomState, on_readings
+from alerts.rules.environment import SIGNS_GONE_AT, RoomState, on_readings
 from alerts.thresholds import Thresholds
 from hof.senml import Record
 
@@ -20,6 +20,12 @@ def _run(
 ) -> list[tuple[Action, Severity, float]]:
     """Feed a bedroom spells of (hours, °C, % RH) every 30 min; (action, severity, hour) of
     `rule`'s findings."""
+    return [(f.action, f.severity, (f.at - START) / H) for f in _findings(spells, rule, th)]
+
+
+def _findings(
+    spells: list[tuple[float, float, float]], rule: str, th: Thresholds | None = None
+) -> list[Finding]:
     state, th, t = RoomState("H1", "bedroom"), th or Thresholds(), START
     found: list[Finding] = []
     for hours, temp, rh in spells:
@@ -30,7 +36,7 @@ def _run(
             ]
             found += [f for f in on_readings(state, records, th) if f.rule.name == rule]
             t += STEP
-    return [(f.action, f.severity, (f.at - START) / H) for f in found]
+    return found
 
 
 COLD_SPELLS = [(30.0, 12.0, 50.0), (40.0, 21.0, 50.0), (20.0, 12.0, 50.0), (120.0, 21.0, 50.0)]
@@ -45,7 +51,8 @@ def test_a_cold_case_holds_through_two_mild_days_and_clears_after_three() -> Non
     clears = [h for a, _, h in seen if a is Action.CLEAR]
     assert len(clears) == 1, seen
     assert actions[-1] is Action.CLEAR
-    assert actions.count(Action.RAISE) + actions.count(Action.NOTE) == len(actions) - 1
+    # the rest say what the case is, or that it is in its hold: none clears or opens a case
+    assert set(actions[:-1]) <= {Action.RAISE, Action.NOTE, Action.HOLD}, seen
     # the cold came back at hour 70 and went at hour 90: no clear before 90 + 72 h
     assert clears[0] >= 90 + 72, seen
     assert {s for a, s, _ in seen if a is Action.RAISE} <= {Severity.WATCH, Severity.SIGNIFICANT}
@@ -97,3 +104,47 @@ def test_the_damp_hold_is_a_setting_of_its_own() -> None:
     week = [(14.0, 20.0, 72.0), (154.0, 20.0, 50.0)]
     seen = _run(week * 2, "damp_mould", Thresholds(damp_clear_hold_h=72))
     assert [a for a, _, _ in seen].count(Action.CLEAR) == 2, seen
+
+
+def test_a_case_in_its_hold_says_when_its_signs_went_and_when_it_clears() -> None:
+    # Before: a case held for a fortnight said nothing new, and its page showed the words
+    # that last raised it, as if its signs still held. Its hold now says so, once, and the
+    # clear comes when it said.
+    found = _findings(COLD_SPELLS, "excess_cold", Thresholds(cold_recurs=BANDS_ALONE))
+    holds = [f for f in found if f.action is Action.HOLD]
+    assert len(holds) == 2, found  # once a spell
+    last, clear = holds[-1], found[-1]
+    assert clear.action is Action.CLEAR
+    assert clear.at == last.at + 72 * H
+    # 12 January 2026 is GMT: local time is UTC
+    gone, until = datetime.fromtimestamp(last.at, UTC), datetime.fromtimestamp(clear.at, UTC)
+    assert last.summary == (
+        f"Bedroom: no sign of excess cold since {gone:%d/%m/%Y %H:%M}; the case clears on "
+        f"{until:%d/%m/%Y %H:%M} unless one returns."
+    )
+    assert last.evidence[SIGNS_GONE_AT] == last.at
+    # the case's severity as it stood: a hold lowers nothing (the store keeps the worst)
+    assert last.severity is found[found.index(last) - 1].severity
+    assert "cold_days" in last.evidence  # what a restart takes the case's days back from
+
+
+def test_signs_back_within_the_hold_say_what_they_are_again() -> None:
+    found = _findings(COLD_SPELLS, "excess_cold", Thresholds(cold_recurs=BANDS_ALONE))
+    first = next(i for i, f in enumerate(found) if f.action is Action.HOLD)
+    back = found[first + 1]
+    assert back.action in (Action.NOTE, Action.RAISE), found
+    assert back.summary.startswith("Bedroom below "), back.summary
+    assert SIGNS_GONE_AT not in back.evidence
+
+
+def test_a_damp_case_in_its_hold_says_so_once() -> None:
+    week = [(14.0, 20.0, 72.0), (400.0, 20.0, 50.0)]
+    found = _findings(week, "damp_mould")
+    assert [f.action for f in found] == [Action.RAISE, Action.HOLD, Action.CLEAR], found
+    assert "no sign of damp or mould since" in found[1].summary
+    assert found[2].at - found[1].at == 14 * 24 * H
+
+
+def test_no_hold_says_nothing_of_one() -> None:
+    th = Thresholds(case_clear_hold_h=0, cold_recurs=BANDS_ALONE)
+    assert Action.HOLD not in [a for a, _, _ in _run(COLD_SPELLS, "excess_cold", th)]

@@ -148,10 +148,22 @@ def test_a_restart_keeps_a_damp_case_through_its_hold(
     time.sleep(0.5)  # the worker learns the rooms from the retained configs
     half_a_humid_day(publisher, home, time.time())
     assert wait_until(lambda: open_damp(store, home) == ["watch"], 30), damp_of(store, home)
+    # The case says that its signs have gone and when it will clear (it said what last
+    # raised it, as if they held, before).
+    assert wait_until(lambda: "no sign of damp or mould since" in damp_words(store, home), 30), (
+        damp_words(store, home)
+    )
+    said = damp_words(store, home)
     time.sleep(2.0)  # the dry days after it judged (the stop drains what is queued)
     assert worker.stop() == 0
     worker.start(60.0)
     assert open_damp(store, home) == ["watch"], damp_of(store, home)
+    assert damp_words(store, home) == said  # the restart keeps the hold it said
+
+
+def damp_words(store: AlertStore, home: str) -> str:
+    where = AlertFilter(homes=[home], categories=(Category.DAMP_MOULD,), states=OPEN)
+    return " | ".join(str(a.evidence.get("summary")) for a in store.list(where, limit=10).items)
 
 
 @pytest.mark.parametrize("worker", [{"damp_clear_hold_h": 0.004}], indirect=True)
@@ -184,6 +196,35 @@ def test_a_restart_clears_a_case_whose_hold_passed_while_it_was_down(
     [closed] = store.list(where, limit=10).items
     assert closed.resolved_at is not None
     assert closed.resolved_at >= restarted, closed
+
+
+def test_a_case_whose_signs_went_while_the_worker_was_down_says_so_at_the_restart(
+    worker: AlertsProcess, publisher: Publisher, store: AlertStore, ingest_process: Any
+) -> None:
+    """The dry readings after the case's humid half-day come while the worker is down: the
+    restart keeps the case through its hold, and says from when and until when."""
+    home = f"down-{uuid.uuid4().hex[:8]}"
+    publisher.room(home, "env-1", "bedroom")
+    publisher.room(home, "out-1", "outdoor")
+    time.sleep(0.5)
+    now = time.time()
+    humid = now - 40 * 3600
+    publisher.history(home, "env-1", humid - 4 * 3600, 4, 20.0, 50.0)
+    publisher.history(home, "env-1", humid, 14, 20.0, 72.0)
+    publisher.history(home, "out-1", humid - 4 * 3600, 18, 20.0, 60.0)
+    assert wait_until(lambda: open_damp(store, home) == ["watch"], 30), damp_of(store, home)
+    time.sleep(1.0)  # the pack that raised it judged to its end before the stop
+    assert "no sign" not in damp_words(store, home)
+    assert worker.stop() == 0
+    dry = humid + 14 * 3600
+    publisher.history(home, "env-1", dry, (now - 60 - dry) / 3600, 20.0, 50.0)
+    publisher.history(home, "out-1", dry, (now - 60 - dry) / 3600, 20.0, 60.0)
+    time.sleep(2.0)  # ingest stores them
+    worker.start(60.0)
+    assert open_damp(store, home) == ["watch"], damp_of(store, home)
+    assert wait_until(lambda: "no sign of damp or mould since" in damp_words(store, home), 15), (
+        damp_words(store, home)
+    )
 
 
 def nights(publisher: Publisher, home: str, first: dt.date, count: int) -> None:
