@@ -157,10 +157,12 @@ def _raise_request(f: Finding) -> RaiseRequest:
 def _signs_gone_at(alert: AlertView) -> float:
     """When an open case's signs were last known to hold: when they went, if its evidence says
     (a case in its hold), else its last evidence's time."""
+    seen = alert.last_seen_at.timestamp()
     gone = alert.evidence.get(environment.SIGNS_GONE_AT)
-    if isinstance(gone, int | float) and not isinstance(gone, bool):
-        return min(float(gone), alert.last_seen_at.timestamp())
-    return alert.last_seen_at.timestamp()
+    try:
+        return min(dt.datetime.fromisoformat(str(gone)).timestamp(), seen)
+    except ValueError:
+        return seen  # not a case in its hold (None), or not a time a worker wrote
 
 
 def _held(
@@ -177,7 +179,7 @@ def _held(
         alert.severity,
         gone,
         environment.hold_words(room, rule, gone, hold_s, tz),
-        {**kept, environment.SIGNS_GONE_AT: gone},
+        {**kept, environment.SIGNS_GONE_AT: _utc(gone).isoformat()},
     )
 
 

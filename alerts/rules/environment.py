@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -184,7 +184,7 @@ def _judge(
                 before,
                 t,
                 hold_words(state.room, info, t, hold_s, timezone),
-                {**evidence, SIGNS_GONE_AT: t},
+                {**evidence, SIGNS_GONE_AT: datetime.fromtimestamp(t, UTC).isoformat()},
             )
         if t - gone < hold_s:
             return None  # gone for a mild day or two: not yet evidence that it was put right
@@ -204,8 +204,8 @@ def _judge(
     return None
 
 
-# The held case's evidence: when its signs went (seconds since the epoch), which a restarted
-# worker takes its hold from.
+# The held case's evidence: when its signs went (ISO 8601, UTC: the case page shows it as a
+# time), which a restarted worker takes its hold from.
 SIGNS_GONE_AT = "signs_gone_at"
 
 
@@ -217,10 +217,14 @@ def hold_words(room: str, info: RuleInfo, gone: float, hold_s: float, timezone: 
     until = datetime.fromtimestamp(gone + hold_s, zone)
     what = _SIGNS_OF.get(info.category, info.category.replace("_", " "))
     return (
-        f"{room.replace('_', ' ').capitalize()}: no sign of {what} since "
-        f"{since:%d/%m/%Y %H:%M}; the case clears on {until:%d/%m/%Y %H:%M} unless one "
-        "returns."
+        f"{room.replace('_', ' ').capitalize()}: no sign of {what} since {_uk(since)}; the "
+        f"case clears on {_uk(until)} unless one returns."
     )
+
+
+def _uk(when: datetime) -> str:
+    """'1 Dec 2026 10:00', as the case page writes its times."""
+    return f"{when.day} {when:%b %Y %H:%M}"
 
 
 _SIGNS_OF = {Category.DAMP_MOULD: "damp or mould", Category.COLD: "excess cold"}

@@ -24,9 +24,9 @@ DAMP = dict(
 HELD = {
     **DAMP,
     "severity": "watch",
-    "summary": "Bedroom: no sign of damp or mould since 01/12/2026 10:00; the case clears on "
-    "15/12/2026 10:00 unless one returns.",
-    "evidence": {"signs_gone_at": 1_796_119_200.0},
+    "summary": "Bedroom: no sign of damp or mould since 1 Dec 2026 10:00; the case clears on "
+    "15 Dec 2026 10:00 unless one returns.",
+    "evidence": {"signs_gone_at": "2026-12-01T10:00:00+00:00"},
 }
 
 
@@ -41,7 +41,7 @@ def test_the_open_case_takes_the_words_and_keeps_them_in_its_history(
     assert held.action == "updated"
     assert held.alert.id == alert.id
     assert held.alert.evidence["summary"] == HELD["summary"]
-    assert held.alert.evidence["signs_gone_at"] == 1_796_119_200.0
+    assert held.alert.evidence["signs_gone_at"] == "2026-12-01T10:00:00+00:00"
     assert held.alert.severity.value == "significant"  # the worst seen stands
     last = store.get(alert.id).history[-1]
     assert last.action is Action.UPDATED
