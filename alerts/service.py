@@ -32,7 +32,7 @@ from alerts.eventpath import Priority, favour_latency, tell_raised
 from alerts.findings import Action, Finding, RuleInfo
 from alerts.handover import Recent, Takeover, home_of
 from alerts.membership import Membership
-from alerts.mould import MouldState, mould_state_many
+from alerts.mould import M_LIMIT, MouldState, mould_state_many
 from alerts.occupancy import occupied
 from alerts.outdoor import OUTDOOR_ROOM, OutdoorTemperatures
 from alerts.overheating import Overheat, running_mean
@@ -93,13 +93,47 @@ def _tag(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
-def mould_line(home: str, room: str, hour: int, index: float, surface_rh: float) -> str:
-    """A mould-index point at the start of its clock hour: the same hour rewrites the same
-    point, so a replay after a restart is harmless."""
+def mould_line(
+    home: str, room: str, hour: int, index: float, surface_rh: float, dry_hours: float
+) -> str:
+    """A mould-index point at the start of its clock hour, the model's state once that hour
+    is stepped (the index and the decline's clock: what a restart continues from). The same
+    hour rewrites the same point, so a replay after a restart is harmless."""
     return (
         f"mould,home={_tag(home)},room={_tag(room)} "
-        f"mould_index={index:.4f},surface_rh={surface_rh:.2f} {hour * 3_600_000}"
+        f"mould_index={index:.4f},surface_rh={surface_rh:.2f},dry_hours={dry_hours:.3f} "
+        f"{hour * 3_600_000}"
     )
+
+
+# How far back a restart looks for a room's last mould point: a year and a month, so that a
+# room silent for months still continues from its own index.
+MOULD_POINT_DAYS = 400
+
+
+async def last_mould_points(
+    influx: InfluxClient, before_hours: float, keep: Callable[[str], bool]
+) -> dict[tuple[str, str], tuple[int, float, float]]:
+    """Each room's last mould point at least `before_hours` old: (clock hour, index, hours
+    since growth stopped), the model's state once that hour was stepped."""
+    series = await influx.query(
+        "SELECT mould_index, dry_hours FROM mould "
+        f"WHERE time <= now() - {int(before_hours)}h AND time > now() - {MOULD_POINT_DAYS}d "
+        'GROUP BY "home", "room" ORDER BY time DESC LIMIT 1'
+    )
+    found: dict[tuple[str, str], tuple[int, float, float]] = {}
+    for s in series:
+        tags = s.get("tags", {})
+        home, room = str(tags.get("home", "")), str(tags.get("room", ""))
+        if not (home and room and keep(home) and s.get("values")):
+            continue
+        stamp, index, dry = s["values"][0][:3]
+        if not isinstance(index, int | float) or not 0.0 <= index <= M_LIMIT:
+            continue  # not a point a worker wrote
+        # A point written before the decline's clock was kept: as if growth had just stopped.
+        clock = float(dry) if isinstance(dry, int | float) and dry >= 0 else 0.0
+        found[(home, room)] = (int(stamp) // 3_600_000, float(index), clock)
+    return found
 
 
 def overheat_line(home: str, room: str, counts: Overheat) -> str:
@@ -1114,10 +1148,20 @@ class AlertsWorker:
     async def _replay_mould(
         self, influx: InfluxClient, recent_hours: float, keep: Callable[[str], bool]
     ) -> None:
-        """Integrate each room's mould index over weeks of hourly means, all rooms at once.
+        """Integrate each room's mould index over weeks of hourly means, all rooms at once,
+        on from its last point (the state its worker last wrote), from zero where it has none.
 
         It stops where the recent replay (`_replay`) starts, so no hour is counted twice.
+        Integrated from zero over `mould_history_days` alone, a restart lowered every index
+        built over longer: a bedroom at 1.98 after five damp weeks came back at 0.09, its chart
+        fell, and its case lost the growth that graded it (tests/e2e/test_rules_restart.py).
         """
+        points = await last_mould_points(influx, recent_hours, keep)
+        for (home, room), (_, index, clock) in points.items():
+            # A room with no readings in the history still has the index it had.
+            self.rooms.setdefault((home, room), RoomState(home, room)).mould = MouldState(
+                np.array([index]), np.array([clock])
+            )
         days = self.settings.alerts.mould_history_days
         if days <= 0:
             return
@@ -1148,8 +1192,19 @@ class AlertsWorker:
                     rh[row, int(stamp) // 3_600_000 - first] = hum
         t_surf, known = self._surface_history(series, rooms, kept, first, t)
         rh_surf = surface_humidity(t, rh, t_surf)
+        # Each room on from its last point: the hours to it are already in its state (a
+        # NaN hour is no step of the model).
+        m0, clock0, t_mould = np.zeros(len(kept)), np.zeros(len(kept)), t_surf.copy()
+        for row, i in enumerate(kept):
+            point = points.get(rooms[i])
+            if point is not None:
+                m0[row], clock0[row] = point[1], point[2]
+                t_mould[row, : max(0, point[0] - first + 1)] = np.nan
+        start = MouldState(m0, clock0)
         # Only the end state is kept: memory stays flat however many weeks are read.
-        state = await asyncio.to_thread(mould_state_many, t_surf, rh_surf, 1.0)
+        state = await asyncio.to_thread(
+            functools.partial(mould_state_many, t_mould, rh_surf, 1.0, state=start)
+        )
         for row, i in enumerate(kept):
             home, room = rooms[i]
             room_state = self.rooms.setdefault((home, room), RoomState(home, room))
@@ -1163,7 +1218,14 @@ class AlertsWorker:
             # The rebuilt end state, at the room's last hour of history, for the dashboard.
             end = int(series[i]["values"][-1][0]) // 3_600_000
             rh_end = rh_surf[row, end - first]
-            room_state.mould_steps.append((end, float(state.m[row]), float(np.nan_to_num(rh_end))))
+            room_state.mould_steps.append(
+                (
+                    end,
+                    float(state.m[row]),
+                    float(np.nan_to_num(rh_end)),
+                    float(state.dry_hours[row]),
+                )
+            )
             self._queue_mould(room_state)
         log.info("alerts_mould_rebuilt", rooms=len(kept), hours=t.shape[1])
 

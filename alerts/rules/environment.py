@@ -87,8 +87,9 @@ class RoomState:
     hour: int = -1
     hour_sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     # Steps of the mould model not yet written: (clock hour, index, that hour's mean surface
-    # RH). The worker drains them into InfluxDB so that the dashboard can chart the index.
-    mould_steps: list[tuple[int, float, float]] = field(default_factory=list)
+    # RH, hours since growth stopped). The worker drains them into InfluxDB so that the
+    # dashboard can chart the index, and a restart continues from the last.
+    mould_steps: list[tuple[int, float, float, float]] = field(default_factory=list)
     # The nights (noon-to-noon UTC day numbers) of the last `condensation_days` on which the
     # estimated or measured surface met the condensation band: it grades by recurrence.
     condensation_nights: list[int] = field(default_factory=list)
@@ -909,7 +910,7 @@ def _mould_hour(
             1.0,
         )
         state.mould = MouldState(np.array([m]), np.array([dry]))
-        state.mould_steps.append((state.hour, m, state.hour_sums[1] / n))
+        state.mould_steps.append((state.hour, m, state.hour_sums[1] / n, dry))
         state.hour_sums = [0.0, 0.0, 0.0]
         set_mould_severity(state, th, estimated=estimated)
     if hour >= state.hour:

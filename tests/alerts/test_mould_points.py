@@ -35,9 +35,10 @@ def _closed_port() -> int:
 
 
 def test_a_point_is_its_room_and_hour() -> None:
-    line = mould_line("H 1", "bed,room", 490_000, 1.23456, 88.04)
-    assert (
-        line == r"mould,home=H\ 1,room=bed\,room mould_index=1.2346,surface_rh=88.04 1764000000000"
+    line = mould_line("H 1", "bed,room", 490_000, 1.23456, 88.04, 12.5)
+    assert line == (
+        r"mould,home=H\ 1,room=bed\,room mould_index=1.2346,surface_rh=88.04,dry_hours=12.500 "
+        "1764000000000"
     )
 
 

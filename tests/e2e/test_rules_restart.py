@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,47 @@ def test_a_case_whose_signs_went_while_the_worker_was_down_says_so_at_the_restar
     assert wait_until(lambda: "no sign of damp or mould since" in damp_words(store, home), 15), (
         damp_words(store, home)
     )
+
+
+def test_a_restart_continues_the_mould_index_from_its_last_point(
+    worker: AlertsProcess,
+    publisher: Publisher,
+    query: Callable[[str], list[dict[str, Any]]],
+    ingest_process: Any,
+) -> None:
+    """Five weeks of a damp bedroom build its mould index to about 2; the worker stops, more of
+    the same arrives while it is down, and the restarted worker's index carries on from
+    where it was. Before, the restart integrated its 2 days of mould history (this worker's
+    `mould_history_days`) from zero: 1.98 came back as 0.09, and the chart fell."""
+    home = f"mould-{uuid.uuid4().hex[:8]}"
+    publisher.room(home, "env-1", "bedroom")
+    time.sleep(0.5)
+    now = time.time()
+    start = now - 36 * DAY
+    publisher.history(home, "env-1", start, (now - 30 * 3600 - start) / 3600, 20.0, 92.0)
+
+    def points() -> list[tuple[int, float]]:
+        series = query(f"SELECT mould_index FROM mould WHERE home = '{home}'")
+        return [(int(row[0]), float(row[1])) for row in series[0]["values"]] if series else []
+
+    last_hour = int((now - 30 * 3600) // 3600) - 1  # the last whole hour published
+    assert wait_until(lambda: bool(points()) and points()[-1][0] // 3_600_000 == last_hour, 60)
+    time.sleep(6.0)  # the outbox writes every few seconds: the last point is the last state
+    before = points()[-1][1]
+    assert before > 1.5, before
+    assert worker.stop() == 0
+    publisher.history(home, "env-1", now - 30 * 3600, 30 - 1 / 60, 20.0, 92.0)
+    time.sleep(2.0)  # ingest stores them
+    worker.start(60.0)
+    newest = int((now - 60) // 3600) - 1
+
+    def after() -> float | None:
+        found = [m for stamp, m in points() if stamp // 3_600_000 == newest]
+        return found[0] if found else None
+
+    assert wait_until(lambda: after() is not None, 30), points()[-3:]
+    # 30 more damp hours: a little more growth, never less
+    assert before <= (after() or 0.0) <= before + 0.25, (before, after())
 
 
 def nights(publisher: Publisher, home: str, first: dt.date, count: int) -> None:
