@@ -1010,7 +1010,7 @@ class AlertsWorker:
             result = await self.aio.call(store.raise_or_update, **request, at=at)
             await tell_raised(self.events, result)  # the notifier acts on it at once
         elif f.action is Action.HOLD:
-            await self.aio.call(store.update_open, **dataclasses.asdict(_raise_request(f)), at=at)
+            await self.aio.call(store.update_open, _raise_request(f), at=at)
         elif f.action is Action.CLEAR:
             await self.aio.call(
                 store.clear, home=f.home, rule=f.rule.name, room=f.room, summary=f.summary, at=at

@@ -215,28 +215,13 @@ class AlertStore:
         )
 
     def update_open(
-        self,
-        *,
-        home: str,
-        rule: str,
-        rule_version: int,
-        category: Category | str,
-        audience: Audience | str,
-        severity: Severity | str,
-        summary: str,
-        evidence: Mapping[str, Any] | None = None,
-        room: str | None = None,
-        at: dt.datetime | None = None,
-        actor: str = "rules",
+        self, request: RaiseRequest, *, at: dt.datetime | None = None, actor: str = "rules"
     ) -> RaiseResult | None:
-        """Update the open alert for (home, rule, room) with new words and evidence, kept in
+        """Update the open alert of `request`'s condition with its words and evidence, kept in
         its history; None, with nothing written, when none is open. For what a rule says of a
         case it is letting go (its signs gone, waiting out its hold), which must not open one:
         `raise_or_update` would open a new case where an officer had closed the last.
         """
-        request = RaiseRequest(
-            home, rule, rule_version, category, audience, severity, summary, evidence, room
-        )
         finding = _checked(request, self._now(at), nonempty(actor, "actor"))
         with self._session(write=True) as session:
             return update_in(session, self._policy, finding)

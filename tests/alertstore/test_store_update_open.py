@@ -9,6 +9,7 @@ from typing import Any
 from alertstore_fixtures import *  # noqa: F403  (pytest fixtures, by name)
 
 from hof.alertstore import Action, AlertFilter, AlertStore, Outcome
+from hof.alertstore.eventraise import RaiseRequest
 
 DAMP = dict(
     home="H-7",
@@ -36,7 +37,7 @@ def test_the_open_case_takes_the_words_and_keeps_them_in_its_history(
     store = make_store()
     alert = store.raise_or_update(**DAMP).alert
     clock.advance(minutes=5)  # well inside the routine updates' history interval
-    held = store.update_open(**HELD)
+    held = store.update_open(RaiseRequest(**HELD))
     assert held is not None
     assert held.action == "updated"
     assert held.alert.id == alert.id
@@ -52,7 +53,7 @@ def test_no_open_case_is_none_and_nothing_is_written(
     make_store: Callable[..., AlertStore], clock: Any
 ) -> None:
     store = make_store()
-    assert store.update_open(**HELD) is None
+    assert store.update_open(RaiseRequest(**HELD)) is None
     assert store.list(AlertFilter()).items == ()
 
 
@@ -63,7 +64,7 @@ def test_a_case_an_officer_closed_is_not_opened_again(
     alert = store.raise_or_update(**DAMP).alert
     store.resolve(alert.id, by="officer.ann", outcome=Outcome.FIXED, note="Extractor fitted.")
     clock.advance(hours=1)
-    assert store.update_open(**HELD) is None
+    assert store.update_open(RaiseRequest(**HELD)) is None
     (only,) = store.list(AlertFilter()).items
     assert only.id == alert.id
     assert only.outcome is Outcome.FIXED

@@ -166,13 +166,12 @@ def damp_words(store: AlertStore, home: str) -> str:
     return " | ".join(str(a.evidence.get("summary")) for a in store.list(where, limit=10).items)
 
 
-@pytest.mark.parametrize("worker", [{"damp_clear_hold_h": 0.004}], indirect=True)
-def test_a_restart_clears_a_case_whose_hold_passed_while_it_was_down(
-    worker: AlertsProcess, publisher: Publisher, store: AlertStore, ingest_process: Any
-) -> None:
-    """A hold of 14.4 s: the case is raised on the half-day's readings, the worker stops, the
-    dry readings after it come while it is down and the hold passes: the restart clears it."""
-    home = f"held-{uuid.uuid4().hex[:8]}"
+def raised_then_dry_while_down(
+    worker: AlertsProcess, publisher: Publisher, store: AlertStore, home: str
+) -> float:
+    """The bedroom at 72 % for 14 h from 40 h ago raises a watch; the worker stops and the
+    dry readings after it, to a minute ago, come while it is down. When the case was raised
+    (`time.monotonic()`)."""
     publisher.room(home, "env-1", "bedroom")
     publisher.room(home, "out-1", "outdoor")
     time.sleep(0.5)
@@ -184,10 +183,22 @@ def test_a_restart_clears_a_case_whose_hold_passed_while_it_was_down(
     assert wait_until(lambda: open_damp(store, home) == ["watch"], 30), damp_of(store, home)
     raised = time.monotonic()
     time.sleep(1.0)  # the pack that raised it judged to its end before the stop
+    assert "no sign" not in damp_words(store, home)
     assert worker.stop() == 0
     dry = humid + 14 * 3600
     publisher.history(home, "env-1", dry, (now - 60 - dry) / 3600, 20.0, 50.0)
     publisher.history(home, "out-1", dry, (now - 60 - dry) / 3600, 20.0, 60.0)
+    return raised
+
+
+@pytest.mark.parametrize("worker", [{"damp_clear_hold_h": 0.004}], indirect=True)
+def test_a_restart_clears_a_case_whose_hold_passed_while_it_was_down(
+    worker: AlertsProcess, publisher: Publisher, store: AlertStore, ingest_process: Any
+) -> None:
+    """A hold of 14.4 s: the case is raised on the half-day's readings, the worker stops, the
+    dry readings after it come while it is down and the hold passes: the restart clears it."""
+    home = f"held-{uuid.uuid4().hex[:8]}"
+    raised = raised_then_dry_while_down(worker, publisher, store, home)
     time.sleep(max(0.0, raised + 16.0 - time.monotonic()))  # the hold passes; ingest stores
     restarted = dt.datetime.now(dt.UTC)
     worker.start(60.0)
@@ -204,21 +215,7 @@ def test_a_case_whose_signs_went_while_the_worker_was_down_says_so_at_the_restar
     """The dry readings after the case's humid half-day come while the worker is down: the
     restart keeps the case through its hold, and says from when and until when."""
     home = f"down-{uuid.uuid4().hex[:8]}"
-    publisher.room(home, "env-1", "bedroom")
-    publisher.room(home, "out-1", "outdoor")
-    time.sleep(0.5)
-    now = time.time()
-    humid = now - 40 * 3600
-    publisher.history(home, "env-1", humid - 4 * 3600, 4, 20.0, 50.0)
-    publisher.history(home, "env-1", humid, 14, 20.0, 72.0)
-    publisher.history(home, "out-1", humid - 4 * 3600, 18, 20.0, 60.0)
-    assert wait_until(lambda: open_damp(store, home) == ["watch"], 30), damp_of(store, home)
-    time.sleep(1.0)  # the pack that raised it judged to its end before the stop
-    assert "no sign" not in damp_words(store, home)
-    assert worker.stop() == 0
-    dry = humid + 14 * 3600
-    publisher.history(home, "env-1", dry, (now - 60 - dry) / 3600, 20.0, 50.0)
-    publisher.history(home, "out-1", dry, (now - 60 - dry) / 3600, 20.0, 60.0)
+    raised_then_dry_while_down(worker, publisher, store, home)
     time.sleep(2.0)  # ingest stores them
     worker.start(60.0)
     assert open_damp(store, home) == ["watch"], damp_of(store, home)
