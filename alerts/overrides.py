@@ -21,6 +21,7 @@ file refuses to start.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "ThresholdBook",
     "load_overrides",
     "load_thresholds",
+    "unmatched",
 ]
 
 _WALLS = "walls"
@@ -89,6 +91,31 @@ class HomeOverrides(BaseModel):
             if walls is not None and "f_rsi" in names:
                 raise ValueError(f"{where}: give walls or f_rsi, not both")
         return self
+
+
+def unmatched(overrides: Overrides, rooms: Mapping[tuple[str, str], str]) -> list[str]:
+    """What the per-home settings name that no device is placed in, given the estate's
+    (home, device) -> room: a misspelt home id or room name applies to nothing, and a
+    vulnerable tenant's warmer cold bands with it, without a word. A home whose sensors are
+    not installed yet is named too: the setting applies when they are."""
+    homes: dict[str, set[str]] = {}
+    for (home, _), room in rooms.items():
+        homes.setdefault(home, set()).add(room)
+    said = []
+    for home, table in overrides.homes.items():
+        placed = homes.get(home)
+        if placed is None:
+            said.append(
+                f"home {home!r}: no device of that home is in a room (a misspelt home id, or "
+                "sensors not installed yet)"
+            )
+            continue
+        for room in sorted(set(table.rooms) - placed):
+            said.append(
+                f"home {home!r} room {room!r}: no device is in that room (its rooms: "
+                f"{', '.join(sorted(placed))})"
+            )
+    return said
 
 
 def _with_walls(fields: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,13 @@ from alerts.mould import M_LIMIT, MouldState, mould_state_many
 from alerts.occupancy import occupied
 from alerts.outdoor import OUTDOOR_ROOM, OutdoorTemperatures
 from alerts.overheating import Overheat, running_mean
-from alerts.overrides import Overrides, ThresholdBook, load_overrides, load_thresholds
+from alerts.overrides import (
+    Overrides,
+    ThresholdBook,
+    load_overrides,
+    load_thresholds,
+    unmatched,
+)
 from alerts.partition import Partition
 from alerts.rules import activity, devices, environment, telecare
 from alerts.rules.environment import RoomState
@@ -280,6 +286,10 @@ class AlertsWorker:
         )
         self.m_latency = m.gauge("hof_alerts_last_latency_seconds", "Receipt to stored finding")
         self.m_mould = m.counter("hof_alerts_mould_points_total", "Mould-index points, by outcome")
+        self.m_unmatched = m.gauge(
+            "hof_alerts_settings_unmatched",
+            "Per-home settings (homes, rooms) that no device's room matched at start",
+        )
         # Ingest dead-letters the configs it cannot read; here they are counted and logged.
         self.room_watcher = RoomWatcher(
             settings.mqtt, f"{cfg.client_id}-config", service="alerts", metrics=m
@@ -377,6 +387,7 @@ class AlertsWorker:
                 watcher = tg.create_task(self.room_watcher.run())
                 consent = tg.create_task(self.consent.run())
                 await first_of(self.room_watcher.snapshot(), self.stop)
+                self._check_overrides()
                 await first_of(self.consent.snapshot(), self.stop)
                 members: list[asyncio.Task[None]] = []
                 if self.membership is not None:
@@ -1056,6 +1067,17 @@ class AlertsWorker:
                     text=f"{f.summary} This came after the {self.th.confirm_window_s:.0f} s "
                     "confirm window, so the alert stays open for a person to close.",
                 )
+
+    def _check_overrides(self) -> None:
+        """Say which per-home settings apply to nothing the estate's configs place."""
+        said = unmatched(self.book.overrides, self.room_watcher.rooms)
+        self.m_unmatched.set(float(len(said)))
+        for words in said:
+            log.warning(
+                "alerts_settings_unmatched",
+                file=str(self.settings.alerts.overrides_file),
+                what=words,
+            )
 
     # -- restart safety --------------------------------------------------------------------
 
