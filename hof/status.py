@@ -149,6 +149,7 @@ def take_snapshot(settings: Settings) -> Snapshot:
                 latency_s=metric_total(samples, "hof_alerts_last_latency_seconds"),
                 connected=metric_total(samples, "hof_alerts_ready") > 0,
                 rules=next(iter(_by(samples, "hof_alerts_rules", "rules")), "all"),
+                unmatched=metric_total(samples, "hof_alerts_settings_unmatched"),
             )
             snap.services.append(service)
             continue
@@ -257,6 +258,11 @@ def render(snap: Snapshot, previous: Snapshot | None) -> str:
                 f"  store retries    {_fmt(s['store_errors'])}; last finding stored "
                 f"{s['latency_s']:.2f} s after receipt",
             ]
+            if s.get("unmatched"):
+                lines.append(
+                    f"  WARNING: its per-home settings name {_fmt(s['unmatched'])} home(s) or "
+                    "room(s) no device is in: each in its log (alerts_settings_unmatched)"
+                )
             continue
 
         def rate(key: str, s: dict[str, Any] = s, prev: dict[str, Any] | None = prev) -> str:

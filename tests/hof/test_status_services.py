@@ -37,13 +37,14 @@ async def test_the_notifier_is_shown_with_its_own_figures(tmp_path: Path) -> Non
     assert "messages in" not in text  # not shown as an ingest worker
 
 
-async def _alerts_workers(tmp_path: Path, rules: list[str]) -> str:
+async def _alerts_workers(tmp_path: Path, rules: list[str], unmatched: float = 0.0) -> str:
     """`hof status` over rules-engine workers judging `rules`, as rendered."""
     servers = []
     for i, which in enumerate(rules):
         registry = Registry()
         registry.gauge("hof_alerts_rules", "rules").set(1.0, rules=which)
         registry.gauge("hof_alerts_ready", "ready").set(1)
+        registry.gauge("hof_alerts_settings_unmatched", "unmatched").set(unmatched)
         server = await serve_metrics(registry, "127.0.0.1", 0)
         servers.append(server)
         port = server.sockets[0].getsockname()[1]
@@ -73,3 +74,14 @@ async def test_a_telecare_worker_beside_a_rest_worker_is_no_warning(tmp_path: Pa
     assert "telecare events only" in text
     only = await _alerts_workers(tmp_path / "b", ["telecare"])
     assert "rules=rest is running: readings, statuses and inactivity are NOT judged" in only
+
+
+async def test_per_home_settings_that_match_no_device_are_a_warning(tmp_path: Path) -> None:
+    """A misspelt home id in the per-home settings file applies to nothing: the status says so
+    where an installer looks, not only in the worker's log."""
+    text = await _alerts_workers(tmp_path, ["all"], unmatched=2)
+    assert (
+        "WARNING: its per-home settings name 2 home(s) or room(s) no device is in: each in its "
+        "log (alerts_settings_unmatched)"
+    ) in text
+    assert "WARNING" not in await _alerts_workers(tmp_path / "b", ["all"])
