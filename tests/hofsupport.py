@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import httpx
@@ -247,6 +249,17 @@ def influx_query(settings: Settings, q: str) -> list[dict[str, Any]]:
     result = response.json()["results"][0]
     assert "error" not in result, result
     return list(result.get("series", []))
+
+
+def load_file(name: str, path: Path) -> ModuleType:
+    """A script that is not a package's module (a bench), loaded as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def hof_cli(env: dict[str, str], *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+from hofsupport import load_file
 
 from alerts.findings import Action, Finding
 from alerts.rules.environment import DAMP
@@ -24,13 +23,7 @@ START = 1_767_225_600.0  # 2026-01-01T00:00Z
 
 @functools.cache
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_cases_main", _MAIN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_file("bench_cases_main", _MAIN)
 
 
 def _run(bench: ModuleType, homes: int, days: int, workers: int) -> tuple[Any, ...]:

@@ -5,10 +5,10 @@ said its hold was a case that changed twice."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
+
+from hofsupport import load_file
 
 from hof.alertstore.records import HistoryEntry
 from hof.alertstore.vocabulary import Action
@@ -17,13 +17,7 @@ _DEMO_HOUR = Path(__file__).resolve().parents[2] / "bench" / "cases" / "demo_hou
 
 
 def _state_change() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_demo_hour", _DEMO_HOUR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.state_change
+    return load_file("bench_demo_hour", _DEMO_HOUR).state_change
 
 
 def _entry(action: Action, **detail: Any) -> HistoryEntry:

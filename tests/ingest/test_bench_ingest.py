@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,18 +10,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hofsupport import load_file
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "ingest" / "__main__.py"
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_ingest", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_file("bench_ingest", BENCH)
 
 
 class _Metrics(BaseHTTPRequestHandler):
