@@ -223,6 +223,12 @@ def _held(
     )
 
 
+def _unread(state: RoomState) -> bool:
+    """Whether no temperature or humidity of the room was replayed (its state is only what
+    the mould history, the overheating counts or its open cases gave back)."""
+    return state.temperature is None and state.humidity is None
+
+
 def _utc(t: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(t, dt.UTC)
 
@@ -1420,6 +1426,13 @@ class AlertsWorker:
                             )
                         ]
                     )
+                elif holds is None and current is not None and _unread(state):
+                    # No reading of the room in the replay (its device silent, or its
+                    # readings not consented): no evidence either way, and a live worker
+                    # leaves such a case as it is. A restart cleared it ("the condition had
+                    # gone"). The rule knows it is open, so that readings that come back
+                    # judge it.
+                    state.raised.setdefault(rule.name, current.severity)
                 elif holds is None and current is not None:
                     # A damp or cold case waits its hold before it clears, as the live rule
                     # does: cleared at a restart, the next humid day reopened it (a restart
