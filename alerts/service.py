@@ -206,20 +206,13 @@ def _signs_gone_at(alert: AlertView) -> float:
 
 
 def _held(
-    alert: AlertView, room: str, rule: RuleInfo, gone: float, hold_s: float, tz: str
+    alert: AlertView, room: str, rule: RuleInfo, gone: float, hold_s: float, th: Thresholds
 ) -> Finding:
-    """The hold's words for an open case whose signs had gone by a restart, with the evidence
+    """The hold of an open case whose signs went while no worker watched, with the evidence
     it had (its days counted, which a later restart takes back)."""
-    kept = {k: v for k, v in alert.evidence.items() if k not in ("summary", "rule_source")}
-    return Finding(
-        Action.HOLD,
-        rule,
-        alert.home,
-        room,
-        alert.severity,
-        gone,
-        environment.hold_words(room, rule, gone, hold_s, tz),
-        {**kept, environment.SIGNS_GONE_AT: _utc(gone).isoformat()},
+    own = {k: v for k, v in alert.evidence.items() if k not in ("summary", "rule_source")}
+    return environment.hold_finding(
+        alert.home, room, rule, alert.severity, gone, hold_s, th.timezone, own
     )
 
 
@@ -1447,9 +1440,7 @@ class AlertsWorker:
                         state.gone_since.setdefault(rule.name, seen)
                         if environment.SIGNS_GONE_AT not in current.evidence:
                             # Its signs went while no worker watched: it says so now.
-                            await self._apply(
-                                [_held(current, state.room, rule, seen, hold, th.timezone)]
-                            )
+                            await self._apply([_held(current, state.room, rule, seen, hold, th)])
                         continue
                     await self._apply(
                         [

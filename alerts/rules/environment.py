@@ -31,6 +31,7 @@ __all__ = [
     "VENTILATION",
     "RoomState",
     "clear_hold_s",
+    "hold_finding",
     "hold_words",
     "month_evidence",
     "month_words",
@@ -177,16 +178,7 @@ def _judge(
         gone = state.gone_since.setdefault(info.name, t)
         if gone == t and hold_s > 0:
             _, evidence = words()
-            return Finding(
-                Action.HOLD,
-                info,
-                state.home,
-                state.room,
-                before,
-                t,
-                hold_words(state.room, info, t, hold_s, timezone),
-                {**evidence, SIGNS_GONE_AT: datetime.fromtimestamp(t, UTC).isoformat()},
-            )
+            return hold_finding(state.home, state.room, info, before, t, hold_s, timezone, evidence)
         if t - gone < hold_s:
             return None  # gone for a mild day or two: not yet evidence that it was put right
         del state.raised[info.name]
@@ -208,6 +200,30 @@ def _judge(
 # The held case's evidence: when its signs went (ISO 8601, UTC: the case page shows it as a
 # time), which a restarted worker takes its hold from.
 SIGNS_GONE_AT = "signs_gone_at"
+
+
+def hold_finding(
+    home: str,
+    room: str,
+    info: RuleInfo,
+    severity: Severity,
+    gone: float,
+    hold_s: float,
+    timezone: str,
+    evidence: Mapping[str, object],
+) -> Finding:
+    """A case's hold begun at `gone`: its words, and its evidence with when its signs went
+    (the live rule's, and a restart's for signs that went while no worker watched)."""
+    return Finding(
+        Action.HOLD,
+        info,
+        home,
+        room,
+        severity,
+        gone,
+        hold_words(room, info, gone, hold_s, timezone),
+        {**evidence, SIGNS_GONE_AT: datetime.fromtimestamp(gone, UTC).isoformat()},
+    )
 
 
 def hold_words(room: str, info: RuleInfo, gone: float, hold_s: float, timezone: str) -> str:
