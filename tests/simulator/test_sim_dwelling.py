@@ -15,6 +15,7 @@ from simulator.dwelling import (
     BEDROOM,
     LIVING,
     Archetype,
+    Conditions,
     Dwellings,
     Simulation,
     draw_dwellings,
@@ -190,15 +191,21 @@ def test_the_bathroom_is_where_the_shower_water_goes(january: Trace) -> None:
     assert abs(means[BATHROOM] - means[LIVING]) < 15
 
 
-def test_the_hidden_wall_surface_lies_between_outdoors_and_the_room() -> None:
-    """The ground truth for damp (bench/cases): each room's coldest wall surface, colder than
-    its air in winter by the home's fRsi, and wetter; a poorly insulated home's fRsi lower."""
+def _two_january_days() -> tuple[Dwellings, Weather, Conditions, tuple[Floats, Floats]]:
+    """40 homes of every archetype two days into January: the estate, its weather, the
+    conditions then and the hidden wall surfaces (temperature, RH)."""
     d = draw_dwellings(40, seed=SEED, mix={kind: 1.0 for kind in Archetype})
     weather = Weather(SEED)
     start = datetime(2026, 1, 12, tzinfo=UTC).timestamp()
     sim = Simulation(d, weather, seed=SEED, start=start)
     c = sim.advance(start + 2 * 86400)
-    t_si, rh_si = sim.surface()
+    return d, weather, c, sim.surface()
+
+
+def test_the_hidden_wall_surface_lies_between_outdoors_and_the_room() -> None:
+    """The ground truth for damp (bench/cases): each room's coldest wall surface, colder than
+    its air in winter by the home's fRsi, and wetter; a poorly insulated home's fRsi lower."""
+    d, weather, c, (t_si, rh_si) = _two_january_days()
     t_out = float(weather.temperature(c.time))
     assert t_si.shape == rh_si.shape == c.temperature.shape
     assert np.all((t_si >= t_out - 1e-9) & (t_si <= c.temperature + 1e-9))
@@ -216,12 +223,7 @@ def test_the_hidden_wall_surface_has_the_rooms_vapour_pressure() -> None:
     took the room's vapour *density*, 1-2 % RH drier at a cold wall (T_si / T_air in kelvin):
     rooms whose wall was at 80 % were ground truth at 78-79 %, and the rule's cases there
     counted against it (bench/cases: damp precision)."""
-    d = draw_dwellings(40, seed=SEED, mix={kind: 1.0 for kind in Archetype})
-    weather = Weather(SEED)
-    start = datetime(2026, 1, 12, tzinfo=UTC).timestamp()
-    sim = Simulation(d, weather, seed=SEED, start=start)
-    c = sim.advance(start + 2 * 86400)
-    t_si, rh_si = sim.surface()
+    _, _, c, (t_si, rh_si) = _two_january_days()
     expected = np.minimum(surface_humidity(c.temperature, c.humidity, t_si), 100.0)
     assert np.abs(rh_si - expected).max() < 1e-6
     # A room at 20 °C and 40 % with its wall at 12 °C: 935.6 Pa over 1,402.7 Pa, 66.7 %.
