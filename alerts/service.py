@@ -222,10 +222,6 @@ def _unread(state: RoomState) -> bool:
     return state.temperature is None and state.humidity is None
 
 
-def _utc(t: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(t, dt.UTC)
-
-
 class AlertsWorker:
     """One rules-engine worker; `run` until `stop` is set."""
 

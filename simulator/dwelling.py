@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from hof.climate import saturation_vapour_pressure
+from hof.climate import saturation_vapour_pressure, surface_humidity
 from simulator.weather import Weather
 
 __all__ = [
@@ -524,9 +524,8 @@ class Simulation:
         80 % were ground truth at 78-79 %."""
         t_out = float(self.weather.temperature(self.time))
         t_si = t_out + self.d.f_rsi[:, None] * (self.temperature - t_out)
-        e_room = self.vapour / 1000.0 * _R_VAPOUR * (self.temperature + 273.15)
-        e_sat = np.asarray(saturation_vapour_pressure(t_si), dtype=np.float64)
-        return t_si, np.asarray(np.clip(100.0 * e_room / e_sat, 0.0, 100.0))
+        rh_air = relative_humidity(self.vapour, self.temperature)
+        return t_si, surface_humidity(self.temperature, rh_air, t_si)
 
     def _step(self, t0: float, t1: float) -> None:
         tm = 0.5 * (t0 + t1)
