@@ -109,6 +109,22 @@ def begin_immediate(raw: Any, busy_s: float, busy_ms: int) -> None:
         cursor.close()
 
 
+def _wal(cursor: Any, busy_s: float) -> None:
+    """Put the database in WAL mode, trying again while another connection holds the lock,
+    for up to the busy timeout. Services that start together on a new store each switch it to
+    WAL as they connect, and SQLite answers the losers "database is locked" at once, without
+    its busy handler: one service in four or so failed to start (9 of 40 trios)."""
+    deadline = time.monotonic() + busy_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(BEGIN_POLL_S)
+
+
 def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get WAL mode, foreign keys and a busy timeout."""
     parsed = sa.make_url(url)
@@ -130,7 +146,7 @@ def make_engine(url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any)
         # Let SQLAlchemy's "begin" event below issue BEGIN, not the sqlite3 module.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _wal(cursor, sqlite_busy_timeout_s)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode except on power loss
