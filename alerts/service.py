@@ -159,12 +159,13 @@ def _surface_days(
     rh_surf: np.ndarray, known: np.ndarray, first: int, th: Thresholds
 ) -> dict[int, tuple[float, float]]:
     """A room's days (UTC) of the rebuilt history, for ISO 13788's month: (sum of the known
-    hours' surface RH, hours), the last `surface_month_days` days of it only."""
+    hours' surface RH, hours), the last day of it and the `surface_month_days` days before
+    (the last is in progress: the month is judged on the complete days before it)."""
     hours = np.flatnonzero(known & ~np.isnan(rh_surf))
     if th.surface_month_rh is None or not hours.size:
         return {}
     days = (first + hours) // 24
-    recent = days > days[-1] - th.surface_month_days
+    recent = days >= days[-1] - th.surface_month_days
     sums = np.bincount(days[recent] - days[recent][0], weights=rh_surf[hours[recent]])
     counts = np.bincount(days[recent] - days[recent][0])
     start = int(days[recent][0])

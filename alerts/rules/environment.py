@@ -97,11 +97,12 @@ class RoomState:
     # The days (UTC) of the last `humidity_days` on which the air's worst humidity band was
     # met: it grades the air's humidity by recurrence, as the nights grade condensation.
     humid_days: list[int] = field(default_factory=list)
-    # The wall surface's RH by day (UTC) while it is known: [sum, readings] of the last
-    # `surface_month_days`, ISO 13788's month (`_surface_month`); its mean of the days' means
-    # is worked out once an hour.
+    # The wall surface's RH by day (UTC) while it is known: [sum, readings] of the day in
+    # progress and the `surface_month_days` complete days before it, ISO 13788's month
+    # (`_surface_month`); the mean of the complete days' means is worked out once an hour.
     surface_days: dict[int, list[float]] = field(default_factory=dict)
     surface_month: float | None = None
+    surface_month_days: int = 0
     surface_month_hour: int = -1
     # The days (UTC) of the last `cold_days` on which the milder cold bands' worst was met.
     cold_days: list[int] = field(default_factory=list)
@@ -751,7 +752,7 @@ def _surface_month(state: RoomState, th: Thresholds, t: float, rh_surf: float) -
         if state.surface_days and day < max(state.surface_days):
             return  # a late reading of a day already past: the month is not judged backwards
         sums = state.surface_days[day] = [0.0, 0.0]
-        for old in [d for d in state.surface_days if d <= day - th.surface_month_days]:
+        for old in [d for d in state.surface_days if d < day - th.surface_month_days]:
             del state.surface_days[old]
     sums[0] += rh_surf
     sums[1] += 1.0
@@ -761,10 +762,20 @@ def _surface_month(state: RoomState, th: Thresholds, t: float, rh_surf: float) -
 
 
 def grade_surface_month(state: RoomState, th: Thresholds, hour: int = -1) -> None:
-    """Work out the month's mean surface RH from the days held and grade `surface_month`."""
+    """Work out the month's mean surface RH from the complete days held and grade
+    `surface_month`. The day of the latest reading is in progress and not counted: its first
+    hours are the night, the wall's wettest, and weighed as a whole day they tipped a month
+    at 79.4 % over the line at every midnight (bench/cases)."""
     state.surface_month_hour = hour
-    days = [total / n for total, n in state.surface_days.values() if n > 0]
+    latest = max(state.surface_days, default=0)
+    first = latest - th.surface_month_days
+    days = [
+        total / n
+        for day, (total, n) in state.surface_days.items()
+        if n > 0 and first <= day < latest
+    ]
     state.surface_month = sum(days) / len(days) if days else None
+    state.surface_month_days = len(days)
     mean, limit = state.surface_month, th.surface_month_rh
     judged = len(days) >= th.surface_month_min_days
     held = judged and mean is not None and limit is not None and mean >= limit
@@ -777,7 +788,7 @@ def month_words(state: RoomState, th: Thresholds) -> str:
         return ""
     return (
         f"wall surface RH averaging {state.surface_month:.0f} % over the last "
-        f"{len(state.surface_days)} days (ISO 13788: mould can grow at a month's mean of "
+        f"{state.surface_month_days} days (ISO 13788: mould can grow at a month's mean of "
         f"{th.surface_month_rh:g} % or more)"
     )
 
@@ -787,7 +798,7 @@ def month_evidence(state: RoomState) -> dict[str, float | int | None]:
     month = state.surface_month
     return {
         "surface_month_rh": None if month is None else round(month, 1),
-        "surface_month_days": len(state.surface_days),
+        "surface_month_days": state.surface_month_days,
     }
 
 
