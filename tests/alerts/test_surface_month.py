@@ -20,7 +20,6 @@ from alerts.service import _surface_days
 from alerts.thresholds import Thresholds
 from hof.senml import Record
 
-H = 3600.0
 JANUARY = datetime(2026, 1, 12, tzinfo=UTC).timestamp()  # Monday 12 January 2026
 JULY = datetime(2026, 7, 14, tzinfo=UTC).timestamp()  # Tuesday 14 July 2026
 COLD_OUTSIDE = Outdoor(5.0, "estate sensor")
