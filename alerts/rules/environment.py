@@ -830,15 +830,19 @@ def _recurring(
     """Grade the signal `key` by recurrence: watch while any band of `rule` is held (its
     window, over the last 24 h, is `key`_band), and by `recurs` on the number of `days` of
     the last `window` on which the rule's worst band was met. A day counts when the value is
-    beyond that band's limit (and counted) while the band is held: the band stays held for
-    most of a day after, and the day boundary it passes must not make one spell two days.
+    beyond that band's limit (and counted) while the band is met (its hours in the last 24 at
+    or above the band's): a day of a spell that began the day before counts only if the band
+    is met again in it.
     Days run from `offset_s` after midnight UTC (noon: one night is one night)."""
     band = _state_of(state, f"{key}_band")
     banded_step(band, rule, t, value, counts=counts)
     day = int((t - offset_s) // 86400)
     worst = rule.bands[-1]
     beyond = value > worst.limit if rule.above else value < worst.limit
-    if counts and beyond and band.held and band.held[-1] and (not days or days[-1] < day):
+    # Met, not merely held: a band stays held down to its clear figure (below 16 °C for 6 h,
+    # half its 12), and the days it was only held counted as days it was met.
+    met = bool(band.held) and band.held[-1] and band.hours[-1] >= worst.hours
+    if counts and beyond and met and (not days or days[-1] < day):
         days.append(day)
         state.days_counted.add(key)
     while days and days[0] <= day - window:

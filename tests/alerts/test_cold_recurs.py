@@ -92,3 +92,32 @@ def test_a_restart_takes_the_cold_days_back_from_the_open_case() -> None:
     assert Severity.SIGNIFICANT in {f.severity for f in after}
     forgot = _days(RoomState("H1", "living_room"), th, cold_days=1, first=4)
     assert Severity.SIGNIFICANT not in {f.severity for f in forgot}
+
+
+def test_a_day_counts_only_when_its_band_is_met_not_while_it_is_still_held() -> None:
+    """A day counts when below 16 °C for 12 h of 24 is met on it (the rule's own words). The
+    band stays held until under 6 h (its clear figure), and the days it was merely held
+    counted: a living room below 16 °C for 13 h on one day of a cold spell, then for 7 h each
+    night as the heating went off, made 5 cold days and a case to act on (Awaab's Law clocks)
+    in a home that met the band once (bench/cases: bathrooms and living rooms of well-heated,
+    poorly insulated homes)."""
+    state, th, found = RoomState("H1", "living_room"), Thresholds(), []
+    for day in range(7):
+        for k in range(48):
+            t = START + day * 86400 + k * STEP
+            hour = k * STEP / H
+            cold = hour < 13 if day == 0 else 3 <= hour < 10
+            records = [
+                Record("H1", "env", "temperature", round(t * 1000), 14.0 if cold else 20.0),
+                Record("H1", "env", "humidity", round(t * 1000), 50.0),
+            ]
+            found += [
+                f
+                for f in on_readings(state, records, th, occupied=True)
+                if f.rule.name == "excess_cold"
+            ]
+    assert found, "the cold day is a sign to watch"
+    assert {f.severity for f in found} == {Severity.WATCH}, [
+        (f.action, f.severity, f.summary) for f in found
+    ]
+    assert found[-1].evidence["cold_days"] == 1
