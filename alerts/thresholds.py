@@ -192,6 +192,13 @@ class Thresholds(BaseModel):
     # significant on the first day.
     cold_days: int = Field(14, ge=1, le=60)
     cold_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 1, "significant": 5})
+    # WHO's minimum for rooms in use is the mildest band (below 18 °C for 16 h): a room that
+    # is kept below it on most days is not kept warm, though it never reaches HHSRS's serious
+    # 16 °C (a thermostat at 17.5 °C, the heating unable to do better). A day (UTC) on which
+    # the mildest band is met counts, and this many of the last `cold_days` make the case
+    # significant. A cold spell's few days (a well-heated home heated off overnight and while
+    # out) stay a sign to watch. None: not judged.
+    cold_minimum_days: int | None = Field(10, ge=1, le=60)
     # A damp or cold case clears only once no band has been held for this long. Its bands
     # clear on the last 24 h, so a mild day or two let a damp or cold home's case go and come
     # back with the weather: up to 7 reopenings in a month (bench/cases). A hazard that
@@ -276,4 +283,9 @@ class Thresholds(BaseModel):
                         f"{name}: {severity} needs 1 to {name.replace('recurs', 'days')} "
                         f"({days}) days, not {needed}"
                     )
+        if self.cold_minimum_days is not None and self.cold_minimum_days > self.cold_days:
+            raise ValueError(
+                f"cold_minimum_days: needs 1 to cold_days ({self.cold_days}) days, "
+                f"not {self.cold_minimum_days}"
+            )
         return self

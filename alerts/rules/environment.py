@@ -104,8 +104,10 @@ class RoomState:
     surface_month: float | None = None
     surface_month_days: int = 0
     surface_month_hour: int = -1
-    # The days (UTC) of the last `cold_days` on which the milder cold bands' worst was met.
+    # The days (UTC) of the last `cold_days` on which the milder cold bands' worst was met,
+    # and on which the mildest (WHO's minimum for rooms in use) was.
     cold_days: list[int] = field(default_factory=list)
+    cold_minimum_days: list[int] = field(default_factory=list)
     # The signals that counted a day or night since their case's evidence last said which: the
     # open case is updated with them, so a restarted worker can take them back
     # (`seed_recurrence`).
@@ -398,6 +400,7 @@ def _temperature(
         _recurring(
             state, "cold", mild, t, v, state.cold_days, th.cold_days, th.cold_recurs, counts=counts
         )
+        _below_minimum(state, mild, t, v, th, counts=counts)
     if acute is not None:
         _signal(state, "cold_acute", acute, t, v, counts=occupied is not False)
     _signal(state, "heat", th.heat, t, v)
@@ -411,6 +414,12 @@ def _temperature(
             days = (
                 f"; below {worst.limit:g} °C for {worst.hours:g} h of 24 on "
                 f"{len(state.cold_days)} of the last {th.cold_days} days"
+            )
+        if mild is not None and state.cold_minimum_days:
+            least = mild.bands[0]
+            days += (
+                f"; below {least.limit:g} °C for {least.hours:g} h of 24 on "
+                f"{len(state.cold_minimum_days)} of the last {th.cold_days} days"
             )
         occupancy = {
             None: (
@@ -429,6 +438,7 @@ def _temperature(
                 "limit": cold_limit,
                 "occupancy": {None: "unknown", True: "occupied", False: "empty"}[occupied],
                 "cold_days": len(state.cold_days),
+                "cold_minimum_days": len(state.cold_minimum_days),
                 "cold_days_window": th.cold_days,
                 RECURRENCE: _dates_counted(state, _COLD_DAYS),
             },
@@ -459,6 +469,36 @@ def _temperature(
     cold = _note_days(state, COLD, _COLD_DAYS, t, cold_words, cold)
     hot = _judge(state, HEAT, ("heat", "overheat"), t, hot_words)
     return [f for f in (cold, hot) if f is not None]
+
+
+def _below_minimum(
+    state: RoomState, mild: BandedRule, t: float, v: float, th: Thresholds, *, counts: bool
+) -> None:
+    """Count the day when the mildest cold band (WHO's minimum for rooms in use) is met, as
+    `_recurring` counts the worst's, and make `cold` significant once it was met on
+    `th.cold_minimum_days` of the last `th.cold_days`: a room kept below the minimum on most
+    days is not kept warm. Called after `_recurring` has graded `cold` on this reading."""
+    days = state.cold_minimum_days
+    needed = th.cold_minimum_days
+    if needed is None:
+        days.clear()
+        return
+    band = state.signals["cold_band"]
+    day = int(t // 86400)
+    least = mild.bands[0]
+    beyond = v > least.limit if mild.above else v < least.limit
+    met = bool(band.held) and band.held[0] and band.hours[0] >= least.hours
+    if counts and beyond and met and (not days or days[-1] < day):
+        days.append(day)
+        state.days_counted.add("cold_minimum")
+    while days and days[0] <= day - th.cold_days:
+        days.pop(0)
+    cold = state.signals["cold"]
+    if len(days) >= needed and (cold.severity is None or cold.severity.rank < _SIGNIFICANT):
+        cold.severity = Severity.SIGNIFICANT
+
+
+_SIGNIFICANT = Severity.SIGNIFICANT.rank
 
 
 # Each cold rule split into its milder bands and its severe ones, by the rule's identity (a
@@ -670,7 +710,7 @@ _EPOCH = date(1970, 1, 1)
 
 _DAMP_DAYS = ("humidity", "condensation")
 _SEVERITY = {severity.value: severity for severity in Severity}  # a recurrence's names
-_COLD_DAYS = ("cold",)
+_COLD_DAYS = ("cold", "cold_minimum")
 
 
 def _days_of(state: RoomState) -> dict[str, list[int]]:
@@ -678,6 +718,7 @@ def _days_of(state: RoomState) -> dict[str, list[int]]:
         "humidity": state.humid_days,
         "condensation": state.condensation_nights,
         "cold": state.cold_days,
+        "cold_minimum": state.cold_minimum_days,
     }
 
 
