@@ -197,7 +197,8 @@ class Thresholds(BaseModel):
     # 16 °C (a thermostat at 17.5 °C, the heating unable to do better). A day (UTC) on which
     # the mildest band is met counts, and this many of the last `cold_days` make the case
     # significant. A cold spell's few days (a well-heated home heated off overnight and while
-    # out) stay a sign to watch. None: not judged.
+    # out) stay a sign to watch. None: not judged; by default 10, or every day of a
+    # `cold_days` shorter than that.
     cold_minimum_days: int | None = Field(10, ge=1, le=60)
     # A damp or cold case clears only once no band has been held for this long. Its bands
     # clear on the last 24 h, so a mild day or two let a damp or cold home's case go and come
@@ -284,8 +285,11 @@ class Thresholds(BaseModel):
                         f"({days}) days, not {needed}"
                     )
         if self.cold_minimum_days is not None and self.cold_minimum_days > self.cold_days:
-            raise ValueError(
-                f"cold_minimum_days: needs 1 to cold_days ({self.cold_days}) days, "
-                f"not {self.cold_minimum_days}"
-            )
+            if "cold_minimum_days" in self.model_fields_set:
+                raise ValueError(
+                    f"cold_minimum_days: needs 1 to cold_days ({self.cold_days}) days, "
+                    f"not {self.cold_minimum_days}"
+                )
+            # The default's 10 in an estate that judges a shorter window: every day of it.
+            self.cold_minimum_days = self.cold_days
         return self

@@ -182,3 +182,11 @@ def test_a_day_counts_only_when_its_band_is_met_not_while_it_is_still_held() -> 
         (f.action, f.severity, f.summary) for f in found
     ]
     assert found[-1].evidence["cold_days"] == 1
+
+
+def test_a_shorter_cold_window_takes_every_day_of_it_by_default() -> None:
+    """An estate that judges cold over 7 days (its own settings) is not refused for the
+    default's 10: the minimum is every day of its window, unless it sets one itself."""
+    assert Thresholds(cold_days=7).cold_minimum_days == 7
+    assert Thresholds(cold_days=7, cold_minimum_days=5).cold_minimum_days == 5
+    assert Thresholds().cold_minimum_days == 10
