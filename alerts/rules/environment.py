@@ -485,14 +485,7 @@ def _below_minimum(
         return
     band = state.signals["cold_band"]
     day = int(t // 86400)
-    least = mild.bands[0]
-    beyond = v > least.limit if mild.above else v < least.limit
-    met = bool(band.held) and band.held[0] and band.hours[0] >= least.hours
-    if counts and beyond and met and (not days or days[-1] < day):
-        days.append(day)
-        state.days_counted.add("cold_minimum")
-    while days and days[0] <= day - th.cold_days:
-        days.pop(0)
+    _count_day(state, "cold_minimum", mild, band, 0, v, day, days, th.cold_days, counts=counts)
     cold = state.signals["cold"]
     if len(days) >= needed and (cold.severity is None or cold.severity.rank < _SIGNIFICANT):
         cold.severity = Severity.SIGNIFICANT
@@ -878,22 +871,40 @@ def _recurring(
     band = _state_of(state, f"{key}_band")
     banded_step(band, rule, t, value, counts=counts)
     day = int((t - offset_s) // 86400)
-    worst = rule.bands[-1]
-    beyond = value > worst.limit if rule.above else value < worst.limit
-    # Met, not merely held: a band stays held down to its clear figure (below 16 °C for 6 h,
-    # half its 12), and the days it was only held counted as days it was met.
-    met = bool(band.held) and band.held[-1] and band.hours[-1] >= worst.hours
-    if counts and beyond and met and (not days or days[-1] < day):
-        days.append(day)
-        state.days_counted.add(key)
-    while days and days[0] <= day - window:
-        days.pop(0)
+    _count_day(state, key, rule, band, -1, value, day, days, window, counts=counts)
     grade = Severity.WATCH if band.severity is not None else None
     for name, needed in recurs.items():
         severity = _SEVERITY[name]
         if len(days) >= needed and (grade is None or severity.rank > grade.rank):
             grade = severity
     _state_of(state, key).severity = grade
+
+
+def _count_day(
+    state: RoomState,
+    key: str,
+    rule: BandedRule,
+    band: BandedState,
+    index: int,
+    value: float,
+    day: int,
+    days: list[int],
+    window: int,
+    *,
+    counts: bool,
+) -> None:
+    """Count `day` into `days` (as `key`'s) when band `index` of `rule` is met on this
+    reading with the value beyond its limit, and drop the days older than `window`. Met, not
+    merely held: a band stays held down to its clear figure (below 16 °C for 6 h, half its
+    12), and the days it was only held counted as days it was met."""
+    limit = rule.bands[index]
+    beyond = value > limit.limit if rule.above else value < limit.limit
+    met = bool(band.held) and band.held[index] and band.hours[index] >= limit.hours
+    if counts and beyond and met and (not days or days[-1] < day):
+        days.append(day)
+        state.days_counted.add(key)
+    while days and days[0] <= day - window:
+        days.pop(0)
 
 
 def _damp_words(

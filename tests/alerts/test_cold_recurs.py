@@ -5,6 +5,7 @@ still raises on the hour, and a vulnerable tenant's home on the first day."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -20,26 +21,48 @@ START = datetime(2026, 1, 12, tzinfo=UTC).timestamp()
 STEP = 1800.0
 
 
+def _feed(
+    state: RoomState,
+    th: Thresholds,
+    temperature: Callable[[int, float], float],
+    days: int,
+    first: int = 0,
+    occupied: bool | None = True,
+) -> list[Finding]:
+    """Days `first`.. of readings every half hour at `temperature(day, hour)` (50 % RH); the
+    cold rule's findings."""
+    found: list[Finding] = []
+    for day in range(first, first + days):
+        for k in range(int(24 * H / STEP)):
+            t = START + day * 86400 + k * STEP
+            records = [
+                Record(
+                    state.home,
+                    "env",
+                    "temperature",
+                    round(t * 1000),
+                    temperature(day, k * STEP / H),
+                ),
+                Record(state.home, "env", "humidity", round(t * 1000), 50.0),
+            ]
+            found += [
+                f
+                for f in on_readings(state, records, th, occupied=occupied)
+                if f.rule.name == "excess_cold"
+            ]
+    return found
+
+
 def _days(
     state: RoomState, th: Thresholds, cold_days: int, warm_days: int = 0, first: int = 0
 ) -> list[Finding]:
     """Days of a living room below 16 °C from midnight to 14:00 and at 20 °C after (the
     heating unable to catch up until the afternoon), then warm days; someone at home."""
-    found: list[Finding] = []
-    for day in range(first, first + cold_days + warm_days):
-        for k in range(int(24 * H / STEP)):
-            t = START + day * 86400 + k * STEP
-            temp = 14.0 if day < first + cold_days and k * STEP < 14 * H else 20.0
-            records = [
-                Record(state.home, "env", "temperature", round(t * 1000), temp),
-                Record(state.home, "env", "humidity", round(t * 1000), 50.0),
-            ]
-            found += [
-                f
-                for f in on_readings(state, records, th, occupied=True)
-                if f.rule.name == "excess_cold"
-            ]
-    return found
+
+    def temperature(day: int, hour: float) -> float:
+        return 14.0 if day < first + cold_days and hour < 14 else 20.0
+
+    return _feed(state, th, temperature, cold_days + warm_days, first)
 
 
 def test_a_cold_spell_of_three_days_is_watch_not_a_case_to_act_on() -> None:
@@ -101,16 +124,7 @@ def _held_at(
 ) -> list[Finding]:
     """Days of a kitchen held at `temp` all day and night (its thermostat, the heating unable
     to do better), occupancy not known: weekdays 09:00-16:00 are not counted."""
-    found: list[Finding] = []
-    for day in range(first, first + days):
-        for k in range(int(24 * H / STEP)):
-            t = START + day * 86400 + k * STEP
-            records = [
-                Record(state.home, "env", "temperature", round(t * 1000), temp),
-                Record(state.home, "env", "humidity", round(t * 1000), 50.0),
-            ]
-            found += [f for f in on_readings(state, records, th) if f.rule.name == "excess_cold"]
-    return found
+    return _feed(state, th, lambda _day, _hour: temp, days, first, occupied=None)
 
 
 def test_a_room_kept_below_the_minimum_on_most_days_is_significant_and_says_so() -> None:
@@ -162,21 +176,12 @@ def test_a_day_counts_only_when_its_band_is_met_not_while_it_is_still_held() -> 
     night as the heating went off, made 5 cold days and a case to act on (Awaab's Law clocks)
     in a home that met the band once (bench/cases: bathrooms and living rooms of well-heated,
     poorly insulated homes)."""
-    state, th, found = RoomState("H1", "living_room"), Thresholds(), []
-    for day in range(7):
-        for k in range(48):
-            t = START + day * 86400 + k * STEP
-            hour = k * STEP / H
-            cold = hour < 13 if day == 0 else 3 <= hour < 10
-            records = [
-                Record("H1", "env", "temperature", round(t * 1000), 14.0 if cold else 20.0),
-                Record("H1", "env", "humidity", round(t * 1000), 50.0),
-            ]
-            found += [
-                f
-                for f in on_readings(state, records, th, occupied=True)
-                if f.rule.name == "excess_cold"
-            ]
+
+    def temperature(day: int, hour: float) -> float:
+        cold = hour < 13 if day == 0 else 3 <= hour < 10
+        return 14.0 if cold else 20.0
+
+    found = _feed(RoomState("H1", "living_room"), Thresholds(), temperature, days=7)
     assert found, "the cold day is a sign to watch"
     assert {f.severity for f in found} == {Severity.WATCH}, [
         (f.action, f.severity, f.summary) for f in found
