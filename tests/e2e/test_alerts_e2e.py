@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,8 +192,11 @@ def test_a_cold_damp_bedroom_becomes_a_case_and_a_restart_rebuilds_its_state(
     assert damp.room == "bedroom"
     assert damp.state is State.OPEN
     assert damp.clocks.investigation_due is not None  # Awaab's Law clocks started
-    # The band held (18 h; a day counted after midnight UTC notes 18.x h on the case).
-    assert "Bedroom humidity above 75 % for 18." in damp.evidence["summary"]
+    # The band held (18 h or more: a day counted after midnight UTC notes the hours of that
+    # reading on the case, 19.8 h at 02:18 UTC; the figure depends on the hour the test runs).
+    held = re.search(r"Bedroom humidity above 75 % for (\d+\.\d)", damp.evidence["summary"])
+    assert held is not None, damp.evidence["summary"]
+    assert float(held.group(1)) >= 18.0, damp.evidence["summary"]
 
     alerts_process.kill()
     publish_history(env, now - 26 * 3600, 26, temperature=21.0, humidity=50.0)
