@@ -36,21 +36,37 @@ Ground truth comes from the simulator, never from the rules' thresholds:
 A case an officer acts on is one that reached `significant` or worse (the severities that
 start Awaab's Law's clocks, docs/alerts.md); a `watch` finding starts no clock and is counted
 apart. It prints, per rule: precision and recall of acted-on cases (per room where the truth is
-per room, and per home), the same for every case, the median days from the run's start to a
-true room's first case, cases per 1,000 homes per month, state changes per case (opened,
-severity changed, cleared, reopened), the most reopenings of one case in a calendar month, and
-damp cases opened in June-August in homes the simulator keeps dry (well run and overheating).
+per room, and per home), the same for every case, the time from onset to case (below), cases
+per 1,000 homes per month, state changes per case (opened, severity changed, cleared,
+reopened), the most reopenings of one case in a calendar month, and damp cases opened in
+June-August in homes the simulator keeps dry (well run and overheating).
+
+Onset is when the truth began to hold in the simulated room, from its own state, never the
+rules': damp, the end of the first 30 days (at least 15 from the run's start) whose mean hidden
+surface RH reached 80 % (ISO 13788's month, running); damp, mould, the hour the VTT index on
+the hidden surface reached 1; cold (both lines), the end of the first 14 days (at least 7) in
+which the room was below 18 °C for more than half the hours someone was up at home (the in-use
+truth's test, running); overheating, the first night hour (22:00-07:00 UK time, TM59's night)
+in which the home's bedroom was above 26 °C. Damp and cold that stop for 60 days (a summer) and
+hold again have a second onset. The time to case is the median, over the truth's onsets, of
+the days from onset to the room's first case (any severity) and first acted-on one (when the
+Awaab's Law clocks started) since 30 days (damp), 14 (cold) or a day before it: negative when
+the rules found it first (a month's mean is known only at its end). The table gives the onsets
+during the run; a run from January also holds rooms damp or cold when the sensors went in
+(their onset within the first judgement), printed apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -77,6 +93,15 @@ SURFACE_RH_LIMIT = 80.0
 MIN_MONTH_DAYS = 15.0
 # The VTT mould index at which growth has begun (Hukka & Viitanen 1999).
 MOULD_BEGUN = 1.0
+# Onset: ISO 13788's month, running, judged once at least this many days of it are simulated.
+MONTH_DAYS = 30
+# Onset of cold: the in-use truth's test (below 18 °C for more than half the hours someone is
+# up at home) over a running fortnight, judged once half of it is simulated: one cool October
+# day is not a cold room (the truth judges a whole winter).
+FORTNIGHT_DAYS = 14
+# CIBSE TM59: a bedroom above 26 °C at night (22:00-07:00) counts towards overheating.
+TM59_BEDROOM_C = 26.0
+_UK = ZoneInfo("Europe/London")
 HOME_TRUTH = {
     "damp_mould, archetype": Archetype.DAMP,
     "overheating": Archetype.OVERHEATING,
@@ -145,6 +170,170 @@ def cold_truth(d: Dwellings, homes: set[int] | None = None) -> set[tuple[int, st
     }
 
 
+# A truth that held, stopped for this long (a summer) and holds again has a second onset
+# (a run from January holds its damp and cold rooms' truth from the start: the autumn's return
+# is the onset a landlord would see begin).
+AGAIN_S = 60 * 86400.0
+AGAIN = {"damp": "damp_again", "cold": "cold_again"}
+ONSET_KINDS = ("damp", "damp_again", "mould", "cold", "cold_again", "heat")
+
+
+class OnsetClock:
+    """When each room's truth first held, from the simulated rooms' own state (module
+    docstring): epoch seconds per (home, room), NaN while it has not."""
+
+    def __init__(self, homes: int, rooms: int) -> None:
+        shape = (homes, rooms)
+        self.onset = {key: np.full(shape, np.nan) for key in ONSET_KINDS}
+        self._held = {key: np.full(shape, np.nan) for key in ONSET_KINDS}  # last held
+        self._day = -1
+        self._surface = np.zeros(shape)  # the day's sum of surface RH, and its readings
+        self._readings = 0
+        self._months: list[np.ndarray] = []  # the last MONTH_DAYS days' mean surface RH
+        self._in_use = np.zeros(shape)  # the day's steps with someone up at home
+        self._fortnight: list[tuple[np.ndarray, np.ndarray]] = []  # the last days' two
+        self._below = np.zeros(shape)  # ... of which the room was below 18 °C
+        self._bedroom = ROOMS.index("bedroom")
+
+    def step(
+        self,
+        t: float,
+        temperature: np.ndarray,
+        awake: np.ndarray,
+        rh_surface: np.ndarray,
+        mould: np.ndarray,
+    ) -> None:
+        """One step of the simulation, ending at `t`: (homes, rooms) figures but `awake`,
+        (homes,) whether someone was up at home."""
+        day = int((t - 1) // 86400)  # a step ending at midnight belongs to the day it ends
+        if day != self._day:
+            if self._day >= 0:
+                self._close_day((self._day + 1) * 86400.0)
+            self._day = day
+        self._surface += rh_surface
+        self._readings += 1
+        self._in_use += awake[:, None]
+        self._below += awake[:, None] & (temperature < MIN_HEALTHY_C)
+        self._first("mould", mould >= MOULD_BEGUN, t)
+        if not 7 <= datetime.fromtimestamp(t - 1, _UK).hour < 22:
+            hot = temperature[:, self._bedroom] > TM59_BEDROOM_C
+            self._first("heat", np.repeat(hot[:, None], temperature.shape[1], axis=1), t)
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """The onsets, the day in progress closed (a run ends at a midnight)."""
+        if self._readings:
+            self._close_day((self._day + 1) * 86400.0)
+        return self.onset
+
+    def _close_day(self, end: float) -> None:
+        self._months = [*self._months[-(MONTH_DAYS - 1) :], self._surface / self._readings]
+        if len(self._months) >= MIN_MONTH_DAYS:
+            self._first("damp", np.mean(self._months, axis=0) >= SURFACE_RH_LIMIT, end)
+        self._fortnight = [*self._fortnight[-(FORTNIGHT_DAYS - 1) :], (self._in_use, self._below)]
+        if len(self._fortnight) >= FORTNIGHT_DAYS // 2:
+            in_use = np.sum([day[0] for day in self._fortnight], axis=0)
+            below = np.sum([day[1] for day in self._fortnight], axis=0)
+            self._first("cold", (in_use > 0) & (below > 0.5 * in_use), end)
+        self._surface = np.zeros_like(self._surface)
+        self._readings = 0
+        self._in_use = np.zeros_like(self._in_use)
+        self._below = np.zeros_like(self._below)
+
+    def _first(self, key: str, holds: np.ndarray, at: float) -> None:
+        onset = self.onset[key]
+        onset[np.isnan(onset) & holds] = at
+        if key in AGAIN:
+            # A season's return: the first time it holds after `AGAIN_S` of not holding.
+            again, held = self.onset[AGAIN[key]], self._held[key]
+            again[np.isnan(again) & holds & (at - held >= AGAIN_S)] = at
+        self._held[key][holds] = at
+
+
+@dataclass(frozen=True, slots=True)
+class Delays:
+    """Days from onset to case over the truth's rooms with an onset and a case: `first` to the
+    room's first case (any severity), `acted` to its first acted-on one; `at_start` of the
+    rooms whose truth held when the run began (onset within its first judgement: the days
+    since the sensors went in), else of those whose truth began during the run."""
+
+    first: list[float] = field(default_factory=list)
+    acted: list[float] = field(default_factory=list)
+    start_first: list[float] = field(default_factory=list)
+    start_acted: list[float] = field(default_factory=list)
+
+
+# How long before onset a case still answers it (a month's mean is known only at its end: a
+# case in that month found it), and how soon after the run's start an onset is the truth
+# already holding when the sensors went in; by onset.
+LOOKBACK_S = {
+    "damp": MONTH_DAYS * 86400.0,
+    "mould": MONTH_DAYS * 86400.0,
+    "cold": FORTNIGHT_DAYS * 86400.0,
+}
+AT_START_S = {
+    "damp": (MIN_MONTH_DAYS + 1) * 86400.0,
+    "cold": (FORTNIGHT_DAYS // 2 + 1) * 86400.0,
+}
+DAY_S = 86400.0
+
+
+def time_to_case(
+    cases: dict[Key, list[Case]],
+    name: str,
+    truth: Rooms,
+    onset: np.ndarray | None,
+    kind: str,
+    start: float,
+    again: np.ndarray | None = None,
+) -> Delays:
+    """Days from each true room's onset (`onset`, epoch seconds by estate home and room, NaN:
+    never; `kind` its key in `Truths.onset`), and from its return after a season without
+    (`again`, the same), to its first case of rule `name` since `LOOKBACK_S` before it: a
+    case opened in the spring does not answer an autumn's onset, and a case open at the
+    lookback's start answers it then."""
+    delays = Delays()
+    if onset is None:
+        return delays
+    lookback = LOOKBACK_S.get(kind, DAY_S)
+    onsets = [(h, room, float(onset[h, ROOMS.index(room)])) for h, room in sorted(truth)]
+    if again is not None:
+        onsets += [(h, room, float(again[h, ROOMS.index(room)])) for h, room in sorted(truth)]
+    for h, room, began in onsets:
+        found = cases.get((h, name, room), [])
+        if math.isnan(began) or not found:
+            continue
+        at_start = began <= start + AT_START_S.get(kind, DAY_S)
+        since = start if at_start else began - lookback
+        opened, acted = _answers(found, since)
+        into = (
+            (delays.start_first, delays.start_acted) if at_start else (delays.first, delays.acted)
+        )
+        for times, out in ((opened, into[0]), (acted, into[1])):
+            if times:
+                out.append((min(times) - began) / DAY_S)
+    return delays
+
+
+def _answers(found: list[Case], since: float) -> tuple[list[float], list[float]]:
+    """When a room's cases were opened or reopened, and acted on, from `since`: `since` itself
+    for a case open (or open and acted on) then."""
+    opened: list[float] = []
+    acted: list[float] = []
+    for c in found:
+        state = False  # open at `since`
+        for what, at in c.changes:
+            if at > since:
+                break
+            state = what != "cleared"
+        if state:
+            opened.append(since)
+            if any(at <= since for at in c.acted_at):
+                acted.append(since)
+        opened += [at for what, at in c.changes if at > since and what in ("opened", "reopened")]
+        acted += [at for at in c.acted_at if at > since]
+    return opened, acted
+
+
 @dataclass(frozen=True, slots=True)
 class Truths:
     """The truths a worker measures from the simulated rooms themselves (of its own homes;
@@ -157,6 +346,8 @@ class Truths:
     surface_rh: np.ndarray  # (homes, rooms): the highest monthly mean surface RH
     mould_max: np.ndarray  # (homes, rooms): the highest VTT index on the hidden surface
     months: tuple[str, ...] = ()  # the calendar months judged (MIN_MONTH_DAYS of each run)
+    # When each room's truth first held (`OnsetClock`): "damp", "mould", "cold", "heat".
+    onset: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def merge_truths(parts: list[Truths]) -> Truths:
@@ -166,8 +357,11 @@ def merge_truths(parts: list[Truths]) -> Truths:
     size = int(homes.max()) + 1 if homes.size else 0
     surface_rh = np.zeros((size, len(ROOMS)))
     mould_max = np.zeros((size, len(ROOMS)))
+    onset = {key: np.full((size, len(ROOMS)), np.nan) for key in parts[0].onset}
     for p in parts:
         surface_rh[p.homes], mould_max[p.homes] = p.surface_rh, p.mould_max
+        for key, when in p.onset.items():
+            onset[key][p.homes] = when
     return Truths(
         homes,
         set().union(*(p.cold_in_use for p in parts)),
@@ -176,6 +370,7 @@ def merge_truths(parts: list[Truths]) -> Truths:
         surface_rh,
         mould_max,
         parts[0].months,
+        onset,
     )
 
 
@@ -229,6 +424,7 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
     month_n: Counter[str] = Counter()
     mould = MouldState.zeros(n * len(ROOMS))
     mould_max = np.zeros(n * len(ROOMS))
+    clock = OnsetClock(n, len(ROOMS))
     for k in range(1, steps + 1):
         c = sim.advance(start + k * job.step_s)
         t = c.time
@@ -240,6 +436,7 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
             t_si.reshape(-1, 1), rh_si.reshape(-1, 1), job.step_s / 3600, state=mould
         )
         np.maximum(mould_max, mould.m, out=mould_max)
+        clock.step(t, c.temperature, c.awake_home, rh_si, mould.m.reshape(n, len(ROOMS)))
         if datetime.fromtimestamp(t, UTC).month in (12, 1, 2):
             in_use += c.awake_home[:, None]
             below += c.awake_home[:, None] & (c.temperature < MIN_HEALTHY_C)
@@ -300,6 +497,7 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
         surface_rh,
         m_max,
         months,
+        clock.finish(),
     )
     return dict(cases), calls, time.process_time(), truths
 
@@ -401,6 +599,29 @@ def summer_damp(cases: dict[Key, list[Case]], kinds: list[Archetype]) -> Counter
     return summer
 
 
+# Each truth's onset (`OnsetClock`), in the order the table prints the rules.
+ONSET = {
+    "damp_mould": "damp",
+    "damp_mould, mould": "mould",
+    "damp_mould, archetype": "damp",
+    "excess_cold": "cold",
+    "excess_cold, in use": "cold",
+    "overheating": "heat",
+}
+
+
+def _median(days: list[float]) -> float:
+    return statistics.median(days) if days else float("nan")
+
+
+def _spread(days: list[float]) -> str:
+    if not days:
+        return "no room"
+    p90 = float(np.percentile(days, 90))
+    early = sum(d <= 0 for d in days) / len(days)
+    return f"{_median(days):6.1f} {p90:6.1f} {early:4.0%} of {len(days):,}"
+
+
 def _ratio(part: int, whole: int) -> float:
     return part / whole if whole else float("nan")
 
@@ -458,16 +679,10 @@ def _report(
     )
     print(
         f"{'rule':<15} {'room P':>12} {'room R':>12} {'home P':>12} {'home R':>12} "
-        f"{'median d':>8} {'cases/1k/mo':>11} {'changes':>7} {'max reopen/mo':>13}"
+        f"{'onset->case d':>13} {'cases/1k/mo':>11} {'changes':>7} {'max reopen/mo':>13}"
     )
-    for rule in (
-        "damp_mould",
-        "damp_mould, mould",
-        "damp_mould, archetype",
-        "excess_cold",
-        "excess_cold, in use",
-        "overheating",
-    ):
+    delays: dict[str, Delays] = {}
+    for rule in ONSET:
         name = rule.split(",")[0]
         mine = {key: found for key, found in cases.items() if key[1] == name and found}
         cells = []
@@ -486,14 +701,17 @@ def _report(
                     _ratio(len(flagged_homes & truth_homes[rule]), len(truth_homes[rule])),
                 )
             )
-        firsts = [
-            min(c.opened_at for c in found)
-            for (h, _, room), found in mine.items()
-            if (h, room) in truth_rooms[rule]
-        ]
-        median_days = (
-            statistics.median((f - start) / 86400 for f in firsts) if firsts else float("nan")
+        kind = ONSET[rule]
+        delays[rule] = time_to_case(
+            cases,
+            name,
+            truth_rooms[rule],
+            truths.onset.get(kind),
+            kind,
+            start,
+            truths.onset.get(AGAIN.get(kind, "")),
         )
+        onset_cell = f"{_median(delays[rule].acted):.1f} ({_median(delays[rule].first):.1f})"
         all_cases = [c for found in mine.values() for c in found]
         per_k_month = len(all_cases) / (len(judged) / 1000) / months
         changes = statistics.mean(len(c.changes) for c in all_cases) if all_cases else 0.0
@@ -505,8 +723,18 @@ def _report(
         print(
             f"{rule.replace('excess_cold, ', 'cold, ').replace('damp_mould, ', 'damp, '):<15} "
             f"{shown[0]:>12} {shown[1]:>12} {shown[2]:>12} {shown[3]:>12} "
-            f"{median_days:>8.1f} {per_k_month:>11.1f} {changes:>7.2f} {worst:>13}"
+            f"{onset_cell:>13} {per_k_month:>11.1f} {changes:>7.2f} {worst:>13}"
         )
+    print()
+    print(
+        "onset to case, days, of the truth's rooms with an onset and a case (negative: found "
+        "before the truth held): acted-on median, 90th percentile, share found by onset, "
+        "rooms | every case the same; first of the truth that began during the run (the table's "
+        "figure), then of the truth that held when the run began (days since the sensors went in)"
+    )
+    for rule, d in delays.items():
+        print(f"  {rule:<22} during: {_spread(d.acted)} | {_spread(d.first)}")
+        print(f"  {'':<22} at start: {_spread(d.start_acted)} | {_spread(d.start_first)}")
     summer = summer_damp(cases, kinds)
     print()
     print(

@@ -54,6 +54,9 @@ def test_one_two_or_three_workers_find_the_same() -> None:
             assert getattr(merged, name) == getattr(truths, name), name
         assert np.array_equal(merged.surface_rh, truths.surface_rh)
         assert np.array_equal(merged.mould_max, truths.mould_max)
+        assert merged.onset.keys() == truths.onset.keys() == set(bench.ONSET_KINDS)
+        for key, when in truths.onset.items():
+            assert np.array_equal(merged.onset[key], when, equal_nan=True), key
 
 
 def test_each_worker_has_homes_of_every_archetype() -> None:
@@ -195,3 +198,87 @@ def test_some_archetypes_alone_find_what_the_whole_estate_finds_in_their_homes()
     assert calls == len(mine) * 4 * days * 48
     assert alone, "the cold and damp homes have cases in three January days"
     assert alone == {key: found for key, found in whole.items() if key[0] in mine}
+
+
+def _clock_year(bench: ModuleType) -> Any:
+    """An OnsetClock fed 2 homes at 30 minutes for 160 days: home 0's living room wall at 70 %
+    for 20 days then 90 %; home 1's bedroom warm, at 15 °C from day 10 to day 40 with someone up
+    at home, warm for 70 days, and cold again from day 110; home 0's bedroom above 26 °C from
+    day 3; home 1's kitchen's mould index 1 at day 50."""
+    clock = bench.OnsetClock(2, 4)
+    living, bedroom, kitchen = (bench.ROOMS.index(r) for r in ("living_room", "bedroom", "kitchen"))
+    for k in range(1, 160 * 48 + 1):
+        t = START + k * 1800.0
+        day = (k - 1) // 48
+        temperature = np.full((2, 4), 20.0)
+        if 10 <= day < 40 or day >= 110:
+            temperature[1, bedroom] = 15.0
+        if day >= 3:
+            temperature[0, bedroom] = 27.0
+        rh = np.full((2, 4), 60.0)
+        rh[0, living] = 70.0 if day < 20 else 90.0
+        mould = np.zeros((2, 4))
+        mould[1, kitchen] = 1.0 if day >= 50 else 0.5
+        clock.step(t, temperature, np.array([True, True]), rh, mould)
+    return clock.finish()
+
+
+def test_onset_is_when_the_simulated_room_began_to_hold_its_truth() -> None:
+    """Onset from the rooms' own figures: ISO 13788's month running (the end of the first 30
+    days whose mean wall RH reached 80 %), the in-use cold test over a running fortnight, the
+    hour the mould index reached 1, the first night hour a bedroom was above 26 °C; and a
+    cold that stopped for a summer and came back has a second onset."""
+    bench = _bench()
+    onset = _clock_year(bench)
+    day = 86400.0
+    living, bedroom, kitchen = (bench.ROOMS.index(r) for r in ("living_room", "bedroom", "kitchen"))
+    # 20 days at 70 %, then 90 %: the last 30 days' mean reaches 80 % at the end of day 35.
+    assert onset["damp"][0, living] == START + 35 * day
+    assert np.isnan(onset["damp"][1]).all()
+    assert np.isnan(onset["damp_again"]).all()
+    # Cold from day 10: more than half the fortnight's waking hours below 18 °C at day 18's end
+    # (8 of 14 days); back on day 110 after 70 warm days: 8 days into that fortnight again.
+    assert onset["cold"][1, bedroom] == START + 18 * day
+    assert onset["cold_again"][1, bedroom] == START + 118 * day
+    assert np.isnan(onset["cold"][0]).all()
+    # The mould index's first reading of 1: the first step of day 50.
+    assert onset["mould"][1, kitchen] == START + 50 * day + 1800.0
+    # Home 0's bedroom is above 26 °C from day 3's first half hour, in the night (22:00-07:00
+    # UK time, GMT in January): that step's end; onset is of the home, every room.
+    assert set(onset["heat"][0].tolist()) == {START + 3 * day + 1800.0}
+    assert np.isnan(onset["heat"][1]).all()
+
+
+def test_time_to_case_is_from_onset_to_the_rooms_first_case_that_answers_it() -> None:
+    """A spring case cleared long before an autumn onset does not answer it; a case opened
+    after it does (at watch, then acted on); one already open at the lookback's start answers
+    it from then; a room with no onset is not counted; a truth that held when the run began is
+    counted apart, from the run's start."""
+    bench = _bench()
+    day = 86400.0
+    onset = np.full((4, 4), np.nan)
+    bedroom = bench.ROOMS.index("bedroom")
+    onset[0, bedroom] = START + 200 * day  # autumn
+    onset[1, bedroom] = START + 200 * day
+    onset[2, bedroom] = START + 3 * day  # cold when the sensors went in
+    spring = bench.Case(START + 20 * day, changes=[("opened", START + 20 * day)])
+    spring.changes.append(("cleared", START + 60 * day))
+    spring.acted_at.append(START + 25 * day)
+    autumn = bench.Case(START + 205 * day, changes=[("opened", START + 205 * day)])
+    autumn.acted_at.append(START + 210 * day)
+    held = bench.Case(START + 150 * day, changes=[("opened", START + 150 * day)])
+    held.acted_at.append(START + 160 * day)
+    early = bench.Case(START + day, changes=[("opened", START + day)])
+    early.acted_at.append(START + 8 * day)
+    cases = {
+        (0, "excess_cold", "bedroom"): [spring, autumn],
+        (1, "excess_cold", "bedroom"): [held],
+        (2, "excess_cold", "bedroom"): [early],
+        (3, "excess_cold", "bedroom"): [early],  # no onset: not counted
+    }
+    truth = {(h, "bedroom") for h in range(4)}
+    got = bench.time_to_case(cases, "excess_cold", truth, onset, "cold", START)
+    assert got.first == [5.0, -14.0]  # home 1's case was open 14 days (the lookback) before
+    assert got.acted == [10.0, -14.0]
+    assert got.start_first == [-2.0]
+    assert got.start_acted == [5.0]
