@@ -701,15 +701,15 @@ def _report(
                     _ratio(len(flagged_homes & truth_homes[rule]), len(truth_homes[rule])),
                 )
             )
-        kind = ONSET[rule]
+        onset_kind = ONSET[rule]
         delays[rule] = time_to_case(
             cases,
             name,
             truth_rooms[rule],
-            truths.onset.get(kind),
-            kind,
+            truths.onset.get(onset_kind),
+            onset_kind,
             start,
-            truths.onset.get(AGAIN.get(kind, "")),
+            truths.onset.get(AGAIN.get(onset_kind, "")),
         )
         onset_cell = f"{_median(delays[rule].acted):.1f} ({_median(delays[rule].first):.1f})"
         all_cases = [c for found in mine.values() for c in found]
@@ -732,9 +732,9 @@ def _report(
         "rooms | every case the same; first of the truth that began during the run (the table's "
         "figure), then of the truth that held when the run began (days since the sensors went in)"
     )
-    for rule, d in delays.items():
-        print(f"  {rule:<22} during: {_spread(d.acted)} | {_spread(d.first)}")
-        print(f"  {'':<22} at start: {_spread(d.start_acted)} | {_spread(d.start_first)}")
+    for rule, got in delays.items():
+        print(f"  {rule:<22} during: {_spread(got.acted)} | {_spread(got.first)}")
+        print(f"  {'':<22} at start: {_spread(got.start_acted)} | {_spread(got.start_first)}")
     summer = summer_damp(cases, kinds)
     print()
     print(

@@ -282,3 +282,18 @@ def test_time_to_case_is_from_onset_to_the_rooms_first_case_that_answers_it() ->
     assert got.acted == [10.0, -14.0]
     assert got.start_first == [-2.0]
     assert got.start_acted == [5.0]
+
+
+def test_a_run_prints_its_report_with_the_time_from_onset_to_case(capsys: Any) -> None:
+    """The whole report of a small run, as `bench/cases` prints it: every table and line
+    (a name in the report shadowed the estate's, and a year's run died at its end)."""
+    bench = _bench()
+    np.seterr(all="ignore")
+    bench.run(12, 8, 1800.0, 7, START, 1, 1)
+    out = capsys.readouterr().out
+    assert "onset->case d" in out
+    assert "onset to case, days" in out
+    assert "at start:" in out
+    # Eight January days of these homes act on a room against the truth: the list is printed.
+    assert "home, room, setpoint, fRsi): [(" in out
+    assert "CPU:" in out
