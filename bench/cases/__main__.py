@@ -252,9 +252,9 @@ class OnsetClock:
 @dataclass(frozen=True, slots=True)
 class Delays:
     """Days from onset to case over the truth's rooms with an onset and a case: `first` to the
-    room's first case (any severity), `acted` to its first acted-on one; `at_start` of the
-    rooms whose truth held when the run began (onset within its first judgement: the days
-    since the sensors went in), else of those whose truth began during the run."""
+    room's first case (any severity), `acted` to its first acted-on one; `start_` of the rooms
+    whose truth held when the run began (its onset the run's first judgement of it, and every
+    case since the run's start answering it), else of those whose truth began during the run."""
 
     first: list[float] = field(default_factory=list)
     acted: list[float] = field(default_factory=list)
@@ -730,7 +730,8 @@ def _report(
         "onset to case, days, of the truth's rooms with an onset and a case (negative: found "
         "before the truth held): acted-on median, 90th percentile, share found by onset, "
         "rooms | every case the same; first of the truth that began during the run (the table's "
-        "figure), then of the truth that held when the run began (days since the sensors went in)"
+        "figure), then of the truth that held when the run began (its onset the run's first "
+        "judgement of it: 15 days for damp's month, 7 for cold's fortnight)"
     )
     for rule, got in delays.items():
         print(f"  {rule:<22} during: {_spread(got.acted)} | {_spread(got.first)}")
