@@ -43,17 +43,17 @@ June-August in homes the simulator keeps dry (well run and overheating).
 
 Onset is when the truth began to hold in the simulated room, from its own state, never the
 rules': damp, the end of the first 30 days (at least 15 from the run's start) whose mean hidden
-surface RH reached 80 % (ISO 13788's month, running); damp, mould, the hour the VTT index on
-the hidden surface reached 1; cold (both lines), the end of the first 14 days (at least 7) in
+surface RH reached 80 % (ISO 13788's month, running); damp, mould, the half hour the VTT index
+on the hidden surface reached 1; cold (both lines), the end of the first 14 days (at least 7) in
 which the room was below 18 °C for more than half the hours someone was up at home (the in-use
-truth's test, running); overheating, the first night hour (22:00-07:00 UK time, TM59's night)
-in which the home's bedroom was above 26 °C. Damp and cold that stop for 60 days (a summer) and
-hold again have a second onset. The time to case is the median, over the truth's onsets, of
-the days from onset to the room's first case (any severity) and first acted-on one (when the
-Awaab's Law clocks started) since 30 days (damp), 14 (cold) or a day before it: negative when
-the rules found it first (a month's mean is known only at its end). The table gives the onsets
-during the run; a run from January also holds rooms damp or cold when the sensors went in
-(their onset within the first judgement), printed apart.
+truth's test, running); overheating, the first night half hour (22:00-07:00 UK time, TM59's
+night) in which the home's bedroom was above 26 °C. Damp and cold that stop for 60 days (a
+summer) and hold again have a second onset. The time to case is the median, over the truth's
+onsets, of the days from onset to the room's first case (any severity) and first acted-on one
+(when the Awaab's Law clocks started) since 30 days (damp, mould), 14 (cold) or a day before it:
+negative when the rules found it first (a month's mean is known only at its end). The table
+gives the onsets during the run; a run from January also holds rooms damp or cold when the
+sensors went in (their onset within the first judgement), printed apart.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ SURFACE_RH_LIMIT = 80.0
 MIN_MONTH_DAYS = 15.0
 # The VTT mould index at which growth has begun (Hukka & Viitanen 1999).
 MOULD_BEGUN = 1.0
+DAY_S = 86400.0
 # Onset: ISO 13788's month, running, judged once at least this many days of it are simulated.
 MONTH_DAYS = 30
 # Onset of cold: the in-use truth's test (below 18 °C for more than half the hours someone is
@@ -173,19 +174,20 @@ def cold_truth(d: Dwellings, homes: set[int] | None = None) -> set[tuple[int, st
 # A truth that held, stopped for this long (a summer) and holds again has a second onset
 # (a run from January holds its damp and cold rooms' truth from the start: the autumn's return
 # is the onset a landlord would see begin).
-AGAIN_S = 60 * 86400.0
+AGAIN_S = 60 * DAY_S
 AGAIN = {"damp": "damp_again", "cold": "cold_again"}
 ONSET_KINDS = ("damp", "damp_again", "mould", "cold", "cold_again", "heat")
 
 
 class OnsetClock:
-    """When each room's truth first held, from the simulated rooms' own state (module
-    docstring): epoch seconds per (home, room), NaN while it has not."""
+    """When each room's truth first held, and held again after a season without (`AGAIN`),
+    from the simulated rooms' own state (module docstring): epoch seconds per (home, room) and
+    `ONSET_KINDS` key, NaN while it has not."""
 
     def __init__(self, homes: int, rooms: int) -> None:
         shape = (homes, rooms)
         self.onset = {key: np.full(shape, np.nan) for key in ONSET_KINDS}
-        self._held = {key: np.full(shape, np.nan) for key in ONSET_KINDS}  # last held
+        self._held = {key: np.full(shape, np.nan) for key in AGAIN}  # when it last held
         self._day = -1
         self._surface = np.zeros(shape)  # the day's sum of surface RH, and its readings
         self._readings = 0
@@ -205,10 +207,10 @@ class OnsetClock:
     ) -> None:
         """One step of the simulation, ending at `t`: (homes, rooms) figures but `awake`,
         (homes,) whether someone was up at home."""
-        day = int((t - 1) // 86400)  # a step ending at midnight belongs to the day it ends
+        day = int((t - 1) // DAY_S)  # a step ending at midnight belongs to the day it ends
         if day != self._day:
             if self._day >= 0:
-                self._close_day((self._day + 1) * 86400.0)
+                self._close_day((self._day + 1) * DAY_S)
             self._day = day
         self._surface += rh_surface
         self._readings += 1
@@ -222,7 +224,7 @@ class OnsetClock:
     def finish(self) -> dict[str, np.ndarray]:
         """The onsets, the day in progress closed (a run ends at a midnight)."""
         if self._readings:
-            self._close_day((self._day + 1) * 86400.0)
+            self._close_day((self._day + 1) * DAY_S)
         return self.onset
 
     def _close_day(self, end: float) -> None:
@@ -246,7 +248,7 @@ class OnsetClock:
             # A season's return: the first time it holds after `AGAIN_S` of not holding.
             again, held = self.onset[AGAIN[key]], self._held[key]
             again[np.isnan(again) & holds & (at - held >= AGAIN_S)] = at
-        self._held[key][holds] = at
+            held[holds] = at
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,15 +268,11 @@ class Delays:
 # case in that month found it), and how soon after the run's start an onset is the truth
 # already holding when the sensors went in; by onset.
 LOOKBACK_S = {
-    "damp": MONTH_DAYS * 86400.0,
-    "mould": MONTH_DAYS * 86400.0,
-    "cold": FORTNIGHT_DAYS * 86400.0,
+    "damp": MONTH_DAYS * DAY_S,
+    "mould": MONTH_DAYS * DAY_S,
+    "cold": FORTNIGHT_DAYS * DAY_S,
 }
-AT_START_S = {
-    "damp": (MIN_MONTH_DAYS + 1) * 86400.0,
-    "cold": (FORTNIGHT_DAYS // 2 + 1) * 86400.0,
-}
-DAY_S = 86400.0
+AT_START_S = {"damp": (MIN_MONTH_DAYS + 1) * DAY_S, "cold": (FORTNIGHT_DAYS // 2 + 1) * DAY_S}
 
 
 def time_to_case(
@@ -346,7 +344,7 @@ class Truths:
     surface_rh: np.ndarray  # (homes, rooms): the highest monthly mean surface RH
     mould_max: np.ndarray  # (homes, rooms): the highest VTT index on the hidden surface
     months: tuple[str, ...] = ()  # the calendar months judged (MIN_MONTH_DAYS of each run)
-    # When each room's truth first held (`OnsetClock`): "damp", "mould", "cold", "heat".
+    # When each room's truth first held, and held again (`OnsetClock`), by `ONSET_KINDS`.
     onset: dict[str, np.ndarray] = field(default_factory=dict)
 
 
