@@ -27,10 +27,14 @@ Ground truth comes from the simulator, never from the rules' thresholds:
   of it is. A second line, "damp, mould": the VTT mould index integrated on that hidden
   surface reaches 1 (growth begun) during the run; a third, "damp, archetype", the damp
   archetype (vents shut, no working extractor, washing dried indoors), as judged before;
-- cold, per room: its heating does not hold it at WHO/UKHSA's 18 °C for rooms in use (a
+- cold, per room, physical: the simulated room itself is below WHO/UKHSA's 18 °C for more
+  than half the hours someone is up at home in December-February (the standard's own measure:
+  a room in use, its temperature; the presence is the simulator's, which only telecare homes'
+  motion sensors show the rules); a home is cold when a room of it is. A second line, "cold,
+  thermostats", the cause the simulator drew: the room's heating does not hold it at 18 °C (a
   thermostat set below 18 °C, or no radiator), or the home heats only 16:00-22:00 (fuel
-  poverty); a second line from the simulated rooms themselves, below 18 °C for more than half
-  the hours someone is up at home in December-February ("cold, in use");
+  poverty), as judged before: it counts a bathroom heated to 19 °C but below 16 °C for half
+  of a January day in a poorly insulated home as not cold (docs/rules.md);
 - overheating, per home: the overheating archetype (a top-floor flat, double solar gain).
 
 A case an officer acts on is one that reached `significant` or worse (the severities that
@@ -603,7 +607,7 @@ ONSET = {
     "damp_mould, mould": "mould",
     "damp_mould, archetype": "damp",
     "excess_cold": "cold",
-    "excess_cold, in use": "cold",
+    "excess_cold, thermostats": "cold",
     "overheating": "heat",
 }
 
@@ -650,16 +654,17 @@ def _report(
     truth_rooms: dict[str, Rooms] = {
         "damp_mould": truths.damp_surface,
         "damp_mould, mould": truths.damp_mould,
-        "excess_cold": cold_rooms,
-        "excess_cold, in use": cold_in_use,
+        "excess_cold": cold_in_use,
+        "excess_cold, thermostats": cold_rooms,
     }
     truth_homes = {rule: {h for h, _ in rooms} for rule, rooms in truth_rooms.items()}
     for rule, kind in HOME_TRUTH.items():
         truth_homes[rule] = {h for h, k in enumerate(kinds) if k is kind and h in judged}
         truth_rooms[rule] = {(h, room) for h in truth_homes[rule] for room in ROOMS}
     print(
-        "truth: cold rooms (setpoint below 18 °C or evening-only heating) "
-        f"{len(cold_rooms)} in {len(truth_homes['excess_cold'])} homes; damp rooms (a month's "
+        "truth: cold rooms (below 18 °C for more than half the hours someone is up at home in "
+        f"December-February; none if the run has no such month) {len(cold_in_use)} in "
+        f"{len(truth_homes['excess_cold'])} homes; damp rooms (a month's "
         f"mean surface RH >= 80 %) {len(truths.damp_surface)} in "
         f"{len(truth_homes['damp_mould'])} homes; mould index >= 1 on the surface "
         f"{len(truths.damp_mould)} rooms in {len(truth_homes['damp_mould, mould'])} homes; "
@@ -667,16 +672,16 @@ def _report(
         f"homes {len(truth_homes['overheating'])}"
     )
     print(
-        "truth 'in use': rooms below 18 °C for more than half the hours someone is up at home "
-        f"in December-February: {len(cold_in_use)} in {len(truth_homes['excess_cold, in use'])} "
-        "homes (none if the run has no such month)"
+        "truth 'thermostats': rooms whose heating does not hold 18 °C (setpoint below 18 °C or "
+        f"evening-only heating): {len(cold_rooms)} in "
+        f"{len(truth_homes['excess_cold, thermostats'])} homes"
     )
     print()
     print(
         "acted-on cases (significant or worse: Awaab clocks); in brackets, every case (watch too)"
     )
     print(
-        f"{'rule':<15} {'room P':>12} {'room R':>12} {'home P':>12} {'home R':>12} "
+        f"{'rule':<17} {'room P':>12} {'room R':>12} {'home P':>12} {'home R':>12} "
         f"{'onset->case d':>13} {'cases/1k/mo':>11} {'changes':>7} {'max reopen/mo':>13}"
     )
     delays: dict[str, Delays] = {}
@@ -719,7 +724,7 @@ def _report(
         worst = max(reopen_month.values(), default=0)
         shown = [f"{a:.2f} ({b:.2f})" for a, b in zip(cells[0], cells[1], strict=True)]
         print(
-            f"{rule.replace('excess_cold, ', 'cold, ').replace('damp_mould, ', 'damp, '):<15} "
+            f"{rule.replace('excess_cold, ', 'cold, ').replace('damp_mould, ', 'damp, '):<17} "
             f"{shown[0]:>12} {shown[1]:>12} {shown[2]:>12} {shown[3]:>12} "
             f"{onset_cell:>13} {per_k_month:>11.1f} {changes:>7.2f} {worst:>13}"
         )
@@ -732,8 +737,8 @@ def _report(
         "judgement of it: 15 days for damp's month, 7 for cold's fortnight)"
     )
     for rule, got in delays.items():
-        print(f"  {rule:<22} during: {_spread(got.acted)} | {_spread(got.first)}")
-        print(f"  {'':<22} at start: {_spread(got.start_acted)} | {_spread(got.start_first)}")
+        print(f"  {rule:<24} during: {_spread(got.acted)} | {_spread(got.first)}")
+        print(f"  {'':<24} at start: {_spread(got.start_acted)} | {_spread(got.start_first)}")
     summer = summer_damp(cases, kinds)
     print()
     print(
@@ -774,7 +779,7 @@ def _explain(cases: dict[Key, list[Case]], d: Dwellings, truths: Truths, most: i
     archetype, beside the hidden surface's figures or the home's heating and occupancy: why
     each kind is raised; then the truth's rooms each rule never acted on."""
     shown: Counter[tuple[str, str]] = Counter()
-    cold = cold_truth(d, set(truths.homes.tolist()))
+    cold = truths.cold_in_use
     for (h, name, room), found in sorted(cases.items()):
         if (name == "damp_mould" and (h, room) in truths.damp_surface) or (
             name == "excess_cold" and (h, room) in cold

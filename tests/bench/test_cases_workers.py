@@ -297,3 +297,37 @@ def test_a_run_prints_its_report_with_the_time_from_onset_to_case(capsys: Any) -
     # Eight January days of these homes act on a room against the truth: the list is printed.
     assert "home, room, setpoint, fRsi): [(" in out
     assert "CPU:" in out
+
+
+def test_cold_is_judged_against_the_rooms_temperatures_in_use_and_apart_the_thermostats(
+    capsys: Any,
+) -> None:
+    """The cold rule's line is judged against the simulated rooms' own temperatures while
+    someone is up at home (physical, as damp's is the hidden wall's month); the thermostats the
+    simulator drew are a second line. Rooms acted on that are cold in use but heated to 18 °C
+    or more count as found on the first line and as false on the second."""
+    bench = _bench()
+    homes = 8
+    d = bench.draw_dwellings(homes, seed=7, mix={kind: 1.0 for kind in bench.Archetype})
+    thermostats = bench.cold_truth(d)
+    warm = [(h, room) for h in range(homes) for room in bench.ROOMS if (h, room) not in thermostats]
+    chosen = warm[:3]
+    assert len(chosen) == 3
+    cases = {}
+    for h, room in chosen:
+        case = bench.Case(START + 86400.0, changes=[("opened", START + 86400.0)])
+        case.worst = Severity.SIGNIFICANT.rank
+        case.acted_at.append(START + 86400.0)
+        cases[(h, "excess_cold", room)] = [case]
+    shape = (homes, len(bench.ROOMS))
+    truths = bench.Truths(
+        np.arange(homes), set(chosen), set(), set(), np.zeros(shape), np.zeros(shape)
+    )
+    bench._report(homes, 60, 1800.0, d, cases, START, 1.0, 1, truths)
+    rows = {
+        line[:17].strip(): line[17:].split()
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(("excess_cold ", "cold, thermostats"))
+    }
+    assert rows["excess_cold"][:6:2] == ["1.00", "1.00", "1.00"]  # room P, room R, home P
+    assert rows["cold, thermostats"][0] == "0.00"  # none of them by its thermostat
