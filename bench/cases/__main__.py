@@ -612,6 +612,15 @@ ONSET = {
 }
 
 
+def _label(rule: str) -> str:
+    """A table row's name: "cold, thermostats" for "excess_cold, thermostats"."""
+    return rule.replace("excess_cold, ", "cold, ").replace("damp_mould, ", "damp, ")
+
+
+# The table's first column, as wide as its longest row name.
+_LABEL_W = max(len(_label(rule)) for rule in ONSET)
+
+
 def _median(days: list[float]) -> float:
     return statistics.median(days) if days else float("nan")
 
@@ -681,7 +690,7 @@ def _report(
         "acted-on cases (significant or worse: Awaab clocks); in brackets, every case (watch too)"
     )
     print(
-        f"{'rule':<17} {'room P':>12} {'room R':>12} {'home P':>12} {'home R':>12} "
+        f"{'rule':<{_LABEL_W}} {'room P':>12} {'room R':>12} {'home P':>12} {'home R':>12} "
         f"{'onset->case d':>13} {'cases/1k/mo':>11} {'changes':>7} {'max reopen/mo':>13}"
     )
     delays: dict[str, Delays] = {}
@@ -724,7 +733,7 @@ def _report(
         worst = max(reopen_month.values(), default=0)
         shown = [f"{a:.2f} ({b:.2f})" for a, b in zip(cells[0], cells[1], strict=True)]
         print(
-            f"{rule.replace('excess_cold, ', 'cold, ').replace('damp_mould, ', 'damp, '):<17} "
+            f"{_label(rule):<{_LABEL_W}} "
             f"{shown[0]:>12} {shown[1]:>12} {shown[2]:>12} {shown[3]:>12} "
             f"{onset_cell:>13} {per_k_month:>11.1f} {changes:>7.2f} {worst:>13}"
         )
@@ -736,9 +745,10 @@ def _report(
         "figure), then of the truth that held when the run began (its onset the run's first "
         "judgement of it: 15 days for damp's month, 7 for cold's fortnight)"
     )
+    width = max(map(len, delays))
     for rule, got in delays.items():
-        print(f"  {rule:<24} during: {_spread(got.acted)} | {_spread(got.first)}")
-        print(f"  {'':<24} at start: {_spread(got.start_acted)} | {_spread(got.start_first)}")
+        print(f"  {rule:<{width}} during: {_spread(got.acted)} | {_spread(got.first)}")
+        print(f"  {'':<{width}} at start: {_spread(got.start_acted)} | {_spread(got.start_first)}")
     summer = summer_damp(cases, kinds)
     print()
     print(
