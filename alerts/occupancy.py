@@ -38,7 +38,19 @@ def assumed_in(t: float, th: Thresholds) -> bool:
     """With occupancy unknown, whether the hour of `t` is judged as occupied: every hour but a
     weekday's working hours (`assumed_out_from_hour` to `assumed_out_to_hour`, local time),
     when SAP's standard occupancy takes a home to be empty and unheated."""
-    local = datetime.fromtimestamp(t, ZoneInfo(th.timezone))
-    if local.weekday() >= 5:
-        return True
-    return not th.assumed_out_from_hour <= local.hour < th.assumed_out_to_hour
+    # Every room of an estate asks of the same few times: the answer is kept for the quarter
+    # hour (every zone's offset from UTC is whole quarter hours), by the settings asked with.
+    key = (int(t // 900), th.timezone, th.assumed_out_from_hour, th.assumed_out_to_hour)
+    found = _ASSUMED.get(key)
+    if found is None:
+        local = datetime.fromtimestamp(t, ZoneInfo(th.timezone))
+        found = local.weekday() >= 5 or not (
+            th.assumed_out_from_hour <= local.hour < th.assumed_out_to_hour
+        )
+        if len(_ASSUMED) >= 4096:
+            _ASSUMED.clear()
+        _ASSUMED[key] = found
+    return found
+
+
+_ASSUMED: dict[tuple[int, str, int, int], bool] = {}

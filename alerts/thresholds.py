@@ -14,6 +14,9 @@ class Band(BaseModel):
     """`hours` or more in the last 24 h beyond `limit` gives this severity; it is held until
     fewer than `clear_hours` are (None: the rule's proportion of the mildest band's)."""
 
+    # Frozen: the rules read a rule's figures once (alerts/rules/banded.py's plans).
+    model_config = ConfigDict(frozen=True)
+
     severity: str
     limit: float
     hours: float = Field(gt=0)
@@ -29,8 +32,10 @@ class BandedRule(BaseModel):
     clear figure; a worse band without its own clears at the same proportion of its hours.
     """
 
+    model_config = ConfigDict(frozen=True)
+
     above: bool
-    bands: list[Band]
+    bands: tuple[Band, ...]
     clear_hours: float = Field(ge=0)
     min_observed_hours: float = Field(6.0, ge=0)
 

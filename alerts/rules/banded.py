@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from alerts.findings import Action, Severity
 from alerts.thresholds import BandedRule
 
-__all__ = ["BandWindow", "BandedState", "Step", "banded_step"]
+__all__ = ["BandWindow", "BandedState", "Plan", "Step", "banded_step", "rule_plan"]
 
 _HOURS = 24
 # A reading counts for the time until the next one, at most this long: a silent device is not
@@ -59,7 +59,31 @@ class BandWindow:
             if t <= last:
                 return
             seconds = t - last
-            self._span(last, seconds if seconds < _MAX_STEP_S else _MAX_STEP_S, self.last_in)
+            if seconds > _MAX_STEP_S:
+                seconds = _MAX_STEP_S
+            hour = int(last // 3600)
+            slot = hour % _HOURS
+            old = self.bins_hour[slot]
+            if (
+                hour == self._base_hour
+                and (old == hour or old <= hour - _HOURS)
+                and seconds <= (hour + 1) * 3600 - last
+            ):
+                # Most readings: the time since the last one lies in the hour of the window's
+                # last judgement, which is not among the base's sums, nor is the bin it
+                # replaces: `_span`'s one chunk, without its walk.
+                if old == hour:
+                    self.observed[slot] += seconds
+                    inside = self.inside[slot]
+                else:
+                    self.bins_hour[slot], self.observed[slot] = hour, seconds
+                    inside = self.inside[slot] = [0.0] * self.bands
+                was = self.last_in
+                for i in range(len(was)):
+                    if was[i]:
+                        inside[i] += seconds
+            else:
+                self._span(last, seconds, self.last_in)
         self.last_t, self.last_in = t, beyond
 
     def _span(self, start: float, seconds: float, beyond: list[bool]) -> None:
@@ -173,6 +197,48 @@ class Step:
     observed: float
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A rule's figures as `banded_step` reads them at every reading: read off its bands once
+    (reading them through the settings' models at every reading was a fifth of its cost)."""
+
+    rule: BandedRule
+    above: bool
+    limits: tuple[float, ...]
+    raise_hours: tuple[float, ...]
+    clear_hours: tuple[float, ...]
+    severities: tuple[Severity, ...]
+    ranks: tuple[int, ...]
+    min_observed_hours: float
+
+
+_PLANS: dict[int, Plan] = {}
+
+
+def rule_plan(rule: BandedRule) -> Plan:
+    """The rule's plan, by its identity: a home's settings are resolved once and are frozen,
+    so a room's rule is the same object, with the same figures, at every reading."""
+    plan = _PLANS.get(id(rule))
+    if plan is None or plan.rule is not rule:
+        severities = tuple(
+            _BY_VALUE.get(band.severity) or Severity(band.severity) for band in rule.bands
+        )
+        plan = Plan(
+            rule,
+            rule.above,
+            tuple(band.limit for band in rule.bands),
+            tuple(band.hours for band in rule.bands),
+            tuple(rule.band_clear_hours(i) for i in range(len(rule.bands))),
+            severities,
+            tuple(_RANK[s.value] for s in severities),
+            rule.min_observed_hours,
+        )
+        if len(_PLANS) > 10_000:
+            _PLANS.clear()  # settings reloaded many times over: start again
+        _PLANS[id(rule)] = plan
+    return plan
+
+
 def banded_step(
     state: BandedState, rule: BandedRule, t: float, value: float, *, counts: bool = True
 ) -> Step | None:
@@ -184,13 +250,15 @@ def banded_step(
     and reopened on every reading. `counts=False` records the time as observed but never in
     band (e.g. a bedroom by day for a night-time rule).
     """
-    bands = rule.bands
-    n = len(bands)
+    plan = rule_plan(rule)
+    limits = plan.limits
+    n = len(limits)
     window = state.window
     if window is None or window.bands != n:
         window = state.window = BandWindow(n)
-    if len(state.held) != n:
-        state.held = [False] * n
+    held = state.held
+    if len(held) != n:
+        held = state.held = [False] * n
     last = window.last_t
     if last is not None and t < last:
         return None  # older than what this room has seen (a redelivery, a replay): no news
@@ -198,25 +266,24 @@ def banded_step(
         return None  # judged at this time already: the window ignores it, nothing can change
     if not counts:
         beyond = [False] * n
-    elif rule.above:
-        beyond = [value > band.limit for band in bands]
+    elif plan.above:
+        beyond = [value > limit for limit in limits]
     else:
-        beyond = [value < band.limit for band in bands]
+        beyond = [value < limit for limit in limits]
     window.add(t, beyond)
     hours, observed = window.hours_inside(t)
     state.hours = hours
-    held = state.held
-    enough = observed >= rule.min_observed_hours
+    enough = observed >= plan.min_observed_hours
+    raise_hours, clear_hours, ranks = plan.raise_hours, plan.clear_hours, plan.ranks
     now: Severity | None = None
-    for i, band in enumerate(bands):
+    now_rank = -1
+    for i in range(n):
         if held[i]:
-            held[i] = hours[i] >= rule.band_clear_hours(i)
+            on = held[i] = hours[i] >= clear_hours[i]
         else:
-            held[i] = enough and hours[i] >= band.hours
-        if held[i]:
-            severity = _BY_VALUE.get(band.severity) or Severity(band.severity)
-            if now is None or _RANK[severity] > _RANK[now]:
-                now = severity
+            on = held[i] = enough and hours[i] >= raise_hours[i]
+        if on and ranks[i] > now_rank:
+            now, now_rank = plan.severities[i], ranks[i]
     before, state.severity = state.severity, now
     if now == before:
         return None

@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from alerts.findings import Action, Audience, Category, Finding, RuleInfo, Severity
 from alerts.mould import MouldState, mould_step
 from alerts.occupancy import assumed_in
 from alerts.outdoor import Outdoor
 from alerts.overheating import Overheat
-from alerts.rules.banded import BandedState, Step, banded_step
+from alerts.rules.banded import BandedState, Step, banded_step, rule_plan
 from alerts.thresholds import BandedRule, Thresholds
 from hof.climate import dew_point, surface_humidity, surface_temperature, vapour_pressure
 from hof.senml import Record
@@ -104,6 +102,12 @@ class RoomState:
     surface_month: float | None = None
     surface_month_days: int = 0
     surface_month_hour: int = -1
+    # The latest day held, and whether a complete day changed since the month was graded (a
+    # day begun, or a late reading of a past one), and by which settings: the hourly grade is
+    # worked out again only then (the same figures: the day in progress is not counted).
+    surface_last_day: int = -1
+    surface_month_stale: bool = True
+    surface_month_th: Thresholds | None = field(default=None, compare=False, repr=False)
     # The days (UTC) of the last `cold_days` on which the milder cold bands' worst was met,
     # and on which the mildest (WHO's minimum for rooms in use) was.
     cold_days: list[int] = field(default_factory=list)
@@ -142,8 +146,20 @@ def _signal(
 
 
 def _combined(state: RoomState, keys: tuple[str, ...]) -> Severity | None:
-    active = [s.severity for k in keys if (s := state.signals.get(k)) and s.severity]
-    return max(active, key=lambda sev: sev.rank) if active else None
+    """The worst severity of the signals `keys` (None: none holds)."""
+    worst: Severity | None = None
+    worst_rank = -1
+    signals = state.signals
+    for key in keys:
+        signal = signals.get(key)
+        if signal is not None and signal.severity is not None:
+            rank = _RANK_OF[signal.severity]
+            if rank > worst_rank:
+                worst, worst_rank = signal.severity, rank
+    return worst
+
+
+_RANK_OF = {severity: severity.rank for severity in Severity}
 
 
 Words = Callable[[], tuple[str, Mapping[str, object]]]
@@ -168,6 +184,8 @@ def _judge(
     an officer reading a case held for a fortnight saw the words that last raised it, as if
     its signs still held."""
     now = _combined(state, keys)
+    if now is None and info.name not in state.raised:
+        return None  # nothing held and no case: most readings of most rooms
     before = state.raised.get(info.name)
     returned = now is not None and state.gone_since.pop(info.name, None) is not None
     if now is not None and now != before:
@@ -562,9 +580,8 @@ def grade_overheat(state: RoomState) -> None:
     """The room's `overheat` signal from its TM59 / TM52 counts' verdict."""
     if state.overheat is None:
         return
-    verdict = state.overheat.verdict()
-    signal = _state_of(state, "overheat")
-    signal.severity = Severity(verdict.severity) if verdict.severity else None
+    severity = state.overheat.severity()
+    _state_of(state, "overheat").severity = _SEVERITY[severity] if severity else None
 
 
 def _home_adds_vapour(state: RoomState, rh: float, te: Outdoor | None, th: Thresholds) -> bool:
@@ -685,6 +702,8 @@ def _note_days(
     counted a day since its evidence last said which: the same severity, with evidence that
     names the new day. The store keeps it with the case, and a restart or handover takes the
     days back from there (`seed_recurrence`)."""
+    if not state.days_counted:
+        return found
     counted = state.days_counted.intersection(keys)
     state.days_counted.difference_update(counted)
     now = state.raised.get(info.name)
@@ -788,11 +807,18 @@ def _surface_month(state: RoomState, th: Thresholds, t: float, rh_surf: float) -
         sums = state.surface_days[day] = [0.0, 0.0]
         for old in [d for d in state.surface_days if d < day - th.surface_month_days]:
             del state.surface_days[old]
+        state.surface_last_day = day
+        state.surface_month_stale = True  # the day before is complete now
+    elif day != state.surface_last_day:
+        state.surface_month_stale = True  # a late reading of a complete day
     sums[0] += rh_surf
     sums[1] += 1.0
     hour = int(t // 3600)
     if hour != state.surface_month_hour:
-        grade_surface_month(state, th, hour)
+        if state.surface_month_stale or th is not state.surface_month_th:
+            grade_surface_month(state, th, hour)
+        else:
+            state.surface_month_hour = hour
 
 
 def grade_surface_month(state: RoomState, th: Thresholds, hour: int = -1) -> None:
@@ -801,6 +827,7 @@ def grade_surface_month(state: RoomState, th: Thresholds, hour: int = -1) -> Non
     hours are the night, the wall's wettest, and weighed as a whole day they tipped a month
     at 79.4 % over the line at every midnight (bench/cases)."""
     state.surface_month_hour = hour
+    state.surface_month_stale, state.surface_month_th = False, th
     latest = max(state.surface_days, default=0)
     first = latest - th.surface_month_days
     days = [
@@ -845,6 +872,7 @@ def seed_surface_days(
         sums = state.surface_days.setdefault(day, [0.0, 0.0])
         sums[0] += total
         sums[1] += n
+    state.surface_last_day = max(state.surface_days, default=-1)
     grade_surface_month(state, th)
 
 
@@ -868,16 +896,21 @@ def _recurring(
     or above the band's): a day of a spell that began the day before counts only if the band
     is met again in it.
     Days run from `offset_s` after midnight UTC (noon: one night is one night)."""
-    band = _state_of(state, f"{key}_band")
+    band = _state_of(state, _BAND_KEY.get(key) or f"{key}_band")
     banded_step(band, rule, t, value, counts=counts)
     day = int((t - offset_s) // 86400)
     _count_day(state, key, rule, band, -1, value, day, days, window, counts=counts)
     grade = Severity.WATCH if band.severity is not None else None
+    counted = len(days)
     for name, needed in recurs.items():
-        severity = _SEVERITY[name]
-        if len(days) >= needed and (grade is None or severity.rank > grade.rank):
-            grade = severity
+        if counted >= needed:
+            severity = _SEVERITY[name]
+            if grade is None or _RANK_OF[severity] > _RANK_OF[grade]:
+                grade = severity
     _state_of(state, key).severity = grade
+
+
+_BAND_KEY = {key: f"{key}_band" for key in ("humidity", "cold", "condensation")}
 
 
 def _count_day(
@@ -897,9 +930,10 @@ def _count_day(
     reading with the value beyond its limit, and drop the days older than `window`. Met, not
     merely held: a band stays held down to its clear figure (below 16 °C for 6 h, half its
     12), and the days it was only held counted as days it was met."""
-    limit = rule.bands[index]
-    beyond = value > limit.limit if rule.above else value < limit.limit
-    met = bool(band.held) and band.held[index] and band.hours[index] >= limit.hours
+    plan = rule_plan(rule)
+    limit = plan.limits[index]
+    beyond = value > limit if plan.above else value < limit
+    met = bool(band.held) and band.held[index] and band.hours[index] >= plan.raise_hours[index]
     if counts and beyond and met and (not days or days[-1] < day):
         days.append(day)
         state.days_counted.add(key)
@@ -992,7 +1026,7 @@ def _mould_hour(
             state.hour_sums[1] / n,
             1.0,
         )
-        state.mould = MouldState(np.array([m]), np.array([dry]))
+        state.mould = MouldState.of_room(m, dry)
         state.mould_steps.append((state.hour, m, state.hour_sums[1] / n, dry))
         state.hour_sums = [0.0, 0.0, 0.0]
         set_mould_severity(state, th, estimated=estimated)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alerts.findings import Action, Finding, Severity
-from alerts.occupancy import occupied
+from alerts.occupancy import assumed_in, occupied
 from alerts.overheating import Overheat, running_mean, t_max
 from alerts.rules.environment import RoomState, on_readings
 from alerts.thresholds import Thresholds
@@ -184,3 +184,17 @@ def test_occupancy_from_movement_by_day_and_by_night() -> None:
     assert occupied(three_am - 5 * H, three_am, th) is True  # asleep since 22:00
     not_consented = th.model_copy(update={"occupancy_from_motion": False})
     assert occupied(noon - H, noon, not_consented) is None
+
+
+def test_occupancy_unknown_is_judged_by_each_homes_own_hours_and_zone() -> None:
+    """`assumed_in` keeps its answer for the quarter hour, by the settings it was asked with:
+    homes with other working hours or another zone, asked of the same time, are answered by
+    their own."""
+    tuesday_noon = datetime(2026, 1, 13, 12, 0, tzinfo=ZoneInfo("Europe/London")).timestamp()
+    estate = Thresholds()
+    night_worker = Thresholds(assumed_out_from_hour=20, assumed_out_to_hour=23)
+    assert assumed_in(tuesday_noon, estate) is False
+    assert assumed_in(tuesday_noon, night_worker) is True
+    assert assumed_in(tuesday_noon, Thresholds(timezone="Pacific/Auckland")) is True  # 01:00
+    assert assumed_in(tuesday_noon + 8 * 3600, night_worker) is False  # 20:00
+    assert assumed_in(tuesday_noon + 8 * 3600, estate) is True

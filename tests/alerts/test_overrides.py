@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from alerts.findings import Action
 from alerts.overrides import Overrides, ThresholdBook, load_overrides
 from alerts.rules import activity
+from alerts.rules.banded import rule_plan
 from alerts.service import AlertsWorker
 from alerts.thresholds import Thresholds
 from hof.climate import WALL_F_RSI
@@ -255,3 +256,20 @@ def test_hof_alerts_refuses_a_bad_settings_file_in_a_line_not_a_traceback(
     assert str(path) in done.stderr
     assert said in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_rules_figures_cannot_change_under_it() -> None:
+    """The rules read a banded rule's figures once (alerts/rules/banded.py's plans, by the
+    rule's identity): a rule is frozen, its bands a tuple, so a figure changed in place cannot
+    leave a room judged by the old one. Settings change by a new rule."""
+    th = Thresholds()
+    with pytest.raises(ValidationError):
+        th.cold.bands[0].limit = 20.0  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        th.cold.clear_hours = 1.0  # type: ignore[misc]
+    assert isinstance(th.cold.bands, tuple)
+    warmer = th.cold.model_copy(
+        update={"bands": (th.cold.bands[0].model_copy(update={"limit": 20.0}),)}
+    )
+    assert rule_plan(warmer).limits == (20.0,)
+    assert rule_plan(th.cold).limits == (18.0, 16.0, 10.0)

@@ -130,3 +130,33 @@ def test_a_restarted_worker_takes_the_month_back_from_the_rebuilt_history() -> N
     assert (min(days), max(days), len(days)) == (1007, 1037, 31)
     assert all(n == 24.0 and total == 85.0 * 24 for total, n in days.values())
     assert _surface_days(rh, known, first, Thresholds(surface_month_rh=None)) == {}
+
+
+def test_a_late_reading_of_a_past_day_changes_the_month_at_the_next_hour() -> None:
+    """The month is worked out again only when a complete day changed (a day begun, or a late
+    reading of a past one): the late reading must still count, as it did when the month was
+    worked out at every hour."""
+    th = Thresholds()
+    state = RoomState("H1", "bedroom")
+
+    def pack(t: float, rh: float) -> list[Record]:
+        t_ms = round(t * 1000)
+        return [
+            Record("H1", "env", "temperature", t_ms, 20.0),
+            Record("H1", "env", "surface_temperature", t_ms, 15.0),
+            Record("H1", "env", "humidity", t_ms, rh),
+        ]
+
+    for k in range(8 * 24 - 1):  # to day 7's 22:00, day 7 in progress
+        on_readings(state, pack(JANUARY + k * 3600, 60.0), th)
+    before = state.surface_month
+    assert before is not None
+    assert state.surface_month_days == 7
+    late = JANUARY + 3 * 86400 + 1800  # day 3, complete, already held
+    on_readings(state, pack(late, 95.0), th)
+    on_readings(state, pack(JANUARY + (8 * 24 - 1) * 3600, 60.0), th)  # day 7's next hour
+    days = [
+        total / n for d, (total, n) in state.surface_days.items() if d < max(state.surface_days)
+    ]
+    assert state.surface_month == sum(days) / len(days)
+    assert state.surface_month > before
