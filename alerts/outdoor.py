@@ -30,13 +30,18 @@ class Outdoor:
     temperature: float
     source: str  # "home sensor", "estate sensor" or "weather service"
     humidity: float | None = None
+    # Worked out once: every room of a home (of an estate, on its sensor) asks for it.
+    _vapour: float | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.humidity is not None:
+            vapour = float(vapour_pressure(self.temperature, self.humidity))
+            object.__setattr__(self, "_vapour", vapour)
 
     @property
     def vapour_pressure(self) -> float | None:
         """The outdoor air's water vapour pressure (Pa), when its humidity is known."""
-        if self.humidity is None:
-            return None
-        return float(vapour_pressure(self.temperature, self.humidity))
+        return self._vapour
 
 
 @dataclass
