@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -113,6 +114,31 @@ def pooled(rooms: int, n: int) -> tuple[int, list[float]]:
     return asyncio.run(run())
 
 
+def _device(stack: Stack, home: str, device: str) -> paho.Client:
+    """A device's own credential, registered with the broker, and a client connected on it
+    (the broker reads its password file again on SIGHUP, a moment later: tried for 10 s)."""
+    password = secrets.token_urlsafe(16)
+    stack.broker.add_user(f"{home}/{device}", password)
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"{home}-{device}",
+        protocol=paho.MQTTv311,
+    )
+    client.username_pw_set(f"{home}/{device}", password)
+    deadline = time.monotonic() + 10
+    while True:
+        client.connect(stack.broker.host, stack.broker.port)
+        client.loop_start()
+        waited = time.monotonic() + 2
+        while not client.is_connected() and time.monotonic() < waited:
+            time.sleep(0.02)
+        if client.is_connected():
+            return client
+        client.loop_stop()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{home}/{device} could not connect to the broker in 10 s")
+
+
 def latency(falls: int, load_homes: int) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
@@ -152,18 +178,36 @@ def latency(falls: int, load_homes: int) -> list[float]:
             procs.insert(0, load)  # stopped first, in `finally`, even if a measurement fails
             settings = Settings(state_dir=state, **info.settings())
             store = AlertStore.from_settings(settings)
-            client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-            assert settings.simulator.mqtt_password is not None
-            client.username_pw_set(
-                settings.simulator.mqtt_username,
-                settings.simulator.mqtt_password.get_secret_value(),
+            # A home with no consent record is collected for its environment only (the
+            # production default): the pendants' homes are imported into the registry with
+            # their telecare consent, on the lawful basis a telecare service has, as a
+            # landlord's import records them (and publishes them to the services).
+            homes = state / "latency-homes.csv"
+            header = "id,reference,address,postcode,estate,ward,patch,telecare,"
+            rows = [
+                f"LAT-{i:04d},LAT-{i:04d},{i} Bench Road,LS1 1AA,Bench,Ward,P1,yes,yes,"
+                "vital_interests"
+                for i in range(falls)
+            ]
+            homes.write_text("\n".join([header + "consent_telecare,consent_basis", *rows]) + "\n")
+            subprocess.run(
+                [
+                    *(sys.executable, "-m", "hof.cli", "dashboard", "homes", "import"),
+                    *("--by", "bench/alerts", str(homes)),
+                ],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                timeout=120,
             )
-            client.connect(settings.mqtt.host, settings.mqtt.port)
-            client.loop_start()
-            time.sleep(1.0)  # the background load's history is flowing now
+            time.sleep(2.0)  # the consents reach the services; the load's history is flowing
             seconds: list[float] = []
             for i in range(falls):
+                # Each fall from a pendant of a home of its own (an open fall takes no second
+                # one), on its own credential on the devices' listener, as a real one sends
+                # it: the simulator's credential may publish for its own homes only.
                 home = f"LAT-{i:04d}"
+                client = _device(stack, home, "tc-1")
                 pack = json.dumps(
                     [{"bn": "tc-1/", "bt": time.time(), "n": "fall", "vs": "detected"}]
                 )
@@ -175,9 +219,9 @@ def latency(falls: int, load_homes: int) -> list[float]:
                         raise RuntimeError(f"no alert for {home} in 30 s")
                     time.sleep(0.005)
                 seconds.append(time.perf_counter() - sent)
+                client.disconnect()
+                client.loop_stop()
                 time.sleep(0.2)
-            client.disconnect()
-            client.loop_stop()
             store.close()
             return seconds
         finally:
