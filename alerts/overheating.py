@@ -183,7 +183,7 @@ class Overheat:
     def verdict(self) -> Verdict:
         if self.bedroom:
             allowed = 0.01 * NIGHT_HOURS_A_YEAR
-            failed = self.night_hours_over > allowed
+            failed = self.severity() is not None
             words = (
                 f"above 26 °C for {self.night_hours_over} night hours (22:00-07:00) this year, "
                 f"more than TM59's 1 % ({allowed:.0f} h)"
@@ -192,7 +192,7 @@ class Overheat:
                 f"(TM59 allows {allowed:.0f})"
             )
             return Verdict(
-                "significant" if failed else None,
+                self.severity(),
                 words,
                 {"tm59_night_hours_over_26": self.night_hours_over, "tm59_allowed": allowed},
             )

@@ -13,8 +13,6 @@ _HOURS = 24
 # A reading counts for the time until the next one, at most this long: a silent device is not
 # evidence (alerts/condition.py's HourlyWindow, whose figures these are).
 _MAX_STEP_S = 1800.0
-_BY_VALUE = {s.value: s for s in Severity}
-_RANK = {s.value: s.rank for s in Severity}
 
 
 class BandWindow:
@@ -220,9 +218,7 @@ def rule_plan(rule: BandedRule) -> Plan:
     so a room's rule is the same object, with the same figures, at every reading."""
     plan = _PLANS.get(id(rule))
     if plan is None or plan.rule is not rule:
-        severities = tuple(
-            _BY_VALUE.get(band.severity) or Severity(band.severity) for band in rule.bands
-        )
+        severities = tuple(Severity(band.severity) for band in rule.bands)
         plan = Plan(
             rule,
             rule.above,
@@ -230,7 +226,7 @@ def rule_plan(rule: BandedRule) -> Plan:
             tuple(band.hours for band in rule.bands),
             tuple(rule.band_clear_hours(i) for i in range(len(rule.bands))),
             severities,
-            tuple(_RANK[s.value] for s in severities),
+            tuple(s.rank for s in severities),
             rule.min_observed_hours,
         )
         if len(_PLANS) > 10_000:

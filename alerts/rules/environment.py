@@ -153,13 +153,10 @@ def _combined(state: RoomState, keys: tuple[str, ...]) -> Severity | None:
     for key in keys:
         signal = signals.get(key)
         if signal is not None and signal.severity is not None:
-            rank = _RANK_OF[signal.severity]
+            rank = signal.severity.rank
             if rank > worst_rank:
                 worst, worst_rank = signal.severity, rank
     return worst
-
-
-_RANK_OF = {severity: severity.rank for severity in Severity}
 
 
 Words = Callable[[], tuple[str, Mapping[str, object]]]
@@ -896,7 +893,7 @@ def _recurring(
     or above the band's): a day of a spell that began the day before counts only if the band
     is met again in it.
     Days run from `offset_s` after midnight UTC (noon: one night is one night)."""
-    band = _state_of(state, _BAND_KEY.get(key) or f"{key}_band")
+    band = _state_of(state, f"{key}_band")
     banded_step(band, rule, t, value, counts=counts)
     day = int((t - offset_s) // 86400)
     _count_day(state, key, rule, band, -1, value, day, days, window, counts=counts)
@@ -905,12 +902,9 @@ def _recurring(
     for name, needed in recurs.items():
         if counted >= needed:
             severity = _SEVERITY[name]
-            if grade is None or _RANK_OF[severity] > _RANK_OF[grade]:
+            if grade is None or severity.rank > grade.rank:
                 grade = severity
     _state_of(state, key).severity = grade
-
-
-_BAND_KEY = {key: f"{key}_band" for key in ("humidity", "cold", "condensation")}
 
 
 def _count_day(

@@ -65,10 +65,11 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return _SEVERITY_ORDER.index(self)
+        return _SEVERITY_RANK[self]
 
 
-_SEVERITY_ORDER = list(Severity)
+# A dict, not `list.index`: the rules compare ranks at every reading of every room.
+_SEVERITY_RANK = {severity: i for i, severity in enumerate(Severity)}
 
 
 class State(StrEnum):
