@@ -130,6 +130,8 @@ class Case:
     # When it was raised at significant or worse (opened, reopened or its severity raised):
     # when the Awaab's Law clocks started, which may be months after it opened at watch.
     acted_at: list[float] = field(default_factory=list)
+    # What each opening and reopening was raised by, in order: its signals (`raised_by`).
+    opened_by: list[tuple[str, ...]] = field(default_factory=list)
 
     @property
     def acted_on(self) -> bool:
@@ -577,8 +579,9 @@ def _lifecycle(history: list[Case], finding: Finding) -> None:
         ):
             current.open, current.cleared_at = True, None
             current.changes.append(("reopened", at))
+            current.opened_by.append(_raised_by(finding))
         else:
-            current = Case(at, changes=[("opened", at)])
+            current = Case(at, changes=[("opened", at)], opened_by=[_raised_by(finding)])
             history.append(current)
         current.severity = severity.value
         if severity.rank >= Severity.SIGNIFICANT.rank:
@@ -590,6 +593,11 @@ def _lifecycle(history: list[Case], finding: Finding) -> None:
     elif action is Action.CLEAR and current is not None and current.open:
         current.open, current.cleared_at = False, at
         current.changes.append(("cleared", at))
+
+
+def _raised_by(finding: Finding) -> tuple[str, ...]:
+    said = finding.evidence.get("raised_by")
+    return tuple(map(str, said)) if isinstance(said, list) else ()
 
 
 _SUMMER = (6, 7, 8)
@@ -608,7 +616,8 @@ def summer_damp(cases: dict[Key, list[Case]], kinds: list[Archetype]) -> Counter
     opening counted "acted-on" (the case reached significant at some time) or "watch"; and
     each case so opened counted once more by when it was acted on, "acted-on in summer"
     (raised at significant or worse in June-August: the clocks started then) or "acted-on
-    outside summer" (at watch all summer, raised before or after it: in the autumn, say)."""
+    outside summer" (at watch all summer, raised before or after it: in the autumn, say);
+    and each opening once more by what raised it ("by humidity", "by condensation+mould")."""
     summer: Counter[str] = Counter()
     for (h, name, _), found in cases.items():
         if name != "damp_mould" or kinds[h] not in DRY:
@@ -618,6 +627,9 @@ def summer_damp(cases: dict[Key, list[Case]], kinds: list[Archetype]) -> Counter
             if not any(_in_summer(at) for at in openings):
                 continue
             summer["acted-on" if c.acted_on else "watch"] += sum(map(_in_summer, openings))
+            for at, by in zip(openings, c.opened_by, strict=False):
+                if _in_summer(at):
+                    summer[f"by {'+'.join(by) or 'nothing named'}"] += 1
             if c.acted_on:
                 when = "in summer" if any(map(_in_summer, c.acted_at)) else "outside summer"
                 summer[f"acted-on {when}"] += 1
@@ -778,7 +790,12 @@ def _report(
         "damp cases opened or reopened in June-August in homes the simulator keeps dry: "
         f"{summer['acted-on']} acted-on, {summer['watch']} watch; of the acted-on, "
         f"{summer['acted-on in summer']} raised at significant or worse in June-August and "
-        f"{summer['acted-on outside summer']} only outside it (at watch all summer)"
+        f"{summer['acted-on outside summer']} only outside it (at watch all summer); "
+        "opened by: "
+        + (
+            ", ".join(f"{k[3:]} {n}" for k, n in sorted(summer.items()) if k.startswith("by "))
+            or "-"
+        )
     )
     per_room = Counter(
         (name, room, "acted-on" if c.acted_on else "watch")

@@ -135,6 +135,34 @@ def test_a_summer_damp_case_is_told_apart_by_when_it_was_acted_on() -> None:
     assert bench.summer_damp(cases, [bench.Archetype.DAMP] * 2) == {}
 
 
+def test_summer_openings_are_counted_by_what_raised_them() -> None:
+    # Which signs open the dry homes' summer cases (the year on `d016c36`: 1,369 of 1,377 by
+    # the air's humidity alone) is what the goal is judged on, so the bench says it.
+    bench = _bench()
+
+    def raised(at: str, by: list[str]) -> Finding:
+        t = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC).timestamp()
+        evidence: dict[str, object] = {"raised_by": by}
+        return Finding(Action.RAISE, DAMP, "H0", "bedroom", Severity.WATCH, t, "damp", evidence)
+
+    def cleared(at: str) -> Finding:
+        t = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC).timestamp()
+        return Finding(Action.CLEAR, DAMP, "H0", "bedroom", Severity.WATCH, t, "gone", {})
+
+    history: list[Any] = []
+    bench._lifecycle(history, raised("2026-05-20T03:00", ["condensation"]))  # spring: not counted
+    bench._lifecycle(history, cleared("2026-06-10T03:00"))
+    bench._lifecycle(history, raised("2026-06-11T03:00", ["humidity"]))  # a reopening
+    bench._lifecycle(history, raised("2026-07-01T03:00", ["humidity", "condensation"]))  # worse
+    bench._lifecycle(history, cleared("2026-07-20T03:00"))
+    bench._lifecycle(history, raised("2026-08-01T03:00", ["humidity", "condensation"]))
+    counted = bench.summer_damp({(0, "damp_mould", "bedroom"): history}, [bench.Archetype.WELL_RUN])
+    assert counted["watch"] == 2
+    assert counted["by humidity"] == 1
+    assert counted["by humidity+condensation"] == 1
+    assert "by condensation" not in counted
+
+
 def test_the_damp_truth_judges_only_months_the_run_holds() -> None:
     """A month's mean is ISO 13788's test. A run from 1 January ends at a midnight, the next
     month's first reading: that one reading was judged as a month's mean (a year's run counted
