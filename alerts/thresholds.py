@@ -104,17 +104,20 @@ class Thresholds(BaseModel):
     )
     # The air's humidity is judged by recurrence, as condensation is (below): a day on which
     # the worst band (75 % for 18 h) is met counts that day, and the days of the last
-    # `humidity_days` grade it by `humidity_recurs`; on its day a band met is a sign to watch,
-    # whatever its own severity. BS 5250 and ISO 13788 judge a home's humidity over weeks to a
-    # month; one humid day (a day's washing, a busy kitchen) is not a hazard. A single day
-    # made significant cases (Awaab's Law clocks) in homes the simulator keeps dry, whose
-    # hidden walls' best month stayed at 71-78 % (bench/cases).
+    # `humidity_days` grade it by `humidity_recurs`. The bands held on a day are a sign (the
+    # room's readings show it, and an open case's words name it), not a case: BS 5250 and ISO
+    # 13788 judge a home's humidity over weeks to a month, and one humid day (a day's washing,
+    # a busy kitchen) is not a hazard. A single day made significant cases (Awaab's Law
+    # clocks) in homes the simulator keeps dry, whose hidden walls' best month stayed at
+    # 71-78 % (bench/cases); a single day, or the 70 % band held for half a day, made a
+    # watch in June-August in 286 of the 490 dry homes of 1,000 (1,369 openings).
     humidity_days: int = Field(14, ge=1, le=60)
-    # Humid days alone are a sign to watch: a case is acted on when the wall it wets has a
-    # month's mean surface RH at ISO 13788's line (`surface_month_rh`, below). Graded
-    # significant on 3 humid days of 14 (as before 1 Dec 2026), acted-on cases came in homes the
-    # simulator keeps dry, whose walls' wettest month stayed at 71-78 % (bench/cases).
-    humidity_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 1})
+    # Humid days are a sign to watch from the second in a fortnight: a case is acted on when
+    # the wall it wets has a month's mean surface RH at ISO 13788's line (`surface_month_rh`,
+    # below). Graded significant on 3 humid days of 14 (as before 1 Dec 2026), acted-on cases
+    # came in homes the simulator keeps dry, whose walls' wettest month stayed at 71-78 %
+    # (bench/cases); one day was a watch until 2 Dec 2026.
+    humidity_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 2})
     # Humid air is a damp warning only when the home made it so: humid outdoor air let in on
     # a summer's day is not. ISO 13788 (Annex A; BS 5250 uses the same humidity classes) gives
     # each class of building its indoor vapour pressure excess over the outdoor air, falling
@@ -141,26 +144,25 @@ class Thresholds(BaseModel):
     surface_month_rh: float | None = Field(80.0, gt=0, le=100)
     surface_month_days: int = Field(30, ge=1, le=92)
     surface_month_min_days: int = Field(7, ge=1, le=92)
-    # Condensation on the cold surface (its RH above 99 % for 6 h of 24) is a sign to watch
-    # on the night it happens; it is a hazard when it recurs. ISO 13788 and BS 5250 judge a
-    # surface over a month (a monthly mean RH below 80 %; condensation that dries out again
-    # is tolerated), and one night's condensation on a bedroom wall (a day's washing dried
-    # there) left a month's mean surface RH of 69-76 %: made severe at once, it was an Awaab's
-    # Law emergency in homes the simulator keeps dry (bench/cases). So a night counts when the
+    # Condensation on the cold surface (its RH above 99 % for 6 h of 24) is a sign on the
+    # night it happens; it is a hazard when it recurs. ISO 13788 and BS 5250 judge a surface
+    # over a month (a monthly mean RH below 80 %; condensation that dries out again is
+    # tolerated), and one night's condensation on a bedroom wall (a day's washing dried there)
+    # left a month's mean surface RH of 69-76 %: made severe at once, it was an Awaab's Law
+    # emergency in homes the simulator keeps dry (bench/cases). So a night counts when the
     # band is met in it (noon to noon), and the nights of the last `condensation_days` grade
-    # it: `condensation_recurs` gives each severity its number of nights. One night keeps it
-    # at watch for the fortnight: a watch that went with the band a day later cleared and
-    # reopened with every other wet night, up to 4 times a month in a summer bedroom. Nights
-    # of it are a watch until 7 of 14 (severe: the wall is wet half the nights); before that,
-    # the wall's month (`surface_month_rh`) decides whether it is acted on (3 nights were
-    # significant before 1 Dec 2026).
+    # it: `condensation_recurs` gives each severity its number of nights. Nights of it are a
+    # watch from the second of 14 until 7 (severe: the wall is wet half the nights); before
+    # that, the wall's month (`surface_month_rh`) decides whether it is acted on (3 nights were
+    # significant before 1 Dec 2026). One night was a watch, kept for the fortnight, until
+    # 2 Dec 2026: a summer's wet night opened watch cases in homes the simulator keeps dry.
     condensation: BandedRule = BandedRule(
         above=True,
         bands=[Band(severity="watch", limit=99.0, hours=6.0)],
         clear_hours=2.0,
     )
     condensation_days: int = Field(14, ge=1, le=60)
-    condensation_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 1, "severe": 7})
+    condensation_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 2, "severe": 7})
     # VTT mould index (Hukka & Viitanen 1999) at the cold surface: 1 is growth begun
     # (microscopic), 3 is visible mould. It falls slowly when dry; a case clears below 0.8.
     mould_significant: float = Field(1.0, gt=0, le=6)

@@ -341,6 +341,7 @@ def on_readings(
                 th.humidity_days,
                 th.humidity_recurs,
                 counts=adds,
+                held_is_watch=False,
             )
         elif record.name == "surface_temperature":
             state.surface = v
@@ -771,11 +772,10 @@ _NIGHT_OFFSET_S = 12 * 3600
 
 
 def _condensation(state: RoomState, th: Thresholds, t: float, rh_surf: float) -> None:
-    """Grade the `condensation` signal: watch while the band (surface RH above 99 % for 6 of
-    24 h) is held, and by `th.condensation_recurs` on the number of nights of the last
-    `th.condensation_days` on which it was met (by default, one night keeps it at watch). A
-    night with condensation is a sign to watch; nights of it in a fortnight are the hazard
-    (ISO 13788 and BS 5250 judge a month, not a night)."""
+    """Grade the `condensation` signal by `th.condensation_recurs` on the number of nights of
+    the last `th.condensation_days` on which its band (surface RH above 99 % for 6 of 24 h)
+    was met (by default, two nights are a watch). A night with condensation is a sign; nights
+    of it in a fortnight are the hazard (ISO 13788 and BS 5250 judge a month, not a night)."""
     _recurring(
         state,
         "condensation",
@@ -786,6 +786,7 @@ def _condensation(state: RoomState, th: Thresholds, t: float, rh_surf: float) ->
         th.condensation_days,
         th.condensation_recurs,
         offset_s=_NIGHT_OFFSET_S,
+        held_is_watch=False,
     )
 
 
@@ -885,10 +886,12 @@ def _recurring(
     *,
     counts: bool = True,
     offset_s: float = 0.0,
+    held_is_watch: bool = True,
 ) -> None:
     """Grade the signal `key` by recurrence: watch while any band of `rule` is held (its
-    window, over the last 24 h, is `key`_band), and by `recurs` on the number of `days` of
-    the last `window` on which the rule's worst band was met. A day counts when the value is
+    window, over the last 24 h, is `key`_band) if `held_is_watch` (else the band held is only
+    a sign, named in an open case's words), and by `recurs` on the number of `days` of the
+    last `window` on which the rule's worst band was met. A day counts when the value is
     beyond that band's limit (and counted) while the band is met (its hours in the last 24 at
     or above the band's): a day of a spell that began the day before counts only if the band
     is met again in it.
@@ -897,7 +900,7 @@ def _recurring(
     banded_step(band, rule, t, value, counts=counts)
     day = int((t - offset_s) // 86400)
     _count_day(state, key, rule, band, -1, value, day, days, window, counts=counts)
-    grade = Severity.WATCH if band.severity is not None else None
+    grade = Severity.WATCH if held_is_watch and band.severity is not None else None
     counted = len(days)
     for name, needed in recurs.items():
         if counted >= needed:

@@ -89,21 +89,28 @@ def test_a_room_humid_one_day_a_week_is_one_damp_case_not_a_reopening_each_week(
     # once a week held the air's watch band for a day; its case cleared 72 h after and
     # reopened with the next humid day, inside the alert store's 72 h reopen window: 4
     # reopenings in a month. Damp's signs are judged over a fortnight, and so is its clear.
-    week = [(14.0, 20.0, 72.0), (154.0, 20.0, 50.0)]
-    seen = _run(week * 5 + [(14 * 24.0 + 24.0, 20.0, 50.0)], "damp_mould")
+    # A humid day (above 75 % for 18 h) a week is two in every fortnight: a watch from the
+    # second (tests/alerts/test_damp_signs.py).
+    week = [(20.0, 20.0, 78.0), (148.0, 20.0, 50.0)]
+    seen = _run(week * 5 + [(15 * 24.0, 20.0, 50.0)], "damp_mould")
     assert seen[0][:2] == (Action.RAISE, Severity.WATCH), seen
+    assert seen[0][2] == 7 * 24 + 18.0, seen  # the second humid day, at its 18th hour
     clears = [h for a, _, h in seen if a is Action.CLEAR]
     assert len(clears) == 1, seen
-    # the last humid day's band went about a day after it began (4 weeks on): the case clears
-    # 14 days after that, not before
-    last = 4 * 168.0
-    assert last + 14 * 24 <= clears[0] <= last + 14 * 24 + 48, seen
+    # days 0, 7, 14, 21 and 28 were counted: day 21 leaves the fortnight at day 35's first
+    # reading, one humid day is left, and the case clears 14 days after that, not before
+    assert clears[0] == (35 + 14) * 24.0, seen
 
 
 def test_the_damp_hold_is_a_setting_of_its_own() -> None:
-    week = [(14.0, 20.0, 72.0), (154.0, 20.0, 50.0)]
-    seen = _run(week * 2, "damp_mould", Thresholds(damp_clear_hold_h=72))
+    # A humid day (a watch: one day is a watch by this estate's setting), three dry weeks and
+    # another: with a 72 h hold each is its own case; with the fortnight's, one case.
+    spells = [(20.0, 20.0, 78.0), (460.0, 20.0, 50.0)] * 2
+    one_day = {"watch": 1}
+    seen = _run(spells, "damp_mould", Thresholds(damp_clear_hold_h=72, humidity_recurs=one_day))
     assert [a for a, _, _ in seen].count(Action.CLEAR) == 2, seen
+    seen = _run(spells, "damp_mould", Thresholds(humidity_recurs=one_day))
+    assert [a for a, _, _ in seen].count(Action.CLEAR) == 0, seen
 
 
 def test_a_case_in_its_hold_says_when_its_signs_went_and_when_it_clears() -> None:
@@ -138,8 +145,9 @@ def test_signs_back_within_the_hold_say_what_they_are_again() -> None:
 
 
 def test_a_damp_case_in_its_hold_says_so_once() -> None:
-    week = [(14.0, 20.0, 72.0), (400.0, 20.0, 50.0)]
-    found = _findings(week, "damp_mould")
+    # Humid days 0 and 2: a watch until day 0 leaves the fortnight (day 14), then the hold.
+    spells = [(20.0, 20.0, 78.0), (28.0, 20.0, 50.0), (20.0, 20.0, 78.0), (700.0, 20.0, 50.0)]
+    found = _findings(spells, "damp_mould")
     assert [f.action for f in found] == [Action.RAISE, Action.HOLD, Action.CLEAR], found
     assert "no sign of damp or mould since" in found[1].summary
     assert found[2].at - found[1].at == 14 * 24 * H
