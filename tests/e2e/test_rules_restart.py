@@ -123,18 +123,24 @@ def open_damp(store: AlertStore, home: str) -> list[str]:
     return [a.severity.value for a in store.list(where, limit=10).items]
 
 
-def half_a_humid_day(publisher: Publisher, home: str, now: float) -> None:
-    """The bedroom at 72 % for 14 h from 3 days ago, 50 % before and after, to a minute ago:
-    the air's watch band (70 % for 12 h of 24) held for a day; no humid day (75 %) is
-    counted, so nothing of it is in the case's evidence for a restart to take back."""
+# A humid day is a watch for that day alone (UTC): its signs go at the next day's first
+# reading, and the hold is what is tested (by default two humid days of a fortnight are a
+# watch, kept for the fortnight: tests/alerts/test_damp_signs.py).
+A_DAY = {"humidity_days": 1, "humidity_recurs": {"watch": 1}}
+
+
+def a_humid_day(publisher: Publisher, home: str, now: float) -> None:
+    """The bedroom at 78 % for 20 h from 3 days ago, 50 % before and after, to a minute ago:
+    a humid day (75 % for 18 h of 24) counted, a watch until the next day's first reading."""
     start = now - 4 * DAY
     humid = start + DAY
     publisher.history(home, "env-1", start, 24, 20.0, 50.0)
-    publisher.history(home, "env-1", humid, 14, 20.0, 72.0)
-    publisher.history(home, "env-1", humid + 14 * 3600, (now - 60 - humid) / 3600 - 14, 20.0, 50.0)
+    publisher.history(home, "env-1", humid, 20, 20.0, 78.0)
+    publisher.history(home, "env-1", humid + 20 * 3600, (now - 60 - humid) / 3600 - 20, 20.0, 50.0)
     publisher.history(home, "out-1", start, (now - 60 - start) / 3600, 20.0, 60.0)
 
 
+@pytest.mark.parametrize("worker", [A_DAY], indirect=True)
 def test_a_restart_keeps_a_damp_case_through_its_hold(
     worker: AlertsProcess, publisher: Publisher, store: AlertStore, ingest_process: Any
 ) -> None:
@@ -146,7 +152,7 @@ def test_a_restart_keeps_a_damp_case_through_its_hold(
     publisher.room(home, "env-1", "bedroom")
     publisher.room(home, "out-1", "outdoor")
     time.sleep(0.5)  # the worker learns the rooms from the retained configs
-    half_a_humid_day(publisher, home, time.time())
+    a_humid_day(publisher, home, time.time())
     assert wait_until(lambda: open_damp(store, home) == ["watch"], 30), damp_of(store, home)
     # The case says that its signs have gone and when it will clear (it said what last
     # raised it, as if they held, before).
@@ -169,33 +175,33 @@ def damp_words(store: AlertStore, home: str) -> str:
 def raised_then_dry_while_down(
     worker: AlertsProcess, publisher: Publisher, store: AlertStore, home: str
 ) -> float:
-    """The bedroom at 72 % for 14 h from 40 h ago raises a watch; the worker stops and the
-    dry readings after it, to a minute ago, come while it is down. When the case was raised
-    (`time.monotonic()`)."""
+    """The bedroom at 78 % for 20 h from 52 h ago raises a watch (its humid day counted 34 h
+    ago, in a UTC day before this one); the worker stops and the dry readings after it, to a
+    minute ago, come while it is down. When the case was raised (`time.monotonic()`)."""
     publisher.room(home, "env-1", "bedroom")
     publisher.room(home, "out-1", "outdoor")
     time.sleep(0.5)
     now = time.time()
-    humid = now - 40 * 3600
+    humid = now - 52 * 3600
     publisher.history(home, "env-1", humid - 4 * 3600, 4, 20.0, 50.0)
-    publisher.history(home, "env-1", humid, 14, 20.0, 72.0)
-    publisher.history(home, "out-1", humid - 4 * 3600, 18, 20.0, 60.0)
+    publisher.history(home, "env-1", humid, 20, 20.0, 78.0)
+    publisher.history(home, "out-1", humid - 4 * 3600, 24, 20.0, 60.0)
     assert wait_until(lambda: open_damp(store, home) == ["watch"], 30), damp_of(store, home)
     raised = time.monotonic()
     time.sleep(1.0)  # the pack that raised it judged to its end before the stop
     assert "no sign" not in damp_words(store, home)
     assert worker.stop() == 0
-    dry = humid + 14 * 3600
+    dry = humid + 20 * 3600
     publisher.history(home, "env-1", dry, (now - 60 - dry) / 3600, 20.0, 50.0)
     publisher.history(home, "out-1", dry, (now - 60 - dry) / 3600, 20.0, 60.0)
     return raised
 
 
-@pytest.mark.parametrize("worker", [{"damp_clear_hold_h": 0.004}], indirect=True)
+@pytest.mark.parametrize("worker", [{**A_DAY, "damp_clear_hold_h": 0.004}], indirect=True)
 def test_a_restart_clears_a_case_whose_hold_passed_while_it_was_down(
     worker: AlertsProcess, publisher: Publisher, store: AlertStore, ingest_process: Any
 ) -> None:
-    """A hold of 14.4 s: the case is raised on the half-day's readings, the worker stops, the
+    """A hold of 14.4 s: the case is raised on the humid day's readings, the worker stops, the
     dry readings after it come while it is down and the hold passes: the restart clears it."""
     home = f"held-{uuid.uuid4().hex[:8]}"
     raised = raised_then_dry_while_down(worker, publisher, store, home)
@@ -209,10 +215,11 @@ def test_a_restart_clears_a_case_whose_hold_passed_while_it_was_down(
     assert closed.resolved_at >= restarted, closed
 
 
+@pytest.mark.parametrize("worker", [A_DAY], indirect=True)
 def test_a_case_whose_signs_went_while_the_worker_was_down_says_so_at_the_restart(
     worker: AlertsProcess, publisher: Publisher, store: AlertStore, ingest_process: Any
 ) -> None:
-    """The dry readings after the case's humid half-day come while the worker is down: the
+    """The dry readings after the case's humid day come while the worker is down: the
     restart keeps the case through its hold, and says from when and until when."""
     home = f"down-{uuid.uuid4().hex[:8]}"
     raised_then_dry_while_down(worker, publisher, store, home)
@@ -224,11 +231,11 @@ def test_a_case_whose_signs_went_while_the_worker_was_down_says_so_at_the_restar
     )
 
 
-@pytest.mark.parametrize("worker", [{"damp_clear_hold_h": 0.004}], indirect=True)
+@pytest.mark.parametrize("worker", [{**A_DAY, "damp_clear_hold_h": 0.004}], indirect=True)
 def test_a_restart_leaves_the_case_of_a_room_whose_device_fell_silent(
     worker: AlertsProcess, publisher: Publisher, store: AlertStore, ingest_process: Any
 ) -> None:
-    """The bedroom's device falls silent after the humid half-day that raised its case: a
+    """The bedroom's device falls silent after the humid day that raised its case: a
     live worker leaves the case as it is (nothing says the damp has gone), and so must a
     restart. Before, the restart found no sign in the 25 h it replays and cleared the case,
     "the condition had gone", once its hold (14.4 s here) had passed since its last evidence.
@@ -239,8 +246,8 @@ def test_a_restart_leaves_the_case_of_a_room_whose_device_fell_silent(
     time.sleep(0.5)
     humid = time.time() - 60 * 3600
     publisher.history(home, "env-1", humid - 4 * 3600, 4, 20.0, 50.0)
-    publisher.history(home, "env-1", humid, 14, 20.0, 72.0)
-    publisher.history(home, "out-1", humid - 4 * 3600, 18, 20.0, 60.0)
+    publisher.history(home, "env-1", humid, 20, 20.0, 78.0)
+    publisher.history(home, "out-1", humid - 4 * 3600, 24, 20.0, 60.0)
     assert wait_until(lambda: open_damp(store, home) == ["watch"], 30), damp_of(store, home)
     time.sleep(16.0)  # the hold passes since the case's last evidence
     assert open_damp(store, home) == ["watch"]  # the live worker leaves it

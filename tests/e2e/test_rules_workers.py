@@ -204,13 +204,12 @@ def test_a_killed_worker_hands_its_homes_over_with_their_state(
         # published, and a cold one made these damp cases severe at once.
         publisher.room(home, "out-1", "outdoor")
     time.sleep(0.5)
-    # 14 h above 75 %: damp, watch (18 h would be significant)
+    # 14 h above 75 %: the air's bands held, but no humid day yet (18 h counts one, and with
+    # these settings one day is significant), so no case: a sign the handover must carry
     for home in homes:
         publisher.history(home, "out-1", now - 20 * 3600, 20, 20.0, 60.0)
         publisher.history(home, "env-1", now - 20 * 3600, 14, 20.0, 81.0)
     damp = (Category.DAMP_MOULD,)
-    assert wait_until(lambda: len(alerts_of(store, homes, damp)) == 4, 20)
-    assert {a.severity.value for a in alerts_of(store, homes, damp)} == {"watch"}
 
     def stored() -> int:
         where = " OR ".join(f"\"home\"::tag = '{h}'" for h in homes)
@@ -220,6 +219,8 @@ def test_a_killed_worker_hands_its_homes_over_with_their_state(
         return int(series[0]["values"][0][1]) if series else 0
 
     assert wait_until(lambda: stored() == 4 * 14 * 12, 20), stored()
+    time.sleep(1.0)  # the workers judged them
+    assert alerts_of(store, homes, damp) == []
 
     # Every home's beacon reports every 0.3 s; the grace is 3 s (a loaded machine lags).
     streaming = threading.Event()
