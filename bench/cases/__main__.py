@@ -627,7 +627,7 @@ def summer_damp(cases: dict[Key, list[Case]], kinds: list[Archetype]) -> Counter
             if not any(_in_summer(at) for at in openings):
                 continue
             summer["acted-on" if c.acted_on else "watch"] += sum(map(_in_summer, openings))
-            for at, by in zip(openings, c.opened_by, strict=False):
+            for at, by in zip(openings, c.opened_by, strict=True):
                 if _in_summer(at):
                     summer[f"by {'+'.join(by) or 'nothing named'}"] += 1
             if c.acted_on:
