@@ -204,8 +204,15 @@ def test_messages_published_after_a_broker_restart_reach_a_returning_worker(
     publish_many(settings, "RESTART-1", 200, time.time() - 100_000)  # before the worker is back
     worker.start()
     try:
-        assert wait_until(lambda: stored(settings, "RESTART-1") == 200, 10), stored(
-            settings, "RESTART-1"
+        # Nothing may be lost; how soon it arrives depends on the machine. On NATS the worker is
+        # ready once its consumers are bound, which can be before each has a leader again after
+        # the whole cluster's restart: its fetches wait until then. CI's slower runner once
+        # stored none of them in 10 s (stop 31), so the wait matches this file's other tests.
+        # On Mosquitto's shared subscription (the strict xfail) they never come.
+        timeout = 10 if share_group == "ingest" else 30
+        assert wait_until(lambda: stored(settings, "RESTART-1") == 200, timeout), (
+            f"{stored(settings, 'RESTART-1')} of 200 stored in {timeout} s; "
+            f"worker log:\n{worker.log_tail(40)}"
         )
     finally:
         worker.stop()
