@@ -95,6 +95,9 @@ class RoomState:
     # The days (UTC) of the last `humidity_days` on which the air's worst humidity band was
     # met: it grades the air's humidity by recurrence, as the nights grade condensation.
     humid_days: list[int] = field(default_factory=list)
+    # The days (UTC) of the last `surface_rh_days` on which the known wall surface's RH band
+    # (above 80 % for 20 h of 24) was met: it grades the wet wall by recurrence too.
+    wet_wall_days: list[int] = field(default_factory=list)
     # The wall surface's RH by day (UTC) while it is known: [sum, readings] of the day in
     # progress and the `surface_month_days` complete days before it, ISO 13788's month
     # (`_surface_month`); the mean of the complete days' means is worked out once an hour.
@@ -629,7 +632,17 @@ def _damp(
         surface_from = "not estimated: no outdoor temperature (no outdoor sensor, no weather)"
     rh_surf = float(surface_humidity(t_air, rh, t_surf))
     if known:
-        _signal(state, "surface_rh", th.surface_rh, t, rh_surf)
+        _recurring(
+            state,
+            "surface_rh",
+            th.surface_rh,
+            t,
+            rh_surf,
+            state.wet_wall_days,
+            th.surface_rh_days,
+            th.surface_rh_recurs,
+            held_is_watch=False,
+        )
         _condensation(state, th, t, rh_surf)
         _surface_month(state, th, t, rh_surf)
     m_before = float(state.mould.m[0])
@@ -637,7 +650,7 @@ def _damp(
     m_now = float(state.mould.m[0])
 
     def words() -> tuple[str, Mapping[str, object]]:
-        rh_h, surf_h = _hours(state, "humidity_band"), _hours(state, "surface_rh")
+        rh_h, surf_h = _hours(state, "humidity_band"), _hours(state, "surface_rh_band")
         td = float(dew_point(t_air, rh))
         wall = (
             f"{'estimated ' if estimated else ''}wall surface RH {rh_surf:.0f} %"
@@ -673,6 +686,8 @@ def _damp(
             "mould_index": round(m_now, 3),
             "humid_days": len(state.humid_days),
             "humidity_days": th.humidity_days,
+            "wet_wall_days": len(state.wet_wall_days),
+            "surface_rh_days": th.surface_rh_days,
             "condensation_nights": len(state.condensation_nights),
             "condensation_days": th.condensation_days,
             # Which days and nights: what a restart takes back (`seed_recurrence`).
@@ -718,7 +733,7 @@ RECURRENCE = "days_counted"
 _EPOCH = date(1970, 1, 1)
 
 
-_DAMP_DAYS = ("humidity", "condensation")
+_DAMP_DAYS = ("humidity", "surface_rh", "condensation")
 _SEVERITY = {severity.value: severity for severity in Severity}  # a recurrence's names
 _COLD_DAYS = ("cold", "cold_minimum")
 
@@ -726,6 +741,7 @@ _COLD_DAYS = ("cold", "cold_minimum")
 def _days_of(state: RoomState) -> dict[str, list[int]]:
     return {
         "humidity": state.humid_days,
+        "surface_rh": state.wet_wall_days,
         "condensation": state.condensation_nights,
         "cold": state.cold_days,
         "cold_minimum": state.cold_minimum_days,
@@ -944,7 +960,7 @@ def _damp_words(
     """What raised the damp case, in words, naming only the signals that hold (all when none
     does yet): "humidity above 70 % for 0.0 h" was said of a case the surface alone raised."""
     rh_limit, rh_h, rh_held = _band(state, "humidity_band", th.humidity)
-    s_limit, s_h, s_held = _band(state, "surface_rh", th.surface_rh)
+    s_limit, s_h, s_held = _band(state, "surface_rh_band", th.surface_rh)
     c_limit, c_h, c_held = _band(state, "condensation_band", th.condensation)
     wet = state.signals.get("condensation")
     mould = state.signals.get("mould")
@@ -967,8 +983,17 @@ def _damp_words(
     month = state.signals.get("surface_month")
     if month is not None and month.severity is not None and (wall := month_words(state, th)):
         parts.append(f"{'estimated ' if estimated else ''}{wall}")
-    if s_held:
-        parts.append(f"{surface} above {s_limit:g} % for {s_h:.1f} of the last 24 hours")
+    wet_wall = state.signals.get("surface_rh")
+    if wet_wall is not None and wet_wall.severity is not None:
+        # As the air's: the band held now, the days it was met on, or both.
+        said = [f"above {s_limit:g} % for {s_h:.1f} of the last 24 hours"] if s_held else []
+        if state.wet_wall_days:
+            band = th.surface_rh.bands[-1]
+            said.append(
+                f"above {band.limit:g} % for {band.hours:g} h of 24 on "
+                f"{len(state.wet_wall_days)} of the last {th.surface_rh_days} days"
+            )
+        parts.append(f"{surface} {'; '.join(said)}")
     if wet is not None and wet.severity is not None:
         nights = len(state.condensation_nights)
         now = f"for {c_h:.1f} of the last 24 hours, " if c_held else ""
@@ -979,6 +1004,12 @@ def _damp_words(
     if m_held:
         growth = "visible growth" if m_now >= th.mould_severe else "growth begun"
         parts.append(f"mould index {m_now:.1f} ({growth}){_trend(m_before, m_now)}")
+    elif parts and m_now >= th.mould_significant:
+        # Growth begun on an estimated wall: a sign beside what raised the case.
+        parts.append(
+            f"mould index {m_now:.1f} on the estimated wall (growth begun; a sign, not a case "
+            f"alone){_trend(m_before, m_now)}"
+        )
     if not parts:
         parts = [
             f"humidity above {rh_limit:g} % for {rh_h:.1f} of the last 24 hours",
@@ -1037,20 +1068,22 @@ def _mould_hour(
 def set_mould_severity(state: RoomState, th: Thresholds, *, estimated: bool) -> None:
     """Grade the mould signal from the index: 1 is growth begun (microscopic), 3 is visible.
 
-    Growth begun on an estimated wall is a sign to watch, not a case to act on: the estimate
-    takes the estate's fRsi for the room's own walls, and the index integrates its error over
-    weeks. A well-run bathroom in summer (bench/cases, 1,000 homes) reached 1 at an estimated
-    surface RH of 78 % and was a significant case, Awaab's Law clocks started, in a home the
-    simulator keeps dry. ISO 13788's month (`surface_month_rh`) acts on the estimate; visible
-    growth (3) is severe on any surface; a probe's surface, or the air's own when nothing
-    estimates the wall, is significant at 1."""
+    Growth begun on an estimated wall is a sign, named in an open case's words, not a case:
+    the estimate takes the estate's fRsi for the room's own walls, and the index integrates
+    its error over weeks. A well-run bathroom in summer (bench/cases, 1,000 homes) reached 1
+    at an estimated surface RH of 78 % and was a significant case, Awaab's Law clocks started,
+    in a home the simulator keeps dry; as a watch (until 3 Dec 2026) it opened 3 of the 12
+    summer cases left in dry homes. A wall wet enough for growth is wet on days of the
+    fortnight (`surface_rh`), and ISO 13788's month (`surface_month_rh`) acts on the estimate;
+    visible growth (3) is severe on any surface; a probe's surface, or the air's own when
+    nothing estimates the wall, is significant at 1."""
     m = float(state.mould.m[0])
     signal = _state_of(state, "mould")
-    begun = Severity.WATCH if estimated else Severity.SIGNIFICANT
+    begun = None if estimated else Severity.SIGNIFICANT
     if m >= th.mould_severe:
         signal.severity = Severity.SEVERE
     elif m >= th.mould_significant:
-        if signal.severity is None or signal.severity.rank < begun.rank:
+        if begun is not None and (signal.severity is None or signal.severity.rank < begun.rank):
             signal.severity = begun
     elif m < th.mould_clear:
         signal.severity = None

@@ -54,7 +54,7 @@ def test_a_pack_is_judged_once_on_its_own_temperature_and_humidity(first: str) -
     # the 11 half hours passed (the last pack's has not), 6 wet and 5 dry.
     limit = th.surface_rh.bands[0].limit
     assert sum(1 for w in wet if w > limit) == 6
-    assert state.signals["surface_rh"].hours[0] == pytest.approx(6 * 0.5)
+    assert state.signals["surface_rh_band"].hours[0] == pytest.approx(6 * 0.5)
     # The mould model's hour so far (the last two packs), each pack once.
     assert state.hour_sums[2] == 2
     assert state.hour_sums[1] == pytest.approx(wet[-2] + wet[-1])
