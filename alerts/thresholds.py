@@ -133,7 +133,7 @@ class Thresholds(BaseModel):
     # humidity, it is judged by recurrence: a day on which the band is met counts, and the
     # days of the last `surface_rh_days` grade it by `surface_rh_recurs` (a watch from the
     # second in a fortnight). The band held is named in an open case's words. One day was a
-    # watch until 3 Dec 2026: a summer's wet day on an estimated wall (a bathroom's, a
+    # watch until `548254b` (2 Dec 2026): a summer's wet day on an estimated wall (a bathroom's, a
     # bedroom's after a night's washing) opened 8 of the 12 watch cases that remained in
     # June-August in the 490 dry homes of 1,000 (bench/cases).
     surface_rh: BandedRule = BandedRule(
@@ -163,7 +163,7 @@ class Thresholds(BaseModel):
     # watch from the third of 14 until 7 (severe: the wall is wet half the nights); before
     # that, the wall's month (`surface_month_rh`) decides whether it is acted on (3 nights were
     # significant before 1 Dec 2026). One night was a watch, kept for the fortnight, until
-    # 2 Dec 2026, and two nights until 3 Dec 2026: a summer's wet nights (washing dried in a
+    # 2 Dec 2026, and two nights until `548254b` (the same day): a summer's wet nights (washing dried in a
     # bedroom twice in a fortnight) opened watch cases in homes the simulator keeps dry. On
     # 100 homes, April to August, three nights left every acted-on figure as it was, and no
     # summer case in a dry home (bench/cases).

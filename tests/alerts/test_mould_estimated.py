@@ -42,7 +42,7 @@ def _bathroom(index: float, probe: bool, outdoor: float | None) -> tuple[RoomSta
 
 def test_growth_begun_on_an_estimated_wall_opens_no_case() -> None:
     # Before 1 Dec 2026: significant, Awaab's Law clocks started on the estimate (bench/cases: a
-    # well-run bathroom in July at an estimated surface RH of 78 %). Until 3 Dec 2026 a watch:
+    # well-run bathroom in July at an estimated surface RH of 78 %). Until `548254b` (2 Dec 2026) a watch:
     # 3 of the 12 summer damp cases left in the 490 dry homes of 1,000.
     state, found = _bathroom(1.0, probe=False, outdoor=15.0)
     assert state.signals["mould"].severity is None
