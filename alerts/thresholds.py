@@ -163,10 +163,10 @@ class Thresholds(BaseModel):
     # watch from the third of 14 until 7 (severe: the wall is wet half the nights); before
     # that, the wall's month (`surface_month_rh`) decides whether it is acted on (3 nights were
     # significant before 1 Dec 2026). One night was a watch, kept for the fortnight, until
-    # 2 Dec 2026, and two nights until `548254b` (the same day): a summer's wet nights (washing dried in a
-    # bedroom twice in a fortnight) opened watch cases in homes the simulator keeps dry. On
-    # 100 homes, April to August, three nights left every acted-on figure as it was, and no
-    # summer case in a dry home (bench/cases).
+    # 2 Dec 2026, and two nights until `548254b` (the same day): a summer's wet nights
+    # (washing dried in a bedroom twice in a fortnight) opened watch cases in homes the
+    # simulator keeps dry. On 100 homes, April to August, three nights left every acted-on
+    # figure as it was, and no summer case in a dry home (bench/cases).
     condensation: BandedRule = BandedRule(
         above=True,
         bands=[Band(severity="watch", limit=99.0, hours=6.0)],

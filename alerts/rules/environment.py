@@ -1072,8 +1072,8 @@ def set_mould_severity(state: RoomState, th: Thresholds, *, estimated: bool) -> 
     the estimate takes the estate's fRsi for the room's own walls, and the index integrates
     its error over weeks. A well-run bathroom in summer (bench/cases, 1,000 homes) reached 1
     at an estimated surface RH of 78 % and was a significant case, Awaab's Law clocks started,
-    in a home the simulator keeps dry; as a watch (until `548254b`, 2 Dec 2026) it opened 3 of the 12
-    summer cases left in dry homes. A wall wet enough for growth is wet on days of the
+    in a home the simulator keeps dry; as a watch (until `548254b`, 2 Dec 2026) it opened 3
+    of the 12 summer cases left in dry homes. A wall wet enough for growth is wet on days of the
     fortnight (`surface_rh`), and ISO 13788's month (`surface_month_rh`) acts on the estimate;
     visible growth (3) is severe on any surface; a probe's surface, or the air's own when
     nothing estimates the wall, is significant at 1."""

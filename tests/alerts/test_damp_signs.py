@@ -106,8 +106,8 @@ def test_one_night_of_condensation_opens_no_case() -> None:
 
 
 def test_two_wet_nights_in_the_fortnight_open_no_case() -> None:
-    """Washing dried in the bedroom twice in a fortnight. Until `548254b` (2 Dec 2026): a watch, kept for
-    the fortnight (the one summer case left in 100 dry-or-not homes, April-August)."""
+    """Washing dried in the bedroom twice in a fortnight. Until `548254b` (2 Dec 2026): a
+    watch, kept for the fortnight (the one summer case left in 100 homes, April-August)."""
     assert _raised(_bedroom({1, 5}, 8)) == []
 
 

@@ -42,8 +42,8 @@ def _bathroom(index: float, probe: bool, outdoor: float | None) -> tuple[RoomSta
 
 def test_growth_begun_on_an_estimated_wall_opens_no_case() -> None:
     # Before 1 Dec 2026: significant, Awaab's Law clocks started on the estimate (bench/cases: a
-    # well-run bathroom in July at an estimated surface RH of 78 %). Until `548254b` (2 Dec 2026) a watch:
-    # 3 of the 12 summer damp cases left in the 490 dry homes of 1,000.
+    # well-run bathroom in July at an estimated surface RH of 78 %). Until `548254b` (2 Dec
+    # 2026) a watch: 3 of the 12 summer damp cases left in the 490 dry homes of 1,000.
     state, found = _bathroom(1.0, probe=False, outdoor=15.0)
     assert state.signals["mould"].severity is None
     assert [f for f in found if f.action is Action.RAISE] == [], [f.summary for f in found]
