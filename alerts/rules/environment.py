@@ -969,31 +969,19 @@ def _damp_words(
     humid = state.signals.get("humidity")
     parts = []
     if humid is not None and humid.severity is not None:
-        # What graded it: the band held now, the days it was met on, or both.
-        worst = th.humidity.bands[-1]
-        said = []
-        if rh_held:
-            said.append(f"above {rh_limit:g} % for {rh_h:.1f} of the last 24 hours")
-        if state.humid_days:
-            said.append(
-                f"above {worst.limit:g} % for {worst.hours:g} h of 24 on "
-                f"{len(state.humid_days)} of the last {th.humidity_days} days"
-            )
-        parts.append(f"humidity {'; '.join(said)}{_excess(state)}")
+        said = _held_and_days(
+            th.humidity, rh_limit, rh_h, rh_held, len(state.humid_days), th.humidity_days
+        )
+        parts.append(f"humidity {said}{_excess(state)}")
     month = state.signals.get("surface_month")
     if month is not None and month.severity is not None and (wall := month_words(state, th)):
         parts.append(f"{'estimated ' if estimated else ''}{wall}")
     wet_wall = state.signals.get("surface_rh")
     if wet_wall is not None and wet_wall.severity is not None:
-        # As the air's: the band held now, the days it was met on, or both.
-        said = [f"above {s_limit:g} % for {s_h:.1f} of the last 24 hours"] if s_held else []
-        if state.wet_wall_days:
-            band = th.surface_rh.bands[-1]
-            said.append(
-                f"above {band.limit:g} % for {band.hours:g} h of 24 on "
-                f"{len(state.wet_wall_days)} of the last {th.surface_rh_days} days"
-            )
-        parts.append(f"{surface} {'; '.join(said)}")
+        said = _held_and_days(
+            th.surface_rh, s_limit, s_h, s_held, len(state.wet_wall_days), th.surface_rh_days
+        )
+        parts.append(f"{surface} {said}")
     if wet is not None and wet.severity is not None:
         nights = len(state.condensation_nights)
         now = f"for {c_h:.1f} of the last 24 hours, " if c_held else ""
@@ -1016,6 +1004,21 @@ def _damp_words(
             f"{surface} above {s_limit:g} % for {s_h:.1f} h",
         ]
     return f"{_room(state)} {'; '.join(parts)}."
+
+
+def _held_and_days(
+    rule: BandedRule, limit: float, hours: float, held: bool, days: int, window: int
+) -> str:
+    """What graded a signal judged by recurrence: the band held now, the days its worst band
+    was met on, or both."""
+    worst = rule.bands[-1]
+    said = [f"above {limit:g} % for {hours:.1f} of the last 24 hours"] if held else []
+    if days:
+        said.append(
+            f"above {worst.limit:g} % for {worst.hours:g} h of 24 on {days} of the last "
+            f"{window} days"
+        )
+    return "; ".join(said)
 
 
 def _excess(state: RoomState) -> str:
