@@ -42,8 +42,10 @@ start Awaab's Law's clocks, docs/alerts.md); a `watch` finding starts no clock a
 apart. It prints, per rule: precision and recall of acted-on cases (per room where the truth is
 per room, and per home), the same for every case, the time from onset to case (below), cases
 per 1,000 homes per month, state changes per case (opened, severity changed, cleared,
-reopened), the most reopenings of one case in a calendar month, and damp cases opened in
-June-August in homes the simulator keeps dry (well run and overheating).
+reopened), the most reopenings of one case in a calendar month, and damp cases opened, or
+raised at significant or worse, in June-August in homes the simulator keeps dry: not of the
+damp archetype and no room damp by its truth (below; the dry archetypes' homes, well run and
+overheating, as counted before, on a line of their own).
 
 Onset is when the truth began to hold in the simulated room, from its own state, never the
 rules': damp, the end of the first 30 days (at least 15 from the run's start) whose mean hidden
@@ -611,19 +613,39 @@ def _in_summer(at: float) -> bool:
     return datetime.fromtimestamp(at, UTC).month in _SUMMER
 
 
-def summer_damp(cases: dict[Key, list[Case]], kinds: list[Archetype]) -> Counter[str]:
-    """Damp cases opened or reopened in June-August in the homes the simulator keeps dry: each
-    opening counted "acted-on" (the case reached significant at some time) or "watch"; and
-    each case so opened counted once more by when it was acted on, "acted-on in summer"
-    (raised at significant or worse in June-August: the clocks started then) or "acted-on
-    outside summer" (at watch all summer, raised before or after it: in the autumn, say);
-    and each opening once more by what raised it ("by humidity", "by condensation+mould")."""
+def kept_dry(kinds: list[Archetype], truths: Truths) -> set[int]:
+    """The homes the simulator keeps dry: not of the damp archetype, and no room of them damp
+    by its physical truth (a month's mean hidden wall RH of 80 % or more, or the VTT index on
+    the hidden wall reaching 1). A home of a dry archetype whose bathroom wall grows mould is
+    not kept dry: home 676's (well run by archetype, overheating) reached a hidden index of 2.3
+    by April and 4.9 by August on `548254b`, and its severe case in August was a true one."""
+    wet = {h for h, _ in truths.damp_surface | truths.damp_mould}
+    return {h for h in truths.homes.tolist() if kinds[h] is not Archetype.DAMP and h not in wet}
+
+
+def summer_damp(cases: dict[Key, list[Case]], homes: set[int]) -> Counter[str]:
+    """Damp cases in June-August in `homes` (those the simulator keeps dry, `kept_dry`):
+
+    - each opening or reopening in June-August, counted "acted-on" (the case reached
+      significant at some time) or "watch", and once more by what raised it ("by humidity",
+      "by condensation+mould");
+    - each case so opened once more by when it was acted on, "acted-on in summer" (raised at
+      significant or worse in June-August: the clocks started then) or "acted-on outside
+      summer" (at watch all summer, raised before or after it: in the autumn, say);
+    - "raised in summer": each case raised at significant or worse in June-August, whenever
+      it was opened, and "raised in summer, opened before": those opened before June. Counted
+      by openings alone, a severe raise in August inside a watch case open since March was not
+      counted (home 676, `f67d026` and `548254b`)."""
     summer: Counter[str] = Counter()
     for (h, name, _), found in cases.items():
-        if name != "damp_mould" or kinds[h] not in DRY:
+        if name != "damp_mould" or h not in homes:
             continue
         for c in found:
             openings = [at for what, at in c.changes if what in ("opened", "reopened")]
+            if any(map(_in_summer, c.acted_at)):
+                summer["raised in summer"] += 1
+                if not any(map(_in_summer, openings)):
+                    summer["raised in summer, opened before"] += 1
             if not any(_in_summer(at) for at in openings):
                 continue
             summer["acted-on" if c.acted_on else "watch"] += sum(map(_in_summer, openings))
@@ -634,6 +656,21 @@ def summer_damp(cases: dict[Key, list[Case]], kinds: list[Archetype]) -> Counter
                 when = "in summer" if any(map(_in_summer, c.acted_at)) else "outside summer"
                 summer[f"acted-on {when}"] += 1
     return summer
+
+
+def _summer_line(summer: Counter[str]) -> str:
+    return (
+        f"{summer['acted-on']} acted-on, {summer['watch']} watch; of the acted-on, "
+        f"{summer['acted-on in summer']} raised at significant or worse in June-August and "
+        f"{summer['acted-on outside summer']} only outside it (at watch all summer); "
+        "opened by: "
+        + (
+            ", ".join(f"{k[3:]} {n}" for k, n in sorted(summer.items()) if k.startswith("by "))
+            or "-"
+        )
+        + f"; cases raised at significant or worse in June-August: {summer['raised in summer']} "
+        f"({summer['raised in summer, opened before']} in a case opened before June)"
+    )
 
 
 # Each truth's onset (`OnsetClock`), in the order the table prints the rules.
@@ -784,18 +821,19 @@ def _report(
     for rule, got in delays.items():
         print(f"  {rule:<{width}} during: {_spread(got.acted)} | {_spread(got.first)}")
         print(f"  {'':<{width}} at start: {_spread(got.start_acted)} | {_spread(got.start_first)}")
-    summer = summer_damp(cases, kinds)
+    dry = kept_dry(kinds, truths)
+    dry_kinds = Counter(kinds[h].label for h in dry)
     print()
     print(
-        "damp cases opened or reopened in June-August in homes the simulator keeps dry: "
-        f"{summer['acted-on']} acted-on, {summer['watch']} watch; of the acted-on, "
-        f"{summer['acted-on in summer']} raised at significant or worse in June-August and "
-        f"{summer['acted-on outside summer']} only outside it (at watch all summer); "
-        "opened by: "
-        + (
-            ", ".join(f"{k[3:]} {n}" for k, n in sorted(summer.items()) if k.startswith("by "))
-            or "-"
-        )
+        f"damp cases opened or reopened in June-August in the {len(dry):,} homes the simulator "
+        f"keeps dry ({dict(dry_kinds)}: not the damp archetype, no room damp by its truth): "
+        + _summer_line(summer_damp(cases, dry))
+    )
+    of_kind = {h for h in truths.homes.tolist() if kinds[h] in DRY}
+    print(
+        f"  the same in the {len(of_kind):,} homes of the dry archetypes (well run, overheating; "
+        f"as counted up to `c9e69be`, some of them damp by the truth): "
+        + _summer_line(summer_damp(cases, of_kind))
     )
     per_room = Counter(
         (name, room, "acted-on" if c.acted_on else "watch")
@@ -843,7 +881,7 @@ def _explain(cases: dict[Key, list[Case]], d: Dwellings, truths: Truths, most: i
                 shown[(name, kind)] += 1
                 print(f"  {name} {kind} home {h} {room} ({_about(d, truths, h, room)}): {c.why}")
     _explain_flapping(cases, d, most)
-    _explain_summer(cases, d, most)
+    _explain_summer(cases, d, truths, most)
     for name, truth in (("damp_mould", truths.damp_surface), ("excess_cold", cold)):
         missed = sorted(
             (h, room)
@@ -883,19 +921,21 @@ def _explain_flapping(cases: dict[Key, list[Case]], d: Dwellings, most: int) -> 
         print(f"    {name} {kind} home {h} {room}, {month}: {n} reopenings ({changes})")
 
 
-def _explain_summer(cases: dict[Key, list[Case]], d: Dwellings, most: int) -> None:
-    """The acted-on damp cases opened in June-August in homes the simulator keeps dry, with
-    what each said when it was acted on."""
+def _explain_summer(cases: dict[Key, list[Case]], d: Dwellings, truths: Truths, most: int) -> None:
+    """The acted-on damp cases opened, or raised at significant or worse, in June-August in
+    homes the simulator keeps dry (`kept_dry`), with what each said when it was acted on."""
     shown = 0
+    dry = kept_dry([Archetype(int(a)) for a in d.archetype], truths)
     for (h, name, room), found in sorted(cases.items()):
-        kind = Archetype(int(d.archetype[h]))
-        if name != "damp_mould" or kind not in DRY:
+        if name != "damp_mould" or h not in dry:
             continue
+        kind = Archetype(int(d.archetype[h]))
         for c in found:
             opened = [at for what, at in c.changes if what in ("opened", "reopened")]
-            if c.acted_on and any(map(_in_summer, opened)) and shown < most * 4:
+            summer = [at for at in opened + c.acted_at if _in_summer(at)]
+            if c.acted_on and summer and shown < most * 4:
                 shown += 1
-                first = datetime.fromtimestamp(min(filter(_in_summer, opened)), UTC)
+                first = datetime.fromtimestamp(min(opened), UTC)
                 print(
                     f"    summer damp, {kind.label} home {h} {room}, opened {first:%m-%d}: {c.why}"
                 )

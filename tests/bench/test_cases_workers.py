@@ -125,14 +125,49 @@ def test_a_summer_damp_case_is_told_apart_by_when_it_was_acted_on() -> None:
     bench._lifecycle(autumn, raised("2026-10-02T03:00", Severity.SIGNIFICANT))
     summer: list[Any] = []
     bench._lifecycle(summer, raised("2026-07-10T03:00", Severity.SIGNIFICANT))
-    kinds = [bench.Archetype.WELL_RUN, bench.Archetype.WELL_RUN]
     cases = {(0, "damp_mould", "bedroom"): autumn, (1, "damp_mould", "bedroom"): summer}
-    counted = bench.summer_damp(cases, kinds)
+    counted = bench.summer_damp(cases, {0, 1})
     assert counted["acted-on"] == 2
     assert counted["acted-on in summer"] == 1
     assert counted["acted-on outside summer"] == 1
     # A damp home's cases are not counted.
-    assert bench.summer_damp(cases, [bench.Archetype.DAMP] * 2) == {}
+    assert bench.summer_damp(cases, set()) == {}
+
+
+def test_a_summer_raise_inside_a_case_opened_in_spring_is_counted() -> None:
+    # Home 676 on `f67d026` and `548254b`: a watch case opened in March, raised severe on 28
+    # August. Counted by openings alone, the summer line said no acted-on case was raised in
+    # June-August.
+    bench = _bench()
+
+    def raised(at: str, severity: Severity) -> Finding:
+        t = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC).timestamp()
+        return Finding(Action.RAISE, DAMP, "H0", "bathroom", severity, t, "damp", {})
+
+    history: list[Any] = []
+    bench._lifecycle(history, raised("2026-03-22T10:00", Severity.WATCH))
+    bench._lifecycle(history, raised("2026-08-28T21:00", Severity.SEVERE))
+    spring: list[Any] = []
+    bench._lifecycle(spring, raised("2026-04-02T10:00", Severity.SIGNIFICANT))
+    cases = {(0, "damp_mould", "bathroom"): history, (1, "damp_mould", "bathroom"): spring}
+    counted = bench.summer_damp(cases, {0, 1})
+    assert counted["raised in summer"] == 1
+    assert counted["raised in summer, opened before"] == 1
+    assert counted["acted-on"] == counted["watch"] == 0  # no opening in summer
+    assert "raised at significant or worse in June-August: 1 (1 in a case opened before June)" in (
+        bench._summer_line(counted)
+    )
+
+
+def test_a_home_is_kept_dry_by_the_truth_not_by_its_archetype() -> None:
+    # A well-run home whose bathroom wall grows mould (the hidden VTT index reaches 1) is not
+    # kept dry; a cold home with no damp room is; a damp-archetype home never is.
+    bench = _bench()
+    kinds = [bench.Archetype.WELL_RUN, bench.Archetype.COLD, bench.Archetype.DAMP]
+    kinds += [bench.Archetype.OVERHEATING, bench.Archetype.WELL_RUN]
+    zeros = np.zeros((5, 4))
+    truths = bench.Truths(np.arange(5), set(), {(4, "kitchen")}, {(0, "bathroom")}, zeros, zeros)
+    assert bench.kept_dry(kinds, truths) == {1, 3}
 
 
 def test_summer_openings_are_counted_by_what_raised_them() -> None:
@@ -156,7 +191,7 @@ def test_summer_openings_are_counted_by_what_raised_them() -> None:
     bench._lifecycle(history, raised("2026-07-01T03:00", ["humidity", "condensation"]))  # worse
     bench._lifecycle(history, cleared("2026-07-20T03:00"))
     bench._lifecycle(history, raised("2026-08-01T03:00", ["humidity", "condensation"]))
-    counted = bench.summer_damp({(0, "damp_mould", "bedroom"): history}, [bench.Archetype.WELL_RUN])
+    counted = bench.summer_damp({(0, "damp_mould", "bedroom"): history}, {0})
     assert counted["watch"] == 2
     assert counted["by humidity"] == 1
     assert counted["by humidity+condensation"] == 1
@@ -197,7 +232,9 @@ def test_explain_lists_a_case_that_reopens_more_than_three_times_in_a_month(
         for what in ("cleared", "reopened")
     ]
     bench._explain_flapping({(dry, "damp_mould", "bedroom"): [case]}, d, 1)
-    bench._explain_summer({(dry, "damp_mould", "bedroom"): [case]}, d, 1)
+    zeros = np.zeros((8, 4))
+    truths = bench.Truths(np.arange(8), set(), set(), set(), zeros, zeros)
+    bench._explain_summer({(dry, "damp_mould", "bedroom"): [case]}, d, truths, 1)
     out = capsys.readouterr().out
     assert "cases reopened more than 3 times in a month: 1" in out
     assert f"home {dry} bedroom, 2026-07: 4 reopenings (opened 01 00:00, cleared 01 12:00" in out
