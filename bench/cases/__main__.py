@@ -642,11 +642,12 @@ def summer_damp(cases: dict[Key, list[Case]], homes: set[int]) -> Counter[str]:
             continue
         for c in found:
             openings = [at for what, at in c.changes if what in ("opened", "reopened")]
+            opened_in_summer = any(map(_in_summer, openings))
             if any(map(_in_summer, c.acted_at)):
                 summer["raised in summer"] += 1
-                if not any(map(_in_summer, openings)):
+                if not opened_in_summer:
                     summer["raised in summer, opened before"] += 1
-            if not any(_in_summer(at) for at in openings):
+            if not opened_in_summer:
                 continue
             summer["acted-on" if c.acted_on else "watch"] += sum(map(_in_summer, openings))
             for at, by in zip(openings, c.opened_by, strict=True):

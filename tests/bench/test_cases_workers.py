@@ -110,21 +110,22 @@ def test_explain_says_why_damp_and_cold_were_acted_on_and_what_was_missed(
     assert "excess_cold: the truth's rooms never acted on:" in out
 
 
+def _raised(at: str, severity: Severity) -> Finding:
+    """A damp finding raised at `at` (UTC, ISO 8601) at `severity`."""
+    t = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC).timestamp()
+    return Finding(Action.RAISE, DAMP, "H0", "bedroom", severity, t, "damp", {})
+
+
 def test_a_summer_damp_case_is_told_apart_by_when_it_was_acted_on() -> None:
     # A dry home's damp case opened at watch in August and raised to significant in October
     # (the clocks start in October) is not a case acted on in summer; one raised at
     # significant in July is.
     bench = _bench()
-
-    def raised(at: str, severity: Severity) -> Finding:
-        t = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC).timestamp()
-        return Finding(Action.RAISE, DAMP, "H0", "bedroom", severity, t, "damp", {})
-
     autumn: list[Any] = []
-    bench._lifecycle(autumn, raised("2026-08-20T03:00", Severity.WATCH))
-    bench._lifecycle(autumn, raised("2026-10-02T03:00", Severity.SIGNIFICANT))
+    bench._lifecycle(autumn, _raised("2026-08-20T03:00", Severity.WATCH))
+    bench._lifecycle(autumn, _raised("2026-10-02T03:00", Severity.SIGNIFICANT))
     summer: list[Any] = []
-    bench._lifecycle(summer, raised("2026-07-10T03:00", Severity.SIGNIFICANT))
+    bench._lifecycle(summer, _raised("2026-07-10T03:00", Severity.SIGNIFICANT))
     cases = {(0, "damp_mould", "bedroom"): autumn, (1, "damp_mould", "bedroom"): summer}
     counted = bench.summer_damp(cases, {0, 1})
     assert counted["acted-on"] == 2
@@ -139,16 +140,11 @@ def test_a_summer_raise_inside_a_case_opened_in_spring_is_counted() -> None:
     # August. Counted by openings alone, the summer line said no acted-on case was raised in
     # June-August.
     bench = _bench()
-
-    def raised(at: str, severity: Severity) -> Finding:
-        t = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC).timestamp()
-        return Finding(Action.RAISE, DAMP, "H0", "bathroom", severity, t, "damp", {})
-
     history: list[Any] = []
-    bench._lifecycle(history, raised("2026-03-22T10:00", Severity.WATCH))
-    bench._lifecycle(history, raised("2026-08-28T21:00", Severity.SEVERE))
+    bench._lifecycle(history, _raised("2026-03-22T10:00", Severity.WATCH))
+    bench._lifecycle(history, _raised("2026-08-28T21:00", Severity.SEVERE))
     spring: list[Any] = []
-    bench._lifecycle(spring, raised("2026-04-02T10:00", Severity.SIGNIFICANT))
+    bench._lifecycle(spring, _raised("2026-04-02T10:00", Severity.SIGNIFICANT))
     cases = {(0, "damp_mould", "bathroom"): history, (1, "damp_mould", "bathroom"): spring}
     counted = bench.summer_damp(cases, {0, 1})
     assert counted["raised in summer"] == 1
