@@ -238,6 +238,28 @@ def test_explain_lists_a_case_that_reopens_more_than_three_times_in_a_month(
     assert "opened 07-01: said so" in out
 
 
+def test_explain_names_a_dry_homes_summer_watch_opening(capsys: Any) -> None:
+    """The goal is no summer damp case at all in a dry home, but `--explain` listed only the
+    acted-on ones: the year on `0c182cc` counted 5 watch openings and named none of them, and
+    finding them took a second run of each cold home. Each is named now, with what raised it
+    and the room's hidden wall."""
+    bench = _bench()
+    d = bench.draw_dwellings(8, seed=7, mix={kind: 1.0 for kind in bench.Archetype})
+    dry = next(h for h in range(8) if bench.Archetype(int(d.archetype[h])) in bench.DRY)
+    july = dt.datetime(2026, 7, 28, 6, tzinfo=dt.UTC).timestamp()
+    case = bench.Case(july, worst=Severity.WATCH.rank, opened_by=[("surface_rh",)])
+    case.changes = [("opened", july)]
+    zeros = np.zeros((8, 4))
+    truths = bench.Truths(np.arange(8), set(), set(), set(), zeros, zeros)
+    bench._explain_summer({(dry, "damp_mould", "bedroom"): [case]}, d, truths, 1)
+    out = capsys.readouterr().out
+    assert (
+        f"summer damp at watch, {bench.Archetype(int(d.archetype[dry])).label} home {dry} " in out
+    )
+    assert "bedroom (fRsi " in out
+    assert "opened 07-28 06:00 by surface_rh" in out
+
+
 def test_some_archetypes_alone_find_what_the_whole_estate_finds_in_their_homes() -> None:
     """`--archetypes`: the homes of those archetypes alone, each as in the whole estate."""
     bench = _bench()
