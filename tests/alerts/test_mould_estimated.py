@@ -52,10 +52,11 @@ def test_growth_begun_on_an_estimated_wall_opens_no_case() -> None:
 def test_growth_begun_on_an_estimated_wall_is_named_in_an_open_case() -> None:
     """A case the humid days opened says the estimated wall's index too, as a sign."""
     state = RoomState("H1", "bathroom")
-    state.humid_days = [int(START // 86400) - 3]  # one humid day already in the fortnight
+    day = int(START // 86400)
+    state.humid_days = [day - 5, day - 3]  # two humid days already in the fortnight
     state.mould = MouldState(np.array([1.2]), np.array([0.0]))
     th, found = Thresholds(), []
-    for k in range(48):  # a day at 22 °C / 80 %: the second humid day
+    for k in range(48):  # a day at 22 °C / 80 %: the third humid day
         ms = round((START + k * 1800.0) * 1000)
         records = [
             Record("H1", "env", "temperature", ms, 22.0),

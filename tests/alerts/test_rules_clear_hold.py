@@ -76,9 +76,10 @@ def test_a_cold_day_keeps_a_watch_for_the_fortnight_and_then_clears() -> None:
 
 
 def test_a_damp_case_is_not_cleared_by_a_dry_day() -> None:
-    # Without an outdoor temperature the damp rule judges the air: 80 % for a day is
-    # significant; a dry day and a half, then damp again, is the same case, never cleared.
-    spells = [(24.0, 20.0, 80.0), (36.0, 20.0, 50.0), (24.0, 20.0, 80.0)]
+    # Without an outdoor temperature the damp rule judges the air: 80 % for a day, on a third
+    # day of a fortnight, is a watch; a dry day and a half, then damp again, is the same case,
+    # never cleared.
+    spells = [(24.0, 20.0, 80.0), (36.0, 20.0, 50.0)] * 3 + [(24.0, 20.0, 80.0)]
     seen = _run(spells, "damp_mould")
     assert [a for a, _, _ in seen if a is Action.CLEAR] == [], seen
     assert seen[0][:2] == (Action.RAISE, Severity.WATCH)
@@ -89,17 +90,17 @@ def test_a_room_humid_one_day_a_week_is_one_damp_case_not_a_reopening_each_week(
     # once a week held the air's watch band for a day; its case cleared 72 h after and
     # reopened with the next humid day, inside the alert store's 72 h reopen window: 4
     # reopenings in a month. Damp's signs are judged over a fortnight, and so is its clear.
-    # A humid day (above 75 % for 18 h) a week is two in every fortnight: a watch from the
-    # second (tests/alerts/test_damp_signs.py).
-    week = [(20.0, 20.0, 78.0), (148.0, 20.0, 50.0)]
-    seen = _run(week * 5 + [(15 * 24.0, 20.0, 50.0)], "damp_mould")
+    # Humid days (above 75 % for 18 h) on Mondays and Thursdays are four in every fortnight:
+    # a watch from the third (tests/alerts/test_damp_signs.py).
+    week = [(20.0, 20.0, 78.0), (52.0, 20.0, 50.0), (20.0, 20.0, 78.0), (76.0, 20.0, 50.0)]
+    seen = _run(week * 5 + [(18 * 24.0, 20.0, 50.0)], "damp_mould")
     assert seen[0][:2] == (Action.RAISE, Severity.WATCH), seen
-    assert seen[0][2] == 7 * 24 + 18.0, seen  # the second humid day, at its 18th hour
+    assert seen[0][2] == 7 * 24 + 18.0, seen  # the third humid day, at its 18th hour
     clears = [h for a, _, h in seen if a is Action.CLEAR]
     assert len(clears) == 1, seen
-    # days 0, 7, 14, 21 and 28 were counted: day 21 leaves the fortnight at day 35's first
-    # reading, one humid day is left, and the case clears 14 days after that, not before
-    assert clears[0] == (35 + 14) * 24.0, seen
+    # days 0, 3, 7, ..., 28 and 31 were counted: day 24 leaves the fortnight at day 38's
+    # first reading, two humid days are left, and the case clears 14 days after that
+    assert clears[0] == (38 + 14) * 24.0, seen
 
 
 def test_the_damp_hold_is_a_setting_of_its_own() -> None:
@@ -145,8 +146,11 @@ def test_signs_back_within_the_hold_say_what_they_are_again() -> None:
 
 
 def test_a_damp_case_in_its_hold_says_so_once() -> None:
-    # Humid days 0 and 2: a watch until day 0 leaves the fortnight (day 14), then the hold.
-    spells = [(20.0, 20.0, 78.0), (28.0, 20.0, 50.0), (20.0, 20.0, 78.0), (700.0, 20.0, 50.0)]
+    # Humid days 0, 2 and 4: a watch until day 0 leaves the fortnight (day 14), then the hold.
+    spells = [(20.0, 20.0, 78.0), (28.0, 20.0, 50.0)] * 2 + [
+        (20.0, 20.0, 78.0),
+        (700.0, 20.0, 50.0),
+    ]
     found = _findings(spells, "damp_mould")
     assert [f.action for f in found] == [Action.RAISE, Action.HOLD, Action.CLEAR], found
     assert "no sign of damp or mould since" in found[1].summary
