@@ -80,7 +80,7 @@ def test_damp_homes_raise_a_damp_case_within_days(
     first_days = sorted((f.at - START) / 86400 for f in raised)
     assert first_days[0] <= 2.0
     sample = raised[0]
-    # The words name what raised it (a damp home's wall is wet before its second humid day).
+    # The words name what raised it (a damp home's wall is wet before its third humid day).
     said = {"humidity": "humidity above", "surface_rh": "wall surface RH above"}
     for signal in sample.evidence["raised_by"]:
         assert said[signal] in sample.summary, sample.summary

@@ -124,7 +124,7 @@ def open_damp(store: AlertStore, home: str) -> list[str]:
 
 
 # A humid day is a watch for that day alone (UTC): its signs go at the next day's first
-# reading, and the hold is what is tested (by default two humid days of a fortnight are a
+# reading, and the hold is what is tested (by default three humid days of a fortnight are a
 # watch, kept for the fortnight: tests/alerts/test_damp_signs.py).
 A_DAY = {"humidity_days": 1, "humidity_recurs": {"watch": 1}}
 
