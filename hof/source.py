@@ -295,6 +295,10 @@ class JetStreamSource:
                 msgs = await sub.fetch(min(max(1, room // share), 500), timeout=1.0)
             except (NatsTimeout, TimeoutError):
                 continue
+            if me is not None and me.cancelling():
+                # The cancel was spent inside the fetch. Putting these would wait for room that
+                # a draining worker never makes; unacknowledged, JetStream redelivers them.
+                raise asyncio.CancelledError
             now = time.time()
             for msg in msgs:
                 topic = subject_to_topic(msg.subject.removeprefix(MQTT_SUBJECT_PREFIX))
