@@ -179,6 +179,9 @@ class BandedState:
     # Each band's hours in band at the window's last reading: what the summary and evidence
     # quote, kept so that they do not walk the 24 bins again (a third of a year's bench run).
     hours: list[float] = field(default_factory=list)
+    # Since when the worst band has been met without a break (None: not met now); only for a
+    # signal whose days are counted a spell at a time (`_count_day`'s `spells`).
+    met_from: float | None = None
 
     @property
     def windows(self) -> list[BandWindow]:

@@ -345,6 +345,7 @@ def on_readings(
                 th.humidity_recurs,
                 counts=adds,
                 held_is_watch=False,
+                spells=True,
             )
         elif record.name == "surface_temperature":
             state.surface = v
@@ -642,6 +643,7 @@ def _damp(
             th.surface_rh_days,
             th.surface_rh_recurs,
             held_is_watch=False,
+            spells=True,
         )
         _condensation(state, th, t, rh_surf)
         _surface_month(state, th, t, rh_surf)
@@ -903,6 +905,7 @@ def _recurring(
     counts: bool = True,
     offset_s: float = 0.0,
     held_is_watch: bool = True,
+    spells: bool = False,
 ) -> None:
     """Grade the signal `key` by recurrence: watch while any band of `rule` is held (its
     window, over the last 24 h, is `key`_band) if `held_is_watch` (else the band held is only
@@ -911,11 +914,13 @@ def _recurring(
     beyond that band's limit (and counted) while the band is met (its hours in the last 24 at
     or above the band's): a day of a spell that began the day before counts only if the band
     is met again in it.
-    Days run from `offset_s` after midnight UTC (noon: one night is one night)."""
+    Days run from `offset_s` after midnight UTC (noon: one night is one night). With
+    `spells`, a spell's tail past midnight is not a day of it (`_count_day`)."""
     band = _state_of(state, f"{key}_band")
     banded_step(band, rule, t, value, counts=counts)
     day = int((t - offset_s) // 86400)
-    _count_day(state, key, rule, band, -1, value, day, days, window, counts=counts)
+    spell = (t, day * 86400 + offset_s) if spells else None
+    _count_day(state, key, rule, band, -1, value, day, days, window, counts=counts, spells=spell)
     grade = Severity.WATCH if held_is_watch and band.severity is not None else None
     counted = len(days)
     for name, needed in recurs.items():
@@ -938,15 +943,30 @@ def _count_day(
     window: int,
     *,
     counts: bool,
+    spells: tuple[float, float] | None = None,
 ) -> None:
     """Count `day` into `days` (as `key`'s) when band `index` of `rule` is met on this
     reading with the value beyond its limit, and drop the days older than `window`. Met, not
     merely held: a band stays held down to its clear figure (below 16 °C for 6 h, half its
-    12), and the days it was only held counted as days it was met."""
+    12), and the days it was only held counted as days it was met.
+
+    `spells` (this reading's time, its day's start): a spell met without a break counts on
+    the day it is met and on each later day it stays met for the band's hours of that day, not
+    on the day its last hours spill into. One wet wall's spell from an afternoon to 01:00 two
+    days on counted as two days, and a third day in the fortnight opened a summer watch in a
+    home the simulator keeps dry (bench/cases, cold home 878, 98515ba)."""
     plan = rule_plan(rule)
     limit = plan.limits[index]
     beyond = value > limit if plan.above else value < limit
     met = bool(band.held) and band.held[index] and band.hours[index] >= plan.raise_hours[index]
+    if spells is not None:
+        t, day_start = spells
+        if not met:
+            band.met_from = None
+        elif band.met_from is None:
+            band.met_from = t
+        elif band.met_from < day_start and t - day_start < plan.raise_hours[index] * 3600:
+            met = False  # the tail of a spell that was met, and counted, on an earlier day
     if counts and beyond and met and (not days or days[-1] < day):
         days.append(day)
         state.days_counted.add(key)

@@ -216,3 +216,63 @@ def test_a_restart_takes_back_the_wet_wall_days_its_case_named() -> None:
     assert seed_recurrence(restarted, evidence)
     first = int(JULY // 86400)
     assert restarted.wet_wall_days == [first + 1, first + 6, first + 10]
+
+
+def _wet_wall_spells(spells: list[tuple[float, float]]) -> Callable[[int, float], float]:
+    """72 % (the wall above 80 % on a cool night's estimate) within each (from, to) spell, in
+    hours from the first day's midnight; 55 % otherwise."""
+
+    def rh(day: int, hour: float) -> float:
+        at = day * 24 + hour
+        return 72.0 if any(a <= at < b for a, b in spells) else 55.0
+
+    return rh
+
+
+def _summer_bedroom_spells(
+    spells: list[tuple[float, float]], span: int
+) -> tuple[list[Finding], RoomState]:
+    state = RoomState("H1", "bedroom")
+    found = damp_findings(
+        state, JULY, span, 20.0, _wet_wall_spells(spells), COOL_NIGHT, Thresholds()
+    )
+    return found, state
+
+
+def test_a_wet_walls_spell_past_midnight_is_one_day() -> None:
+    """The year of 1,000 homes' cold homes on `98515ba`: the one summer damp case left in a
+    home the simulator keeps dry (cold home 878's living room, 27 August) counted 21 and 22
+    August as two wet wall's days, and 27 August as the third. They were one spell: above
+    80 % from the afternoon of the 20th to 01:00 on the 22nd. Its last hour, on the 22nd, is
+    not a day of it (its 20 hours of 24 were met on the 21st); the 27th is the second day."""
+    day = 24.0
+    found, state = _summer_bedroom_spells(
+        [(1 * day + 14, 3 * day + 1), (7 * day + 1, 7 * day + 22)], 10
+    )
+    assert _raised(found) == [], [f.summary for f in found]
+    first = int(JULY // 86400)
+    assert state.wet_wall_days == [first + 2, first + 7]
+
+
+def test_a_wall_wet_for_three_days_on_end_is_three_days() -> None:
+    """A wall above 80 % day and night counts each day it is wet through: three days on end
+    are a watch on the third."""
+    day = 24.0
+    found, _ = _summer_bedroom_spells([(1 * day + 1, 4 * day)], 6)
+    raised = _raised(found)
+    assert [f.severity for f in raised] == [Severity.WATCH], [f.summary for f in found]
+    assert raised[0].evidence["wet_wall_days"] == 3
+    assert JULY + 3 * 86400 + 19.5 * H <= raised[0].at <= JULY + 3 * 86400 + 20.5 * H
+
+
+def test_a_humid_spell_past_midnight_is_one_day() -> None:
+    """The air's humid days are counted the same way: 78 % from 04:00 to 03:00 the next
+    morning, twice in the week, is two humid days, not four (a watch)."""
+
+    def rh(day: int, hour: float) -> float:
+        at = day * 24 + hour
+        return 78.0 if any(a <= at < a + 23 for a in (1 * 24 + 4, 4 * 24 + 4)) else 55.0
+
+    found, state = _living_room(rh, 8)
+    assert _raised(found) == [], [f.summary for f in found]
+    assert len(state.humid_days) == 2, state.humid_days

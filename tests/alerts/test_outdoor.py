@@ -56,7 +56,7 @@ def test_a_july_bedroom_with_a_real_outdoor_temperature_raises_no_damp_case() ->
 def test_the_case_says_where_the_outdoor_figure_came_from_or_that_there_was_none() -> None:
     state, th = RoomState("H1", "bedroom"), Thresholds()
     found: list[Finding] = []
-    for k in range(50 * 12):  # a cold, wet bedroom: humidity alone raises it, on a third day
+    for k in range(70 * 12):  # a cold, wet bedroom: humidity alone raises it, on a third day
         t_ms = round((JULY + k * 300) * 1000)
         found += on_readings(
             state,
@@ -73,7 +73,7 @@ def test_the_case_says_where_the_outdoor_figure_came_from_or_that_there_was_none
     assert case.evidence["surface_rh"] is None
     state = RoomState("H1", "bedroom")
     found = []
-    for k in range(50 * 12):
+    for k in range(70 * 12):
         t_ms = round((JULY + k * 300) * 1000)
         found += on_readings(
             state,
@@ -242,7 +242,7 @@ def test_a_home_adding_vapour_still_raises_a_damp_case_in_summer() -> None:
     the line, so its 76 % is its own: damp, and the words say why. Humid days are a sign to
     watch (tests/alerts/test_humidity_recurs.py); a case is acted on when the wall's month
     reaches ISO 13788's line (tests/alerts/test_surface_month.py), not in two days."""
-    every = _summer_bedroom(Outdoor(17.0, "home sensor", 60.0), 76.0, hours=50.0)
+    every = _summer_bedroom(Outdoor(17.0, "home sensor", 60.0), 76.0, hours=70.0)
     # (The days counted are noted on the open case as they come: not changes of severity.)
     found = [f for f in every if f.action is not Action.NOTE]
     assert found
@@ -254,7 +254,7 @@ def test_a_home_adding_vapour_still_raises_a_damp_case_in_summer() -> None:
 
 def test_without_outdoor_humidity_the_air_rh_alone_is_judged() -> None:
     """A source without humidity (the weather service) leaves BS 5250's air RH as it was."""
-    found = _summer_bedroom(Outdoor(17.0, "weather service"), 76.0, hours=50.0)
+    found = _summer_bedroom(Outdoor(17.0, "weather service"), 76.0, hours=70.0)
     assert found
     assert found[-1].evidence["vapour_excess_pa"] is None
 

@@ -97,8 +97,9 @@ def _room_for(hours: float, temp: float, rh: float, outdoor: float | None) -> li
 def test_damp_words_name_the_surface_when_the_surface_alone_raised_it() -> None:
     """18 °C at 68 % RH with 5 °C outside: the estimated wall is at ~84 % RH, the air never
     passes 70 %. Today's words: "humidity above 70 % for 0.0 of the last 24 hours". (The wall's
-    band is a watch once met on a third day in a fortnight, here the second after midnight.)"""
-    damp = [f for f in _room_for(50, 18.0, 68.0, 5.0) if f.rule.name == "damp_mould"]
+    band is a watch once met on a third day in a fortnight: a wall wet day and night counts a
+    day at each day's 20th hour, so here at 20:00 on the third.)"""
+    damp = [f for f in _room_for(70, 18.0, 68.0, 5.0) if f.rule.name == "damp_mould"]
     assert [f.action for f in damp] == [Action.RAISE]
     words = damp[0].summary
     assert "humidity above 70 %" not in words
