@@ -118,7 +118,9 @@ class Thresholds(BaseModel):
     # humid days of 14 (as before 1 Dec 2026), acted-on cases came in homes the simulator
     # keeps dry, whose walls' wettest month stayed at 71-78 % (bench/cases); one day was a
     # watch until 2 Dec 2026, and two until 3 Dec 2026 (two humid summer days opened a watch
-    # in a home the simulator keeps dry, in the year on `0c182cc`).
+    # in a home the simulator keeps dry, in the year on `0c182cc`). A spell counts on the day
+    # it is met and on each later day it stays met for the band's hours, not on the day its
+    # last hours spill into (since 3 Dec 2026; so do wet walls' days).
     humidity_recurs: dict[str, int] = Field(default_factory=lambda: {"watch": 3})
     # Humid air is a damp warning only when the home made it so: humid outdoor air let in on
     # a summer's day is not. ISO 13788 (Annex A; BS 5250 uses the same humidity classes) gives
@@ -140,7 +142,9 @@ class Thresholds(BaseModel):
     # June-August in the 490 dry homes of 1,000 (bench/cases). Two days were until 3 Dec 2026:
     # in the year on `0c182cc` they opened 4 watch cases in July-August in poorly insulated
     # homes the simulator keeps dry (humid summer air at 19-22 °C on a wall estimated from a
-    # cool night; the hidden wall's month stayed at 74-80 %).
+    # cool night; the hidden wall's month stayed at 74-80 %). A spell's tail past midnight
+    # counted as a second day until 3 Dec 2026: one spell from an afternoon to 01:00 two days
+    # on was two days, and a third opened the last summer watch in those homes (home 878).
     surface_rh: BandedRule = BandedRule(
         above=True,
         bands=[Band(severity="watch", limit=80.0, hours=20.0)],
