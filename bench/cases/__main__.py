@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cases [--homes 1000] [--days 365] [--step-min 30] [--seed 7]
                                  [--workers 2] [--walls record|unknown]
+                                 [--archetypes well_run,...] [--only-homes 1,23,...]
 
 Homes of every archetype (`simulator/dwelling.py`: well run, cold, damp, overheating, in equal
 shares) are simulated a step at a time (vectorised) and every room's readings go through the
@@ -151,6 +152,8 @@ class Job:
     workers: int
     walls: str = "record"  # "record": each home's wall class set (wall_class); or "unknown"
     kinds: tuple[int, ...] = ()  # only the homes of these archetypes (all when empty)
+    # And these homes, whatever their archetype (alone when `kinds` is empty).
+    also: tuple[int, ...] = ()
 
 
 def thresholds_of(estate: Dwellings, homes: list[int], walls: str) -> list[Thresholds]:
@@ -402,6 +405,9 @@ def simulate(job: Job) -> tuple[dict[Key, list[Case]], int, float, Truths]:
     weather = Weather(job.seed)
     start = job.start
     chosen = np.isin(estate.archetype, job.kinds) if job.kinds else None
+    if job.also:
+        named = np.isin(np.arange(job.homes), job.also)
+        chosen = named if chosen is None else chosen | named
     mine = share(job.homes, job.worker, job.workers, chosen)
     sim = Simulation(estate, weather, seed=job.seed, start=start - 8 * 86400, homes=mine)
     home_th = thresholds_of(estate, mine.tolist(), job.walls)
@@ -541,8 +547,12 @@ def run(
     explain: int,
     walls: str = "record",
     kinds: tuple[int, ...] = (),
+    also: tuple[int, ...] = (),
 ) -> None:
-    jobs = [Job(homes, days, step_s, seed, start, i, workers, walls, kinds) for i in range(workers)]
+    jobs = [
+        Job(homes, days, step_s, seed, start, i, workers, walls, kinds, also)
+        for i in range(workers)
+    ]
     began = time.perf_counter()
     cases: dict[Key, list[Case]] = {}
     calls = 0
@@ -995,6 +1005,13 @@ def main() -> None:
         "well_run,overheating: the dry homes), each exactly as in the whole estate; all "
         "when empty",
     )
+    parser.add_argument(
+        "--only-homes",
+        default="",
+        help="simulate and judge these homes of the estate too, by number, comma-separated "
+        "(e.g. the cold homes its truth keeps dry, with --archetypes well_run,overheating); "
+        "alone without --archetypes",
+    )
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start).timestamp()
     labels = {kind.label: kind for kind in Archetype}
@@ -1002,6 +1019,12 @@ def main() -> None:
     unknown = [name for name in wanted if name not in labels]
     if unknown:
         parser.error(f"unknown archetype(s) {', '.join(unknown)}; known: {', '.join(labels)}")
+    try:
+        also = tuple(sorted({int(h) for h in args.only_homes.split(",") if h.strip()}))
+    except ValueError:
+        parser.error(f"--only-homes takes home numbers, comma-separated: {args.only_homes!r}")
+    if any(not 0 <= h < args.homes for h in also):
+        parser.error(f"--only-homes: a home number is from 0 to {args.homes - 1}")
     np.seterr(all="ignore")
     print(f"walls: {args.walls}", flush=True)
     run(
@@ -1014,6 +1037,7 @@ def main() -> None:
         args.explain,
         args.walls,
         tuple(int(labels[name]) for name in wanted),
+        also,
     )
 
 

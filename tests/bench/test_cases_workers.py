@@ -283,6 +283,30 @@ def test_some_archetypes_alone_find_what_the_whole_estate_finds_in_their_homes()
     assert alone == {key: found for key, found in whole.items() if key[0] in mine}
 
 
+def test_named_homes_join_the_archetypes_chosen() -> None:
+    """`--only-homes`: named homes of any archetype join those of `--archetypes` (the dry
+    archetypes and the cold homes the truth keeps dry), each as in the whole estate; alone,
+    they are all that is simulated."""
+    bench = _bench()
+    np.seterr(all="ignore")
+    homes, days = 8, 2
+    whole, _, _ = _run(bench, homes, days, 1)
+    d = bench.draw_dwellings(homes, seed=7, mix={kind: 1.0 for kind in bench.Archetype})
+    kinds = [bench.Archetype(int(a)) for a in d.archetype]
+    named = next(h for h in range(homes) if kinds[h] is bench.Archetype.COLD)
+    for chosen in ((int(bench.Archetype.WELL_RUN),), ()):
+        alone: dict[Any, Any] = {}
+        truths = []
+        for i in range(2):
+            job = bench.Job(homes, days, 1800.0, 7, START, i, 2, "record", chosen, (named,))
+            part = bench.simulate(job)
+            alone.update(part[0])
+            truths.append(part[3])
+        mine = {h for h in range(homes) if int(kinds[h]) in chosen} | {named}
+        assert set(bench.merge_truths(truths).homes.tolist()) == mine
+        assert alone == {key: found for key, found in whole.items() if key[0] in mine}
+
+
 def _clock_year(bench: ModuleType) -> Any:
     """An OnsetClock fed 2 homes at 30 minutes for 160 days: home 0's living room wall at 70 %
     for 20 days then 90 %; home 1's bedroom warm, at 15 °C from day 10 to day 40 with someone up
