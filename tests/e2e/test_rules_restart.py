@@ -175,14 +175,19 @@ def damp_words(store: AlertStore, home: str) -> str:
 def raised_then_dry_while_down(
     worker: AlertsProcess, publisher: Publisher, store: AlertStore, home: str
 ) -> float:
-    """The bedroom at 78 % for 20 h from 52 h ago raises a watch (its humid day counted 34 h
-    ago, in a UTC day before this one); the worker stops and the dry readings after it, to a
-    minute ago, come while it is down. When the case was raised (`time.monotonic()`)."""
+    """The bedroom at 78 % for 20 h from 02:00 UTC two days ago raises a watch (its humid day
+    counted at 20:00, in a UTC day before this one); the worker stops and the dry readings
+    after it, to a minute ago, come while it is down. When the case was raised
+    (`time.monotonic()`)."""
     publisher.room(home, "env-1", "bedroom")
     publisher.room(home, "out-1", "outdoor")
     time.sleep(0.5)
     now = time.time()
-    humid = now - 52 * 3600
+    # The spell within one UTC day, whatever the hour the test runs: a spell past midnight
+    # counts on the day it was met only (`_count_day`), and with A_DAY's one-day window its
+    # sign went at midnight while the air was still humid (it ran from 52 h ago until 3 Dec
+    # 2026, and failed from 08:00 UTC).
+    humid = (now // DAY - 2) * DAY + 2 * 3600
     publisher.history(home, "env-1", humid - 4 * 3600, 4, 20.0, 50.0)
     publisher.history(home, "env-1", humid, 20, 20.0, 78.0)
     publisher.history(home, "out-1", humid - 4 * 3600, 24, 20.0, 60.0)
