@@ -148,20 +148,10 @@ def test_wet_nights_twice_a_week_are_one_watch_case() -> None:
 COOL_NIGHT = Outdoor(10.0, "estate sensor", 80.0)
 
 
-def _wet_wall_on(days: set[int]) -> Callable[[int, float], float]:
+def _summer_bedroom(days: set[int], span: int) -> tuple[list[Finding], RoomState]:
     """72 % from 01:00 to 22:00 on each of `days` (the wall above 80 % for 21 h; the air never
     at 75 %, so no humid day), 55 % otherwise."""
-
-    def rh(day: int, hour: float) -> float:
-        return 72.0 if day in days and 1.0 <= hour < 22.0 else 55.0
-
-    return rh
-
-
-def _summer_bedroom(days: set[int], span: int) -> tuple[list[Finding], RoomState]:
-    state = RoomState("H1", "bedroom")
-    found = damp_findings(state, JULY, span, 20.0, _wet_wall_on(days), COOL_NIGHT, Thresholds())
-    return found, state
+    return _summer_bedroom_spells([(d * 24 + 1.0, d * 24 + 22.0) for d in days], span)
 
 
 def test_a_day_of_a_wet_wall_opens_no_case() -> None:
