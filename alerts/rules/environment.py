@@ -959,6 +959,7 @@ def _count_day(
     limit = plan.limits[index]
     beyond = value > limit if plan.above else value < limit
     met = bool(band.held) and band.held[index] and band.hours[index] >= plan.raise_hours[index]
+    tail = False
     if spells is not None:
         t, day_start = spells
         if not met:
@@ -967,10 +968,15 @@ def _count_day(
             band.met_from = t
         elif band.met_from < day_start and t - day_start < plan.raise_hours[index] * 3600:
             met = False  # the tail of a spell that was met, and counted, on an earlier day
+            tail = True
     if counts and beyond and met and (not days or days[-1] < day):
         days.append(day)
         state.days_counted.add(key)
-    while days and days[0] <= day - window:
+    # A spell still met keeps yesterday's day in the window until it counts today or ends:
+    # with a one-day window (`humidity_days: 1`) the day left at midnight, and the case said
+    # its signs had gone while the air was still humid. A longer window keeps yesterday anyway.
+    keep = days[-1] if tail and days and days[-1] == day - 1 else None
+    while days and days[0] <= day - window and days[0] != keep:
         days.pop(0)
 
 

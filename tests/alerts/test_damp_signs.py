@@ -266,3 +266,24 @@ def test_a_humid_spell_past_midnight_is_one_day() -> None:
     found, state = _living_room(rh, 8)
     assert _raised(found) == [], [f.summary for f in found]
     assert len(state.humid_days) == 2, state.humid_days
+
+
+def test_a_humid_spell_still_met_past_midnight_keeps_its_sign_in_a_one_day_window() -> None:
+    """An estate that judges humid days over one day (`humidity_days: 1`): 78 % from 04:00 to
+    12:00 the next day. On `61e4ecf`'s rules the spell's tail past midnight is not a day of it,
+    so at 00:00 the counted day left the window and the case said its signs had gone while the
+    air was still at 78 %. A spell still met keeps the day it was counted on; the signs go
+    when it ends."""
+    rules = Thresholds(humidity_days=1, humidity_recurs={"watch": 1}, surface_month_rh=None)
+    state = RoomState("H1", "living_room")
+    found = damp_findings(
+        state, JULY, 3, 20.0, lambda d, h: 78.0 if 28 <= d * 24 + h < 60 else 55.0, SUMMER, rules
+    )
+    raised = _raised(found)
+    assert [f.severity for f in raised[:1]] == [Severity.WATCH], [f.summary for f in found]
+    second_day = JULY + 2 * 86400
+    humid_still = [f for f in found if second_day <= f.at < second_day + 12 * H]
+    gone = [f for f in found if f.action in (Action.HOLD, Action.CLEAR)]
+    assert not [f for f in humid_still if f in gone], [(f.action, f.summary) for f in humid_still]
+    assert gone, "the signs go once the spell ends"
+    assert min(f.at for f in gone) >= second_day + 12 * H, [(f.action, f.summary) for f in gone]
