@@ -22,6 +22,7 @@ import structlog
 from hof.mqtt import Delivery, Link, LinkDownError, Will
 from hof.settings import MqttSettings
 from hof.topic import is_valid_id
+from hof.waiting import within
 
 __all__ = ["MEMBERS_PREFIX", "Membership", "member_topic"]
 
@@ -91,12 +92,12 @@ class Membership:
         """Wait until subscribed, our own heartbeat is out and the retained ones have come."""
         deadline = time.monotonic() + limit_s
         try:
-            await asyncio.wait_for(self.link.subscribed.wait(), limit_s)
+            await within(self.link.subscribed.wait(), limit_s)
         except TimeoutError:
             log.warning("alerts_members_unavailable", detail="starting alone")
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.beaten.wait(), max(0.0, deadline - time.monotonic()))
+            await within(self.beaten.wait(), max(0.0, deadline - time.monotonic()))
         await asyncio.sleep(settle_s)
 
     def heard(self, topic: str, payload: bytes) -> None:
@@ -153,4 +154,4 @@ class Membership:
         """On a clean stop: clear our heartbeat so the others take our homes at once."""
         self._leaving = True
         with contextlib.suppress(LinkDownError, TimeoutError):
-            await asyncio.wait_for(self.link.publish(self.topic, b"", qos=1, retain=True), 3.0)
+            await within(self.link.publish(self.topic, b"", qos=1, retain=True), 3.0)

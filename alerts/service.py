@@ -69,7 +69,7 @@ from hof.rooms import RoomWatcher
 from hof.senml import Limits, Record, parse_pack
 from hof.settings import Settings, readable
 from hof.topic import Channel, Topic, subscription
-from hof.waiting import first_of
+from hof.waiting import first_of, within
 
 __all__ = ["AlertsWorker", "serve"]
 
@@ -834,7 +834,7 @@ class AlertsWorker:
             return
         try:
             async with InfluxClient(self.settings.influx) as influx:
-                await asyncio.wait_for(self.flush_mould(influx), 5.0)
+                await within(self.flush_mould(influx), 5.0)
         except TimeoutError:
             log.warning("alerts_mould_not_written", points=len(self.mould_out))
 

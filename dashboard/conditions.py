@@ -34,6 +34,7 @@ from hof.alertstore.queries import overdue_sql
 from hof.influx import InfluxError
 from hof.metrics import Registry
 from hof.registry import Home, HomeCondition, insert_for
+from hof.waiting import within
 
 __all__ = [
     "Cases",
@@ -303,7 +304,7 @@ async def refresh_forever(ctx: Context) -> None:
 
     async def until_fresh_or_due() -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(fresh.wait(), conf.refresh_s)
+            await within(fresh.wait(), conf.refresh_s)
 
     async def climate_wait() -> None:
         # At start, the quick pace until the start-up re-reads are done: history that lands

@@ -30,6 +30,7 @@ from dashboard.db import reading
 from hof.alertstore import Audience, Category
 from hof.alertstore.models import Alert, AlertHistory, AttemptStatus, NotifyAttempt
 from hof.registry import Home
+from hof.waiting import within
 
 __all__ = ["Change", "Hub", "read_attempts", "sse_stream", "watch_forever"]
 
@@ -216,7 +217,7 @@ async def sse_stream(ctx: Context, who: Principal) -> AsyncIterator[str]:
         idle = 0.0
         while not hub.stopping:
             try:
-                change = await asyncio.wait_for(queue.get(), 1.0)
+                change = await within(queue.get(), 1.0)
             except TimeoutError:
                 idle += 1.0
                 if idle >= HEARTBEAT_S:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
+from hof.waiting import within
+
 __all__ = ["ALERTING", "Alert", "Escalation", "Outcome", "is_alerting"]
 
 log = structlog.get_logger(__name__)
@@ -163,7 +165,7 @@ class Escalation:
             log.error("escalation_command_failed", error=str(exc))
             return False
         try:
-            await asyncio.wait_for(proc.communicate(body), self.timeout_s)
+            await within(proc.communicate(body), self.timeout_s)
         except TimeoutError:
             proc.kill()
             await proc.wait()

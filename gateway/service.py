@@ -33,6 +33,7 @@ from hof.mqtt import Delivery, Link, LinkDownError, Will
 from hof.senml import Limits, Record, parse_pack
 from hof.settings import Settings
 from hof.topic import PREFIX, Channel, Topic, is_valid_id
+from hof.waiting import within
 
 __all__ = ["Gateway", "serve"]
 
@@ -215,7 +216,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         while not self.stop.is_set():
             try:
-                first = await asyncio.wait_for(self.local.get(), 0.25)
+                first = await within(self.local.get(), 0.25)
             except TimeoutError:
                 continue
             batch = [first]
@@ -228,7 +229,7 @@ class Gateway:
                     if remaining <= 0:
                         break
                     try:
-                        batch.append(await asyncio.wait_for(self.local.get(), remaining))
+                        batch.append(await within(self.local.get(), remaining))
                     except TimeoutError:
                         break
             await self._commit(batch)
@@ -369,7 +370,7 @@ class Gateway:
                     return
             if not self.uplink.connected.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.uplink.connected.wait(), 0.5)
+                    await within(self.uplink.connected.wait(), 0.5)
                 continue
             if self._statuses_dirty:
                 await self._forward_statuses()
@@ -379,7 +380,7 @@ class Gateway:
                 if self.stop.is_set():
                     return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), 1.0)
+                    await within(self.wake.wait(), 1.0)
                 continue
             packs = build_packs(chunk.channel, chunk.ids, chunk.records)
             sent = await self._publish(packs)
@@ -471,7 +472,7 @@ class Gateway:
         connections = -1
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.status_due.wait(), 1.0)
+                await within(self.status_due.wait(), 1.0)
             due = (
                 self.status_due.is_set()
                 or connections != self.uplink.connections

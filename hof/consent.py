@@ -29,6 +29,7 @@ from hof.mqtt import Delivery, Link
 from hof.senml import Record
 from hof.settings import MqttSettings
 from hof.topic import is_valid_id
+from hof.waiting import within
 
 __all__ = [
     "CONSENT_FILTER",
@@ -207,7 +208,7 @@ class ConsentWatcher:
 
     async def snapshot(self, settle_s: float = 0.3, limit_s: float = 5.0) -> None:
         try:
-            await asyncio.wait_for(self.link.subscribed.wait(), 10.0)
+            await within(self.link.subscribed.wait(), 10.0)
         except TimeoutError:
             log.warning("consent_unavailable", detail="starting with the unrecorded default")
             return
@@ -245,7 +246,7 @@ async def publish_consents(
     )
     task = asyncio.create_task(link.run())
     try:
-        await asyncio.wait_for(link.connected.wait(), timeout_s)
+        await within(link.connected.wait(), timeout_s)
         for topic, payload in messages:
             await link.publish(topic, payload, qos=1, retain=True)
     finally:

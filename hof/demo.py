@@ -19,6 +19,7 @@ from hof.settings import Settings, load_settings
 from hof.stack import Stack
 from hof.stack_cli import StopFlag, describe, recorded_running
 from hof.status import metric_total, render, scrape, take_snapshot
+from hof.waiting import within
 
 __all__ = ["BackfillWatch", "demo_command", "forget_sessions", "parse_duration"]
 
@@ -305,7 +306,7 @@ def forget_sessions(settings: Settings, names: Sequence[str]) -> None:
             link = Link(settings.mqtt, name="demo", client_id=name, clean_start=True)
             task = asyncio.create_task(link.run())
             try:
-                await asyncio.wait_for(link.connected.wait(), settings.mqtt.timeout_s)
+                await within(link.connected.wait(), settings.mqtt.timeout_s)
             except TimeoutError:
                 _say(
                     f"  note         an earlier run's session {name} may still be at the broker "

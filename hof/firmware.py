@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hof.errors import HofError
 from hof.settings import MqttSettings, Settings
 from hof.topic import Channel, Topic
+from hof.waiting import within
 
 __all__ = [
     "BOOT_LOADER",
@@ -204,14 +205,14 @@ async def announce(
     )
     task = asyncio.create_task(link.run())
     try:
-        await asyncio.wait_for(link.subscribed.wait(), timeout_s)
+        await within(link.subscribed.wait(), timeout_s)
         current: dict[str, dict[str, Any]] = {}
         # A retained config follows the SUBACK at once; wait a moment for all of them.
         loop = asyncio.get_running_loop()
         until = loop.time() + settle_s
         while (left := until - loop.time()) > 0 and len(current) < len(topics):
             try:
-                delivery = await asyncio.wait_for(link.get(), left)
+                delivery = await within(link.get(), left)
             except TimeoutError:
                 break
             try:

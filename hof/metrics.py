@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hof.waiting import within
+
 __all__ = [
     "Metric",
     "Registry",
@@ -107,7 +109,7 @@ async def serve_metrics(registry: Registry, host: str, port: int) -> asyncio.Ser
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+            request = await within(reader.readuntil(b"\r\n\r\n"), 5.0)
             path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
             if path == b"/metrics":
                 body, status = registry.render().encode(), b"200 OK"

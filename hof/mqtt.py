@@ -35,6 +35,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hof.errors import HofError
 from hof.settings import MqttSettings
+from hof.waiting import within
 
 __all__ = ["Delivery", "Link", "LinkDownError", "Will", "session_client_id"]
 
@@ -253,7 +254,7 @@ class Link:
             return
         timeout = self.settings.timeout_s
         try:
-            await asyncio.wait_for(asyncio.to_thread(info.wait_for_publish, timeout), timeout + 1)
+            await within(asyncio.to_thread(info.wait_for_publish, timeout), timeout + 1)
         except (TimeoutError, RuntimeError, ValueError) as exc:
             raise LinkDownError(f"{self.name}: no PUBACK for {topic}: {exc}") from exc
         if not info.is_published():
@@ -292,7 +293,7 @@ class Link:
         v5_only: dict[str, Any] = (
             {"clean_start": self.clean_start, "properties": props} if self.v5 else {}
         )
-        await asyncio.wait_for(
+        await within(
             asyncio.to_thread(
                 client.connect,
                 self.settings.host,
@@ -304,7 +305,7 @@ class Link:
         )
         self._client = client
         client.loop_start()
-        rc = await asyncio.wait_for(connack, timeout)
+        rc = await within(connack, timeout)
         if rc.is_failure:
             raise LinkDownError(f"{self.name}: broker refused the connection: {rc}")
         self.connections += 1

@@ -39,6 +39,7 @@ import structlog
 
 from hof.mqtt import LinkDownError, session_client_id
 from hof.settings import MqttSettings
+from hof.waiting import within
 
 __all__ = [
     "ProtocolError",
@@ -592,7 +593,7 @@ class WireSource:
             conn.paused = False
             conn.transport.resume_reading()
         try:
-            code = await asyncio.wait_for(future, self.settings.timeout_s)
+            code = await within(future, self.settings.timeout_s)
         except TimeoutError as exc:
             conn.pubacks.pop(packet_id, None)
             raise LinkDownError(f"{self.name}: no PUBACK for {topic}") from exc
@@ -637,7 +638,7 @@ class WireSource:
         if s.tls:
             context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
         factory: Callable[[], asyncio.Protocol] = lambda: conn  # noqa: E731
-        await asyncio.wait_for(
+        await within(
             self.loop.create_connection(
                 factory, s.host, s.port, ssl=context, server_hostname=s.host if context else None
             ),
@@ -655,7 +656,7 @@ class WireSource:
                 receive_maximum=self.receive_maximum,
             )
         )
-        code, props = await asyncio.wait_for(conn.connack, s.timeout_s)
+        code, props = await within(conn.connack, s.timeout_s)
         if code != 0:
             raise LinkDownError(f"{self.name}: broker refused the connection: reason 0x{code:02x}")
         self.keepalive_s = props.get(0x13, s.keepalive_s)  # Server Keep Alive overrides ours
@@ -669,7 +670,7 @@ class WireSource:
         )
         if self.subscriptions:
             conn.write(subscribe_packet(1, self.subscriptions, v5=self.v5))
-            codes = await asyncio.wait_for(conn.suback, s.timeout_s)
+            codes = await within(conn.suback, s.timeout_s)
             refused = [f"0x{c:02x}" for c in codes if c >= 0x80]
             if refused:
                 log.error("mqtt_subscribe_refused", link=self.name, reasons=refused)
@@ -683,7 +684,7 @@ class WireSource:
         tick = keepalive / 4
         while True:
             with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(asyncio.shield(conn.lost), tick)
+                return await within(asyncio.shield(conn.lost), tick)
             now = time.monotonic()
             if now - conn.last_sent >= keepalive / 2:
                 conn.write(_PINGREQ)
@@ -699,6 +700,6 @@ class WireSource:
             transport.write(_DISCONNECT)
         transport.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(conn.lost), 1.0)
+            await within(asyncio.shield(conn.lost), 1.0)
         if conn.transport is not None:
             conn.transport.abort()

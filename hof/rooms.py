@@ -14,6 +14,7 @@ from hof.metrics import Metric, Registry
 from hof.mqtt import Delivery, Link, LinkDownError
 from hof.settings import MqttSettings
 from hof.topic import Channel, Topic, is_valid_id, subscription
+from hof.waiting import within
 
 __all__ = ["RoomMap", "RoomWatcher", "parse_rooms"]
 
@@ -154,7 +155,7 @@ class RoomWatcher:
 
     async def snapshot(self, settle_s: float = 0.3, limit_s: float = 5.0) -> None:
         try:
-            await asyncio.wait_for(self.link.subscribed.wait(), 10.0)
+            await within(self.link.subscribed.wait(), 10.0)
         except TimeoutError:
             log.warning("rooms_unavailable", detail="starting without room tags")
             return

@@ -1,16 +1,34 @@
-"""Waiting on several things at once: a service's start-up must still hear SIGTERM."""
+"""Waiting with a stop in mind: on several things at once (a service's start-up must still hear
+SIGTERM), and on one thing for at most so long without losing a cancel."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["first_of"]
+__all__ = ["first_of", "within"]
+
+T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
+    """`awaitable`'s result, or TimeoutError after `seconds` (None: no limit): `asyncio.wait_for`
+    without Python 3.11's lost cancel.
+
+    On 3.11, `wait_for` runs what it waits on as a task of its own, and when the caller is
+    cancelled just as that task finishes (an event set, a message arrived, at a SIGTERM), it
+    returns the result and the cancel is spent. A service's loop then goes round again and
+    waits for ever: the dashboard's summary loop kept a stopped dashboard alive past the
+    graceful shutdown (CI, 3 Dec 2026), and ingest's JetStream fetcher hung a draining worker
+    (`hof/source.py`). Here the caller awaits it directly under `asyncio.timeout`, so a
+    cancel always lands. `seconds` of 0 or less still lets what is ready now finish."""
+    async with asyncio.timeout(seconds):
+        return await awaitable
 
 
 async def first_of(*waits: asyncio.Event | Awaitable[Any]) -> object:

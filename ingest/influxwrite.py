@@ -30,6 +30,7 @@ from typing import Self
 from urllib.parse import unquote, urlencode, urlsplit
 
 from hof.settings import InfluxSettings
+from hof.waiting import within
 
 __all__ = ["LineWriter", "WriteRejected", "WriteUnavailable"]
 
@@ -98,7 +99,7 @@ class LineWriter:
         if conn is not None:
             conn[1].close()
             with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(conn[1].wait_closed(), 1.0)
+                await within(conn[1].wait_closed(), 1.0)
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None

@@ -25,7 +25,7 @@ from hof.senml import Limits, parse_pack
 from hof.settings import Settings
 from hof.source import Message, open_source
 from hof.topic import Channel, Topic, subscription
-from hof.waiting import first_of
+from hof.waiting import first_of, within
 from ingest.influxwrite import LineWriter, WriteRejected, WriteUnavailable
 from ingest.lineprotocol import encode_pack, encode_records
 
@@ -273,7 +273,7 @@ class Ingest:
         loop = asyncio.get_running_loop()
         while not self.stop.is_set():
             try:
-                first = await asyncio.wait_for(self.data.get(), 0.25)
+                first = await within(self.data.get(), 0.25)
             except TimeoutError:
                 continue
             batch = [self._parse(first)]
@@ -287,7 +287,7 @@ class Ingest:
                     if remaining <= 0 or self.stop.is_set():
                         break
                     try:
-                        delivery = await asyncio.wait_for(self.data.get(), remaining)
+                        delivery = await within(self.data.get(), remaining)
                     except TimeoutError:
                         break
                 item = self._parse(delivery)

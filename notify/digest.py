@@ -29,6 +29,7 @@ from hof.alertstore import Audience, Category
 from hof.alertstore import notifications as n
 from hof.alertstore.models import Alert
 from hof.registry.models import Home
+from hof.waiting import within
 from notify.channels.base import Channel, DeliveryStatus, Message, Recipient
 from notify.policy import Digest, NotifyConfig, QuietHours
 
@@ -149,7 +150,7 @@ class Digests:
             except Exception:
                 log.exception("notify_digest_round_failed")  # the store is away: next round
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.poll_s)
+                await within(stop.wait(), self.poll_s)
 
     async def run_once(self) -> int:
         """Send every digest that is due and has something new; how many went."""

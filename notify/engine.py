@@ -43,6 +43,7 @@ from hof.alertstore.vocabulary import Action
 from hof.metrics import Registry
 from hof.registry.models import Home
 from hof.settings import NotifySettings
+from hof.waiting import within
 from notify import store
 from notify.channels.base import Channel, Delivery, DeliveryStatus, Message, Recipient
 from notify.deliver import deliver
@@ -258,7 +259,7 @@ class Notifier:
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
+            await within(stop.wait(), seconds)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._call(self._start)
@@ -309,7 +310,7 @@ class Notifier:
             # What the sends recorded (attempts made) goes into the store before we stop.
             self.writes.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer, 30)
+                await within(writer, 30)
             self._db.shutdown(wait=False)
             self._heard_db.shutdown(wait=False)
 

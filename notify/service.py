@@ -33,6 +33,7 @@ from hof.mqtt import Delivery, Link
 from hof.settings import Settings
 from hof.topic import Channel as TopicChannel
 from hof.topic import Topic, subscription
+from hof.waiting import within
 from notify import callbacks
 from notify.channels import notify_gov, scaip
 from notify.channels.base import Channel
@@ -257,7 +258,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     finally:
         web.should_exit = True
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(web_task, 5.0)
+            await within(web_task, 5.0)
         for task in (*background, web_task, engine_task):
             task.cancel()
         await asyncio.gather(*background, web_task, engine_task, return_exceptions=True)

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from hof.alertstore.models import Alert
 from hof.alertstore.vocabulary import Category, State
+from hof.waiting import within
 
 __all__ = ["StoreWatch", "sqlite_file"]
 
@@ -163,7 +164,7 @@ class StoreWatch:
                 told = True  # by a write to the log, not by a pause running out
                 if again:
                     try:
-                        await asyncio.wait_for(changed.wait(), _AGAIN_S[again - 1])
+                        await within(changed.wait(), _AGAIN_S[again - 1])
                     except TimeoutError:
                         told = False
                 else:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hof.alertstore import notifications as n
+from hof.waiting import within
 
 __all__ = ["WriteQueue"]
 
@@ -70,7 +71,7 @@ class WriteQueue:
             await self._more.wait()
             if self._queued and not (self._urgent.is_set() or self._closing):
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), LINGER_S)
+                    await within(self._urgent.wait(), LINGER_S)
             if self._queued:
                 self._urgent.clear()
                 await self._flush()

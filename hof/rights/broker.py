@@ -11,6 +11,7 @@ import time
 from hof.mqtt import Delivery, Link
 from hof.settings import MqttSettings
 from hof.topic import PREFIX
+from hof.waiting import within
 
 __all__ = ["clear_retained"]
 
@@ -36,11 +37,11 @@ async def clear_retained(
     task = asyncio.create_task(link.run())
     topics: set[str] = set()
     try:
-        await asyncio.wait_for(link.subscribed.wait(), settings.timeout_s)
+        await within(link.subscribed.wait(), settings.timeout_s)
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             try:
-                delivery = await asyncio.wait_for(queue.get(), settle_s)
+                delivery = await within(queue.get(), settle_s)
             except TimeoutError:
                 break
             if delivery.retain and delivery.payload:

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from hof.settings import Settings
+from hof.waiting import within
 
 __all__ = ["last_run", "run_expiry", "status_path"]
 
@@ -62,7 +63,7 @@ async def _loop(
             print(json.dumps(report, indent=2))
             return
         try:
-            await asyncio.wait_for(stop.wait(), every)
+            await within(stop.wait(), every)
             return
         except TimeoutError:
             continue

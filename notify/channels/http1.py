@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import h11
 import structlog
 
+from hof.waiting import within
+
 __all__ = ["Answer", "HttpError", "Origin", "Pool", "origin_of"]
 
 log = structlog.get_logger(__name__)
@@ -134,7 +136,7 @@ class Pool:
                     # idle list, so POSTs take those already answered on first.
                     async with self._opening:
                         try:
-                            conn = await asyncio.wait_for(self._open(), WARM_CONNECT_S)
+                            conn = await within(self._open(), WARM_CONNECT_S)
                         except TimeoutError as exc:
                             raise HttpError(f"no connection in {WARM_CONNECT_S:g} s") from exc
                     self._idle.insert(0, conn)

@@ -22,6 +22,7 @@ from notifications_python_client.errors import APIError, HTTPError, InvalidRespo
 from notifications_python_client.notifications import NotificationsAPIClient
 
 from hof.settings import GovNotifySettings
+from hof.waiting import within
 from notify.channels.base import Delivery, DeliveryStatus, Message
 
 __all__ = [
@@ -189,7 +190,7 @@ class NotifyGovChannel:
         """Run one client call in a thread; the answer, or the Delivery that says why not."""
         limit = self.config.timeout_s + 1.0  # the client's own timeout fires first
         try:
-            return await asyncio.wait_for(asyncio.to_thread(fn, arg), timeout=limit), None
+            return await within(asyncio.to_thread(fn, arg), limit), None
         except TimeoutError:
             words = f"no answer from GOV.UK Notify within {limit:g} s"
             return None, Delivery(DeliveryStatus.FAILED, detail=words, retryable=True)

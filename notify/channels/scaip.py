@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Final, cast
 
 from hof.settings import ScaipSettings
+from hof.waiting import within
 from notify.channels.base import Delivery, DeliveryStatus, Message
 
 __all__ = [
@@ -368,14 +369,12 @@ class ScaipChannel:
         while not stop.is_set():
             await self.heartbeat()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+                await within(stop.wait(), interval_s)
 
     async def _exchange(self, fields: MrqFields, target: SipTarget) -> Delivery:
         call_id = f"{secrets.token_hex(12)}@{self.config.local_host}"
         try:
-            return await asyncio.wait_for(
-                self._transaction(fields, call_id, target), timeout=self.config.timeout_s
-            )
+            return await within(self._transaction(fields, call_id, target), self.config.timeout_s)
         except TimeoutError:
             return Delivery(
                 DeliveryStatus.FAILED,
@@ -438,7 +437,7 @@ class ScaipChannel:
                     retryable=final.status >= 500 or final.status in (408, 480),
                 )
             try:
-                mrs = await asyncio.wait_for(mrs_waiter, timeout=self.config.mrs_wait_s)
+                mrs = await within(mrs_waiter, self.config.mrs_wait_s)
             except TimeoutError:
                 return Delivery(
                     DeliveryStatus.SENT,
@@ -477,7 +476,7 @@ class ScaipChannel:
         deadline = time.monotonic() + 64 * self.config.t1_s  # timer F
         while time.monotonic() < deadline:
             try:
-                response = await asyncio.wait_for(responses.get(), timeout=interval)
+                response = await within(responses.get(), interval)
             except TimeoutError:
                 transport.sendto(request, address)
                 interval = T2 if provisional else min(interval * 2, T2)

@@ -39,6 +39,7 @@ from typing import Any
 
 import structlog
 
+from hof.waiting import within
 from notify.channels.base import Delivery, DeliveryStatus, Message
 from notify.channels.http1 import HttpError, Origin, Pool, origin_of
 
@@ -184,7 +185,7 @@ class WebhookChannel:
             return Delivery(DeliveryStatus.FAILED, str(exc), retryable=False)
         pool, window = self._pool(origin)
         try:
-            await asyncio.wait_for(window.take(), self.timeout_s)
+            await within(window.take(), self.timeout_s)
         except TimeoutError:
             return Delivery(
                 DeliveryStatus.FAILED,
@@ -194,7 +195,7 @@ class WebhookChannel:
         grow = False
         try:
             # Redirects are not followed: one could carry the signed body elsewhere.
-            answer = await asyncio.wait_for(pool.post(target, body, headers), self.timeout_s)
+            answer = await within(pool.post(target, body, headers), self.timeout_s)
             grow = answer.kept_open
         except TimeoutError:
             return Delivery(
