@@ -478,7 +478,13 @@ class Gateway:
                 or connections != self.uplink.connections
                 or time.monotonic() - last_sent > self.cfg.status_interval_s
             )
-            if not due or not self.uplink.connected.is_set():
+            if not due:
+                continue
+            if not self.uplink.connected.is_set():
+                # Due, but nowhere to send it: wait for the uplink. Going round at once span
+                # on the status already due, a core's worth of CPU through an outage.
+                with contextlib.suppress(TimeoutError):
+                    await within(self.uplink.connected.wait(), 1.0)
                 continue
             self.status_due.clear()
             connections = self.uplink.connections

@@ -26,8 +26,14 @@ async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
     waits for ever: the dashboard's summary loop kept a stopped dashboard alive past the
     graceful shutdown (CI, 3 Dec 2026), and ingest's JetStream fetcher hung a draining worker
     (`hof/source.py`). Here the caller awaits it directly under `asyncio.timeout`, so a
-    cancel always lands. `seconds` of 0 or less still lets what is ready now finish."""
+    cancel always lands. `seconds` of 0 or less still lets what is ready now finish.
+
+    Like `wait_for`, it gives the event loop a turn first, even when what it waits on is
+    ready: a loop that waits on an event already set, and goes round without another await,
+    would otherwise never let anything else run (the gateway's status loop, with the uplink
+    down, froze the gateway so)."""
     async with asyncio.timeout(seconds):
+        await asyncio.sleep(0)
         return await awaitable
 
 

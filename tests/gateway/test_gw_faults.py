@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 import pytest
 from gw_support import *  # noqa: F403  (pytest fixtures, by name)
@@ -68,6 +70,12 @@ def uplink_keys(recorder: Recorder) -> set[tuple[str, str, int]]:
     return keys
 
 
+def _cpu_s(pid: int) -> float:
+    """The process's user and system CPU seconds so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_full_queue_drops_only_readings_and_says_so(home: Home) -> None:
     home.ingest()
     gateway = home.gateway(HOF_GATEWAY__QUEUE_MAX_RECORDS="300")
@@ -85,6 +93,13 @@ def test_full_queue_drops_only_readings_and_says_so(home: Home) -> None:
         "event": 3.0,
         "reading": 297.0,
     }
+    # The drops made a status due, and the uplink is down: the status loop went round without
+    # waiting, a core's worth of CPU for as long as the outage lasted (and froze the gateway
+    # once its wait stopped yielding).
+    assert gateway.proc is not None
+    before = _cpu_s(gateway.proc.pid)
+    time.sleep(3.0)
+    assert _cpu_s(gateway.proc.pid) - before < 0.5
 
     home.internet.restore()
     assert until(lambda: count_stored(home.platform_settings, home.id, "event") == 3, 40)
