@@ -4,7 +4,7 @@ SIGTERM), and on one thing for at most so long without losing a cancel."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 import structlog
@@ -28,13 +28,25 @@ async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
     (`hof/source.py`). Here the caller awaits it directly under `asyncio.timeout`, so a
     cancel always lands. `seconds` of 0 or less still lets what is ready now finish.
 
-    Like `wait_for`, it gives the event loop a turn first, even when what it waits on is
-    ready: a loop that waits on an event already set, and goes round without another await,
-    would otherwise never let anything else run (the gateway's status loop, with the uplink
-    down, froze the gateway so)."""
-    async with asyncio.timeout(seconds):
-        await asyncio.sleep(0)
-        return await awaitable
+    Like `wait_for`, it gives the event loop a turn first (unless no time is left), even when
+    what it waits on is ready: a loop that waits on an event already set, and goes round
+    without another await, would otherwise never let anything else run (the gateway's status
+    loop, with the uplink down, froze the gateway so)."""
+    started = False
+    try:
+        async with asyncio.timeout(seconds):
+            if seconds is None or seconds > 0:
+                await asyncio.sleep(0)
+            started = True
+            return await awaitable
+    finally:
+        # Stopped in that first turn: what it was to wait on is let go, as wait_for cancels
+        # its task, and no coroutine is left never awaited.
+        if not started:
+            if isinstance(awaitable, Coroutine):
+                awaitable.close()
+            elif isinstance(awaitable, asyncio.Future):
+                awaitable.cancel()
 
 
 async def first_of(*waits: asyncio.Event | Awaitable[Any]) -> object:
