@@ -83,13 +83,16 @@ def build(root: Path, cache: Path, say: Callable[[str], None] = print) -> Path:
         os.utime(done)  # recently used: kept by `_prune`
         say(f"rules: compiled by mypyc, build {key} (cached in {cache})")
         return done
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache))
+    except OSError as e:
+        raise BuildError(f"cannot build in {cache} ({e}); give a writable --cache DIR") from e
     say(
         f"rules: compiling {', '.join(Path(p).stem for p in COMPILED)} with mypyc into "
         f"{done} (about a minute of CPU, once for this source)"
     )
     began = time.monotonic()
-    stage = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache))
     try:
         for path in _files(root):
             target = stage / path.relative_to(root)

@@ -73,6 +73,14 @@ def test_a_build_that_fails_says_why_and_what_to_do(tmp_path: Path) -> None:
     assert list(cache.iterdir()) == []
 
 
+def test_a_cache_it_cannot_write_is_a_clear_error(tmp_path: Path) -> None:
+    rc = _module()
+    _tree(tmp_path / "tree")
+    (tmp_path / "cache").write_text("a file where the cache should be")
+    with pytest.raises(rc.BuildError, match="give a writable --cache DIR"):
+        rc.build(tmp_path / "tree", tmp_path / "cache", say=lambda _: None)
+
+
 def test_a_run_that_did_not_import_its_build_stops() -> None:
     """Started to use a build whose modules are not the ones imported, the run stops rather
     than print pure Python's speed as the compiled one's."""
