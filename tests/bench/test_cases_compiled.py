@@ -117,6 +117,9 @@ def _report(args: list[str], cache: Path) -> tuple[list[str], str]:
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="scripts/setup installs gcc")
+# The build is a minute of gcc on a quiet machine (131 s in all in CI's suite): the suite's
+# 300 s a test would fail it on a loaded one.
+@pytest.mark.timeout(900)
 def test_compiled_rules_print_the_same_report_as_pure_python(tmp_path: Path) -> None:
     """Winter (damp and cold cases) and summer (overheating, TM59 and TM52): every table and
     line the same, compiled or not; the compiled run says so, and a second run reuses the
