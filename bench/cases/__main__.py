@@ -41,7 +41,7 @@ Ground truth comes from the simulator, never from the rules' thresholds:
 
 The rules run compiled unless `--rules pure`: their room code compiled by mypyc from this
 tree's own source (`rules_compiled.py`), built once per source into `--cache`; the same
-findings as pure Python to the last figure, in well under half the CPU time. `--rules pure`
+findings as pure Python to the last figure, in less than half the CPU time. `--rules pure`
 runs them as the services do.
 
 A case an officer acts on is one that reached `significant` or worse (the severities that
@@ -998,8 +998,8 @@ def main() -> None:
         choices=("compiled", "pure"),
         default="compiled",
         help="compiled: the rules' room code compiled by mypyc from this tree's source, built "
-        "once into --cache (a year of 1,000 homes in about 35 minutes on two cores; the same "
-        "findings); pure: as the services run it, pure Python (about 85 minutes)",
+        "once into --cache (a year of 1,000 homes in about 38 minutes on two cores; the same "
+        "findings); pure: as the services run it, pure Python (about 84 minutes)",
     )
     parser.add_argument(
         "--cache",

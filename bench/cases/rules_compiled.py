@@ -5,7 +5,7 @@ A year of 1,000 homes is about 70 million room evaluations through
 cores, and 92 % of it is the rules' own room code, spread over many small functions (no
 hotspot worth more than about 5 %). mypyc compiles those modules from the source as
 committed, type-checked as `mypy --strict` checks them, so the findings are the same to the
-last figure (tests/bench/test_cases_compiled.py) in well under half the CPU time.
+last figure (tests/bench/test_cases_compiled.py) in less than half the CPU time.
 
 The build is a copy of `alerts/` and the source it is checked against, compiled in a cache
 directory named for a hash of every file it is built from, and of mypy's and Python's
